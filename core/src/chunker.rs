@@ -1,0 +1,539 @@
+//! Cutting the sample stream into utterances ("chunks") with a voice activity detector.
+//!
+//! Chunk boundaries depend only on the samples: the chunker works on fixed 16 ms frames and
+//! keeps no clock, so the same audio gives the same chunks however it is split into blocks and
+//! whichever backend runs it.
+
+use std::time::Duration;
+
+use crate::vad::{EarshotVad, EnergyVad, FRAME_LEN, VadKind, VoiceDetector, level_db};
+use crate::{Error, Result, SAMPLE_RATE};
+
+/// Whisper cannot look at more than 30 s of audio at once.
+pub const MAX_CHUNK_LIMIT: Duration = Duration::from_secs(30);
+
+/// One utterance: a run of 16 kHz mono samples and where it sits in the stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    /// Position in the stream's sequence of chunks, from 0.
+    pub index: usize,
+    /// Index of the first sample in the stream.
+    pub start_sample: u64,
+    /// The samples.
+    pub samples: Vec<f32>,
+}
+
+impl Chunk {
+    /// Index one past the last sample.
+    pub fn end_sample(&self) -> u64 {
+        self.start_sample + self.samples.len() as u64
+    }
+
+    /// Start time in seconds from the start of the stream.
+    pub fn start_seconds(&self) -> f64 {
+        self.start_sample as f64 / f64::from(SAMPLE_RATE)
+    }
+
+    /// End time in seconds from the start of the stream.
+    pub fn end_seconds(&self) -> f64 {
+        self.end_sample() as f64 / f64::from(SAMPLE_RATE)
+    }
+
+    /// Length in seconds.
+    pub fn seconds(&self) -> f64 {
+        self.samples.len() as f64 / f64::from(SAMPLE_RATE)
+    }
+}
+
+/// How audio is cut into chunks. The defaults suit conversational speech.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkerConfig {
+    /// The voice activity detector.
+    pub vad: VadKind,
+    /// Energy VAD: frames quieter than this (dBFS) are never speech.
+    pub energy_threshold_db: f32,
+    /// Earshot VAD: frames scoring above this probability are speech.
+    pub speech_probability: f32,
+    /// Silence that ends an utterance (the hangover). Shorter means lower latency but more
+    /// utterances cut at pauses inside sentences.
+    pub min_silence: Duration,
+    /// Audio kept before the first and after the last speech frame, so word edges are not cut.
+    pub padding: Duration,
+    /// Utterances with less speech than this are dropped as clicks and breaths.
+    pub min_speech: Duration,
+    /// Longest chunk; a longer utterance is split at its quietest frame. At most 30 s.
+    pub max_chunk: Duration,
+    /// Window length for [`VadKind::Fixed`].
+    pub fixed_window: Duration,
+}
+
+impl Default for ChunkerConfig {
+    fn default() -> Self {
+        ChunkerConfig {
+            vad: VadKind::default(),
+            energy_threshold_db: -45.0,
+            speech_probability: 0.5,
+            min_silence: Duration::from_millis(400),
+            padding: Duration::from_millis(200),
+            min_speech: Duration::from_millis(200),
+            max_chunk: Duration::from_secs(20),
+            fixed_window: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ChunkerConfig {
+    /// Checks that the values make sense together.
+    ///
+    /// # Errors
+    /// Returns [`Error::Config`] naming the bad value.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::Config(msg));
+        if self.max_chunk > MAX_CHUNK_LIMIT {
+            return bad(format!(
+                "max chunk length {:?} is over Whisper's 30 s window",
+                self.max_chunk
+            ));
+        }
+        if self.max_chunk < Duration::from_secs(1) {
+            return bad(format!(
+                "max chunk length {:?} is under 1 s",
+                self.max_chunk
+            ));
+        }
+        if self.padding * 2 >= self.max_chunk {
+            return bad("padding must be well under half the max chunk length".into());
+        }
+        if self.fixed_window > MAX_CHUNK_LIMIT || self.fixed_window < Duration::from_millis(100) {
+            return bad(format!(
+                "fixed window {:?} must be between 0.1 s and 30 s",
+                self.fixed_window
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.speech_probability) {
+            return bad(format!(
+                "speech probability {} must be between 0 and 1",
+                self.speech_probability
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn frames_in(duration: Duration) -> u64 {
+    (duration.as_secs_f64() * f64::from(SAMPLE_RATE) / FRAME_LEN as f64).round() as u64
+}
+
+/// Per-frame facts kept while an utterance is open.
+#[derive(Debug, Clone, Copy)]
+struct FrameInfo {
+    speech: bool,
+    level_db: f32,
+}
+
+#[derive(Debug)]
+enum State {
+    Idle,
+    InSpeech {
+        start_frame: u64,
+        last_speech_frame: u64,
+        /// One entry per frame from `start_frame`.
+        frames: Vec<FrameInfo>,
+    },
+}
+
+/// Turns a stream of samples into [`Chunk`]s.
+///
+/// ```
+/// use steno_core::{Chunker, ChunkerConfig, VadKind};
+/// let config = ChunkerConfig { vad: VadKind::Energy, ..ChunkerConfig::default() };
+/// let mut chunker = Chunker::new(&config).unwrap();
+/// let mut chunks = Vec::new();
+/// // One second of silence, one second of "speech" (a loud tone), one second of silence.
+/// let tone = (0..16_000).map(|i| 0.3 * (i as f32 * 0.05).sin());
+/// let audio: Vec<f32> = std::iter::repeat(0.0).take(16_000).chain(tone)
+///     .chain(std::iter::repeat(0.0).take(16_000)).collect();
+/// chunker.push(&audio, &mut chunks);
+/// chunker.finish(&mut chunks);
+/// assert_eq!(chunks.len(), 1);
+/// assert!((chunks[0].start_seconds() - 0.8).abs() < 0.05);
+/// ```
+pub struct Chunker {
+    detector: Option<Box<dyn VoiceDetector>>,
+    fixed_window: u64,
+    min_silence_frames: u64,
+    padding_frames: u64,
+    min_speech_frames: u64,
+    max_frames: u64,
+    /// Samples from `buffer_start` on, including a partial frame at the end.
+    buffer: Vec<f32>,
+    buffer_start: u64,
+    /// Frames classified so far.
+    frames_done: u64,
+    /// Where the previous chunk ended (frame index), so padding never overlaps it.
+    last_chunk_end_frame: u64,
+    state: State,
+    next_index: usize,
+}
+
+impl std::fmt::Debug for Chunker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chunker")
+            .field("state", &self.state)
+            .field("frames_done", &self.frames_done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Chunker {
+    /// A chunker for `config`.
+    ///
+    /// # Errors
+    /// Returns [`Error::Config`] when the configuration is invalid.
+    pub fn new(config: &ChunkerConfig) -> Result<Self> {
+        config.validate()?;
+        let detector: Option<Box<dyn VoiceDetector>> = match config.vad {
+            VadKind::Energy => Some(Box::new(EnergyVad::new(config.energy_threshold_db))),
+            VadKind::Earshot => Some(Box::new(EarshotVad::new(config.speech_probability))),
+            VadKind::Fixed => None,
+        };
+        Ok(Chunker {
+            detector,
+            fixed_window: (config.fixed_window.as_secs_f64() * f64::from(SAMPLE_RATE)) as u64,
+            min_silence_frames: frames_in(config.min_silence).max(1),
+            padding_frames: frames_in(config.padding),
+            min_speech_frames: frames_in(config.min_speech).max(1),
+            max_frames: frames_in(config.max_chunk),
+            buffer: Vec::new(),
+            buffer_start: 0,
+            frames_done: 0,
+            last_chunk_end_frame: 0,
+            state: State::Idle,
+            next_index: 0,
+        })
+    }
+
+    /// Total samples received so far.
+    pub fn samples_seen(&self) -> u64 {
+        self.buffer_start + self.buffer.len() as u64
+    }
+
+    /// Adds samples; completed chunks are appended to `out`.
+    pub fn push(&mut self, samples: &[f32], out: &mut Vec<Chunk>) {
+        self.buffer.extend_from_slice(samples);
+        if self.detector.is_none() {
+            self.cut_fixed_windows(out, false);
+            return;
+        }
+        while self.samples_seen() >= (self.frames_done + 1) * FRAME_LEN as u64 {
+            self.classify_next_frame(out);
+        }
+        if matches!(self.state, State::Idle) {
+            self.trim_idle_history();
+        }
+    }
+
+    /// Ends the stream: flushes the utterance in progress, even without silence after it.
+    pub fn finish(&mut self, out: &mut Vec<Chunk>) {
+        if self.detector.is_none() {
+            self.cut_fixed_windows(out, true);
+            return;
+        }
+        if let State::InSpeech {
+            start_frame,
+            last_speech_frame,
+            frames,
+        } = std::mem::replace(&mut self.state, State::Idle)
+        {
+            let speech = frames.iter().filter(|f| f.speech).count() as u64;
+            let end_sample = ((last_speech_frame + 1 + self.padding_frames) * FRAME_LEN as u64)
+                .min(self.samples_seen());
+            if speech >= self.min_speech_frames {
+                self.emit(start_frame * FRAME_LEN as u64, end_sample, out);
+            }
+        }
+        self.buffer_start = self.samples_seen();
+        self.buffer.clear();
+    }
+
+    fn cut_fixed_windows(&mut self, out: &mut Vec<Chunk>, at_end: bool) {
+        let window = self.fixed_window as usize;
+        while self.buffer.len() >= window || (at_end && !self.buffer.is_empty()) {
+            let take = window.min(self.buffer.len());
+            let samples: Vec<f32> = self.buffer.drain(..take).collect();
+            out.push(Chunk {
+                index: self.next_index,
+                start_sample: self.buffer_start,
+                samples,
+            });
+            self.next_index += 1;
+            self.buffer_start += take as u64;
+        }
+    }
+
+    fn classify_next_frame(&mut self, out: &mut Vec<Chunk>) {
+        let frame = self.frames_done;
+        self.frames_done += 1;
+        let offset = (frame * FRAME_LEN as u64 - self.buffer_start) as usize;
+        let samples = &self.buffer[offset..offset + FRAME_LEN];
+        let level = level_db(samples);
+        let speech = self
+            .detector
+            .as_mut()
+            .is_some_and(|detector| detector.is_speech(samples));
+        let info = FrameInfo {
+            speech,
+            level_db: level,
+        };
+        match &mut self.state {
+            State::Idle => {
+                if speech {
+                    let start_frame = frame
+                        .saturating_sub(self.padding_frames)
+                        .max(self.last_chunk_end_frame);
+                    let mut frames = Vec::new();
+                    // The padding frames before the first speech frame are not speech.
+                    frames.resize(
+                        (frame - start_frame) as usize,
+                        FrameInfo {
+                            speech: false,
+                            level_db: -120.0,
+                        },
+                    );
+                    frames.push(info);
+                    self.state = State::InSpeech {
+                        start_frame,
+                        last_speech_frame: frame,
+                        frames,
+                    };
+                }
+            }
+            State::InSpeech {
+                start_frame,
+                last_speech_frame,
+                frames,
+            } => {
+                frames.push(info);
+                if speech {
+                    *last_speech_frame = frame;
+                }
+                let (start, last_speech) = (*start_frame, *last_speech_frame);
+                if frame - last_speech >= self.min_silence_frames {
+                    self.close_utterance(start, last_speech, out);
+                } else if frame + 1 - start >= self.max_frames {
+                    self.split_long_utterance(out);
+                }
+            }
+        }
+    }
+
+    fn close_utterance(&mut self, start_frame: u64, last_speech_frame: u64, out: &mut Vec<Chunk>) {
+        let State::InSpeech { frames, .. } = std::mem::replace(&mut self.state, State::Idle) else {
+            return;
+        };
+        let end_frame = (last_speech_frame + 1 + self.padding_frames).min(self.frames_done);
+        let speech = frames.iter().filter(|f| f.speech).count() as u64;
+        if speech >= self.min_speech_frames {
+            self.emit(
+                start_frame * FRAME_LEN as u64,
+                end_frame * FRAME_LEN as u64,
+                out,
+            );
+            self.last_chunk_end_frame = end_frame;
+        }
+    }
+
+    /// Splits an utterance that reached the maximum length at its quietest frame in the
+    /// second half, so words are rarely cut in two.
+    fn split_long_utterance(&mut self, out: &mut Vec<Chunk>) {
+        let State::InSpeech {
+            start_frame,
+            last_speech_frame,
+            frames,
+        } = std::mem::replace(&mut self.state, State::Idle)
+        else {
+            return;
+        };
+        let half = frames.len() / 2;
+        let split_offset = frames[half..]
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1.level_db.total_cmp(&b.1.level_db))
+            .map_or(frames.len(), |(i, _)| half + i)
+            .max(1);
+        let split_frame = start_frame + split_offset as u64;
+        self.emit(
+            start_frame * FRAME_LEN as u64,
+            split_frame * FRAME_LEN as u64,
+            out,
+        );
+        self.last_chunk_end_frame = split_frame;
+        let rest = frames[split_offset..].to_vec();
+        self.state = State::InSpeech {
+            start_frame: split_frame,
+            last_speech_frame: last_speech_frame.max(split_frame),
+            frames: rest,
+        };
+    }
+
+    fn emit(&mut self, start_sample: u64, end_sample: u64, out: &mut Vec<Chunk>) {
+        let from = (start_sample - self.buffer_start) as usize;
+        let to = (end_sample - self.buffer_start) as usize;
+        out.push(Chunk {
+            index: self.next_index,
+            start_sample,
+            samples: self.buffer[from..to].to_vec(),
+        });
+        self.next_index += 1;
+        // Everything before the chunk's end is no longer needed.
+        self.buffer.drain(..to);
+        self.buffer_start = end_sample;
+    }
+
+    /// While idle, only the padding before the next possible utterance must be kept.
+    fn trim_idle_history(&mut self) {
+        let keep_from = (self.frames_done.saturating_sub(self.padding_frames)
+            .max(self.last_chunk_end_frame))
+            * FRAME_LEN as u64;
+        let droppable = keep_from.saturating_sub(self.buffer_start) as usize;
+        // Trim in large steps so the drain cost is amortised.
+        if droppable >= 16 * FRAME_LEN {
+            self.buffer.drain(..droppable);
+            self.buffer_start = keep_from;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn speech_like(seconds: f32) -> Vec<f32> {
+        let n = (seconds * SAMPLE_RATE as f32) as usize;
+        (0..n).map(|i| 0.3 * (i as f32 * 0.07).sin()).collect()
+    }
+
+    fn silence(seconds: f32) -> Vec<f32> {
+        vec![0.0; (seconds * SAMPLE_RATE as f32) as usize]
+    }
+
+    fn energy_config() -> ChunkerConfig {
+        ChunkerConfig {
+            vad: VadKind::Energy,
+            ..ChunkerConfig::default()
+        }
+    }
+
+    fn chunk_all(config: &ChunkerConfig, audio: &[f32], block: usize) -> Vec<Chunk> {
+        let mut chunker = Chunker::new(config).unwrap();
+        let mut out = Vec::new();
+        for part in audio.chunks(block) {
+            chunker.push(part, &mut out);
+        }
+        chunker.finish(&mut out);
+        out
+    }
+
+    fn session() -> Vec<f32> {
+        [
+            silence(0.5),
+            speech_like(1.0),
+            silence(1.0),
+            speech_like(2.0),
+            silence(0.7),
+            speech_like(0.5),
+        ]
+        .concat()
+    }
+
+    #[test]
+    fn utterances_separated_by_silence_become_chunks() {
+        let chunks = chunk_all(&energy_config(), &session(), 1000);
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(
+            chunks.iter().map(|c| c.index).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        // Padded by 0.2 s on both sides, within a frame.
+        assert!((chunks[0].start_seconds() - 0.3).abs() < 0.02, "{}", chunks[0].start_seconds());
+        assert!((chunks[0].end_seconds() - 1.7).abs() < 0.02, "{}", chunks[0].end_seconds());
+        // The last utterance has no silence after it and is flushed at the end.
+        assert!((chunks[2].end_seconds() - 5.7).abs() < 0.02);
+    }
+
+    #[test]
+    fn block_size_never_changes_the_chunks() {
+        let audio = session();
+        let reference = chunk_all(&energy_config(), &audio, 16_000);
+        for block in [1, 37, 256, 4096] {
+            assert_eq!(chunk_all(&energy_config(), &audio, block), reference, "block {block}");
+        }
+    }
+
+    #[test]
+    fn chunks_never_overlap_and_stay_inside_the_audio() {
+        let audio = session();
+        let chunks = chunk_all(&energy_config(), &audio, 500);
+        for pair in chunks.windows(2) {
+            assert!(pair[0].end_sample() <= pair[1].start_sample);
+        }
+        assert!(chunks.last().unwrap().end_sample() <= audio.len() as u64);
+    }
+
+    #[test]
+    fn silence_gives_no_chunks() {
+        assert!(chunk_all(&energy_config(), &silence(3.0), 1000).is_empty());
+        let earshot = ChunkerConfig::default();
+        assert!(chunk_all(&earshot, &silence(3.0), 1000).is_empty());
+    }
+
+    #[test]
+    fn a_click_shorter_than_min_speech_is_dropped() {
+        let audio = [silence(1.0), speech_like(0.05), silence(1.0)].concat();
+        assert!(chunk_all(&energy_config(), &audio, 1000).is_empty());
+    }
+
+    #[test]
+    fn long_utterances_are_split_under_the_max_length() {
+        let config = ChunkerConfig {
+            max_chunk: Duration::from_secs(5),
+            ..energy_config()
+        };
+        let audio = speech_like(12.0);
+        let chunks = chunk_all(&config, &audio, 1000);
+        assert!(chunks.len() >= 3, "{}", chunks.len());
+        for chunk in &chunks {
+            assert!(chunk.seconds() <= 5.0 + 1e-9, "{}", chunk.seconds());
+        }
+        // Contiguous: a split loses no audio.
+        for pair in chunks.windows(2) {
+            assert_eq!(pair[0].end_sample(), pair[1].start_sample);
+        }
+        assert_eq!(chunks.last().unwrap().end_sample(), audio.len() as u64);
+    }
+
+    #[test]
+    fn fixed_windows_cover_everything() {
+        let config = ChunkerConfig {
+            vad: VadKind::Fixed,
+            ..ChunkerConfig::default()
+        };
+        let chunks = chunk_all(&config, &silence(12.0), 3000);
+        let lengths: Vec<f64> = chunks.iter().map(Chunk::seconds).collect();
+        assert_eq!(lengths, [5.0, 5.0, 2.0]);
+    }
+
+    #[test]
+    fn invalid_configs_are_rejected() {
+        let too_long = ChunkerConfig {
+            max_chunk: Duration::from_secs(31),
+            ..ChunkerConfig::default()
+        };
+        assert!(Chunker::new(&too_long).is_err());
+        let bad_probability = ChunkerConfig {
+            speech_probability: 1.5,
+            ..ChunkerConfig::default()
+        };
+        assert!(Chunker::new(&bad_probability).is_err());
+    }
+}

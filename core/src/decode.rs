@@ -1,0 +1,531 @@
+//! Decoding audio files and raw PCM streams into 16 kHz mono sources.
+//!
+//! WAV goes through `hound` (8/16/24/32-bit integer and 32-bit float); FLAC, MP3 and Ogg Vorbis
+//! through `symphonia`. Everything is downmixed and resampled by [`Conditioner`].
+
+use std::fs::File;
+use std::io::{BufReader, ErrorKind, Read};
+use std::path::Path;
+
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{CODEC_TYPE_NULL, Decoder, DecoderOptions};
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::{FormatOptions, FormatReader};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+use crate::{Conditioner, Error, Result, SAMPLE_RATE, Source};
+
+/// Frames decoded per block: about 0.1 s at 44.1 kHz, small enough for real-time pacing.
+const FRAMES_PER_BLOCK: usize = 4096;
+
+/// An audio file decoded as a stream of 16 kHz mono blocks.
+///
+/// ```no_run
+/// use steno_core::{FileSource, Source};
+/// let mut source = FileSource::open("speech.wav")?;
+/// while let Some(block) = source.next_block()? {
+///     println!("{} samples", block.len());
+/// }
+/// # Ok::<(), steno_core::Error>(())
+/// ```
+pub struct FileSource {
+    name: String,
+    decoder: Box<dyn PcmDecoder>,
+    conditioner: Conditioner,
+    finished: bool,
+    len_hint: Option<u64>,
+}
+
+impl std::fmt::Debug for FileSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSource")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A decoder of interleaved `f32` frames at the file's own rate and channel count.
+trait PcmDecoder: Send {
+    fn rate(&self) -> u32;
+    fn channels(&self) -> usize;
+    fn frames(&self) -> Option<u64>;
+    /// The next block of interleaved samples, `None` at the end; errors are plain descriptions.
+    fn next_interleaved(&mut self) -> std::result::Result<Option<Vec<f32>>, String>;
+}
+
+impl FileSource {
+    /// Opens and checks the header of the audio file at `path`.
+    ///
+    /// # Errors
+    /// Returns [`Error::Input`] naming the file when it is missing, empty, not audio, or in an
+    /// unsupported format.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let fail = |problem: String| Error::input(path, problem);
+        let mut file = File::open(path).map_err(|e| fail(describe_io(&e)))?;
+        let metadata = file.metadata().map_err(|e| fail(describe_io(&e)))?;
+        if metadata.is_dir() {
+            return Err(fail("is a directory, not an audio file".into()));
+        }
+        if metadata.len() == 0 {
+            return Err(fail("empty file".into()));
+        }
+        let mut magic = [0u8; 4];
+        let magic_len = read_up_to(&mut file, &mut magic).map_err(|e| fail(describe_io(&e)))?;
+        drop(file);
+        let decoder: Box<dyn PcmDecoder> = if magic_len == 4 && &magic == b"RIFF" {
+            Box::new(WavDecoder::open(path).map_err(fail)?)
+        } else {
+            Box::new(SymphoniaDecoder::open(path).map_err(fail)?)
+        };
+        let conditioner = Conditioner::new(decoder.rate(), decoder.channels()).map_err(fail)?;
+        let len_hint = decoder
+            .frames()
+            .map(|frames| frames * u64::from(SAMPLE_RATE) / u64::from(decoder.rate()));
+        Ok(FileSource {
+            name: path.display().to_string(),
+            decoder,
+            conditioner,
+            finished: false,
+            len_hint,
+        })
+    }
+}
+
+impl Source for FileSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn next_block(&mut self) -> Result<Option<Vec<f32>>> {
+        if self.finished {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        while out.is_empty() {
+            match self.decoder.next_interleaved() {
+                Ok(Some(block)) => self.conditioner.push(&block, &mut out),
+                Ok(None) => {
+                    self.finished = true;
+                    self.conditioner.finish(&mut out);
+                    return Ok((!out.is_empty()).then_some(out));
+                }
+                Err(problem) => {
+                    self.finished = true;
+                    return Err(Error::Input {
+                        input: self.name.clone(),
+                        problem,
+                    });
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn len_hint(&self) -> Option<u64> {
+        self.len_hint
+    }
+}
+
+fn describe_io(error: &std::io::Error) -> String {
+    match error.kind() {
+        ErrorKind::NotFound => "no such file".into(),
+        ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => format!("cannot read: {error}"),
+    }
+}
+
+fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// WAV through `hound`, integer samples scaled to `[-1, 1]`.
+struct WavDecoder {
+    reader: hound::WavReader<BufReader<File>>,
+    spec: hound::WavSpec,
+}
+
+impl WavDecoder {
+    fn open(path: &Path) -> std::result::Result<Self, String> {
+        let reader = hound::WavReader::open(path).map_err(|e| match e {
+            hound::Error::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => {
+                "not a valid WAV file: truncated header".to_owned()
+            }
+            other => format!("not a valid WAV file: {other}"),
+        })?;
+        let spec = reader.spec();
+        match (spec.sample_format, spec.bits_per_sample) {
+            (hound::SampleFormat::Int, 8 | 16 | 24 | 32) | (hound::SampleFormat::Float, 32) => {}
+            (format, bits) => {
+                return Err(format!("unsupported WAV sample format: {bits}-bit {format:?}"));
+            }
+        }
+        if spec.channels == 0 {
+            return Err("not a valid WAV file: 0 channels".into());
+        }
+        Ok(WavDecoder { reader, spec })
+    }
+}
+
+impl PcmDecoder for WavDecoder {
+    fn rate(&self) -> u32 {
+        self.spec.sample_rate
+    }
+
+    fn channels(&self) -> usize {
+        usize::from(self.spec.channels)
+    }
+
+    fn frames(&self) -> Option<u64> {
+        Some(u64::from(self.reader.duration()))
+    }
+
+    fn next_interleaved(&mut self) -> std::result::Result<Option<Vec<f32>>, String> {
+        let wanted = FRAMES_PER_BLOCK * self.channels();
+        let truncated = |e: hound::Error| {
+            // hound reports a data chunk shorter than its header says as an I/O error whose
+            // kind varies; its message is stable.
+            let premature_end = matches!(&e, hound::Error::IoError(io)
+                if io.kind() == ErrorKind::UnexpectedEof)
+                || e.to_string().contains("enough bytes");
+            if premature_end {
+                "truncated WAV data: the file ends before the length its header declares".to_owned()
+            } else {
+                format!("cannot decode WAV data: {e}")
+            }
+        };
+        let block: Vec<f32> = match self.spec.sample_format {
+            hound::SampleFormat::Float => self
+                .reader
+                .samples::<f32>()
+                .take(wanted)
+                .collect::<std::result::Result<_, _>>()
+                .map_err(truncated)?,
+            hound::SampleFormat::Int => {
+                let scale = 1.0 / (1u64 << (self.spec.bits_per_sample - 1)) as f32;
+                self.reader
+                    .samples::<i32>()
+                    .take(wanted)
+                    .map(|s| s.map(|s| s as f32 * scale))
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(truncated)?
+            }
+        };
+        if block.is_empty() {
+            return Ok(None);
+        }
+        if block.len() % self.channels() != 0 {
+            return Err("truncated WAV data: the last frame is incomplete".into());
+        }
+        Ok(Some(block))
+    }
+}
+
+/// FLAC, MP3, Ogg Vorbis and other formats through `symphonia`.
+struct SymphoniaDecoder {
+    format: Box<dyn FormatReader>,
+    decoder: Box<dyn Decoder>,
+    track_id: u32,
+    rate: u32,
+    channels: usize,
+    frames: Option<u64>,
+}
+
+impl SymphoniaDecoder {
+    fn open(path: &Path) -> std::result::Result<Self, String> {
+        let file = File::open(path).map_err(|e| describe_io(&e))?;
+        let stream = MediaSourceStream::new(Box::new(file), Default::default());
+        let mut hint = Hint::new();
+        if let Some(extension) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(extension);
+        }
+        let probed = symphonia::default::get_probe()
+            .format(
+                &hint,
+                stream,
+                &FormatOptions::default(),
+                &MetadataOptions::default(),
+            )
+            .map_err(|_| {
+                "not a recognised audio file (supported: WAV, FLAC, MP3, Ogg Vorbis)".to_owned()
+            })?;
+        let format = probed.format;
+        let track = format
+            .tracks()
+            .iter()
+            .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+            .ok_or("the file contains no audio track")?;
+        let params = &track.codec_params;
+        let rate = params.sample_rate.ok_or("the audio track has no sample rate")?;
+        let channels = params.channels.map_or(1, |c| c.count());
+        let frames = params.n_frames;
+        let track_id = track.id;
+        let decoder = symphonia::default::get_codecs()
+            .make(params, &DecoderOptions::default())
+            .map_err(|e| format!("unsupported audio codec: {e}"))?;
+        Ok(SymphoniaDecoder {
+            format,
+            decoder,
+            track_id,
+            rate,
+            channels,
+            frames,
+        })
+    }
+}
+
+impl PcmDecoder for SymphoniaDecoder {
+    fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    fn channels(&self) -> usize {
+        self.channels
+    }
+
+    fn frames(&self) -> Option<u64> {
+        self.frames
+    }
+
+    fn next_interleaved(&mut self) -> std::result::Result<Option<Vec<f32>>, String> {
+        loop {
+            let packet = match self.format.next_packet() {
+                Ok(packet) => packet,
+                Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
+                    return Ok(None);
+                }
+                Err(SymphoniaError::ResetRequired) => return Ok(None),
+                Err(e) => return Err(format!("cannot read audio: {e}")),
+            };
+            if packet.track_id() != self.track_id {
+                continue;
+            }
+            let decoded = self
+                .decoder
+                .decode(&packet)
+                .map_err(|e| format!("cannot decode audio: {e}"))?;
+            if decoded.frames() == 0 {
+                continue;
+            }
+            if decoded.spec().channels.count() != self.channels {
+                return Err("the channel count changes mid-stream".into());
+            }
+            let mut buffer = SampleBuffer::<f32>::new(decoded.capacity() as u64, *decoded.spec());
+            buffer.copy_interleaved_ref(decoded);
+            return Ok(Some(buffer.samples().to_vec()));
+        }
+    }
+}
+
+/// Raw signed 16-bit little-endian 16 kHz mono PCM from any reader (stdin for `-`).
+///
+/// ```
+/// use steno_core::{RawPcmSource, Source};
+/// let bytes: Vec<u8> = [0i16, 1000, -1000].iter().flat_map(|s| s.to_le_bytes()).collect();
+/// let mut source = RawPcmSource::new("-", std::io::Cursor::new(bytes));
+/// assert_eq!(source.next_block().unwrap().unwrap().len(), 3);
+/// ```
+pub struct RawPcmSource<R> {
+    name: String,
+    reader: R,
+    buffer: Vec<u8>,
+    /// A byte left over from the previous read (an odd-length read split a sample).
+    carry: Option<u8>,
+}
+
+impl<R> std::fmt::Debug for RawPcmSource<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawPcmSource")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Read + Send> RawPcmSource<R> {
+    /// A source reading s16le samples from `reader`; `name` is used in messages.
+    pub fn new(name: impl Into<String>, reader: R) -> Self {
+        RawPcmSource {
+            name: name.into(),
+            reader,
+            buffer: vec![0; 2 * FRAMES_PER_BLOCK],
+            carry: None,
+        }
+    }
+}
+
+impl<R: Read + Send> Source for RawPcmSource<R> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn next_block(&mut self) -> Result<Option<Vec<f32>>> {
+        let start = usize::from(self.carry.is_some());
+        if let Some(byte) = self.carry.take() {
+            self.buffer[0] = byte;
+        }
+        let read = loop {
+            match self.reader.read(&mut self.buffer[start..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(Error::Input {
+                        input: self.name.clone(),
+                        problem: format!("cannot read: {e}"),
+                    });
+                }
+            }
+        };
+        let filled = start + read;
+        if read == 0 {
+            if start == 1 {
+                return Err(Error::Input {
+                    input: self.name.clone(),
+                    problem: "odd number of bytes: the stream ends inside a 16-bit sample".into(),
+                });
+            }
+            return Ok(None);
+        }
+        let whole = filled & !1;
+        if whole < filled {
+            self.carry = Some(self.buffer[whole]);
+        }
+        let block = self.buffer[..whole]
+            .chunks_exact(2)
+            .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+            .collect();
+        Ok(Some(block))
+    }
+}
+
+/// Decodes a whole file into memory (16 kHz mono): convenient for tests and short clips.
+///
+/// # Errors
+/// The errors of [`FileSource::open`] and [`Source::next_block`].
+pub fn read_file(path: impl AsRef<Path>) -> Result<Vec<f32>> {
+    let mut source = FileSource::open(path)?;
+    let mut samples = Vec::with_capacity(source.len_hint().unwrap_or(0) as usize);
+    while let Some(block) = source.next_block()? {
+        samples.extend_from_slice(&block);
+    }
+    Ok(samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write_wav(path: &Path, spec: hound::WavSpec, samples: &[f32]) {
+        let mut writer = hound::WavWriter::create(path, spec).unwrap();
+        for &s in samples {
+            match spec.sample_format {
+                hound::SampleFormat::Float => writer.write_sample(s).unwrap(),
+                hound::SampleFormat::Int => {
+                    let max = ((1i64 << (spec.bits_per_sample - 1)) - 1) as f32;
+                    writer.write_sample((s * max) as i32).unwrap();
+                }
+            }
+        }
+        writer.finalize().unwrap();
+    }
+
+    fn ramp() -> Vec<f32> {
+        (0..1600).map(|i| (i as f32 / 1600.0) - 0.5).collect()
+    }
+
+    #[test]
+    fn every_wav_sample_format_decodes_to_the_same_signal() {
+        let dir = tempfile::tempdir().unwrap();
+        let formats = [
+            (hound::SampleFormat::Int, 8),
+            (hound::SampleFormat::Int, 16),
+            (hound::SampleFormat::Int, 24),
+            (hound::SampleFormat::Int, 32),
+            (hound::SampleFormat::Float, 32),
+        ];
+        for (format, bits) in formats {
+            let path = dir.path().join(format!("{bits}-{format:?}.wav"));
+            let spec = hound::WavSpec {
+                channels: 1,
+                sample_rate: 16_000,
+                bits_per_sample: bits,
+                sample_format: format,
+            };
+            write_wav(&path, spec, &ramp());
+            let decoded = read_file(&path).unwrap();
+            assert_eq!(decoded.len(), 1600, "{bits}-bit {format:?}");
+            let tolerance = if bits == 8 { 0.02 } else { 0.001 };
+            for (a, b) in decoded.iter().zip(ramp()) {
+                assert!((a - b).abs() < tolerance, "{bits}-bit {format:?}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_files_are_named_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.wav");
+        File::create(&empty).unwrap();
+        let text = dir.path().join("notes.wav");
+        std::fs::write(&text, "this is not audio\n").unwrap();
+        let header = dir.path().join("header.wav");
+        std::fs::write(&header, b"RIFF\x24\x00\x00\x00WAVEfmt ").unwrap();
+        let cases = [
+            (empty, "empty file"),
+            (text, "not a recognised audio file"),
+            (header, "not a valid WAV file"),
+            (dir.path().join("missing.wav"), "no such file"),
+        ];
+        for (path, expected) in cases {
+            let err = FileSource::open(&path).unwrap_err().to_string();
+            assert!(err.starts_with(&path.display().to_string()), "{err}");
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn truncated_wav_data_is_an_error_not_a_short_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.wav");
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        write_wav(&path, spec, &vec![0.1; 16_000]);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let err = read_file(&path).unwrap_err().to_string();
+        assert!(err.contains("truncated WAV data"), "{err}");
+    }
+
+    #[test]
+    fn raw_pcm_handles_odd_reads_and_rejects_a_dangling_byte() {
+        let bytes: Vec<u8> = (0..100i16).flat_map(|s| s.to_le_bytes()).collect();
+        let mut source = RawPcmSource::new("-", std::io::Cursor::new(bytes));
+        let mut n = 0;
+        while let Some(block) = source.next_block().unwrap() {
+            n += block.len();
+        }
+        assert_eq!(n, 100);
+
+        let mut odd = Vec::new();
+        odd.write_all(&[1, 2, 3]).unwrap();
+        let mut source = RawPcmSource::new("-", std::io::Cursor::new(odd));
+        assert_eq!(source.next_block().unwrap().unwrap().len(), 1);
+        let err = source.next_block().unwrap_err().to_string();
+        assert!(err.starts_with("-: odd number of bytes"), "{err}");
+    }
+}

@@ -1,0 +1,66 @@
+//! # steno-core
+//!
+//! The heart of steno, a real-time speech transcription pipeline: the stage traits, the data
+//! types, and the pure, synchronous stage logic that every scheduling backend shares.
+//!
+//! Audio comes from a [`Source`] (a file through [`FileSource`], raw PCM through
+//! [`RawPcmSource`], memory through [`VecSource`]), crosses a lock-free [`ring`], is cut into
+//! utterances by the [`Chunker`] (voice activity detection), turned into text by a
+//! [`Transcriber`] ([`WhisperModel`] for real, [`ScriptedTranscriber`] for tests) and written
+//! to a [`Sink`] ([`FormatSink`] for text, JSON Lines, SRT and WebVTT; [`CallbackSink`] and
+//! [`ChannelSink`] for applications).
+//!
+//! Use this crate to build a [`Pipeline`]; run it with a backend crate such as
+//! `steno-threads`. Use it directly if you write a backend. It depends on no async runtime,
+//! no thread pool and no channel library.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use steno_core::{Chunker, ChunkerConfig, ScriptedTranscriber, Transcriber, VadKind};
+//!
+//! // Cut two "utterances" (loud tones) out of silence, then transcribe them.
+//! let tone = |n| (0..n).map(|i| 0.3 * (i as f32 * 0.05).sin()).collect::<Vec<f32>>();
+//! let audio = [vec![0.0; 8_000], tone(16_000), vec![0.0; 16_000], tone(8_000)].concat();
+//! let config = ChunkerConfig { vad: VadKind::Energy, ..ChunkerConfig::default() };
+//! let mut chunker = Chunker::new(&config)?;
+//! let mut chunks = Vec::new();
+//! chunker.push(&audio, &mut chunks);
+//! chunker.finish(&mut chunks);
+//! let mut transcriber = ScriptedTranscriber::new();
+//! let texts: Vec<String> = chunks.iter().map(|c| transcriber.transcribe(c)).collect::<Result<_, _>>()?;
+//! // Boundaries fall on 16 ms VAD frames, padded by 0.2 s.
+//! assert_eq!(texts, ["chunk 0 at 0.29-1.71", "chunk 1 at 2.29-3.00"]);
+//! # Ok::<(), steno_core::Error>(())
+//! ```
+
+mod chunker;
+mod decode;
+mod error;
+mod pipeline;
+mod report;
+mod resample;
+mod ring;
+mod sink;
+mod source;
+mod transcriber;
+mod vad;
+mod whisper;
+
+pub use chunker::{Chunk, Chunker, ChunkerConfig, MAX_CHUNK_LIMIT};
+pub use decode::{FileSource, RawPcmSource, read_file};
+pub use error::{Error, Result};
+pub use pipeline::{
+    Backend, CancelToken, ChunkStage, Emitter, Pipeline, Progress, RunControl, RunOptions, SourceStage,
+    TimedChunk, Transcript, Wait, finish_report, transcribe,
+};
+pub use report::{LatencySummary, ProcessUsage, RunReport, RunTally};
+pub use resample::Conditioner;
+pub use ring::{RingReader, RingWriter, ring};
+pub use sink::{CallbackSink, ChannelSink, CollectingSink, Format, FormatSink, Segment, Sink};
+pub use source::{Source, VecSource};
+pub use transcriber::{ScriptedTranscriber, Transcriber, TranscriberFactory};
+pub use vad::{EarshotVad, EnergyVad, FRAME_LEN, VadKind, VoiceDetector, level_db};
+pub use whisper::{DEFAULT_THREADS_PER_STATE, WhisperModel, WhisperTranscriber, clean_text};
+
+/// The sample rate of every stage after decoding: Whisper's 16 kHz.
+pub const SAMPLE_RATE: u32 = 16_000;

@@ -1,0 +1,647 @@
+//! The pipeline a backend runs, and the stage logic every backend shares.
+//!
+//! A backend only decides where and when the stages below run and how data moves between
+//! them: [`SourceStage`] (source to ring), [`ChunkStage`] (ring to chunks), a [`Transcriber`]
+//! per worker, and [`Emitter`] (transcripts to the sink, in chunk order). Each stage is a
+//! plain state machine whose `step` says what to wait for, so threads and async tasks can
+//! drive the same code.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::{
+    Chunk, Chunker, ChunkerConfig, Error, ProcessUsage, Result, RingReader, RingWriter,
+    RunReport, RunTally, SAMPLE_RATE, Segment, Sink, Source, Transcriber, TranscriberFactory,
+};
+
+/// Runs a [`Pipeline`]: the one thing every scheduling backend implements.
+pub trait Backend: Send + Sync {
+    /// The backend's name (`threads`, `tokio`, ...), as used on the command line.
+    fn name(&self) -> &'static str;
+
+    /// Runs the pipeline to the end of its input and reports on the run.
+    ///
+    /// Segments reach the sink in chunk order. On success the sink's `finish` has been
+    /// called; on error it has not, so the sink can tell a complete output from a partial one.
+    ///
+    /// # Errors
+    /// The first error of any stage ([`Error::Input`], [`Error::Transcribe`],
+    /// [`Error::Sink`], ...), [`Error::Cancelled`] when the run was cancelled, or
+    /// [`Error::Unsupported`] when the backend cannot run this pipeline.
+    fn run(&self, pipeline: Pipeline) -> Result<RunReport>;
+}
+
+/// Everything a run needs: where audio comes from, how it is cut, what transcribes it and
+/// where text goes.
+pub struct Pipeline {
+    /// The audio input.
+    pub source: Box<dyn Source>,
+    /// How the audio is cut into utterances.
+    pub chunker: ChunkerConfig,
+    /// Makes one transcriber per worker.
+    pub transcriber: Arc<dyn TranscriberFactory>,
+    /// Where segments go.
+    pub sink: Box<dyn Sink>,
+    /// Pacing, queue sizes, cancellation and progress.
+    pub options: RunOptions,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("source", &self.source.name())
+            .field("chunker", &self.chunker)
+            .field("transcriber", &self.transcriber.name())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// A pipeline with default chunking and options.
+    pub fn new(
+        source: impl Source + 'static,
+        transcriber: Arc<dyn TranscriberFactory>,
+        sink: impl Sink + 'static,
+    ) -> Self {
+        Pipeline {
+            source: Box::new(source),
+            chunker: ChunkerConfig::default(),
+            transcriber,
+            sink: Box::new(sink),
+            options: RunOptions::default(),
+        }
+    }
+}
+
+/// How a run is paced, buffered and controlled.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Feed the input at real-time speed, as a microphone would; samples that do not fit in
+    /// the ring are then dropped and counted instead of waited for.
+    pub realtime: bool,
+    /// Ring capacity between the source and the chunker, in samples.
+    pub ring_capacity: usize,
+    /// Chunks that may wait for a transcriber (and transcripts for the sink) at once.
+    pub queue_capacity: usize,
+    /// Stops the run from another thread.
+    pub cancel: CancelToken,
+    /// Counts samples read, for progress display.
+    pub progress: Progress,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            realtime: false,
+            ring_capacity: SAMPLE_RATE as usize * 4,
+            queue_capacity: 4,
+            cancel: CancelToken::new(),
+            progress: Progress::default(),
+        }
+    }
+}
+
+/// A cloneable flag that asks a run to stop; the run ends with [`Error::Cancelled`].
+///
+/// A [`child`](Self::child) token is cancelled with its parent, but cancelling the child
+/// leaves the parent alone: a backend uses one to stop its own stages after a failure.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken {
+    flag: Arc<AtomicBool>,
+    parent: Option<Arc<AtomicBool>>,
+}
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A token cancelled when this one is, or on its own.
+    pub fn child(&self) -> Self {
+        CancelToken {
+            flag: Arc::new(AtomicBool::new(false)),
+            parent: Some(Arc::clone(&self.flag)),
+        }
+    }
+
+    /// Asks the run to stop.
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`cancel`](Self::cancel) was called on this token or its parent.
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+            || self
+                .parent
+                .as_ref()
+                .is_some_and(|parent| parent.load(Ordering::SeqCst))
+    }
+
+    /// `Err(Error::Cancelled)` once cancelled.
+    ///
+    /// # Errors
+    /// [`Error::Cancelled`] when the token is cancelled.
+    pub fn check(&self) -> Result<()> {
+        if self.is_cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Shared by a run's stages: the first real failure is kept and stops every other stage.
+///
+/// Stages run with [`RunControl::options`], whose cancel token is a child of the caller's; when
+/// a stage fails it calls [`fail`](Self::fail), the other stages see `Cancelled` and wind down,
+/// and [`outcome`](Self::outcome) returns the failure that started it.
+#[derive(Debug, Clone)]
+pub struct RunControl {
+    stop: CancelToken,
+    first_error: Arc<std::sync::Mutex<Option<Error>>>,
+}
+
+impl RunControl {
+    /// A control for a run with the caller's `options`.
+    pub fn new(options: &RunOptions) -> Self {
+        RunControl {
+            stop: options.cancel.child(),
+            first_error: Arc::default(),
+        }
+    }
+
+    /// The caller's options with this run's internal stop token in place of its cancel token.
+    pub fn options(&self, options: &RunOptions) -> RunOptions {
+        RunOptions {
+            cancel: self.stop.clone(),
+            ..options.clone()
+        }
+    }
+
+    /// The token every stage of the run watches.
+    pub fn token(&self) -> &CancelToken {
+        &self.stop
+    }
+
+    /// Records a stage's failure and stops the other stages. `Cancelled` is a consequence,
+    /// not a cause, and is not recorded.
+    pub fn fail(&self, error: Error) {
+        if !matches!(error, Error::Cancelled) {
+            let mut slot = self
+                .first_error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            slot.get_or_insert(error);
+        }
+        self.stop.cancel();
+    }
+
+    /// Records the error of `result`, if any, and passes the value on.
+    pub fn check<T>(&self, result: Result<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.fail(error);
+                None
+            }
+        }
+    }
+
+    /// Whether some stage failed or the run was cancelled.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    /// `Ok` if nothing failed; otherwise the first failure, or `Cancelled`.
+    ///
+    /// # Errors
+    /// The first recorded failure, or [`Error::Cancelled`] if the run was cancelled.
+    pub fn outcome(&self) -> Result<()> {
+        let mut slot = self
+            .first_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match slot.take() {
+            Some(error) => Err(error),
+            None => self.stop.check(),
+        }
+    }
+}
+
+/// Samples read so far by a run; clone it before the run to watch from another thread.
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Arc<AtomicU64>);
+
+impl Progress {
+    /// Samples (16 kHz) read from the source so far.
+    pub fn samples_read(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, samples: u64) {
+        self.0.store(samples, Ordering::Relaxed);
+    }
+}
+
+/// What a stage needs before it can make progress again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Call `step` again now.
+    No,
+    /// The ring is full (source) or empty (chunker): wait a little, or until the other side
+    /// signals.
+    ForRing,
+    /// Real-time pacing: nothing to do before this instant.
+    Until(Instant),
+    /// The stage is finished.
+    Done,
+}
+
+/// Reads the source and feeds the ring, paced like a microphone in real-time mode.
+pub struct SourceStage {
+    source: Box<dyn Source>,
+    writer: RingWriter,
+    realtime: bool,
+    started: Instant,
+    cancel: CancelToken,
+    progress: Progress,
+    pending: Vec<f32>,
+    pending_from: usize,
+    samples_read: u64,
+}
+
+impl std::fmt::Debug for SourceStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceStage")
+            .field("source", &self.source.name())
+            .field("samples_read", &self.samples_read)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SourceStage {
+    /// The source stage of a run that started at `started`.
+    pub fn new(
+        source: Box<dyn Source>,
+        writer: RingWriter,
+        options: &RunOptions,
+        started: Instant,
+    ) -> Self {
+        SourceStage {
+            source,
+            writer,
+            realtime: options.realtime,
+            started,
+            cancel: options.cancel.clone(),
+            progress: options.progress.clone(),
+            pending: Vec::new(),
+            pending_from: 0,
+            samples_read: 0,
+        }
+    }
+
+    /// Moves the stream forward by at most one block.
+    ///
+    /// # Errors
+    /// The source's errors, and [`Error::Cancelled`].
+    pub fn step(&mut self) -> Result<Wait> {
+        self.cancel.check()?;
+        if self.writer.is_reader_gone() {
+            // The pipeline stopped downstream; its own error explains why.
+            return Ok(Wait::Done);
+        }
+        if self.pending_from < self.pending.len() {
+            if self.realtime {
+                // A microphone delivers small buffers; each is "captured" once the time of its
+                // last sample has come.
+                let piece_end = (self.pending_from + REALTIME_PIECE).min(self.pending.len());
+                let block_start = self.samples_read - self.pending.len() as u64;
+                let due = self.started + samples_to_duration(block_start + piece_end as u64);
+                if Instant::now() < due {
+                    return Ok(Wait::Until(due));
+                }
+                self.writer
+                    .push_or_drop(&self.pending[self.pending_from..piece_end]);
+                self.pending_from = piece_end;
+            } else {
+                self.pending_from += self.writer.push_some(&self.pending[self.pending_from..]);
+                if self.pending_from < self.pending.len() {
+                    return Ok(Wait::ForRing);
+                }
+            }
+            return Ok(Wait::No);
+        }
+        match self.source.next_block()? {
+            Some(block) => {
+                self.samples_read += block.len() as u64;
+                self.progress.set(self.samples_read);
+                self.pending = block;
+                self.pending_from = 0;
+                Ok(Wait::No)
+            }
+            None => Ok(Wait::Done),
+        }
+    }
+
+    /// Samples read from the source so far.
+    pub fn samples_read(&self) -> u64 {
+        self.samples_read
+    }
+}
+
+/// Real-time input arrives in 20 ms pieces, the buffer size of a typical capture device.
+const REALTIME_PIECE: usize = SAMPLE_RATE as usize / 50;
+
+fn samples_to_duration(samples: u64) -> Duration {
+    Duration::from_secs_f64(samples as f64 / f64::from(SAMPLE_RATE))
+}
+
+/// A chunk and the moment its last sample became available to the pipeline.
+#[derive(Debug, Clone)]
+pub struct TimedChunk {
+    /// The chunk.
+    pub chunk: Chunk,
+    /// When its last sample was available (in real-time mode: when that audio happened).
+    pub available_at: Instant,
+}
+
+/// Drains the ring into the chunker.
+#[derive(Debug)]
+pub struct ChunkStage {
+    reader: RingReader,
+    chunker: Chunker,
+    realtime: bool,
+    started: Instant,
+    cancel: CancelToken,
+    block: Vec<f32>,
+    chunks: Vec<Chunk>,
+    /// (samples received after a pop, when that pop happened): availability of each sample.
+    arrivals: VecDeque<(u64, Instant)>,
+    finished: bool,
+}
+
+impl ChunkStage {
+    /// The chunk stage of a run that started at `started`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the chunker configuration is invalid.
+    pub fn new(
+        reader: RingReader,
+        config: &ChunkerConfig,
+        options: &RunOptions,
+        started: Instant,
+    ) -> Result<Self> {
+        Ok(ChunkStage {
+            reader,
+            chunker: Chunker::new(config)?,
+            realtime: options.realtime,
+            started,
+            cancel: options.cancel.clone(),
+            block: Vec::new(),
+            chunks: Vec::new(),
+            arrivals: VecDeque::new(),
+            finished: false,
+        })
+    }
+
+    /// Takes what the ring holds; completed chunks are appended to `out`.
+    ///
+    /// Returns [`Wait::ForRing`] when the ring is empty and [`Wait::Done`] once the stream
+    /// has ended and the last utterance was flushed.
+    ///
+    /// # Errors
+    /// [`Error::Cancelled`].
+    pub fn step(&mut self, out: &mut Vec<TimedChunk>) -> Result<Wait> {
+        self.cancel.check()?;
+        if self.finished {
+            return Ok(Wait::Done);
+        }
+        // Check for the end before popping, so no sample pushed before the writer left is
+        // missed.
+        let writer_gone = self.reader.is_writer_gone();
+        self.block.clear();
+        let popped = self.reader.pop_into(&mut self.block);
+        if popped > 0 {
+            self.chunker.push(&self.block, &mut self.chunks);
+            self.arrivals
+                .push_back((self.chunker.samples_seen(), Instant::now()));
+        } else if writer_gone {
+            self.chunker.finish(&mut self.chunks);
+            self.finished = true;
+        }
+        for chunk in self.chunks.drain(..) {
+            let available_at = if self.realtime {
+                self.started + samples_to_duration(chunk.end_sample())
+            } else {
+                arrival_of(&mut self.arrivals, chunk.end_sample())
+            };
+            out.push(TimedChunk {
+                chunk,
+                available_at,
+            });
+        }
+        Ok(match (popped, self.finished) {
+            (_, true) => Wait::Done,
+            (0, false) => Wait::ForRing,
+            _ => Wait::No,
+        })
+    }
+
+    /// Samples dropped at the ring so far.
+    pub fn dropped_samples(&self) -> u64 {
+        self.reader.dropped()
+    }
+}
+
+/// When sample `end - 1` arrived; forgets arrivals before it (chunks come in order).
+fn arrival_of(arrivals: &mut VecDeque<(u64, Instant)>, end: u64) -> Instant {
+    while arrivals.len() > 1 && arrivals[0].0 < end {
+        arrivals.pop_front();
+    }
+    arrivals.front().map_or_else(Instant::now, |&(_, at)| at)
+}
+
+/// A chunk's text, on its way to the sink.
+#[derive(Debug, Clone)]
+pub struct Transcript {
+    /// Index of the chunk.
+    pub chunk: usize,
+    /// First sample of the chunk.
+    pub start_sample: u64,
+    /// One past the last sample of the chunk.
+    pub end_sample: u64,
+    /// When the chunk's last sample was available.
+    pub available_at: Instant,
+    /// The text (empty when the chunk held no words).
+    pub text: String,
+}
+
+/// Transcribes one chunk: the transcription stage, shared by every backend.
+///
+/// # Errors
+/// The transcriber's error.
+pub fn transcribe(transcriber: &mut dyn Transcriber, timed: &TimedChunk) -> Result<Transcript> {
+    let text = transcriber.transcribe(&timed.chunk)?;
+    Ok(Transcript {
+        chunk: timed.chunk.index,
+        start_sample: timed.chunk.start_sample,
+        end_sample: timed.chunk.end_sample(),
+        available_at: timed.available_at,
+        text,
+    })
+}
+
+/// Writes transcripts to the sink in chunk order, stamping emission time and latency.
+///
+/// Transcripts may arrive in any order (parallel backends); each is written as soon as every
+/// earlier chunk has been.
+pub struct Emitter {
+    sink: Box<dyn Sink>,
+    started: Instant,
+    next_chunk: usize,
+    waiting: BTreeMap<usize, Transcript>,
+    tally: RunTally,
+}
+
+impl std::fmt::Debug for Emitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emitter")
+            .field("next_chunk", &self.next_chunk)
+            .field("waiting", &self.waiting.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emitter {
+    /// An emitter writing to `sink` for a run that started at `started`.
+    pub fn new(sink: Box<dyn Sink>, started: Instant) -> Self {
+        Emitter {
+            sink,
+            started,
+            next_chunk: 0,
+            waiting: BTreeMap::new(),
+            tally: RunTally::default(),
+        }
+    }
+
+    /// Accepts one transcript and writes every transcript that is now in order.
+    ///
+    /// # Errors
+    /// The sink's error.
+    pub fn emit(&mut self, transcript: Transcript) -> Result<()> {
+        self.waiting.insert(transcript.chunk, transcript);
+        while let Some(next) = self.waiting.remove(&self.next_chunk) {
+            self.next_chunk += 1;
+            self.tally.chunks += 1;
+            if next.text.is_empty() {
+                continue;
+            }
+            let now = Instant::now();
+            let latency = now.saturating_duration_since(next.available_at);
+            let rate = f64::from(SAMPLE_RATE);
+            self.sink.write(&Segment {
+                chunk: next.chunk,
+                start: next.start_sample as f64 / rate,
+                end: next.end_sample as f64 / rate,
+                text: next.text,
+                emitted_at: now.duration_since(self.started).as_secs_f64(),
+                latency_ms: latency.as_millis() as u64,
+            })?;
+            self.tally.segments += 1;
+            self.tally.latencies_ms.push(latency.as_secs_f64() * 1000.0);
+        }
+        Ok(())
+    }
+
+    /// Completes the output after the last transcript of a successful run.
+    ///
+    /// # Errors
+    /// [`Error::Stage`] if a chunk never arrived (a backend bug), or the sink's error.
+    pub fn finish(mut self) -> Result<RunTally> {
+        if let Some(&missing) = self.waiting.keys().next() {
+            return Err(Error::Stage {
+                stage: "emitter",
+                problem: format!("chunk {} never arrived before chunk {missing}", self.next_chunk),
+            });
+        }
+        self.sink.finish()?;
+        Ok(self.tally)
+    }
+}
+
+/// The report of a finished run: combines the stages' counts with time and resource use.
+pub fn finish_report(
+    backend: &str,
+    model: String,
+    options: &RunOptions,
+    started: Instant,
+    usage_at_start: ProcessUsage,
+    mut tally: RunTally,
+    audio_samples: u64,
+    dropped_samples: u64,
+) -> RunReport {
+    tally.audio_samples = audio_samples;
+    tally.dropped_samples = dropped_samples;
+    RunReport::new(
+        backend,
+        model,
+        options.realtime,
+        started,
+        usage_at_start,
+        &tally,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CollectingSink;
+
+    fn transcript(chunk: usize, text: &str) -> Transcript {
+        Transcript {
+            chunk,
+            start_sample: chunk as u64 * 16_000,
+            end_sample: chunk as u64 * 16_000 + 8_000,
+            available_at: Instant::now(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn emitter_restores_chunk_order_and_skips_empty_text() {
+        let sink = CollectingSink::new();
+        let mut emitter = Emitter::new(Box::new(sink.clone()), Instant::now());
+        emitter.emit(transcript(2, "two")).unwrap();
+        emitter.emit(transcript(1, "")).unwrap();
+        assert!(sink.segments().is_empty());
+        emitter.emit(transcript(0, "zero")).unwrap();
+        let tally = emitter.finish().unwrap();
+        let texts: Vec<String> = sink.segments().into_iter().map(|s| s.text).collect();
+        assert_eq!(texts, ["zero", "two"]);
+        assert_eq!((tally.chunks, tally.segments), (3, 2));
+        assert!(sink.is_finished());
+    }
+
+    #[test]
+    fn emitter_reports_a_missing_chunk() {
+        let mut emitter = Emitter::new(Box::new(CollectingSink::new()), Instant::now());
+        emitter.emit(transcript(1, "one")).unwrap();
+        let err = emitter.finish().unwrap_err().to_string();
+        assert!(err.contains("chunk 0 never arrived"), "{err}");
+    }
+
+    #[test]
+    fn arrival_lookup_finds_the_pop_that_delivered_a_sample() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(10);
+        let mut arrivals = VecDeque::from([(100, t0), (200, t1)]);
+        assert_eq!(arrival_of(&mut arrivals, 100), t0);
+        assert_eq!(arrival_of(&mut arrivals, 150), t1);
+        assert_eq!(arrivals.len(), 1);
+    }
+}

@@ -1,0 +1,175 @@
+//! The run report: what a run did and what it cost, as written by `--report FILE`.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::SAMPLE_RATE;
+
+/// Utterance latency percentiles in milliseconds (end of the utterance's audio being
+/// available to the text being written).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// Worst.
+    pub max: f64,
+}
+
+impl LatencySummary {
+    /// Percentiles of `samples` (nearest rank); all zero when there are none.
+    pub fn from_samples(samples: &[f64]) -> Self {
+        if samples.is_empty() {
+            return LatencySummary::default();
+        }
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let rank = |p: f64| {
+            let index = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+            sorted[index]
+        };
+        LatencySummary {
+            p50: rank(0.50),
+            p95: rank(0.95),
+            max: sorted[sorted.len() - 1],
+        }
+    }
+}
+
+/// What a run did and what it cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// The backend that scheduled the run.
+    pub backend: String,
+    /// The transcriber (model path, or `scripted`).
+    pub model: String,
+    /// Seconds of audio read from the input.
+    pub audio_seconds: f64,
+    /// Wall-clock seconds from start to the last segment written.
+    pub wall_seconds: f64,
+    /// Real-time factor: wall seconds per second of audio (under 1 is faster than real time).
+    pub rtf: f64,
+    /// Chunks (utterances) transcribed.
+    pub chunks: usize,
+    /// Segments written (chunks whose text was not empty).
+    pub segments: usize,
+    /// Samples lost because the pipeline could not keep up with a real-time input.
+    pub dropped_samples: u64,
+    /// Utterance latency.
+    pub latency_ms: LatencySummary,
+    /// CPU time (user + system) the process spent during the run.
+    pub cpu_seconds: f64,
+    /// Peak resident memory of the process, in bytes.
+    pub peak_rss_bytes: u64,
+    /// Whether the input was paced like a microphone.
+    pub realtime: bool,
+}
+
+/// What a backend's stages counted during a run, to be turned into a [`RunReport`].
+#[derive(Debug, Clone, Default)]
+pub struct RunTally {
+    /// Samples read from the source.
+    pub audio_samples: u64,
+    /// Chunks transcribed.
+    pub chunks: usize,
+    /// Segments written.
+    pub segments: usize,
+    /// Samples dropped at the ring.
+    pub dropped_samples: u64,
+    /// Latency of every written segment, in milliseconds.
+    pub latencies_ms: Vec<f64>,
+}
+
+impl RunReport {
+    /// Builds the report of a run that started at `started` with `usage_at_start`.
+    pub fn new(
+        backend: &str,
+        model: String,
+        realtime: bool,
+        started: Instant,
+        usage_at_start: ProcessUsage,
+        tally: &RunTally,
+    ) -> Self {
+        let wall_seconds = started.elapsed().as_secs_f64();
+        let audio_seconds = tally.audio_samples as f64 / f64::from(SAMPLE_RATE);
+        let usage = ProcessUsage::now();
+        RunReport {
+            backend: backend.to_owned(),
+            model,
+            audio_seconds,
+            wall_seconds,
+            rtf: if audio_seconds > 0.0 {
+                wall_seconds / audio_seconds
+            } else {
+                0.0
+            },
+            chunks: tally.chunks,
+            segments: tally.segments,
+            dropped_samples: tally.dropped_samples,
+            latency_ms: LatencySummary::from_samples(&tally.latencies_ms),
+            cpu_seconds: (usage.cpu_seconds - usage_at_start.cpu_seconds).max(0.0),
+            peak_rss_bytes: usage.peak_rss_bytes,
+            realtime,
+        }
+    }
+}
+
+/// CPU time and peak memory of this process, read from `/proc` (zero where unavailable).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ProcessUsage {
+    /// User + system CPU seconds since the process started.
+    pub cpu_seconds: f64,
+    /// Peak resident set size in bytes.
+    pub peak_rss_bytes: u64,
+}
+
+impl ProcessUsage {
+    /// The usage now.
+    pub fn now() -> Self {
+        ProcessUsage {
+            cpu_seconds: read_cpu_seconds().unwrap_or(0.0),
+            peak_rss_bytes: read_peak_rss().unwrap_or(0),
+        }
+    }
+}
+
+fn read_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may contain spaces; fields after its closing ')' are fixed.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // Linux reports in clock ticks of 1/100 s (USER_HZ) on every mainstream architecture.
+    Some((utime + stime) / 100.0)
+}
+
+fn read_peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let samples: Vec<f64> = (1..=100).map(f64::from).collect();
+        let summary = LatencySummary::from_samples(&samples);
+        assert_eq!(summary.p50, 50.0);
+        assert_eq!(summary.p95, 95.0);
+        assert_eq!(summary.max, 100.0);
+        assert_eq!(LatencySummary::from_samples(&[]), LatencySummary::default());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn process_usage_is_read_on_linux() {
+        let usage = ProcessUsage::now();
+        assert!(usage.peak_rss_bytes > 1_000_000, "{usage:?}");
+    }
+}

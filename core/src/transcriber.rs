@@ -1,0 +1,143 @@
+//! The transcription stage: turning a chunk of speech into text.
+
+use std::time::Duration;
+
+use crate::{Chunk, Error, Result};
+
+/// Transcribes chunks one at a time. One instance per worker; it may keep state (a Whisper
+/// state with its buffers) between chunks, but its output for a chunk must not depend on the
+/// chunks before it, so that any backend, in any order, gets the same text.
+pub trait Transcriber: Send {
+    /// The text spoken in `chunk`, or an empty string when there is no speech.
+    ///
+    /// # Errors
+    /// Returns [`Error::Transcribe`] naming the chunk when transcription fails.
+    fn transcribe(&mut self, chunk: &Chunk) -> Result<String>;
+}
+
+/// Makes [`Transcriber`]s that share one loaded model: a backend asks for one per worker.
+pub trait TranscriberFactory: Send + Sync {
+    /// What transcribes, for reports: a model path or a description.
+    fn name(&self) -> String;
+
+    /// CPU threads one transcriber uses while it works; backends size their worker pools so
+    /// that workers x threads does not exceed the cores.
+    fn threads_per_transcriber(&self) -> usize {
+        1
+    }
+
+    /// A new transcriber.
+    ///
+    /// # Errors
+    /// Returns [`Error::Model`] when a worker's state cannot be created (for example, out of
+    /// memory).
+    fn create(&self) -> Result<Box<dyn Transcriber>>;
+}
+
+/// A stand-in transcriber for fast tests and benchmarks of the pipeline itself: it returns
+/// text derived from the chunk's position, takes a configurable time per second of audio, and
+/// can fail on a chosen chunk.
+///
+/// ```
+/// use steno_core::{Chunk, ScriptedTranscriber, Transcriber};
+/// let mut transcriber = ScriptedTranscriber::new();
+/// let chunk = Chunk { index: 2, start_sample: 16_000, samples: vec![0.0; 8_000] };
+/// assert_eq!(transcriber.transcribe(&chunk).unwrap(), "chunk 2 at 1.00-1.50");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ScriptedTranscriber {
+    cost_per_audio_second: Duration,
+    fail_on_chunk: Option<usize>,
+    texts: Option<Vec<String>>,
+}
+
+impl ScriptedTranscriber {
+    /// A scripted transcriber that costs nothing and never fails.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Spends `cost` of wall time (sleeping) per second of audio, like a model would.
+    #[must_use]
+    pub fn with_cost_per_audio_second(mut self, cost: Duration) -> Self {
+        self.cost_per_audio_second = cost;
+        self
+    }
+
+    /// Fails with [`Error::Transcribe`] on the chunk with this index.
+    #[must_use]
+    pub fn failing_on_chunk(mut self, index: usize) -> Self {
+        self.fail_on_chunk = Some(index);
+        self
+    }
+
+    /// Returns `texts[i]` for chunk `i` (chunks past the end get the default text).
+    #[must_use]
+    pub fn with_texts(mut self, texts: Vec<String>) -> Self {
+        self.texts = Some(texts);
+        self
+    }
+}
+
+impl Transcriber for ScriptedTranscriber {
+    fn transcribe(&mut self, chunk: &Chunk) -> Result<String> {
+        if !self.cost_per_audio_second.is_zero() {
+            std::thread::sleep(self.cost_per_audio_second.mul_f64(chunk.seconds()));
+        }
+        if self.fail_on_chunk == Some(chunk.index) {
+            return Err(Error::Transcribe {
+                chunk: chunk.index,
+                problem: "scripted failure".into(),
+            });
+        }
+        if let Some(text) = self.texts.as_ref().and_then(|t| t.get(chunk.index)) {
+            return Ok(text.clone());
+        }
+        Ok(format!(
+            "chunk {} at {:.2}-{:.2}",
+            chunk.index,
+            chunk.start_seconds(),
+            chunk.end_seconds()
+        ))
+    }
+}
+
+impl TranscriberFactory for ScriptedTranscriber {
+    fn name(&self) -> String {
+        "scripted".into()
+    }
+
+    fn create(&self) -> Result<Box<dyn Transcriber>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripted_failure_names_the_chunk() {
+        let mut transcriber = ScriptedTranscriber::new().failing_on_chunk(1);
+        let chunk = |index| Chunk {
+            index,
+            start_sample: 0,
+            samples: vec![0.0; 10],
+        };
+        assert!(transcriber.transcribe(&chunk(0)).is_ok());
+        let err = transcriber.transcribe(&chunk(1)).unwrap_err();
+        assert_eq!(err.to_string(), "transcriber failed on chunk 1: scripted failure");
+    }
+
+    #[test]
+    fn scripted_texts_are_used_in_order() {
+        let factory = ScriptedTranscriber::new().with_texts(vec!["hello".into()]);
+        let mut transcriber = factory.create().unwrap();
+        let chunk = Chunk {
+            index: 0,
+            start_sample: 0,
+            samples: vec![],
+        };
+        assert_eq!(transcriber.transcribe(&chunk).unwrap(), "hello");
+    }
+}

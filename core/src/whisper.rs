@@ -1,0 +1,262 @@
+//! The Whisper transcriber: whisper.cpp through `whisper-rs`, with every parameter that
+//! affects the output pinned here, in one place, for every backend.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
+
+use crate::{Chunk, Error, Result, SAMPLE_RATE, Transcriber, TranscriberFactory};
+
+/// The magic number at the start of every ggml Whisper model ("ggml" as a little-endian u32).
+const GGML_MAGIC: u32 = 0x6767_6d6c;
+
+/// whisper.cpp refuses input shorter than 1 s; shorter chunks are padded with silence to this.
+const MIN_INPUT_SAMPLES: usize = SAMPLE_RATE as usize * 11 / 10;
+
+/// Threads each Whisper state uses by default. Two saturate the two cores steno is tuned on;
+/// backends running several states at once divide the cores between them.
+pub const DEFAULT_THREADS_PER_STATE: usize = 2;
+
+/// A Whisper model loaded once and shared by every worker (each gets its own state).
+///
+/// ```no_run
+/// use steno_core::{Chunk, TranscriberFactory, WhisperModel};
+/// let model = WhisperModel::load("models/ggml-tiny.en.bin", 2)?;
+/// let mut transcriber = model.create()?;
+/// let samples = steno_core::read_file("speech.wav")?;
+/// let text = transcriber.transcribe(&Chunk { index: 0, start_sample: 0, samples })?;
+/// println!("{text}");
+/// # Ok::<(), steno_core::Error>(())
+/// ```
+pub struct WhisperModel {
+    context: WhisperContext,
+    path: PathBuf,
+    threads_per_state: usize,
+}
+
+impl std::fmt::Debug for WhisperModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhisperModel")
+            .field("path", &self.path)
+            .field("threads_per_state", &self.threads_per_state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WhisperModel {
+    /// Loads the ggml model at `path`; each state will run inference on `threads_per_state`
+    /// threads.
+    ///
+    /// # Errors
+    /// Returns [`Error::Model`] naming the file when it is missing, not a ggml Whisper model,
+    /// or fails to load.
+    pub fn load(path: impl AsRef<Path>, threads_per_state: usize) -> Result<Self> {
+        let path = path.as_ref();
+        check_model_file(path)?;
+        route_whisper_logs_to_tracing();
+        let mut params = WhisperContextParameters::default();
+        params.use_gpu(false);
+        let context = WhisperContext::new_with_params(path, params)
+            .map_err(|e| Error::model(path, format!("whisper.cpp could not load it ({e})")))?;
+        Ok(WhisperModel {
+            context,
+            path: path.to_path_buf(),
+            threads_per_state: threads_per_state.max(1),
+        })
+    }
+
+    /// Where the model was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A transcriber with its own state on this model.
+    ///
+    /// # Errors
+    /// Returns [`Error::Model`] when whisper.cpp cannot allocate a state.
+    pub fn transcriber(&self) -> Result<WhisperTranscriber> {
+        let state = self
+            .context
+            .create_state()
+            .map_err(|e| Error::model(&self.path, format!("cannot create a state: {e}")))?;
+        Ok(WhisperTranscriber {
+            state,
+            threads: self.threads_per_state,
+        })
+    }
+}
+
+impl TranscriberFactory for WhisperModel {
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn threads_per_transcriber(&self) -> usize {
+        self.threads_per_state
+    }
+
+    fn create(&self) -> Result<Box<dyn Transcriber>> {
+        Ok(Box::new(self.transcriber()?))
+    }
+}
+
+/// Checks the file before whisper.cpp sees it, so a wrong file gets a clear message.
+fn check_model_file(path: &Path) -> Result<()> {
+    let mut file = std::fs::File::open(path).map_err(|e| {
+        let problem = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_owned(),
+            _ => format!("cannot read: {e}"),
+        };
+        Error::model(path, problem)
+    })?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(Error::model(path, "is a directory, not a model file"));
+    }
+    let mut magic = [0u8; 4];
+    file.read_exact(&mut magic)
+        .map_err(|_| Error::model(path, "not a ggml Whisper model (file too short)"))?;
+    if u32::from_le_bytes(magic) != GGML_MAGIC {
+        return Err(Error::model(
+            path,
+            "not a ggml Whisper model (bad magic number)",
+        ));
+    }
+    Ok(())
+}
+
+fn route_whisper_logs_to_tracing() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(whisper_rs::install_logging_hooks);
+}
+
+/// One Whisper state: transcribes chunks one at a time.
+pub struct WhisperTranscriber {
+    state: WhisperState,
+    threads: usize,
+}
+
+impl std::fmt::Debug for WhisperTranscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhisperTranscriber")
+            .field("threads", &self.threads)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The decoding parameters. Everything that changes the text is fixed here so every backend,
+/// worker and run produces the same output for the same chunk.
+fn pinned_params(threads: usize) -> FullParams<'static, 'static> {
+    let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+    params.set_n_threads(i32::try_from(threads).unwrap_or(1));
+    params.set_language(Some("en"));
+    params.set_translate(false);
+    // Each chunk stands alone: no text carried over from earlier chunks, so the order in which
+    // workers see chunks cannot change the output.
+    params.set_no_context(true);
+    // Temperature 0 and no fallback: decoding is deterministic.
+    params.set_temperature(0.0);
+    params.set_temperature_inc(0.0);
+    params.set_suppress_blank(true);
+    params.set_suppress_nst(true);
+    params.set_no_timestamps(true);
+    params.set_print_special(false);
+    params.set_print_progress(false);
+    params.set_print_realtime(false);
+    params.set_print_timestamps(false);
+    params
+}
+
+impl Transcriber for WhisperTranscriber {
+    fn transcribe(&mut self, chunk: &Chunk) -> Result<String> {
+        let fail = |problem: String| Error::Transcribe {
+            chunk: chunk.index,
+            problem,
+        };
+        let padded;
+        let samples = if chunk.samples.len() < MIN_INPUT_SAMPLES {
+            padded = {
+                let mut v = chunk.samples.clone();
+                v.resize(MIN_INPUT_SAMPLES, 0.0);
+                v
+            };
+            &padded
+        } else {
+            &chunk.samples
+        };
+        self.state
+            .full(pinned_params(self.threads), samples)
+            .map_err(|e| fail(format!("whisper.cpp failed: {e}")))?;
+        let mut text = String::new();
+        for segment in self.state.as_iter() {
+            let piece = segment
+                .to_str_lossy()
+                .map_err(|e| fail(format!("cannot read segment text: {e}")))?;
+            text.push_str(&piece);
+            text.push(' ');
+        }
+        Ok(clean_text(&text))
+    }
+}
+
+/// Removes what Whisper writes for non-speech (`[BLANK_AUDIO]`, `(music)`, `*sigh*`) and
+/// normalises spaces; text without a letter or digit left becomes empty.
+///
+/// ```
+/// assert_eq!(steno_core::clean_text(" [BLANK_AUDIO] "), "");
+/// assert_eq!(steno_core::clean_text(" Hello (coughs)  world. "), "Hello world.");
+/// ```
+pub fn clean_text(raw: &str) -> String {
+    let mut kept = String::with_capacity(raw.len());
+    let mut closing: Option<char> = None;
+    for c in raw.chars() {
+        match closing {
+            Some(close) if c == close => closing = None,
+            Some(_) => {}
+            None => match c {
+                '[' => closing = Some(']'),
+                '(' => closing = Some(')'),
+                '*' => closing = Some('*'),
+                _ => kept.push(c),
+            },
+        }
+    }
+    let words: Vec<&str> = kept.split_whitespace().collect();
+    let text = words.join(" ");
+    if text.chars().any(char::is_alphanumeric) {
+        text
+    } else {
+        String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_speech_markers_are_removed() {
+        assert_eq!(clean_text("[BLANK_AUDIO]"), "");
+        assert_eq!(clean_text(" (upbeat music) "), "");
+        assert_eq!(clean_text("*laughs* Okay."), "Okay.");
+        assert_eq!(clean_text(" ..."), "");
+        assert_eq!(clean_text(" Hello  there. "), "Hello there.");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_model_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.bin");
+        std::fs::write(&path, "definitely not ggml").unwrap();
+        let err = WhisperModel::load(&path, 1).unwrap_err().to_string();
+        assert!(err.contains("model.bin"), "{err}");
+        assert!(err.contains("not a ggml Whisper model"), "{err}");
+        let err = WhisperModel::load(dir.path().join("missing.bin"), 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no such file"), "{err}");
+    }
+}

@@ -1,0 +1,66 @@
+//! `cargo xtask deps`: the system packages steno builds with (whisper.cpp, ALSA for capture).
+
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// Debian/Ubuntu packages the workspace needs to build: whisper-rs-sys compiles whisper.cpp
+/// with cmake and generates bindings with libclang; cpal links ALSA through pkg-config.
+const BUILD_PACKAGES: &[&str] = &["cmake", "clang", "libclang-dev", "libasound2-dev", "pkg-config"];
+
+/// Installs the missing build packages with apt-get when running as root; otherwise prints
+/// the command to run and fails.
+pub(crate) fn ensure() -> anyhow::Result<()> {
+    if which("dpkg-query").is_none() || which("apt-get").is_none() {
+        eprintln!(
+            "xtask: not a Debian-like system; make sure these are installed: {}",
+            BUILD_PACKAGES.join(" ")
+        );
+        return Ok(());
+    }
+    let missing: Vec<&str> = BUILD_PACKAGES
+        .iter()
+        .copied()
+        .filter(|package| !is_installed(package))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list = missing.join(" ");
+    if !is_root() {
+        bail!(
+            "missing system packages: {list}\n  install them with: sudo apt-get update && sudo apt-get install -y {list}"
+        );
+    }
+    eprintln!("xtask: installing {list}");
+    crate::run(Command::new("apt-get").args(["update", "-qq"]))?;
+    crate::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+    .with_context(|| format!("apt-get could not install {list}"))
+}
+
+fn is_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("install ok installed"))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+/// The path of `program` on `PATH`, if any.
+pub(crate) fn which(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}

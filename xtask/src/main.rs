@@ -1,0 +1,104 @@
+//! `cargo xtask`: project automation (set-up, model, tests), one subcommand per task.
+
+mod convert;
+mod deps;
+mod model;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  demo      install what is missing, build steno in release and transcribe a sample
+  test      install what is missing, then fmt check, clippy and the whole test suite
+  model     install the default Whisper model (models/ggml-tiny.en.bin)
+  deps      install the system packages steno builds with (apt-get, when root)
+  convert <ct2-model-dir> <out.bin>
+            convert a CTranslate2 Whisper model to whisper.cpp's ggml format";
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run_task(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_task(args: &[String]) -> anyhow::Result<()> {
+    let root = workspace_root();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["demo"] => demo(&root),
+        ["test"] => test(&root),
+        ["model"] => model::ensure(&root).map(drop),
+        ["deps"] => deps::ensure(),
+        ["convert", from, to] => convert::convert(Path::new(from), Path::new(to)),
+        ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => bail!("unknown or incomplete task\n{USAGE}"),
+    }
+}
+
+fn demo(root: &Path) -> anyhow::Result<()> {
+    deps::ensure()?;
+    let model = model::ensure(root)?;
+    run(cargo(root).args(["build", "--release", "--locked", "-p", "steno"]))?;
+    let sample = root.join("fixtures/session.wav");
+    eprintln!("xtask: transcribing {}", sample.display());
+    run(Command::new(root.join("target/release/steno"))
+        .arg("transcribe")
+        .arg("--model")
+        .arg(&model)
+        .arg(&sample))
+}
+
+fn test(root: &Path) -> anyhow::Result<()> {
+    deps::ensure()?;
+    model::ensure(root)?;
+    let converted = model::ensure_converted(root)?;
+    run(cargo(root).args(["fmt", "--all", "--check"]))?;
+    run(cargo(root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(cargo(root)
+        .args(["test", "--workspace", "--locked"])
+        .env("STENO_CONVERTED_MODEL", converted))
+}
+
+/// `cargo` as invoked us (`$CARGO`), run at the workspace root.
+fn cargo(root: &Path) -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(root);
+    command
+}
+
+/// Runs `command`, failing with its exit status.
+pub(crate) fn run(command: &mut Command) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {:?}", command.get_program()))?;
+    if !status.success() {
+        bail!("{:?} failed ({status})", command.get_program());
+    }
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}

