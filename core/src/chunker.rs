@@ -392,7 +392,9 @@ impl Chunker {
 
     /// While idle, only the padding before the next possible utterance must be kept.
     fn trim_idle_history(&mut self) {
-        let keep_from = (self.frames_done.saturating_sub(self.padding_frames)
+        let keep_from = (self
+            .frames_done
+            .saturating_sub(self.padding_frames)
             .max(self.last_chunk_end_frame))
             * FRAME_LEN as u64;
         let droppable = keep_from.saturating_sub(self.buffer_start) as usize;
@@ -455,8 +457,16 @@ mod tests {
             [0, 1, 2]
         );
         // Padded by 0.2 s on both sides, within a frame.
-        assert!((chunks[0].start_seconds() - 0.3).abs() < 0.02, "{}", chunks[0].start_seconds());
-        assert!((chunks[0].end_seconds() - 1.7).abs() < 0.02, "{}", chunks[0].end_seconds());
+        assert!(
+            (chunks[0].start_seconds() - 0.3).abs() < 0.02,
+            "{}",
+            chunks[0].start_seconds()
+        );
+        assert!(
+            (chunks[0].end_seconds() - 1.7).abs() < 0.02,
+            "{}",
+            chunks[0].end_seconds()
+        );
         // The last utterance has no silence after it and is flushed at the end.
         assert!((chunks[2].end_seconds() - 5.7).abs() < 0.02);
     }
@@ -466,7 +476,11 @@ mod tests {
         let audio = session();
         let reference = chunk_all(&energy_config(), &audio, 16_000);
         for block in [1, 37, 256, 4096] {
-            assert_eq!(chunk_all(&energy_config(), &audio, block), reference, "block {block}");
+            assert_eq!(
+                chunk_all(&energy_config(), &audio, block),
+                reference,
+                "block {block}"
+            );
         }
     }
 

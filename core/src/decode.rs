@@ -168,7 +168,9 @@ impl WavDecoder {
         match (spec.sample_format, spec.bits_per_sample) {
             (hound::SampleFormat::Int, 8 | 16 | 24 | 32) | (hound::SampleFormat::Float, 32) => {}
             (format, bits) => {
-                return Err(format!("unsupported WAV sample format: {bits}-bit {format:?}"));
+                return Err(format!(
+                    "unsupported WAV sample format: {bits}-bit {format:?}"
+                ));
             }
         }
         if spec.channels == 0 {
@@ -225,7 +227,7 @@ impl PcmDecoder for WavDecoder {
         if block.is_empty() {
             return Ok(None);
         }
-        if block.len() % self.channels() != 0 {
+        if !block.len().is_multiple_of(self.channels()) {
             return Err("truncated WAV data: the last frame is incomplete".into());
         }
         Ok(Some(block))
@@ -267,7 +269,9 @@ impl SymphoniaDecoder {
             .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
             .ok_or("the file contains no audio track")?;
         let params = &track.codec_params;
-        let rate = params.sample_rate.ok_or("the audio track has no sample rate")?;
+        let rate = params
+            .sample_rate
+            .ok_or("the audio track has no sample rate")?;
         let channels = params.channels.map_or(1, |c| c.count());
         let frames = params.n_frames;
         let track_id = track.id;
@@ -467,7 +471,10 @@ mod tests {
             assert_eq!(decoded.len(), 1600, "{bits}-bit {format:?}");
             let tolerance = if bits == 8 { 0.02 } else { 0.001 };
             for (a, b) in decoded.iter().zip(ramp()) {
-                assert!((a - b).abs() < tolerance, "{bits}-bit {format:?}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() < tolerance,
+                    "{bits}-bit {format:?}: {a} vs {b}"
+                );
             }
         }
     }

@@ -50,10 +50,10 @@ pub use chunker::{Chunk, Chunker, ChunkerConfig, MAX_CHUNK_LIMIT};
 pub use decode::{FileSource, RawPcmSource, read_file};
 pub use error::{Error, Result};
 pub use pipeline::{
-    Backend, CancelToken, ChunkStage, Emitter, Pipeline, Progress, RunControl, RunOptions, SourceStage,
-    TimedChunk, Transcript, Wait, finish_report, transcribe,
+    Backend, CancelToken, ChunkStage, Emitter, Pipeline, Progress, RunControl, RunOptions,
+    SourceStage, TimedChunk, Transcript, Wait, transcribe,
 };
-pub use report::{LatencySummary, ProcessUsage, RunReport, RunTally};
+pub use report::{LatencySummary, ProcessUsage, RunReport, RunStart, RunTally};
 pub use resample::Conditioner;
 pub use ring::{RingReader, RingWriter, ring};
 pub use sink::{CallbackSink, ChannelSink, CollectingSink, Format, FormatSink, Segment, Sink};

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::{
-    Chunk, Chunker, ChunkerConfig, Error, ProcessUsage, Result, RingReader, RingWriter,
-    RunReport, RunTally, SAMPLE_RATE, Segment, Sink, Source, Transcriber, TranscriberFactory,
+    Chunk, Chunker, ChunkerConfig, Error, Result, RingReader, RingWriter, RunReport, RunTally,
+    SAMPLE_RATE, Segment, Sink, Source, Transcriber, TranscriberFactory,
 };
 
 /// Runs a [`Pipeline`]: the one thing every scheduling backend implements.
@@ -566,35 +566,15 @@ impl Emitter {
         if let Some(&missing) = self.waiting.keys().next() {
             return Err(Error::Stage {
                 stage: "emitter",
-                problem: format!("chunk {} never arrived before chunk {missing}", self.next_chunk),
+                problem: format!(
+                    "chunk {} never arrived before chunk {missing}",
+                    self.next_chunk
+                ),
             });
         }
         self.sink.finish()?;
         Ok(self.tally)
     }
-}
-
-/// The report of a finished run: combines the stages' counts with time and resource use.
-pub fn finish_report(
-    backend: &str,
-    model: String,
-    options: &RunOptions,
-    started: Instant,
-    usage_at_start: ProcessUsage,
-    mut tally: RunTally,
-    audio_samples: u64,
-    dropped_samples: u64,
-) -> RunReport {
-    tally.audio_samples = audio_samples;
-    tally.dropped_samples = dropped_samples;
-    RunReport::new(
-        backend,
-        model,
-        options.realtime,
-        started,
-        usage_at_start,
-        &tally,
-    )
 }
 
 #[cfg(test)]

@@ -82,17 +82,32 @@ pub struct RunTally {
     pub latencies_ms: Vec<f64>,
 }
 
-impl RunReport {
-    /// Builds the report of a run that started at `started` with `usage_at_start`.
-    pub fn new(
+/// The moment a run started and the process's resource use then, to report the difference.
+#[derive(Debug, Clone, Copy)]
+pub struct RunStart {
+    /// When the run started; stage timestamps count from here.
+    pub at: Instant,
+    usage: ProcessUsage,
+}
+
+impl RunStart {
+    /// Starts the clock.
+    pub fn now() -> Self {
+        RunStart {
+            at: Instant::now(),
+            usage: ProcessUsage::now(),
+        }
+    }
+
+    /// The report of the run that started here and has just finished.
+    pub fn report(
+        &self,
         backend: &str,
         model: String,
         realtime: bool,
-        started: Instant,
-        usage_at_start: ProcessUsage,
         tally: &RunTally,
-    ) -> Self {
-        let wall_seconds = started.elapsed().as_secs_f64();
+    ) -> RunReport {
+        let wall_seconds = self.at.elapsed().as_secs_f64();
         let audio_seconds = tally.audio_samples as f64 / f64::from(SAMPLE_RATE);
         let usage = ProcessUsage::now();
         RunReport {
@@ -109,7 +124,7 @@ impl RunReport {
             segments: tally.segments,
             dropped_samples: tally.dropped_samples,
             latency_ms: LatencySummary::from_samples(&tally.latencies_ms),
-            cpu_seconds: (usage.cpu_seconds - usage_at_start.cpu_seconds).max(0.0),
+            cpu_seconds: (usage.cpu_seconds - self.usage.cpu_seconds).max(0.0),
             peak_rss_bytes: usage.peak_rss_bytes,
             realtime,
         }

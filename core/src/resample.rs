@@ -47,14 +47,9 @@ impl Conditioner {
             None
         } else {
             // 1024-frame input blocks keep the FFT cheap and the added delay small.
-            let resampler = FftFixedIn::<f32>::new(
-                input_rate as usize,
-                SAMPLE_RATE as usize,
-                1024,
-                2,
-                1,
-            )
-            .map_err(|e| format!("cannot resample from {input_rate} Hz: {e}"))?;
+            let resampler =
+                FftFixedIn::<f32>::new(input_rate as usize, SAMPLE_RATE as usize, 1024, 2, 1)
+                    .map_err(|e| format!("cannot resample from {input_rate} Hz: {e}"))?;
             Some(Box::new(resampler))
         };
         let delay_to_skip = resampler.as_ref().map_or(0, |r| r.output_delay());
@@ -93,7 +88,12 @@ impl Conditioner {
             let input = &self.pending[consumed..consumed + need];
             consumed += need;
             if let Ok(mut output) = resampler.process(&[input], None) {
-                emit(&mut self.delay_to_skip, &mut self.output_frames, output.swap_remove(0), out);
+                emit(
+                    &mut self.delay_to_skip,
+                    &mut self.output_frames,
+                    output.swap_remove(0),
+                    out,
+                );
             }
         }
         self.pending.drain(..consumed);
@@ -104,7 +104,8 @@ impl Conditioner {
         let Some(resampler) = self.resampler.as_mut() else {
             return;
         };
-        let expected = (self.input_frames * u64::from(SAMPLE_RATE)).div_ceil(u64::from(self.input_rate));
+        let expected =
+            (self.input_frames * u64::from(SAMPLE_RATE)).div_ceil(u64::from(self.input_rate));
         let pending = std::mem::take(&mut self.pending);
         let mut first = Some(pending.as_slice());
         // Feed the partial block, then silence, until the delayed tail has come out.
@@ -128,7 +129,12 @@ impl Conditioner {
 }
 
 /// Drops the resampler's leading delay, then appends the block to `out`.
-fn emit(delay_to_skip: &mut usize, output_frames: &mut u64, mut block: Vec<f32>, out: &mut Vec<f32>) {
+fn emit(
+    delay_to_skip: &mut usize,
+    output_frames: &mut u64,
+    mut block: Vec<f32>,
+    out: &mut Vec<f32>,
+) {
     let skip = (*delay_to_skip).min(block.len());
     *delay_to_skip -= skip;
     block.drain(..skip);

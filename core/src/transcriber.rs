@@ -126,7 +126,10 @@ mod tests {
         };
         assert!(transcriber.transcribe(&chunk(0)).is_ok());
         let err = transcriber.transcribe(&chunk(1)).unwrap_err();
-        assert_eq!(err.to_string(), "transcriber failed on chunk 1: scripted failure");
+        assert_eq!(
+            err.to_string(),
+            "transcriber failed on chunk 1: scripted failure"
+        );
     }
 
     #[test]

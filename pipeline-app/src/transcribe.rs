@@ -11,9 +11,9 @@ use steno_core::{
 };
 
 use crate::cli::{BackendName, FormatName, TranscribeArgs, VadName};
+use crate::model;
 use crate::output::{Output, write_atomically};
 use crate::progress::ProgressDisplay;
-use crate::model;
 
 pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
     if args.inputs.len() > 1 && (args.output.is_some() || args.report.is_some()) {
@@ -75,7 +75,8 @@ fn backend(name: BackendName) -> anyhow::Result<Box<dyn Backend>> {
         BackendName::Threads => Ok(Box::new(steno_threads::ThreadsBackend::new())),
         other => bail!(
             "--backend {}: not available in this build yet (available: threads)",
-            clap::ValueEnum::to_possible_value(&other).map_or_else(String::new, |v| v.get_name().to_owned())
+            clap::ValueEnum::to_possible_value(&other)
+                .map_or_else(String::new, |v| v.get_name().to_owned())
         ),
     }
 }
@@ -91,7 +92,10 @@ fn chunker_config(args: &TranscribeArgs) -> anyhow::Result<ChunkerConfig> {
         ),
     };
     if !(args.max_chunk.is_finite() && args.max_chunk > 0.0) {
-        bail!("--max-chunk {}: must be a positive number of seconds", args.max_chunk);
+        bail!(
+            "--max-chunk {}: must be a positive number of seconds",
+            args.max_chunk
+        );
     }
     let config = ChunkerConfig {
         vad,

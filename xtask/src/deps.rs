@@ -6,7 +6,13 @@ use anyhow::{Context, bail};
 
 /// Debian/Ubuntu packages the workspace needs to build: whisper-rs-sys compiles whisper.cpp
 /// with cmake and generates bindings with libclang; cpal links ALSA through pkg-config.
-const BUILD_PACKAGES: &[&str] = &["cmake", "clang", "libclang-dev", "libasound2-dev", "pkg-config"];
+const BUILD_PACKAGES: &[&str] = &[
+    "cmake",
+    "clang",
+    "libclang-dev",
+    "libasound2-dev",
+    "pkg-config",
+];
 
 /// Installs the missing build packages with apt-get when running as root; otherwise prints
 /// the command to run and fails.

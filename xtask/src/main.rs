@@ -33,7 +33,12 @@ fn main() -> std::process::ExitCode {
 
 fn run_task(args: &[String]) -> anyhow::Result<()> {
     let root = workspace_root();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["demo"] => demo(&root),
         ["test"] => test(&root),
         ["model"] => model::ensure(&root).map(drop),
@@ -51,7 +56,7 @@ fn demo(root: &Path) -> anyhow::Result<()> {
     deps::ensure()?;
     let model = model::ensure(root)?;
     run(cargo(root).args(["build", "--release", "--locked", "-p", "steno"]))?;
-    let sample = root.join("fixtures/session.wav");
+    let sample = root.join("conformance/inputs/session.wav");
     eprintln!("xtask: transcribing {}", sample.display());
     run(Command::new(root.join("target/release/steno"))
         .arg("transcribe")

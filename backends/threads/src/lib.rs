@@ -38,8 +38,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
 use steno_core::{
-    Backend, ChunkStage, Emitter, Error, Pipeline, ProcessUsage, Result, RunControl, RunReport,
-    SourceStage, TimedChunk, Transcript, Wait, finish_report, ring, transcribe,
+    Backend, ChunkStage, Emitter, Error, Pipeline, Result, RunControl, RunReport, RunStart,
+    SourceStage, TimedChunk, Transcript, Wait, ring, transcribe,
 };
 
 /// How long an idle stage sleeps before looking again when nobody wakes it; a backstop only,
@@ -63,8 +63,8 @@ impl Backend for ThreadsBackend {
     }
 
     fn run(&self, pipeline: Pipeline) -> Result<RunReport> {
-        let started = Instant::now();
-        let usage_at_start = ProcessUsage::now();
+        let start = RunStart::now();
+        let started = start.at;
         let Pipeline {
             source,
             chunker,
@@ -85,10 +85,7 @@ impl Backend for ThreadsBackend {
             let control = control.clone();
             move || {
                 let mut ready = Vec::new();
-                loop {
-                    let Some(wait) = control.check(chunk_stage.step(&mut ready)) else {
-                        break;
-                    };
+                while let Some(wait) = control.check(chunk_stage.step(&mut ready)) {
                     for chunk in ready.drain(..) {
                         if chunk_tx.send(chunk).is_err() {
                             return chunk_stage.dropped_samples();
@@ -108,14 +105,13 @@ impl Backend for ThreadsBackend {
             let control = control.clone();
             let chunker = chunker_thread.thread().clone();
             move || {
-                loop {
-                    let Some(wait) = control.check(source_stage.step()) else {
-                        break;
-                    };
+                while let Some(wait) = control.check(source_stage.step()) {
                     match wait {
                         Wait::No => chunker.unpark(),
                         Wait::ForRing => thread::park_timeout(Duration::from_millis(1)),
-                        Wait::Until(at) => thread::sleep(at.saturating_duration_since(Instant::now())),
+                        Wait::Until(at) => {
+                            thread::sleep(at.saturating_duration_since(Instant::now()))
+                        }
                         Wait::Done => break,
                     }
                 }
@@ -155,17 +151,10 @@ impl Backend for ThreadsBackend {
         let dropped = join(chunker_thread, "chunker", &control);
         join(transcriber_thread, "transcriber", &control);
         control.outcome()?;
-        let tally = emitter.finish()?;
-        Ok(finish_report(
-            self.name(),
-            transcriber.name(),
-            &options,
-            started,
-            usage_at_start,
-            tally,
-            samples_read.unwrap_or(0),
-            dropped.unwrap_or(0),
-        ))
+        let mut tally = emitter.finish()?;
+        tally.audio_samples = samples_read.unwrap_or(0);
+        tally.dropped_samples = dropped.unwrap_or(0);
+        Ok(start.report(self.name(), transcriber.name(), options.realtime, &tally))
     }
 }
 
@@ -219,7 +208,11 @@ mod tests {
         audio
     }
 
-    fn pipeline(audio: Vec<f32>, transcriber: ScriptedTranscriber, sink: impl Sink + 'static) -> Pipeline {
+    fn pipeline(
+        audio: Vec<f32>,
+        transcriber: ScriptedTranscriber,
+        sink: impl Sink + 'static,
+    ) -> Pipeline {
         let mut pipeline = Pipeline::new(VecSource::new(audio), Arc::new(transcriber), sink);
         pipeline.chunker = ChunkerConfig {
             vad: VadKind::Energy,
@@ -232,7 +225,11 @@ mod tests {
     fn segments_arrive_in_order_and_the_sink_is_finished() {
         let sink = CollectingSink::new();
         let report = ThreadsBackend::new()
-            .run(pipeline(session(5), ScriptedTranscriber::new(), sink.clone()))
+            .run(pipeline(
+                session(5),
+                ScriptedTranscriber::new(),
+                sink.clone(),
+            ))
             .unwrap();
         let chunks: Vec<usize> = sink.segments().iter().map(|s| s.chunk).collect();
         assert_eq!(chunks, [0, 1, 2, 3, 4]);
@@ -252,7 +249,10 @@ mod tests {
                 sink.clone(),
             ))
             .unwrap_err();
-        assert_eq!(err.to_string(), "transcriber failed on chunk 3: scripted failure");
+        assert_eq!(
+            err.to_string(),
+            "transcriber failed on chunk 3: scripted failure"
+        );
         let delivered: Vec<usize> = sink.segments().iter().map(|s| s.chunk).collect();
         assert_eq!(delivered, [0, 1, 2]);
         assert!(!sink.is_finished());
