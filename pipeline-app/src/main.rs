@@ -28,10 +28,12 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings). whisper.cpp's own log is
-/// routed here too, under the `whisper_rs` targets.
+/// routed here too, under the `whisper_rs` targets. symphonia logs probe failures as errors
+/// that steno already reports in its own one-line message, so they are off by default.
 fn init_logging() {
+    const DEFAULT_FILTER: &str = "warn,symphonia_core=off";
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

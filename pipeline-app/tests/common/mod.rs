@@ -1,0 +1,110 @@
+//! Helpers shared by the `steno` end-to-end tests: running the binary, fixtures, word error rate.
+
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root.
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("pipeline-app has a parent")
+        .to_path_buf()
+}
+
+/// A speech fixture from `conformance/inputs/`.
+pub(crate) fn fixture(name: &str) -> PathBuf {
+    root().join("conformance/inputs").join(name)
+}
+
+/// The installed default model; fails loudly (never skips) when it is missing.
+pub(crate) fn model() -> PathBuf {
+    let path = root().join("models/ggml-tiny.en.bin");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask model` (or `cargo xtask test`, which does it)",
+        path.display()
+    );
+    path
+}
+
+/// `steno` with the default model.
+pub(crate) fn steno() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_steno"));
+    command.env("STENO_MODEL", model()).env_remove("RUST_LOG");
+    command
+}
+
+/// Runs `command` and fails with its stderr unless it succeeded.
+pub(crate) fn run_ok(command: &mut Command) -> Output {
+    let output = command.output().expect("steno runs");
+    assert!(
+        output.status.success(),
+        "steno failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Lower-case words without punctuation (apostrophes kept), for comparing transcripts.
+pub(crate) fn words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.chars()
+                .filter(|c| c.is_alphanumeric() || *c == '\'')
+                .collect::<String>()
+                .to_lowercase()
+        })
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Word error rate of `hypothesis` against `reference`: word-level edit distance divided by
+/// the reference length.
+pub(crate) fn wer(reference: &str, hypothesis: &str) -> f64 {
+    let (r, h) = (words(reference), words(hypothesis));
+    let mut previous: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut current = vec![i + 1; h.len() + 1];
+        for (j, hw) in h.iter().enumerate() {
+            let substitution = previous[j] + usize::from(rw != hw);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[h.len()] as f64 / r.len().max(1) as f64
+}
+
+/// The sentences spoken in the session fixture, one per utterance.
+pub(crate) fn session_sentences() -> Vec<String> {
+    std::fs::read_to_string(fixture("session.txt"))
+        .expect("session.txt")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Length of the session fixture in seconds.
+pub(crate) const SESSION_SECONDS: f64 = 347_028.0 / 16_000.0;
+
+/// A JSON Lines segment as parsed back from steno's output.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub(crate) struct Segment {
+    pub(crate) chunk: usize,
+    pub(crate) start: f64,
+    pub(crate) end: f64,
+    pub(crate) text: String,
+    pub(crate) emitted_at: f64,
+    pub(crate) latency_ms: u64,
+}
+
+/// Parses JSON Lines strictly: every line must be one complete segment object.
+pub(crate) fn parse_jsonl(text: &str) -> Vec<Segment> {
+    text.lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"))
+        })
+        .collect()
+}

@@ -1,0 +1,342 @@
+//! End-to-end: real speech through `steno transcribe` with the real Whisper model.
+#![allow(clippy::unwrap_used, reason = "a test that cannot set up should panic")]
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::*;
+
+/// The session fixture as JSON Lines, transcribed once and shared by the tests that read it.
+fn session_jsonl() -> &'static (Vec<Segment>, serde_json::Value) {
+    static RUN: OnceLock<(Vec<Segment>, serde_json::Value)> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, report) = (dir.path().join("out.jsonl"), dir.path().join("report.json"));
+        run_ok(
+            steno()
+                .args(["transcribe", "--format", "jsonl", "-o"])
+                .args([&out])
+                .arg("--report")
+                .args([&report, &fixture("session.wav")]),
+        );
+        let segments = parse_jsonl(&std::fs::read_to_string(&out).unwrap());
+        let report = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        (segments, report)
+    })
+}
+
+fn joined(segments: &[Segment]) -> String {
+    segments
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn wer_counts_substitutions_insertions_and_deletions() {
+    assert_eq!(wer("the quick brown fox", "The quick, brown fox!"), 0.0);
+    assert_eq!(wer("the quick brown fox", "the quick fox"), 0.25);
+    assert_eq!(wer("the quick brown fox", "a quick brown fox jumps"), 0.5);
+}
+
+#[test]
+fn the_session_comes_back_as_its_words_one_chunk_per_utterance() {
+    let (segments, _) = session_jsonl();
+    let sentences = session_sentences();
+    assert_eq!(
+        segments.len(),
+        sentences.len(),
+        "one segment per utterance: {segments:#?}"
+    );
+    for (i, (segment, sentence)) in segments.iter().zip(&sentences).enumerate() {
+        assert_eq!(segment.chunk, i);
+        let error = wer(sentence, &segment.text);
+        assert!(
+            error <= 0.5,
+            "utterance {i}: {:?} vs {sentence:?} (WER {error:.2})",
+            segment.text
+        );
+    }
+    let error = wer(&sentences.join(" "), &joined(segments));
+    assert!(
+        error <= 0.15,
+        "session WER {error:.3}: {}",
+        joined(segments)
+    );
+}
+
+#[test]
+fn jsonl_timestamps_are_monotonic_and_inside_the_audio() {
+    let (segments, _) = session_jsonl();
+    let mut previous_end = 0.0;
+    for segment in segments {
+        assert!(
+            segment.start >= previous_end,
+            "{segment:?} overlaps the previous one"
+        );
+        assert!(segment.end > segment.start, "{segment:?}");
+        assert!(
+            segment.end <= SESSION_SECONDS + 1e-3,
+            "{segment:?} ends after the audio"
+        );
+        assert!(segment.emitted_at > 0.0);
+        previous_end = segment.end;
+    }
+}
+
+#[test]
+fn the_report_describes_the_run() {
+    let (segments, report) = session_jsonl();
+    assert_eq!(report["backend"], "threads");
+    assert_eq!(report["chunks"], 5);
+    assert_eq!(report["segments"], segments.len());
+    assert_eq!(report["dropped_samples"], 0);
+    assert!(
+        report["model"]
+            .as_str()
+            .unwrap()
+            .ends_with("ggml-tiny.en.bin")
+    );
+    let audio = report["audio_seconds"].as_f64().unwrap();
+    assert!((audio - SESSION_SECONDS).abs() < 1e-3, "{audio}");
+    let wall = report["wall_seconds"].as_f64().unwrap();
+    assert!((report["rtf"].as_f64().unwrap() - wall / audio).abs() < 1e-9);
+    assert!(report["cpu_seconds"].as_f64().unwrap() > 0.0);
+    assert!(
+        report["peak_rss_bytes"].as_u64().unwrap() > 50_000_000,
+        "the model alone is ~78 MB"
+    );
+    let latency = &report["latency_ms"];
+    let (p50, p95, max) = (
+        latency["p50"].as_f64().unwrap(),
+        latency["p95"].as_f64().unwrap(),
+        latency["max"].as_f64().unwrap(),
+    );
+    assert!(0.0 < p50 && p50 <= p95 && p95 <= max, "{latency}");
+}
+
+/// A strict SubRip parser: numbered cues from 1, `HH:MM:SS,mmm --> HH:MM:SS,mmm`, text, blank.
+fn parse_srt(text: &str) -> Vec<(f64, f64, String)> {
+    let mut cues = Vec::new();
+    for (i, block) in text.split_terminator("\n\n").enumerate() {
+        let lines: Vec<&str> = block.lines().collect();
+        assert!(lines.len() >= 3, "cue {i} is incomplete: {block:?}");
+        assert_eq!(lines[0], (i + 1).to_string(), "cue numbers count from 1");
+        let (start, end) = parse_timing(lines[1], ',');
+        cues.push((start, end, lines[2..].join(" ")));
+    }
+    assert!(
+        text.is_empty() || text.ends_with("\n\n"),
+        "the last cue ends with a blank line"
+    );
+    cues
+}
+
+/// A strict WebVTT parser for what steno writes: the header, then timing line, text, blank.
+fn parse_vtt(text: &str) -> Vec<(f64, f64, String)> {
+    let body = text.strip_prefix("WEBVTT\n\n").expect("WebVTT header");
+    body.split_terminator("\n\n")
+        .map(|block| {
+            let lines: Vec<&str> = block.lines().collect();
+            assert!(lines.len() >= 2, "incomplete cue: {block:?}");
+            let (start, end) = parse_timing(lines[0], '.');
+            (start, end, lines[1..].join(" "))
+        })
+        .collect()
+}
+
+fn parse_timing(line: &str, separator: char) -> (f64, f64) {
+    let (start, end) = line
+        .split_once(" --> ")
+        .unwrap_or_else(|| panic!("bad timing line {line:?}"));
+    (
+        parse_timestamp(start, separator),
+        parse_timestamp(end, separator),
+    )
+}
+
+fn parse_timestamp(stamp: &str, separator: char) -> f64 {
+    let bytes = stamp.as_bytes();
+    let well_formed = stamp.len() == 12
+        && bytes[2] == b':'
+        && bytes[5] == b':'
+        && bytes[8] == separator as u8
+        && [0, 1, 3, 4, 6, 7, 9, 10, 11]
+            .iter()
+            .all(|&i| bytes[i].is_ascii_digit());
+    assert!(well_formed, "bad timestamp {stamp:?}");
+    let field = |range: std::ops::Range<usize>| stamp[range].parse::<f64>().unwrap();
+    let (h, m, s, ms) = (field(0..2), field(3..5), field(6..8), field(9..12));
+    assert!(m < 60.0 && s < 60.0, "bad timestamp {stamp:?}");
+    h * 3600.0 + m * 60.0 + s + ms / 1000.0
+}
+
+fn check_cues(cues: &[(f64, f64, String)]) {
+    assert_eq!(cues.len(), 5, "{cues:#?}");
+    let mut previous_end = 0.0;
+    for (start, end, text) in cues {
+        assert!(
+            *start >= previous_end && end > start,
+            "cue times not monotonic: {cues:?}"
+        );
+        assert!(
+            *end <= SESSION_SECONDS + 1e-3,
+            "cue after the end of the audio: {cues:?}"
+        );
+        assert!(!text.trim().is_empty());
+        previous_end = *end;
+    }
+    let text: Vec<&str> = cues.iter().map(|c| c.2.as_str()).collect();
+    let error = wer(&session_sentences().join(" "), &text.join(" "));
+    assert!(error <= 0.15, "WER {error:.3}");
+}
+
+#[test]
+fn srt_output_parses_back_with_monotonic_times() {
+    let out = run_ok(
+        steno()
+            .args(["transcribe", "--format", "srt"])
+            .arg(fixture("session.wav")),
+    );
+    check_cues(&parse_srt(&String::from_utf8(out.stdout).unwrap()));
+}
+
+#[test]
+fn vtt_output_parses_back_with_monotonic_times() {
+    let out = run_ok(
+        steno()
+            .args(["transcribe", "--format", "vtt"])
+            .arg(fixture("session.wav")),
+    );
+    check_cues(&parse_vtt(&String::from_utf8(out.stdout).unwrap()));
+}
+
+#[test]
+fn stereo_44k_float_gives_the_same_words_as_16k_mono() {
+    let out = run_ok(
+        steno()
+            .args(["transcribe", "--format", "jsonl"])
+            .arg(fixture("session-44k-stereo-f32.wav")),
+    );
+    let stereo = parse_jsonl(&String::from_utf8(out.stdout).unwrap());
+    let (mono, _) = session_jsonl();
+    assert_eq!(stereo.len(), mono.len(), "same utterances: {stereo:#?}");
+    for (a, b) in stereo.iter().zip(mono) {
+        assert!(
+            (a.start - b.start).abs() < 0.05 && (a.end - b.end).abs() < 0.05,
+            "{a:?} vs {b:?}"
+        );
+    }
+    let error = wer(&joined(mono), &joined(&stereo));
+    assert!(
+        error <= 0.05,
+        "44.1 kHz stereo differs from 16 kHz mono (WER {error:.3}):\n{}\n{}",
+        joined(mono),
+        joined(&stereo)
+    );
+}
+
+#[test]
+fn silence_and_noise_produce_no_text() {
+    for input in ["silence.wav", "noise.wav"] {
+        let out = run_ok(
+            steno()
+                .args(["transcribe", "--format", "jsonl"])
+                .arg(fixture(input)),
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{input}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn raw_pcm_on_stdin_is_transcribed() {
+    use std::io::Write;
+    // The first utterance of the session, as s16le 16 kHz mono.
+    let samples = steno_core::read_file(fixture("session.wav")).unwrap();
+    let bytes: Vec<u8> = samples[..16_000 * 9 / 2]
+        .iter()
+        .flat_map(|s| ((s * 32767.0) as i16).to_le_bytes())
+        .collect();
+    let mut child = steno()
+        .args(["transcribe", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let error = wer(&session_sentences()[0], &text);
+    assert!(error <= 0.5, "{text:?} (WER {error:.2})");
+}
+
+#[test]
+fn realtime_mode_paces_the_input_and_measures_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let report_path = dir.path().join("report.json");
+    let out = run_ok(
+        steno()
+            .args(["transcribe", "--realtime", "--format", "jsonl", "--report"])
+            .args([&report_path, &fixture("session.wav")]),
+    );
+    let segments = parse_jsonl(&String::from_utf8(out.stdout).unwrap());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    assert!(report["realtime"].as_bool().unwrap());
+    assert!(
+        report["wall_seconds"].as_f64().unwrap() >= SESSION_SECONDS * 0.95,
+        "{report}"
+    );
+    // Same chunks and words as the offline run: chunking never depends on timing.
+    let (offline, _) = session_jsonl();
+    let strip = |s: &[Segment]| {
+        s.iter()
+            .map(|s| (s.chunk, s.start, s.end, s.text.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&segments), strip(offline));
+    for segment in &segments {
+        // Written after the utterance ended, and latency counted from that moment.
+        assert!(segment.emitted_at >= segment.end, "{segment:?}");
+        let implied = (segment.emitted_at - segment.end) * 1000.0;
+        assert!(
+            (implied - segment.latency_ms as f64).abs() < 50.0,
+            "{segment:?}"
+        );
+    }
+}
+
+#[test]
+fn the_converted_model_transcribes_the_session() {
+    // `cargo xtask test` names the converter's output; when the installed model is the
+    // converted one (no official download here), that is the same file.
+    let converted = std::env::var_os("STENO_CONVERTED_MODEL").map(std::path::PathBuf::from);
+    let source =
+        std::fs::read_to_string(root().join("models/ggml-tiny.en.bin.source")).unwrap_or_default();
+    let segments = match converted {
+        Some(path) if path != model() => {
+            let out = run_ok(
+                steno()
+                    .args(["transcribe", "--format", "jsonl", "--model"])
+                    .args([&path, &fixture("session.wav")]),
+            );
+            parse_jsonl(&String::from_utf8(out.stdout).unwrap())
+        }
+        _ => {
+            assert!(
+                source.contains("source=converted"),
+                "no converted model: run `cargo xtask test`, which makes one"
+            );
+            session_jsonl().0.clone()
+        }
+    };
+    let error = wer(&session_sentences().join(" "), &joined(&segments));
+    assert!(error <= 0.15, "WER {error:.3}");
+}
