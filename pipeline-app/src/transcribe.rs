@@ -73,8 +73,11 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
 fn backend(name: BackendName) -> anyhow::Result<Box<dyn Backend>> {
     match name {
         BackendName::Threads => Ok(Box::new(steno_threads::ThreadsBackend::new())),
+        BackendName::Tokio => Ok(Box::new(steno_tokio::TokioBackend::new())),
+        BackendName::AsyncStd => Ok(Box::new(steno_async_std::AsyncStdBackend::new())),
+        BackendName::Smol => Ok(Box::new(steno_smol::SmolBackend::new())),
         other => bail!(
-            "--backend {}: not available in this build yet (available: threads)",
+            "--backend {}: not available in this build yet (available: threads, tokio, async-std, smol)",
             clap::ValueEnum::to_possible_value(&other)
                 .map_or_else(String::new, |v| v.get_name().to_owned())
         ),
