@@ -1,1 +1,230 @@
-//! placeholder
+//! # steno-conformance
+//!
+//! The behaviour suite every steno backend must pass: whichever backend a user picks, the
+//! transcript and the behaviour under faults are the same.
+//!
+//! The suite is a library of public check functions. Each takes a [`BackendFactory`] (a
+//! closure making the backend under test), runs one or more pipelines on it, and panics with
+//! a message naming the broken promise when the backend does not keep it, the way
+//! `object_store`'s `integration` module and opendal's behavior tests do. A backend that
+//! cannot run a case returns [`steno_core::Error::Unsupported`]; the check then returns
+//! [`Unsupported`] instead of passing, and the test harness records it as such in the table
+//! of backends and cases (nothing is skipped silently).
+//!
+//! - [`cases`]: the fast cases, on synthetic tones with the scripted transcriber from core
+//!   (listed in [`FAST_CASES`]).
+//! - [`model`]: the model cases, real Whisper on the speech fixtures in
+//!   `conformance/inputs/` (listed in [`MODEL_INPUTS`]); the harness compares each transcript
+//!   with one shared snapshot per input.
+//! - [`harness`]: what the test harness (`tests/backends.rs`) calls to run a case and record
+//!   its outcome for the generated README table.
+//!
+//! The harness runs every case against every backend crate of the workspace, one test per
+//! (backend, case) named `<backend>::<case>`. Adding a backend is one line there,
+//! `backend_suite!(tokio, || Box::new(steno_tokio::TokioBackend::new()));`, plus the crate
+//! as a dev-dependency. `cargo xtask conformance-table` regenerates the README table.
+//!
+//! Use it from a test of your own backend:
+//!
+//! ```
+//! use steno_core::Backend;
+//! use steno_conformance::{BackendFactory, cases};
+//!
+//! let make: &BackendFactory = &|| -> Box<dyn Backend> {
+//!     Box::new(steno_threads::ThreadsBackend::new())
+//! };
+//! cases::ordering(make).expect("the threads backend supports every case");
+//! ```
+
+pub mod cases;
+pub mod harness;
+pub mod model;
+
+mod audio;
+mod probe;
+mod run;
+
+use std::path::{Path, PathBuf};
+
+use steno_core::Backend;
+
+/// Makes the backend under test. A check may call it more than once (one backend per run).
+pub type BackendFactory = dyn Fn() -> Box<dyn Backend>;
+
+/// A backend declined a case by returning [`steno_core::Error::Unsupported`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    /// The backend's name.
+    pub backend: String,
+    /// What it said it cannot do.
+    pub what: String,
+}
+
+impl std::fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the {} backend does not support {}",
+            self.backend, self.what
+        )
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
+/// What a check returns: `Ok(())` when the backend kept every promise of the case,
+/// `Err(Unsupported)` when it declined the case. A broken promise is a panic.
+pub type CaseResult = Result<(), Unsupported>;
+
+/// One fast case: its name (the test is `<backend>::<name>`), what it checks, and the check.
+#[derive(Debug, Clone, Copy)]
+pub struct Case {
+    /// The case's name, a Rust identifier.
+    pub name: &'static str,
+    /// What the case checks, in one line (shown in the README table).
+    pub summary: &'static str,
+    /// The check.
+    pub check: fn(&BackendFactory) -> CaseResult,
+}
+
+/// Every fast case, in the order of the issue that defined the suite.
+pub const FAST_CASES: &[Case] = &[
+    Case {
+        name: "ordering",
+        summary: "segments come out in audio order, with monotonic timestamps",
+        check: cases::ordering,
+    },
+    Case {
+        name: "accounting",
+        summary: "every sample lands in exactly one chunk or is counted as dropped; \
+                  chunks leave no gap or overlap beyond the padding",
+        check: cases::accounting,
+    },
+    Case {
+        name: "end_of_stream_flush",
+        summary: "the end of the stream flushes trailing speech with no silence after it",
+        check: cases::end_of_stream_flush,
+    },
+    Case {
+        name: "empty_and_silence",
+        summary: "empty and silence-only input: no segments, a clean report",
+        check: cases::empty_and_silence,
+    },
+    Case {
+        name: "backpressure",
+        summary: "a stalled transcriber on real-time input: memory stays bounded, \
+                  drops are counted",
+        check: cases::backpressure,
+    },
+    Case {
+        name: "cancellation",
+        summary: "cancelling mid-stream ends the run promptly and releases every stage",
+        check: cases::cancellation,
+    },
+    Case {
+        name: "transcriber_error",
+        summary: "a transcriber error on chunk k: earlier segments delivered, \
+                  the run ends with that error",
+        check: cases::transcriber_error,
+    },
+    Case {
+        name: "source_error",
+        summary: "a source error mid-stream: the audio before it is delivered, \
+                  the run ends with that error",
+        check: cases::source_error,
+    },
+    Case {
+        name: "many_utterances",
+        summary: "hundreds of short utterances, and one long utterance split at the max length",
+        check: cases::many_utterances,
+    },
+    Case {
+        name: "determinism",
+        summary: "the same input twice (and in other block sizes) gives the same output",
+        check: cases::determinism,
+    },
+];
+
+/// The fast case called `name`.
+pub fn fast_case(name: &str) -> Option<&'static Case> {
+    FAST_CASES.iter().find(|case| case.name == name)
+}
+
+/// One model case: a speech fixture transcribed by real Whisper and compared with its
+/// snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelInput {
+    /// The case's name, a Rust identifier (the test is `<backend>::<case>`).
+    pub case: &'static str,
+    /// The fixture's file name in `conformance/inputs/`.
+    pub file: &'static str,
+    /// What the fixture is, in one line.
+    pub summary: &'static str,
+}
+
+impl ModelInput {
+    /// The fixture's path.
+    pub fn path(&self) -> PathBuf {
+        inputs_dir().join(self.file)
+    }
+
+    /// The name of its snapshot: the file name without its extension, shared by every
+    /// backend (`tests/snapshots/<name>.snap`).
+    pub fn snapshot_name(&self) -> &'static str {
+        self.file
+            .rsplit_once('.')
+            .map_or(self.file, |(stem, _)| stem)
+    }
+}
+
+/// Every model case: one per speech fixture in `conformance/inputs/`.
+pub const MODEL_INPUTS: &[ModelInput] = &[
+    ModelInput {
+        case: "model_session",
+        file: "session.wav",
+        summary: "five sentences with pauses and low noise, 16 kHz mono",
+    },
+    ModelInput {
+        case: "model_session_noisy",
+        file: "session-noisy.wav",
+        summary: "the same session under loud white noise",
+    },
+    ModelInput {
+        case: "model_session_44k_stereo",
+        file: "session-44k-stereo-f32.wav",
+        summary: "the same session as 44.1 kHz stereo float, decoded and resampled",
+    },
+    ModelInput {
+        case: "model_word",
+        file: "word.wav",
+        summary: "one short word",
+    },
+    ModelInput {
+        case: "model_silence",
+        file: "silence.wav",
+        summary: "digital silence only",
+    },
+    ModelInput {
+        case: "model_noise",
+        file: "noise.wav",
+        summary: "low white noise only",
+    },
+];
+
+/// The model case called `case`.
+pub fn model_input(case: &str) -> Option<&'static ModelInput> {
+    MODEL_INPUTS.iter().find(|input| input.case == case)
+}
+
+/// `conformance/inputs/`: the speech fixtures (made by its `make.sh`).
+pub fn inputs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("inputs")
+}
+
+/// The workspace root.
+pub(crate) fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map_or_else(|| manifest.to_path_buf(), Path::to_path_buf)
+}

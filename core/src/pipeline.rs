@@ -190,7 +190,14 @@ impl RunControl {
 
     /// Records a stage's failure and stops the other stages. `Cancelled` is a consequence,
     /// not a cause, and is not recorded.
+    ///
+    /// An input error ([`Error::Input`], from the source) is recorded but does not stop the
+    /// other stages: it ends the stream there, like a truncated file. The source stage stops
+    /// (its loop ends on the error, which drops the ring writer), the audio read before the
+    /// error is still chunked, transcribed and written, and [`outcome`](Self::outcome) then
+    /// returns the error, so the sink is not finished and the output is visibly partial.
     pub fn fail(&self, error: Error) {
+        let ends_the_stream_only = matches!(error, Error::Input { .. });
         if !matches!(error, Error::Cancelled) {
             let mut slot = self
                 .first_error
@@ -198,7 +205,9 @@ impl RunControl {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             slot.get_or_insert(error);
         }
-        self.stop.cancel();
+        if !ends_the_stream_only {
+            self.stop.cancel();
+        }
     }
 
     /// Records the error of `result`, if any, and passes the value on.
@@ -212,7 +221,8 @@ impl RunControl {
         }
     }
 
-    /// Whether some stage failed or the run was cancelled.
+    /// Whether some stage failed (other than the input, whose error only ends the stream) or
+    /// the run was cancelled.
     pub fn is_stopped(&self) -> bool {
         self.stop.is_cancelled()
     }
@@ -613,6 +623,20 @@ mod tests {
         emitter.emit(transcript(1, "one")).unwrap();
         let err = emitter.finish().unwrap_err().to_string();
         assert!(err.contains("chunk 0 never arrived"), "{err}");
+    }
+
+    #[test]
+    fn an_input_error_ends_the_stream_but_is_still_the_outcome() {
+        let control = RunControl::new(&RunOptions::default());
+        control.fail(Error::input("cut.wav", "truncated"));
+        assert!(
+            !control.is_stopped(),
+            "the other stages finish the audio read"
+        );
+        control.fail(Error::sink("out", "disk full"));
+        assert!(control.is_stopped());
+        let err = control.outcome().unwrap_err().to_string();
+        assert_eq!(err, "cut.wav: truncated");
     }
 
     #[test]

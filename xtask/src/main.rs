@@ -1,5 +1,6 @@
 //! `cargo xtask`: project automation (set-up, model, tests), one subcommand per task.
 
+mod conformance_table;
 mod convert;
 mod deps;
 mod model;
@@ -16,6 +17,8 @@ tasks:
   demo      install what is missing, build steno in release and transcribe a sample
   test      install what is missing, then fmt check, clippy and the whole test suite
   model     install the default Whisper model (models/ggml-tiny.en.bin)
+  conformance-table [FILE]
+            run the conformance suite and write its table into README.md (or FILE)
   deps      install the system packages steno builds with (apt-get, when root)
   convert <ct2-model-dir> <out.bin>
             convert a CTranslate2 Whisper model to whisper.cpp's ggml format";
@@ -42,6 +45,8 @@ fn run_task(args: &[String]) -> anyhow::Result<()> {
         ["demo"] => demo(&root),
         ["test"] => test(&root),
         ["model"] => model::ensure(&root).map(drop),
+        ["conformance-table"] => conformance_table::generate(&root, &root.join("README.md")),
+        ["conformance-table", readme] => conformance_table::generate(&root, Path::new(readme)),
         ["deps"] => deps::ensure(),
         ["convert", from, to] => convert::convert(Path::new(from), Path::new(to)),
         ["help" | "--help" | "-h"] => {
@@ -79,13 +84,21 @@ fn test(root: &Path) -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
+    // insta in check mode: a changed or new snapshot fails instead of being written (the
+    // conformance suite itself rejects unreferenced ones). The suite records each case's
+    // outcome, and the README's generated table must match them.
+    let results = conformance_table::clear_results(root)?;
     run(cargo(root)
         .args(["test", "--workspace", "--locked"])
-        .env("STENO_CONVERTED_MODEL", converted))
+        .env("STENO_CONVERTED_MODEL", converted)
+        .env("INSTA_UPDATE", "no")
+        .env("CI", "true")
+        .env(conformance_table::RESULTS_ENV, &results))?;
+    conformance_table::check(root)
 }
 
 /// `cargo` as invoked us (`$CARGO`), run at the workspace root.
-fn cargo(root: &Path) -> Command {
+pub(crate) fn cargo(root: &Path) -> Command {
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     command.current_dir(root);
     command

@@ -1,0 +1,156 @@
+//! The model cases: real Whisper (the default model, `models/ggml-tiny.en.bin`) on the speech
+//! fixtures in `conformance/inputs/`, each run rendered as text for a snapshot shared by every
+//! backend.
+//!
+//! The model is loaded once per test process and shared by every backend's cases
+//! ([`shared_model`]); the cases take [`model_lock`] so that only one Whisper inference runs
+//! at a time (on two cores, several at once are only slower). A missing model fails every
+//! model case with a message naming `cargo xtask model`: they are never skipped.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+use steno_core::{CollectingSink, FileSource, Pipeline, Segment, TranscriberFactory, WhisperModel};
+
+use crate::run::run;
+use crate::{BackendFactory, ModelInput, Unsupported, inputs_dir, workspace_root};
+
+/// Threads per Whisper state: two saturate the two cores steno is tuned on.
+const THREADS_PER_STATE: usize = 2;
+
+/// How long one model run may take before the suite calls it a hang (the longest fixture
+/// takes about 10 s on two cores).
+const MODEL_DEADLINE: Duration = Duration::from_secs(600);
+
+/// Where the default model is installed (`cargo xtask model`).
+pub fn model_path() -> PathBuf {
+    workspace_root().join("models/ggml-tiny.en.bin")
+}
+
+/// The default model, loaded on first use and shared by every case of the process.
+///
+/// # Panics
+/// When the model is missing or cannot be loaded; the message says to run
+/// `cargo xtask model`.
+pub fn shared_model() -> Arc<WhisperModel> {
+    static MODEL: OnceLock<Result<Arc<WhisperModel>, String>> = OnceLock::new();
+    let loaded = MODEL.get_or_init(|| {
+        WhisperModel::load(model_path(), THREADS_PER_STATE)
+            .map(Arc::new)
+            .map_err(|error| error.to_string())
+    });
+    match loaded {
+        Ok(model) => Arc::clone(model),
+        Err(error) => panic!(
+            "the model cases need the default Whisper model: {error}\n\
+             Install it with `cargo xtask model` (model cases are never skipped)."
+        ),
+    }
+}
+
+/// Serialises the model cases: hold the guard while a case runs.
+pub fn model_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A segment as it appears in a snapshot: the JSON Lines contract without its wall-clock
+/// fields (`emitted_at`, `latency_ms`), audio times rounded to 10 ms.
+#[derive(Debug, Serialize)]
+struct SnapshotLine<'a> {
+    chunk: usize,
+    start: f64,
+    end: f64,
+    text: &'a str,
+}
+
+fn centiseconds(seconds: f64) -> f64 {
+    (seconds * 100.0).round() / 100.0
+}
+
+/// Renders a run for its snapshot: one JSON line per segment, then either a `report:` line
+/// (the report's fields that do not depend on the clock) or an `error:` line. Paths under
+/// `conformance/inputs/` are written relative to it, so the text is the same on every machine.
+fn render(
+    segments: &[Segment],
+    outcome: Result<steno_core::RunReport, steno_core::Error>,
+) -> String {
+    let mut text = String::new();
+    for segment in segments {
+        let line = SnapshotLine {
+            chunk: segment.chunk,
+            start: centiseconds(segment.start),
+            end: centiseconds(segment.end),
+            text: &segment.text,
+        };
+        match serde_json::to_string(&line) {
+            Ok(json) => text.push_str(&json),
+            Err(error) => text.push_str(&format!("unrenderable segment: {error}")),
+        }
+        text.push('\n');
+    }
+    match outcome {
+        Ok(report) => text.push_str(&format!(
+            "report: chunks {}, segments {}, audio {:.2} s, dropped {} samples\n",
+            report.chunks, report.segments, report.audio_seconds, report.dropped_samples
+        )),
+        Err(error) => {
+            let inputs = format!("{}/", inputs_dir().display());
+            text.push_str(&format!(
+                "error: {}\n",
+                error.to_string().replace(&inputs, "")
+            ));
+        }
+    }
+    text
+}
+
+/// Transcribes `input` with the default pipeline (earshot VAD, default chunking, offline) on
+/// a backend from `make` and the shared model, and renders the run for its snapshot: a
+/// backend that diverges from the others produces a different text.
+///
+/// Takes [`model_lock`] for the duration of the run.
+///
+/// # Errors
+/// [`Unsupported`] when the backend declines the run.
+///
+/// # Panics
+/// When the model is missing (see [`shared_model`]) or the run hangs.
+pub fn transcript(make: &BackendFactory, input: &ModelInput) -> Result<String, Unsupported> {
+    let _serialised = model_lock();
+    let model: Arc<dyn TranscriberFactory> = shared_model();
+    let source = match FileSource::open(input.path()) {
+        Ok(source) => source,
+        Err(error) => return Ok(render(&[], Err(error))),
+    };
+    let sink = CollectingSink::new();
+    // The default pipeline, as `steno transcribe` runs it.
+    let pipeline = Pipeline::new(source, model, sink.clone());
+    let outcome = run(make, pipeline, MODEL_DEADLINE)?;
+    Ok(render(&sink.segments(), outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendering_rounds_times_and_drops_wall_clock_fields() {
+        let segment = Segment {
+            chunk: 2,
+            start: 1.23456,
+            end: 3.0049,
+            text: "Hello \"there\".".into(),
+            emitted_at: 4.5,
+            latency_ms: 321,
+        };
+        let error = steno_core::Error::input(inputs_dir().join("cut.wav"), "truncated");
+        assert_eq!(
+            render(&[segment], Err(error)),
+            "{\"chunk\":2,\"start\":1.23,\"end\":3.0,\"text\":\"Hello \\\"there\\\".\"}\n\
+             error: cut.wav: truncated\n"
+        );
+    }
+}

@@ -1,0 +1,308 @@
+//! Instrumented stages: a source, transcribers and a sink that record, from outside the
+//! backend, what the backend did with them (chunks handed out, segments written, how many
+//! transcriptions were in flight, whether every stage object was released).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use steno_core::{
+    Chunk, ChunkerConfig, Error, Pipeline, Result, RunOptions, ScriptedTranscriber, Segment, Sink,
+    Source, Transcriber, TranscriberFactory, VecSource,
+};
+
+/// A chunk as a transcriber received it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChunkSeen {
+    /// Its index.
+    pub(crate) index: usize,
+    /// Its first sample.
+    pub(crate) start_sample: u64,
+    /// Its length in samples.
+    pub(crate) len: u64,
+}
+
+impl ChunkSeen {
+    /// One past its last sample.
+    pub(crate) fn end_sample(&self) -> u64 {
+        self.start_sample + self.len
+    }
+}
+
+#[derive(Debug, Default)]
+struct Log {
+    chunks: Vec<ChunkSeen>,
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug)]
+struct State {
+    log: Mutex<Log>,
+    /// Signalled whenever anything is recorded.
+    changed: Condvar,
+    source_ended: AtomicBool,
+    finished: AtomicBool,
+    transcriptions_started: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    samples_read: AtomicU64,
+    /// When set, transcribers wait until the source has ended (or this long) before working.
+    stall: Option<Duration>,
+    stall_timed_out: AtomicBool,
+}
+
+/// Records what a backend does with the stages it is given.
+///
+/// Every stage object (source, sink, each transcriber) holds a strong reference to the shared
+/// state; the transcriber factory only a weak one. Once a run has returned, a backend that
+/// joined everything it spawned has dropped them all, which [`Probe::live_stages`] checks.
+#[derive(Debug)]
+pub(crate) struct Probe {
+    state: Arc<State>,
+}
+
+impl Probe {
+    /// A probe whose transcribers work at once.
+    pub(crate) fn new() -> Self {
+        Self::with_stall(None)
+    }
+
+    /// A probe whose transcribers stall until the source has ended (at most `limit`): a
+    /// transcriber far slower than real time.
+    pub(crate) fn stalling(limit: Duration) -> Self {
+        Self::with_stall(Some(limit))
+    }
+
+    fn with_stall(stall: Option<Duration>) -> Self {
+        Probe {
+            state: Arc::new(State {
+                log: Mutex::default(),
+                changed: Condvar::new(),
+                source_ended: AtomicBool::new(false),
+                finished: AtomicBool::new(false),
+                transcriptions_started: AtomicUsize::new(0),
+                max_in_flight: AtomicUsize::new(0),
+                samples_read: AtomicU64::new(0),
+                stall,
+                stall_timed_out: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// A pipeline over `source` whose stages are all probed.
+    pub(crate) fn pipeline(
+        &self,
+        source: VecSource,
+        transcriber: ScriptedTranscriber,
+        chunker: ChunkerConfig,
+        options: RunOptions,
+    ) -> Pipeline {
+        Pipeline {
+            source: Box::new(ProbeSource {
+                inner: source,
+                state: Arc::clone(&self.state),
+            }),
+            chunker,
+            transcriber: Arc::new(ProbeFactory {
+                inner: transcriber,
+                state: Arc::downgrade(&self.state),
+            }),
+            sink: Box::new(ProbeSink {
+                state: Arc::clone(&self.state),
+            }),
+            options,
+        }
+    }
+
+    fn log(&self) -> MutexGuard<'_, Log> {
+        self.state
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The chunks transcribers received, by index.
+    pub(crate) fn chunks(&self) -> Vec<ChunkSeen> {
+        let mut chunks = self.log().chunks.clone();
+        chunks.sort_by_key(|chunk| chunk.index);
+        chunks
+    }
+
+    /// The segments written to the sink, in the order they were written.
+    pub(crate) fn segments(&self) -> Vec<Segment> {
+        self.log().segments.clone()
+    }
+
+    /// Whether the sink's `finish` was called (the output was declared complete).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.state.finished.load(Ordering::SeqCst)
+    }
+
+    /// The most transcriptions started but not yet written to the sink at one time.
+    pub(crate) fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Samples the source handed out.
+    pub(crate) fn samples_read(&self) -> u64 {
+        self.state.samples_read.load(Ordering::SeqCst)
+    }
+
+    /// Whether a stalled transcriber gave up waiting for the source to end.
+    pub(crate) fn stall_timed_out(&self) -> bool {
+        self.state.stall_timed_out.load(Ordering::SeqCst)
+    }
+
+    /// Stage objects (source, sink, transcribers) the backend still holds.
+    pub(crate) fn live_stages(&self) -> usize {
+        Arc::strong_count(&self.state) - 1
+    }
+
+    /// Waits until at least `count` segments were written; `false` if `timeout` passed first.
+    pub(crate) fn wait_for_segments(&self, count: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut log = self.log();
+        while log.segments.len() < count {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            log = self
+                .state
+                .changed
+                .wait_timeout(log, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    /// Panics unless the backend dropped every stage object it was given: after a run has
+    /// returned, nothing it spawned may still be running with them.
+    pub(crate) fn assert_released(&self, context: &str) {
+        let live = self.live_stages();
+        assert_eq!(
+            live, 0,
+            "{context}: {live} stage object(s) (source, sink or transcriber) were still held \
+             after the run returned: something the backend spawned was not joined"
+        );
+    }
+}
+
+impl State {
+    fn record(&self, update: impl FnOnce(&mut Log)) {
+        update(&mut self.log.lock().unwrap_or_else(PoisonError::into_inner));
+        self.changed.notify_all();
+    }
+
+    fn wait_for_source_end(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
+        while !self.source_ended.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if now >= deadline {
+                self.stall_timed_out.store(true, Ordering::SeqCst);
+                return;
+            }
+            log = self
+                .changed
+                .wait_timeout(log, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+struct ProbeSource {
+    inner: VecSource,
+    state: Arc<State>,
+}
+
+impl Source for ProbeSource {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn next_block(&mut self) -> Result<Option<Vec<f32>>> {
+        let block = self.inner.next_block()?;
+        match &block {
+            Some(samples) => {
+                self.state
+                    .samples_read
+                    .fetch_add(samples.len() as u64, Ordering::SeqCst);
+            }
+            None => {
+                self.state.source_ended.store(true, Ordering::SeqCst);
+                self.state.record(|_| {});
+            }
+        }
+        Ok(block)
+    }
+
+    fn len_hint(&self) -> Option<u64> {
+        self.inner.len_hint()
+    }
+}
+
+struct ProbeFactory {
+    inner: ScriptedTranscriber,
+    state: Weak<State>,
+}
+
+impl TranscriberFactory for ProbeFactory {
+    fn name(&self) -> String {
+        "scripted".into()
+    }
+
+    fn create(&self) -> Result<Box<dyn Transcriber>> {
+        let state = self.state.upgrade().ok_or_else(|| Error::Stage {
+            stage: "transcriber",
+            problem: "the conformance probe is gone".into(),
+        })?;
+        Ok(Box::new(ProbeTranscriber {
+            inner: self.inner.clone(),
+            state,
+        }))
+    }
+}
+
+struct ProbeTranscriber {
+    inner: ScriptedTranscriber,
+    state: Arc<State>,
+}
+
+impl Transcriber for ProbeTranscriber {
+    fn transcribe(&mut self, chunk: &Chunk) -> Result<String> {
+        let state = &self.state;
+        let started = state.transcriptions_started.fetch_add(1, Ordering::SeqCst) + 1;
+        state.record(|log| {
+            log.chunks.push(ChunkSeen {
+                index: chunk.index,
+                start_sample: chunk.start_sample,
+                len: chunk.samples.len() as u64,
+            });
+            let in_flight = started.saturating_sub(log.segments.len());
+            state.max_in_flight.fetch_max(in_flight, Ordering::SeqCst);
+        });
+        if let Some(limit) = state.stall {
+            state.wait_for_source_end(limit);
+        }
+        self.inner.transcribe(chunk)
+    }
+}
+
+struct ProbeSink {
+    state: Arc<State>,
+}
+
+impl Sink for ProbeSink {
+    fn write(&mut self, segment: &Segment) -> Result<()> {
+        self.state.record(|log| log.segments.push(segment.clone()));
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.state.finished.store(true, Ordering::SeqCst);
+        self.state.record(|_| {});
+        Ok(())
+    }
+}
