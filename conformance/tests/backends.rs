@@ -99,6 +99,7 @@ backend_suite!(async_std, || Box::new(
     steno_async_std::AsyncStdBackend::new()
 ));
 backend_suite!(smol, || Box::new(steno_smol::SmolBackend::new()));
+backend_suite!(rayon, || Box::new(steno_rayon::RayonBackend::new()));
 
 /// Transcribes the model case's fixture on the backend and compares the result with the
 /// input's shared snapshot; records the outcome.

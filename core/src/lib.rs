@@ -33,6 +33,7 @@
 //! # Ok::<(), steno_core::Error>(())
 //! ```
 
+mod capture;
 mod chunker;
 mod decode;
 mod error;
@@ -46,6 +47,9 @@ mod transcriber;
 mod vad;
 mod whisper;
 
+#[cfg(feature = "capture")]
+pub use capture::push_captured;
+pub use capture::{CaptureControl, CaptureSource, MAX_CAPTURE_CHANNELS};
 pub use chunker::{Chunk, Chunker, ChunkerConfig, MAX_CHUNK_LIMIT};
 pub use decode::{FileSource, RawPcmSource, read_file};
 pub use error::{Error, Result};

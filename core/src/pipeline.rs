@@ -283,6 +283,8 @@ pub struct SourceStage {
     pending: Vec<f32>,
     pending_from: usize,
     samples_read: u64,
+    /// Source losses already added to the ring's dropped count.
+    source_drops_forwarded: u64,
 }
 
 impl std::fmt::Debug for SourceStage {
@@ -312,6 +314,7 @@ impl SourceStage {
             pending: Vec::new(),
             pending_from: 0,
             samples_read: 0,
+            source_drops_forwarded: 0,
         }
     }
 
@@ -346,7 +349,9 @@ impl SourceStage {
             }
             return Ok(Wait::No);
         }
-        match self.source.next_block()? {
+        let next = self.source.next_block();
+        self.forward_source_drops();
+        match next? {
             Some(block) => {
                 self.samples_read += block.len() as u64;
                 self.progress.set(self.samples_read);
@@ -361,6 +366,47 @@ impl SourceStage {
     /// Samples read from the source so far.
     pub fn samples_read(&self) -> u64 {
         self.samples_read
+    }
+
+    /// Samples the source lost before handing them out (see [`Source::dropped_samples`]).
+    /// They are also counted into the ring's dropped samples as they happen, so
+    /// [`ChunkStage::dropped_samples`] already includes them.
+    pub fn source_dropped_samples(&self) -> u64 {
+        self.source.dropped_samples()
+    }
+
+    /// Adds the source's new losses to the ring's count, which every backend reports.
+    fn forward_source_drops(&mut self) {
+        let total = self.source.dropped_samples();
+        self.writer
+            .count_dropped(total.saturating_sub(self.source_drops_forwarded));
+        self.source_drops_forwarded = self.source_drops_forwarded.max(total);
+    }
+    /// Drives the stage on the calling thread until the stream ends or `control` stops the
+    /// run, and returns the samples read. After each block pushed (and at the end) `wake` is
+    /// unparked: the thread draining the ring. For backends that give the source a thread of
+    /// its own (threads, rayon, process); async backends step the stage themselves.
+    pub fn run_blocking(mut self, control: &RunControl, wake: Option<&std::thread::Thread>) -> u64 {
+        let wake = || {
+            if let Some(thread) = wake {
+                thread.unpark();
+            }
+        };
+        while let Some(wait) = control.check(self.step()) {
+            match wait {
+                Wait::No => wake(),
+                Wait::ForRing => std::thread::park_timeout(Duration::from_millis(1)),
+                Wait::Until(at) => {
+                    std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                }
+                Wait::Done => break,
+            }
+        }
+        let samples_read = self.samples_read;
+        // Dropping the stage drops the ring writer: the end of the stream.
+        drop(self);
+        wake();
+        samples_read
     }
 }
 
@@ -378,6 +424,20 @@ pub struct TimedChunk {
     pub chunk: Chunk,
     /// When its last sample was available (in real-time mode: when that audio happened).
     pub available_at: Instant,
+    /// When the chunker cut it: from here on, time not spent transcribing is the
+    /// pipeline's own overhead (queues, hand-offs, scheduling).
+    pub cut_at: Instant,
+}
+
+impl TimedChunk {
+    /// A chunk cut now whose last sample was available at `available_at`.
+    pub fn new(chunk: Chunk, available_at: Instant) -> Self {
+        TimedChunk {
+            chunk,
+            available_at,
+            cut_at: Instant::now(),
+        }
+    }
 }
 
 /// Drains the ring into the chunker.
@@ -450,10 +510,7 @@ impl ChunkStage {
             } else {
                 arrival_of(&mut self.arrivals, chunk.end_sample())
             };
-            out.push(TimedChunk {
-                chunk,
-                available_at,
-            });
+            out.push(TimedChunk::new(chunk, available_at));
         }
         Ok(match (popped, self.finished) {
             (_, true) => Wait::Done,
@@ -465,6 +522,31 @@ impl ChunkStage {
     /// Samples dropped at the ring so far.
     pub fn dropped_samples(&self) -> u64 {
         self.reader.dropped()
+    }
+    /// Drives the stage on the calling thread until the stream ends, `control` stops the run
+    /// or `hand_on` refuses a chunk (returns `false`: downstream is gone), and returns the
+    /// samples dropped at the ring. While the ring is empty the thread parks; the source
+    /// stage's [`SourceStage::run_blocking`] unparks it.
+    pub fn run_blocking(
+        mut self,
+        control: &RunControl,
+        mut hand_on: impl FnMut(TimedChunk) -> bool,
+    ) -> u64 {
+        let mut ready = Vec::new();
+        while let Some(wait) = control.check(self.step(&mut ready)) {
+            for chunk in ready.drain(..) {
+                if !hand_on(chunk) {
+                    return self.dropped_samples();
+                }
+            }
+            match wait {
+                Wait::Done => break,
+                // A backstop only: the source unparks this thread after each push.
+                Wait::ForRing => std::thread::park_timeout(Duration::from_millis(5)),
+                Wait::No | Wait::Until(_) => {}
+            }
+        }
+        self.dropped_samples()
     }
 }
 
@@ -489,6 +571,25 @@ pub struct Transcript {
     pub available_at: Instant,
     /// The text (empty when the chunk held no words).
     pub text: String,
+    /// When the chunker cut the chunk.
+    pub cut_at: Instant,
+    /// How long transcribing it took.
+    pub transcribe_time: Duration,
+}
+
+impl Transcript {
+    /// The transcript of `timed`: `text`, which took `transcribe_time` to produce.
+    pub fn new(timed: &TimedChunk, text: String, transcribe_time: Duration) -> Self {
+        Transcript {
+            chunk: timed.chunk.index,
+            start_sample: timed.chunk.start_sample,
+            end_sample: timed.chunk.end_sample(),
+            available_at: timed.available_at,
+            text,
+            cut_at: timed.cut_at,
+            transcribe_time,
+        }
+    }
 }
 
 /// Transcribes one chunk: the transcription stage, shared by every backend.
@@ -496,14 +597,9 @@ pub struct Transcript {
 /// # Errors
 /// The transcriber's error.
 pub fn transcribe(transcriber: &mut dyn Transcriber, timed: &TimedChunk) -> Result<Transcript> {
+    let began = Instant::now();
     let text = transcriber.transcribe(&timed.chunk)?;
-    Ok(Transcript {
-        chunk: timed.chunk.index,
-        start_sample: timed.chunk.start_sample,
-        end_sample: timed.chunk.end_sample(),
-        available_at: timed.available_at,
-        text,
-    })
+    Ok(Transcript::new(timed, text, began.elapsed()))
 }
 
 /// Writes transcripts to the sink in chunk order, stamping emission time and latency.
@@ -515,6 +611,8 @@ pub struct Emitter {
     started: Instant,
     next_chunk: usize,
     waiting: BTreeMap<usize, Transcript>,
+    /// The earliest failed chunk and its error, held until the chunks before it are written.
+    failure: Option<(usize, Error)>,
     tally: RunTally,
 }
 
@@ -535,6 +633,7 @@ impl Emitter {
             started,
             next_chunk: 0,
             waiting: BTreeMap::new(),
+            failure: None,
             tally: RunTally::default(),
         }
     }
@@ -564,8 +663,41 @@ impl Emitter {
             })?;
             self.tally.segments += 1;
             self.tally.latencies_ms.push(latency.as_secs_f64() * 1000.0);
+            let overhead = now
+                .saturating_duration_since(next.cut_at)
+                .saturating_sub(next.transcribe_time);
+            self.tally
+                .overheads_ms
+                .push(overhead.as_secs_f64() * 1000.0);
         }
         Ok(())
+    }
+
+    /// Accepts the outcome of transcribing chunk `chunk`, as a parallel backend gets them, in
+    /// any order: a transcript is written as by [`emit`](Self::emit); a failure is held back
+    /// until every earlier chunk has been written, and then returned. The sink so receives
+    /// exactly the segments a sequential run writes before the same failure; transcripts of
+    /// later chunks are never written once a failure is held.
+    ///
+    /// # Errors
+    /// The failure of the earliest failed chunk, once every chunk before it has been written;
+    /// the sink's error.
+    pub fn emit_outcome(&mut self, chunk: usize, outcome: Result<Transcript>) -> Result<()> {
+        match outcome {
+            Ok(transcript) => self.emit(transcript)?,
+            Err(error) => {
+                if self.failure.as_ref().is_none_or(|(held, _)| chunk < *held) {
+                    self.failure = Some((chunk, error));
+                }
+            }
+        }
+        match self.failure.take() {
+            Some((held, error)) if held == self.next_chunk => Err(error),
+            other => {
+                self.failure = other;
+                Ok(())
+            }
+        }
     }
 
     /// Completes the output after the last transcript of a successful run.
@@ -599,6 +731,8 @@ mod tests {
             end_sample: chunk as u64 * 16_000 + 8_000,
             available_at: Instant::now(),
             text: text.into(),
+            cut_at: Instant::now(),
+            transcribe_time: Duration::ZERO,
         }
     }
 
@@ -615,6 +749,30 @@ mod tests {
         assert_eq!(texts, ["zero", "two"]);
         assert_eq!((tally.chunks, tally.segments), (3, 2));
         assert!(sink.is_finished());
+    }
+
+    #[test]
+    fn emitter_holds_a_failure_until_the_chunks_before_it_are_written() {
+        let sink = CollectingSink::new();
+        let mut emitter = Emitter::new(Box::new(sink.clone()), Instant::now());
+        let failure = || {
+            Err(Error::Transcribe {
+                chunk: 2,
+                problem: "boom".into(),
+            })
+        };
+        emitter.emit_outcome(2, failure()).unwrap();
+        emitter.emit_outcome(3, Ok(transcript(3, "three"))).unwrap();
+        emitter.emit_outcome(0, Ok(transcript(0, "zero"))).unwrap();
+        let err = emitter
+            .emit_outcome(1, Ok(transcript(1, "one")))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "transcriber failed on chunk 2: boom");
+        let texts: Vec<String> = sink.segments().into_iter().map(|s| s.text).collect();
+        assert_eq!(texts, ["zero", "one"], "nothing after the failed chunk");
+        // A failure of the next chunk to write is returned at once.
+        let mut emitter = Emitter::new(Box::new(CollectingSink::new()), Instant::now());
+        assert!(emitter.emit_outcome(0, failure()).is_err());
     }
 
     #[test]

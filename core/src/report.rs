@@ -14,6 +14,9 @@ pub struct LatencySummary {
     pub p50: f64,
     /// 95th percentile.
     pub p95: f64,
+    /// 99th percentile.
+    #[serde(default)]
+    pub p99: f64,
     /// Worst.
     pub max: f64,
 }
@@ -33,6 +36,7 @@ impl LatencySummary {
         LatencySummary {
             p50: rank(0.50),
             p95: rank(0.95),
+            p99: rank(0.99),
             max: sorted[sorted.len() - 1],
         }
     }
@@ -59,12 +63,23 @@ pub struct RunReport {
     pub dropped_samples: u64,
     /// Utterance latency.
     pub latency_ms: LatencySummary,
-    /// CPU time (user + system) the process spent during the run.
+    /// The pipeline's own share of each segment's latency: from the chunk being cut to its
+    /// text being written, minus the time transcription took (queues, hand-offs,
+    /// scheduling). With a transcriber faster than the input, it is the cost of the hand-offs.
+    #[serde(default)]
+    pub overhead_ms: LatencySummary,
+    /// CPU time (user + system) the process spent during the run; the process backend adds
+    /// the CPU time its worker processes spent.
     pub cpu_seconds: f64,
-    /// Peak resident memory of the process, in bytes.
+    /// Peak resident memory of the process, in bytes; the process backend adds the peak of
+    /// each of its worker processes, so the cost of one model per process shows.
     pub peak_rss_bytes: u64,
     /// Whether the input was paced like a microphone.
     pub realtime: bool,
+    /// Worker processes that died during the run and were replaced (the process backend);
+    /// always 0 for backends that transcribe in-process.
+    #[serde(default)]
+    pub worker_restarts: u64,
 }
 
 /// What a backend's stages counted during a run, to be turned into a [`RunReport`].
@@ -80,6 +95,10 @@ pub struct RunTally {
     pub dropped_samples: u64,
     /// Latency of every written segment, in milliseconds.
     pub latencies_ms: Vec<f64>,
+    /// Pipeline overhead of every written segment, in milliseconds.
+    pub overheads_ms: Vec<f64>,
+    /// Worker processes replaced after they died (the process backend; 0 otherwise).
+    pub worker_restarts: u64,
 }
 
 /// The moment a run started and the process's resource use then, to report the difference.
@@ -124,9 +143,11 @@ impl RunStart {
             segments: tally.segments,
             dropped_samples: tally.dropped_samples,
             latency_ms: LatencySummary::from_samples(&tally.latencies_ms),
+            overhead_ms: LatencySummary::from_samples(&tally.overheads_ms),
             cpu_seconds: (usage.cpu_seconds - self.usage.cpu_seconds).max(0.0),
             peak_rss_bytes: usage.peak_rss_bytes,
             realtime,
+            worker_restarts: tally.worker_restarts,
         }
     }
 }
@@ -179,6 +200,21 @@ mod tests {
         assert_eq!(summary.p95, 95.0);
         assert_eq!(summary.max, 100.0);
         assert_eq!(LatencySummary::from_samples(&[]), LatencySummary::default());
+    }
+
+    #[test]
+    fn reports_without_worker_restarts_still_parse() {
+        let mut json = serde_json::to_value(RunStart::now().report(
+            "threads",
+            "scripted".into(),
+            false,
+            &RunTally::default(),
+        ))
+        .unwrap();
+        assert_eq!(json["worker_restarts"], 0);
+        json.as_object_mut().unwrap().remove("worker_restarts");
+        let report: RunReport = serde_json::from_value(json).unwrap();
+        assert_eq!(report.worker_restarts, 0);
     }
 
     #[cfg(target_os = "linux")]

@@ -54,6 +54,30 @@ impl RingWriter {
         pushed
     }
 
+    /// Like [`push_or_drop`](Self::push_or_drop) for interleaved audio with `channels` samples
+    /// per frame: only whole frames are pushed, so a full ring never splits a frame between
+    /// channels. Returns the samples pushed. Never blocks, locks or allocates.
+    pub fn push_frames_or_drop(&mut self, samples: &[f32], channels: usize) -> usize {
+        let channels = channels.max(1);
+        let whole = samples.len() / channels * channels;
+        // Only this writer fills the ring, so the free space can only grow meanwhile.
+        let fit = (self.free() / channels * channels).min(whole);
+        let pushed = self.push_some(&samples[..fit]);
+        let lost = samples.len() - pushed;
+        if lost > 0 {
+            self.dropped.fetch_add(lost as u64, Ordering::Relaxed);
+        }
+        pushed
+    }
+
+    /// Counts `samples` lost upstream of the ring (for example in a capture device's own
+    /// ring), so the reader's [`RingReader::dropped`] is the stream's whole loss.
+    pub fn count_dropped(&self, samples: u64) {
+        if samples > 0 {
+            self.dropped.fetch_add(samples, Ordering::Relaxed);
+        }
+    }
+
     /// Free space, in samples.
     pub fn free(&self) -> usize {
         self.producer.slots()
@@ -135,6 +159,16 @@ mod tests {
         assert_eq!(out.len(), 10_000);
         assert!(out.iter().enumerate().all(|(i, &s)| s == i as f32));
         assert_eq!(reader.dropped(), 0);
+    }
+
+    #[test]
+    fn a_full_ring_drops_whole_frames() {
+        let (mut writer, reader) = ring(5);
+        assert_eq!(writer.push_frames_or_drop(&[0.1, 0.2, 0.3, 0.4], 2), 4);
+        // One slot left: half a stereo frame does not fit, so the frame is dropped whole.
+        assert_eq!(writer.push_frames_or_drop(&[0.5, 0.6], 2), 0);
+        assert_eq!(reader.dropped(), 2);
+        assert_eq!(writer.free(), 1);
     }
 
     #[test]

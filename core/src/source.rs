@@ -21,6 +21,12 @@ pub trait Source: Send {
     fn len_hint(&self) -> Option<u64> {
         None
     }
+
+    /// Samples (16 kHz) the source itself lost before handing them out, such as captured
+    /// audio that overflowed a full capture ring. Backends add this to the run's dropped count.
+    fn dropped_samples(&self) -> u64 {
+        0
+    }
 }
 
 impl<S: Source + ?Sized> Source for Box<S> {
@@ -32,6 +38,9 @@ impl<S: Source + ?Sized> Source for Box<S> {
     }
     fn len_hint(&self) -> Option<u64> {
         (**self).len_hint()
+    }
+    fn dropped_samples(&self) -> u64 {
+        (**self).dropped_samples()
     }
 }
 

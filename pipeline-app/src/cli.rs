@@ -17,6 +17,19 @@ pub(crate) enum Command {
     /// Transcribe audio files (or raw PCM on stdin) to text, JSON Lines or subtitles.
     #[command(after_help = TRANSCRIBE_EXAMPLES)]
     Transcribe(TranscribeArgs),
+    /// Transcribe a microphone (or any capture device) live, until Ctrl-C or --duration.
+    #[command(after_help = LIVE_EXAMPLES)]
+    Live(LiveArgs),
+    /// Serve the worker protocol on stdin/stdout for `--backend process` (started by steno
+    /// itself; not for direct use).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
+    /// List the backends this build can run, one per line.
+    Backends,
+    /// Transcribe one file's chunks in a plain sequential loop, with no pipeline: the floor
+    /// `cargo xtask compare` measures backends against (not for direct use).
+    #[command(hide = true)]
+    Floor(FloorArgs),
 }
 
 const TRANSCRIBE_EXAMPLES: &str = "\
@@ -24,7 +37,14 @@ Examples:
   steno transcribe meeting.wav
   steno transcribe --format srt -o talk.srt talk.flac
   steno transcribe --realtime --format jsonl --report run.json session.wav
+  steno transcribe --backend rayon --format srt -o subtitles/ a.wav b.wav c.wav
+  steno transcribe --backend process --workers 2 meeting.wav
   arecord -f S16_LE -r 16000 -c 1 | steno transcribe -
+
+With several inputs, -o and --report name a directory (an existing one, or a path ending in
+`/`, created if missing): each input writes DIR/<input name without extension>.<format>
+(txt, jsonl, srt, vtt) and DIR/<input name>.report.json (stdin is `stdin`). Without -o, the
+outputs go to stdout one input after the other, in input order.
 
 The model is found in this order: --model, $STENO_MODEL, models/ggml-tiny.en.bin in the
 steno workspace (installed by `cargo xtask model`).";
@@ -54,7 +74,8 @@ pub(crate) struct TranscribeArgs {
     pub(crate) format: FormatName,
 
     /// Write the output to FILE instead of stdout. The file appears only when the run
-    /// succeeds; a failed run leaves no partial file behind.
+    /// succeeds; a failed run leaves no partial file behind. A directory (existing, or ending
+    /// in `/`; required with several inputs) gets DIR/<input name>.<format> per input.
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
 
@@ -62,14 +83,16 @@ pub(crate) struct TranscribeArgs {
     #[arg(long)]
     pub(crate) realtime: bool,
 
-    /// Write the run report (JSON: timings, latency percentiles, CPU, memory) to FILE.
+    /// Write the run report (JSON: timings, latency percentiles, CPU, memory) to FILE. A
+    /// directory (as for -o) gets DIR/<input name>.report.json per input.
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,
 
-    /// CPU threads per Whisper inference.
-    #[arg(long, value_name = "N", default_value_t = 2,
+    /// CPU threads per Whisper inference [default: 2; with --workers N or --pool N:
+    /// max(1, cores / N)].
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub(crate) threads: u16,
+    pub(crate) threads: Option<u16>,
 
     /// Silence (ms) that ends an utterance; lower is faster but may split sentences.
     #[arg(long, value_name = "MS", default_value_t = 400)]
@@ -78,6 +101,154 @@ pub(crate) struct TranscribeArgs {
     /// Longest chunk in seconds (at most 30); longer speech is split at a quiet moment.
     #[arg(long, value_name = "SECS", default_value_t = 20.0)]
     pub(crate) max_chunk: f64,
+
+    /// `--backend process`: worker processes, each loading the model [default: max(1, cores /
+    /// threads)].
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) workers: Option<u16>,
+
+    /// `--backend rayon`: pool threads, each with its own Whisper state on one shared model
+    /// [default: max(1, cores / threads)].
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) pool: Option<u16>,
+
+    /// `--backend process`: the program worker processes run, given `worker --model PATH
+    /// --threads N` (default: this steno executable). A wrapper can sandbox or renice them.
+    #[arg(long, value_name = "PROGRAM", hide = true)]
+    pub(crate) worker_program: Option<PathBuf>,
+
+    /// Replace Whisper with the scripted stand-in costing MS milliseconds per second of audio,
+    /// to measure the pipeline's own overhead (`cargo xtask compare --simulated`).
+    #[arg(long, value_name = "MS", hide = true)]
+    pub(crate) simulate_cost_ms: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FloorArgs {
+    /// The audio file to transcribe.
+    #[arg(value_name = "INPUT")]
+    pub(crate) input: PathBuf,
+
+    /// ggml Whisper model file.
+    #[arg(long, env = "STENO_MODEL", value_name = "PATH")]
+    pub(crate) model: Option<PathBuf>,
+
+    /// Write the run report (JSON) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: PathBuf,
+
+    /// CPU threads per Whisper inference.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) threads: u16,
+
+    /// Use the scripted stand-in costing MS milliseconds per second of audio.
+    #[arg(long, value_name = "MS")]
+    pub(crate) simulate_cost_ms: Option<u64>,
+}
+
+const LIVE_EXAMPLES: &str = "\
+Examples:
+  steno live                                   # the default input device, until Ctrl-C
+  steno live --list-devices
+  steno live --device pulse --duration 60 --format srt -o meeting.srt
+  steno live --format jsonl --report live.json # latency_ms per segment, p50/p95 in the report
+
+Ctrl-C (or --duration) ends the session cleanly: the utterance in progress is transcribed,
+the output and the report are written, and steno exits with status 0. Audio the pipeline could
+not keep up with is dropped, counted in the report (dropped_samples) and warned about.";
+
+/// `steno live`: a capture device through a pipeline, with the output options of `transcribe`.
+#[derive(Debug, Args)]
+pub(crate) struct LiveArgs {
+    /// Capture device, by name as `--list-devices` prints it [default: the system's default
+    /// input device].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) device: Option<String>,
+
+    /// List the capture devices and their default configuration, then exit.
+    #[arg(long)]
+    pub(crate) list_devices: bool,
+
+    /// Stop after SECS seconds of captured audio (default: run until Ctrl-C).
+    #[arg(long, value_name = "SECS")]
+    pub(crate) duration: Option<f64>,
+
+    /// Which scheduler runs the pipeline.
+    #[arg(long, value_enum, default_value_t = BackendName::Threads)]
+    pub(crate) backend: BackendName,
+
+    /// ggml Whisper model file.
+    #[arg(long, env = "STENO_MODEL", value_name = "PATH")]
+    pub(crate) model: Option<PathBuf>,
+
+    /// How speech is cut into utterances: `earshot` (neural, robust to noise), `energy`
+    /// (loudness), or `fixed` 5 s windows.
+    #[arg(long, value_enum, default_value_t = VadName::Earshot)]
+    pub(crate) vad: VadName,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatName::Text)]
+    pub(crate) format: FormatName,
+
+    /// Write the output to FILE instead of stdout; the file appears when the session ends.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+
+    /// Write the run report (JSON: latency percentiles, dropped samples, CPU, memory) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
+
+    /// CPU threads per Whisper inference [default: 2; with --workers N or --pool N:
+    /// max(1, cores / N)].
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) threads: Option<u16>,
+
+    /// Silence (ms) that ends an utterance; lower is faster but may split sentences.
+    #[arg(long, value_name = "MS", default_value_t = 400)]
+    pub(crate) min_silence_ms: u64,
+
+    /// Longest chunk in seconds (at most 30); longer speech is split at a quiet moment.
+    #[arg(long, value_name = "SECS", default_value_t = 20.0)]
+    pub(crate) max_chunk: f64,
+
+    /// `--backend process`: worker processes, each loading the model.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) workers: Option<u16>,
+
+    /// `--backend rayon`: pool threads, each with its own Whisper state.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) pool: Option<u16>,
+}
+
+/// `steno worker`: what a worker process of `--backend process` runs.
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// ggml Whisper model file.
+    #[arg(long, env = "STENO_MODEL", value_name = "PATH")]
+    pub(crate) model: Option<PathBuf>,
+
+    /// CPU threads per Whisper inference.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) threads: u16,
+
+    /// Serve the scripted transcriber instead of a model (tests of the pipeline).
+    #[arg(long)]
+    pub(crate) scripted: bool,
+
+    /// Scripted: milliseconds spent per second of audio.
+    #[arg(long, value_name = "MS", requires = "scripted")]
+    pub(crate) cost_ms_per_s: Option<u64>,
+
+    /// Scripted: fail on the chunk with this index.
+    #[arg(long, value_name = "K", requires = "scripted")]
+    pub(crate) fail_on_chunk: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,10 +1,13 @@
 //! `steno`: transcribe speech from files or stdin with a swappable scheduling backend.
 
 mod cli;
+mod floor;
+mod live;
 mod model;
 mod output;
 mod progress;
 mod transcribe;
+mod worker;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -16,6 +19,15 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         cli::Command::Transcribe(args) => transcribe::run(&args),
+        cli::Command::Live(args) => live::run(&args),
+        cli::Command::Worker(args) => worker::run(&args),
+        cli::Command::Backends => {
+            for name in transcribe::BACKEND_NAMES {
+                println!("{name}");
+            }
+            Ok(())
+        }
+        cli::Command::Floor(args) => floor::run_command(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

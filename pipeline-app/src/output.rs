@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
 use steno_core::{Format, FormatSink, Sink};
@@ -15,6 +16,9 @@ pub(crate) enum Output {
         temp: tempfile::TempPath,
         target: PathBuf,
     },
+    /// Held in memory, written to stdout on commit: the output of an input transcribed
+    /// alongside earlier ones, whose outputs must reach stdout first.
+    Buffered(SharedBuffer),
 }
 
 impl Output {
@@ -50,15 +54,51 @@ impl Output {
         ))
     }
 
+    /// An output held in memory until [`commit`](Self::commit) writes it to stdout.
+    pub(crate) fn buffered(format: Format) -> (Self, Box<dyn Sink>) {
+        let buffer = SharedBuffer::default();
+        let sink = FormatSink::new(format, buffer.clone(), "stdout");
+        (Output::Buffered(buffer), Box::new(sink))
+    }
+
     /// Publishes the output of a successful run.
     pub(crate) fn commit(self) -> anyhow::Result<()> {
         match self {
             Output::Stdout => std::io::stdout().flush().context("stdout"),
+            Output::Buffered(buffer) => {
+                let bytes = std::mem::take(&mut *buffer.lock());
+                let mut stdout = std::io::stdout().lock();
+                stdout
+                    .write_all(&bytes)
+                    .and_then(|()| stdout.flush())
+                    .context("stdout")
+            }
             Output::File { temp, target } => temp
                 .persist(&target)
                 .map(drop)
                 .with_context(|| format!("{}: cannot write the output file", target.display())),
         }
+    }
+}
+
+/// Bytes written by a sink on one thread and published from another.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.lock().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -1,13 +1,18 @@
 //! `steno transcribe`: files or stdin through a pipeline to text, JSON Lines or subtitles.
+//!
+//! Several inputs run one after the other, except on `--backend rayon`, where their chunks
+//! are transcribed in parallel; either way each input's output is published in input order.
+//! With several inputs, `-o` and `--report` name a directory: see [`targets`].
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use steno_core::{
-    Backend, ChunkerConfig, FileSource, Format, Pipeline, RawPcmSource, RunOptions, Source,
-    VadKind, WhisperModel,
+    Backend, ChunkerConfig, DEFAULT_THREADS_PER_STATE, FileSource, Format, Pipeline, RawPcmSource,
+    RunOptions, RunReport, Source, TranscriberFactory, VadKind, WhisperModel,
 };
 
 use crate::cli::{BackendName, FormatName, TranscribeArgs, VadName};
@@ -16,14 +21,9 @@ use crate::output::{Output, write_atomically};
 use crate::progress::ProgressDisplay;
 
 pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
-    if args.inputs.len() > 1 && (args.output.is_some() || args.report.is_some()) {
-        bail!(
-            "-o/--output and --report take a single input, but {} inputs were given",
-            args.inputs.len()
-        );
-    }
-    let backend = backend(args.backend)?;
+    check_backend_options(args)?;
     let chunker = chunker_config(args)?;
+    let targets = targets(args)?;
     // Every input is checked before the model loads, so bad input fails fast and first.
     let sources = args
         .inputs
@@ -31,10 +31,27 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
         .map(|input| open_source(input))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let model_path = model::resolve(args.model.as_deref())?;
-    let model = Arc::new(WhisperModel::load(&model_path, usize::from(args.threads))?);
+    let sizing = Sizing::of(args);
+    create_target_dirs(args)?;
     let format = format(args.format);
-    for source in sources {
-        let (output, sink) = Output::create(args.output.as_deref(), format)?;
+    if args.backend == BackendName::Rayon && sources.len() > 1 {
+        let model = Arc::new(WhisperModel::load(&model_path, sizing.threads)?);
+        return transcribe_in_parallel(args, sources, targets, &chunker, model, &sizing, format);
+    }
+    let backend = backend(args, &sizing, &model_path)?;
+    let transcriber: Arc<dyn TranscriberFactory> = if let Some(ms) = args.simulate_cost_ms {
+        Arc::new(simulated(ms))
+    } else if args.backend == BackendName::Process {
+        // The workers load the model; this process only names it.
+        Arc::new(steno_process::WorkerModel::new(
+            model_path.display().to_string(),
+            sizing.threads,
+        ))
+    } else {
+        Arc::new(WhisperModel::load(&model_path, sizing.threads)?)
+    };
+    for (source, target) in sources.into_iter().zip(targets) {
+        let (output, sink) = Output::create(target.output.as_deref(), format)?;
         let options = RunOptions {
             realtime: args.realtime,
             ..RunOptions::default()
@@ -47,44 +64,187 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
         let pipeline = Pipeline {
             source,
             chunker: chunker.clone(),
-            transcriber: model.clone(),
+            transcriber: transcriber.clone(),
             sink,
             options,
         };
         let report = backend.run(pipeline);
         drop(progress);
-        let report = report?;
-        output.commit()?;
-        if let Some(path) = &args.report {
-            let json = serde_json::to_vec_pretty(&report).context("cannot encode the report")?;
-            write_atomically(path, &json)?;
-        }
-        if report.dropped_samples > 0 {
-            tracing::warn!(
-                "{} samples ({:.2} s) were dropped because the pipeline fell behind",
-                report.dropped_samples,
-                report.dropped_samples as f64 / f64::from(steno_core::SAMPLE_RATE)
-            );
-        }
+        publish(output, &report?, target.report.as_deref())?;
     }
     Ok(())
 }
 
-fn backend(name: BackendName) -> anyhow::Result<Box<dyn Backend>> {
-    match name {
+/// Commits a successful input's output, writes its report, and warns about dropped audio.
+pub(crate) fn publish(
+    output: Output,
+    report: &RunReport,
+    report_path: Option<&Path>,
+) -> anyhow::Result<()> {
+    output.commit()?;
+    if let Some(path) = report_path {
+        let json = serde_json::to_vec_pretty(report).context("cannot encode the report")?;
+        write_atomically(path, &json)?;
+    }
+    if report.dropped_samples > 0 {
+        tracing::warn!(
+            "{} samples ({:.2} s) were dropped because the pipeline fell behind",
+            report.dropped_samples,
+            report.dropped_samples as f64 / f64::from(steno_core::SAMPLE_RATE)
+        );
+    }
+    Ok(())
+}
+
+/// Several inputs on the rayon backend: their chunks share the pool, and each output is
+/// published as soon as it and every earlier input are done. Outputs for stdout after the
+/// first are held in memory until their turn. The first failure ends the command: the
+/// outputs of the inputs before it are published, later ones are not (as with the other
+/// backends, which stop there).
+fn transcribe_in_parallel(
+    args: &TranscribeArgs,
+    sources: Vec<Box<dyn Source>>,
+    targets: Vec<Target>,
+    chunker: &ChunkerConfig,
+    model: Arc<WhisperModel>,
+    sizing: &Sizing,
+    format: Format,
+) -> anyhow::Result<()> {
+    let backend = steno_rayon::RayonBackend::new().with_pool_size(sizing.parallel);
+    let mut outputs = Vec::with_capacity(sources.len());
+    let mut cancels = Vec::with_capacity(sources.len());
+    let mut pipelines = Vec::with_capacity(sources.len());
+    for (index, (source, target)) in sources.into_iter().zip(&targets).enumerate() {
+        let (output, sink) = match &target.output {
+            None if index > 0 => Output::buffered(format),
+            path => Output::create(path.as_deref(), format)?,
+        };
+        let options = RunOptions {
+            realtime: args.realtime,
+            ..RunOptions::default()
+        };
+        cancels.push(options.cancel.clone());
+        outputs.push(Some(output));
+        pipelines.push(Pipeline {
+            source,
+            chunker: chunker.clone(),
+            transcriber: model.clone(),
+            sink,
+            options,
+        });
+    }
+    let mut failure = None;
+    backend.run_all_with(pipelines, |index, report| {
+        if failure.is_some() {
+            // An earlier input failed: this output is discarded with its temporary file.
+            return;
+        }
+        let published = report.map_err(anyhow::Error::from).and_then(|report| {
+            let output = outputs[index]
+                .take()
+                .context("an output was published twice")?;
+            publish(output, &report, targets[index].report.as_deref())
+        });
+        if let Err(error) = published {
+            failure = Some(error);
+            for cancel in &cancels[index + 1..] {
+                cancel.cancel();
+            }
+        }
+    });
+    failure.map_or(Ok(()), Err)
+}
+
+/// How many transcribers run at once and how many threads each uses.
+pub(crate) struct Sizing {
+    /// Threads per Whisper state.
+    pub(crate) threads: usize,
+    /// Pool threads (rayon) or worker processes (process).
+    pub(crate) parallel: usize,
+}
+
+impl Sizing {
+    /// `--threads` if given, else `max(1, cores / N)` when `--workers N` or `--pool N` is
+    /// given, else 2; and `N` if given, else `max(1, cores / threads)`: so by default
+    /// states x threads fills the cores without oversubscribing them.
+    pub(crate) fn of(args: &TranscribeArgs) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let asked = args.workers.or(args.pool).map(usize::from);
+        let threads = match (args.threads, asked) {
+            (Some(threads), _) => usize::from(threads),
+            (None, Some(n)) => (cores / n.max(1)).max(1),
+            (None, None) => DEFAULT_THREADS_PER_STATE,
+        };
+        Sizing {
+            threads,
+            parallel: asked.unwrap_or((cores / threads).max(1)),
+        }
+    }
+}
+
+pub(crate) fn check_backend_options(args: &TranscribeArgs) -> anyhow::Result<()> {
+    if args.workers.is_some() && args.backend != BackendName::Process {
+        bail!("--workers is an option of --backend process (the rayon pool is --pool)");
+    }
+    if args.worker_program.is_some() && args.backend != BackendName::Process {
+        bail!("--worker-program is an option of --backend process");
+    }
+    if args.pool.is_some() && args.backend != BackendName::Rayon {
+        bail!("--pool is an option of --backend rayon (worker processes are --workers)");
+    }
+    Ok(())
+}
+
+/// The worker-process backend: each worker is this program's `steno worker`, loading the
+/// model itself.
+fn process_backend(
+    args: &TranscribeArgs,
+    sizing: &Sizing,
+    model_path: &Path,
+) -> anyhow::Result<steno_process::ProcessBackend> {
+    let exe = match &args.worker_program {
+        Some(program) => program.clone(),
+        None => std::env::current_exe()
+            .context("cannot find the steno executable to start worker processes")?,
+    };
+    let command = steno_process::WorkerCommand::new(exe).arg("worker");
+    let command = match args.simulate_cost_ms {
+        Some(ms) => command.args(["--scripted", "--cost-ms-per-s", &ms.to_string()]),
+        None => command
+            .arg("--model")
+            .arg(model_path)
+            .args(["--threads".to_owned(), sizing.threads.to_string()]),
+    };
+    Ok(steno_process::ProcessBackend::new(command).with_workers(sizing.parallel))
+}
+
+/// Every backend this build can run, as `--backend` names them.
+pub(crate) const BACKEND_NAMES: &[&str] =
+    &["threads", "tokio", "async-std", "smol", "rayon", "process"];
+
+/// The scripted stand-in for Whisper, costing `ms` per second of audio.
+pub(crate) fn simulated(ms: u64) -> steno_core::ScriptedTranscriber {
+    steno_core::ScriptedTranscriber::new().with_cost_per_audio_second(Duration::from_millis(ms))
+}
+
+pub(crate) fn backend(
+    args: &TranscribeArgs,
+    sizing: &Sizing,
+    model_path: &Path,
+) -> anyhow::Result<Box<dyn Backend>> {
+    match args.backend {
         BackendName::Threads => Ok(Box::new(steno_threads::ThreadsBackend::new())),
         BackendName::Tokio => Ok(Box::new(steno_tokio::TokioBackend::new())),
         BackendName::AsyncStd => Ok(Box::new(steno_async_std::AsyncStdBackend::new())),
         BackendName::Smol => Ok(Box::new(steno_smol::SmolBackend::new())),
-        other => bail!(
-            "--backend {}: not available in this build yet (available: threads, tokio, async-std, smol)",
-            clap::ValueEnum::to_possible_value(&other)
-                .map_or_else(String::new, |v| v.get_name().to_owned())
-        ),
+        BackendName::Rayon => Ok(Box::new(
+            steno_rayon::RayonBackend::new().with_pool_size(sizing.parallel),
+        )),
+        BackendName::Process => Ok(Box::new(process_backend(args, sizing, model_path)?)),
     }
 }
 
-fn chunker_config(args: &TranscribeArgs) -> anyhow::Result<ChunkerConfig> {
+pub(crate) fn chunker_config(args: &TranscribeArgs) -> anyhow::Result<ChunkerConfig> {
     let vad = match args.vad {
         VadName::Energy => VadKind::Energy,
         VadName::Earshot => VadKind::Earshot,
@@ -110,7 +270,7 @@ fn chunker_config(args: &TranscribeArgs) -> anyhow::Result<ChunkerConfig> {
     Ok(config)
 }
 
-fn format(name: FormatName) -> Format {
+pub(crate) fn format(name: FormatName) -> Format {
     match name {
         FormatName::Text => Format::Text,
         FormatName::Jsonl => Format::Jsonl,
@@ -124,4 +284,240 @@ fn open_source(input: &Path) -> anyhow::Result<Box<dyn Source>> {
         return Ok(Box::new(RawPcmSource::new("-", std::io::stdin())));
     }
     Ok(Box::new(FileSource::open(input)?))
+}
+
+/// Where one input's output and report go (`None`: stdout, and no report).
+#[derive(Debug, Clone, PartialEq)]
+struct Target {
+    output: Option<PathBuf>,
+    report: Option<PathBuf>,
+}
+
+/// The `-o` / `--report` naming scheme. A path that names a directory (an existing one, or
+/// one ending in `/`, created if missing) gets one file per input in it:
+/// `DIR/<input file name without its extension>.<txt|jsonl|srt|vtt>` for `-o` and
+/// `DIR/<input name>.report.json` for `--report` (stdin is called `stdin`). Any other path is
+/// one file, for a single input only. Two inputs that would write the same file are refused.
+fn targets(args: &TranscribeArgs) -> anyhow::Result<Vec<Target>> {
+    let outputs = per_input(
+        args.output.as_deref(),
+        "-o",
+        extension(args.format),
+        &args.inputs,
+    )?;
+    let reports = per_input(
+        args.report.as_deref(),
+        "--report",
+        "report.json",
+        &args.inputs,
+    )?;
+    Ok(outputs
+        .into_iter()
+        .zip(reports)
+        .map(|(output, report)| Target { output, report })
+        .collect())
+}
+
+fn per_input(
+    path: Option<&Path>,
+    flag: &str,
+    extension: &str,
+    inputs: &[PathBuf],
+) -> anyhow::Result<Vec<Option<PathBuf>>> {
+    let Some(path) = path else {
+        return Ok(vec![None; inputs.len()]);
+    };
+    if !names_directory(path) {
+        if inputs.len() > 1 {
+            bail!(
+                "{flag} {}: {} inputs need a directory; end it with `/` (or name an existing \
+                 directory) to get one <input name>.{extension} per input in it",
+                path.display(),
+                inputs.len()
+            );
+        }
+        return Ok(vec![Some(path.to_path_buf())]);
+    }
+    let mut taken: HashMap<PathBuf, &Path> = HashMap::new();
+    inputs
+        .iter()
+        .map(|input| {
+            let file = path.join(format!("{}.{extension}", input_name(input)));
+            if let Some(other) = taken.insert(file.clone(), input) {
+                bail!(
+                    "{flag} {}: inputs {} and {} would both write {}",
+                    path.display(),
+                    other.display(),
+                    input.display(),
+                    file.display()
+                );
+            }
+            Ok(Some(file))
+        })
+        .collect()
+}
+
+/// Whether `-o`/`--report` names a directory: an existing one, or a path ending in `/`.
+fn names_directory(path: &Path) -> bool {
+    path.is_dir()
+        || path
+            .as_os_str()
+            .to_string_lossy()
+            .ends_with(std::path::MAIN_SEPARATOR)
+}
+
+/// An input's name in output file names: its file name without the extension.
+fn input_name(input: &Path) -> String {
+    if input == Path::new("-") {
+        return "stdin".to_owned();
+    }
+    input
+        .file_stem()
+        .map_or_else(|| "input".to_owned(), |s| s.to_string_lossy().into_owned())
+}
+
+fn extension(format: FormatName) -> &'static str {
+    match format {
+        FormatName::Text => "txt",
+        FormatName::Jsonl => "jsonl",
+        FormatName::Srt => "srt",
+        FormatName::Vtt => "vtt",
+    }
+}
+
+/// Creates the directories `-o DIR/` and `--report DIR/` name, once the inputs are known good.
+fn create_target_dirs(args: &TranscribeArgs) -> anyhow::Result<()> {
+    for path in [&args.output, &args.report].into_iter().flatten() {
+        if names_directory(path) && !path.is_dir() {
+            std::fs::create_dir_all(path)
+                .with_context(|| format!("{}: cannot create the directory", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(line: &[&str]) -> TranscribeArgs {
+        let cli = crate::cli::Cli::try_parse_from(
+            ["steno", "transcribe"].iter().chain(line.iter()).copied(),
+        )
+        .map_err(|e| e.to_string())
+        .unwrap_or_else(|e| panic!("{e}"));
+        match cli.command {
+            crate::cli::Command::Transcribe(args) => args,
+            _ => panic!("not transcribe"),
+        }
+    }
+
+    #[test]
+    fn several_inputs_write_one_file_each_into_a_directory() {
+        let targets = targets(&args(&[
+            "--format",
+            "srt",
+            "-o",
+            "subs/",
+            "--report",
+            "runs/",
+            "a/one.wav",
+            "b/two.flac",
+            "-",
+        ]))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let files: Vec<(Option<PathBuf>, Option<PathBuf>)> =
+            targets.into_iter().map(|t| (t.output, t.report)).collect();
+        assert_eq!(
+            files,
+            [
+                (
+                    Some("subs/one.srt".into()),
+                    Some("runs/one.report.json".into())
+                ),
+                (
+                    Some("subs/two.srt".into()),
+                    Some("runs/two.report.json".into())
+                ),
+                (
+                    Some("subs/stdin.srt".into()),
+                    Some("runs/stdin.report.json".into())
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn one_input_keeps_its_file_and_stdout_stays_stdout() {
+        let one = targets(&args(&["-o", "out.txt", "a.wav"])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            one,
+            [Target {
+                output: Some("out.txt".into()),
+                report: None
+            }]
+        );
+        let two = targets(&args(&["a.wav", "b.wav"])).unwrap_or_else(|e| panic!("{e}"));
+        assert!(two.iter().all(|t| t.output.is_none() && t.report.is_none()));
+    }
+
+    #[test]
+    fn a_file_for_several_inputs_or_two_inputs_with_one_name_are_refused() {
+        let err = targets(&args(&["-o", "out.txt", "a.wav", "b.wav"]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("-o out.txt: 2 inputs need a directory"),
+            "{err}"
+        );
+        let err = targets(&args(&["-o", "out/", "x/a.wav", "y/a.flac"]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("would both write out/a.txt"), "{err}");
+    }
+
+    #[test]
+    fn states_times_threads_fit_the_cores_by_default() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let sizing = Sizing::of(&args(&["--backend", "process", "a.wav"]));
+        assert_eq!((sizing.threads, sizing.parallel), (2, (cores / 2).max(1)));
+        let sizing = Sizing::of(&args(&["--backend", "process", "--workers", "2", "a.wav"]));
+        assert_eq!((sizing.threads, sizing.parallel), ((cores / 2).max(1), 2));
+        let sizing = Sizing::of(&args(&["--backend", "rayon", "--threads", "1", "a.wav"]));
+        assert_eq!((sizing.threads, sizing.parallel), (1, cores));
+        let sizing = Sizing::of(&args(&[
+            "--backend",
+            "rayon",
+            "--pool",
+            "3",
+            "--threads",
+            "2",
+            "a.wav",
+        ]));
+        assert_eq!((sizing.threads, sizing.parallel), (2, 3));
+    }
+
+    #[test]
+    fn workers_and_pool_belong_to_their_backends() {
+        let err = check_backend_options(&args(&["--workers", "2", "a.wav"]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("--workers is an option of --backend process"),
+            "{err}"
+        );
+        let err = check_backend_options(&args(&["--backend", "process", "--pool", "2", "a.wav"]))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("--pool is an option of --backend rayon"),
+            "{err}"
+        );
+        assert!(check_backend_options(&args(&["--backend", "rayon", "--pool", "2", "a"])).is_ok());
+    }
 }

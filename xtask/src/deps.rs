@@ -14,17 +14,31 @@ const BUILD_PACKAGES: &[&str] = &[
     "pkg-config",
 ];
 
+/// Packages `cargo xtask test` needs on top: a PulseAudio server with a null sink and its
+/// tools (`pactl`, `paplay`), and ALSA's pulse plugin, so the live capture test records real,
+/// real-time audio without a sound card.
+const TEST_PACKAGES: &[&str] = &["pulseaudio", "pulseaudio-utils", "libasound2-plugins"];
+
+/// Installs the missing test packages, like [`ensure`] does for the build packages.
+pub(crate) fn ensure_test_packages() -> anyhow::Result<()> {
+    install_missing(TEST_PACKAGES)
+}
+
 /// Installs the missing build packages with apt-get when running as root; otherwise prints
 /// the command to run and fails.
 pub(crate) fn ensure() -> anyhow::Result<()> {
+    install_missing(BUILD_PACKAGES)
+}
+
+fn install_missing(packages: &[&str]) -> anyhow::Result<()> {
     if which("dpkg-query").is_none() || which("apt-get").is_none() {
         eprintln!(
             "xtask: not a Debian-like system; make sure these are installed: {}",
-            BUILD_PACKAGES.join(" ")
+            packages.join(" ")
         );
         return Ok(());
     }
-    let missing: Vec<&str> = BUILD_PACKAGES
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|package| !is_installed(package))

@@ -1,9 +1,12 @@
 //! `cargo xtask`: project automation (set-up, model, tests), one subcommand per task.
 
+mod compare;
+mod compare_plot;
 mod conformance_table;
 mod convert;
 mod deps;
 mod model;
+mod wer;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,6 +22,9 @@ tasks:
   model     install the default Whisper model (models/ggml-tiny.en.bin)
   conformance-table [FILE]
             run the conformance suite and write its table into README.md (or FILE)
+  compare [--inputs FILES] [--backends LIST] [--realtime] [--simulated]
+          [--reference TEXT_FILE] [--runs N] [--json OUT.json] [--plot OUT.svg]
+            build steno in release and compare every backend side by side
   deps      install the system packages steno builds with (apt-get, when root)
   convert <ct2-model-dir> <out.bin>
             convert a CTranslate2 Whisper model to whisper.cpp's ggml format";
@@ -47,6 +53,9 @@ fn run_task(args: &[String]) -> anyhow::Result<()> {
         ["model"] => model::ensure(&root).map(drop),
         ["conformance-table"] => conformance_table::generate(&root, &root.join("README.md")),
         ["conformance-table", readme] => conformance_table::generate(&root, Path::new(readme)),
+        ["compare", rest @ ..] => {
+            compare::run(&root, &compare::Options::parse(&root, &rest_owned(rest))?)
+        }
         ["deps"] => deps::ensure(),
         ["convert", from, to] => convert::convert(Path::new(from), Path::new(to)),
         ["help" | "--help" | "-h"] => {
@@ -72,6 +81,7 @@ fn demo(root: &Path) -> anyhow::Result<()> {
 
 fn test(root: &Path) -> anyhow::Result<()> {
     deps::ensure()?;
+    deps::ensure_test_packages()?;
     model::ensure(root)?;
     let converted = model::ensure_converted(root)?;
     run(cargo(root).args(["fmt", "--all", "--check"]))?;
@@ -95,6 +105,10 @@ fn test(root: &Path) -> anyhow::Result<()> {
         .env("CI", "true")
         .env(conformance_table::RESULTS_ENV, &results))?;
     conformance_table::check(root)
+}
+
+fn rest_owned(rest: &[&str]) -> Vec<String> {
+    rest.iter().map(|s| (*s).to_owned()).collect()
 }
 
 /// `cargo` as invoked us (`$CARGO`), run at the workspace root.

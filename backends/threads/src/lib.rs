@@ -34,17 +34,12 @@
 //! ```
 
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
 use steno_core::{
     Backend, ChunkStage, Emitter, Error, Pipeline, Result, RunControl, RunReport, RunStart,
-    SourceStage, TimedChunk, Transcript, Wait, ring, transcribe,
+    SourceStage, TimedChunk, Transcript, ring, transcribe,
 };
-
-/// How long an idle stage sleeps before looking again when nobody wakes it; a backstop only,
-/// since the producer side unparks the waiting thread.
-const IDLE_POLL: Duration = Duration::from_millis(5);
 
 /// The std-threads backend. See the [crate docs](crate).
 #[derive(Debug, Clone, Default)]
@@ -75,52 +70,21 @@ impl Backend for ThreadsBackend {
         let control = RunControl::new(&options);
         let stage_options = control.options(&options);
         let (writer, reader) = ring(options.ring_capacity);
-        let mut chunk_stage = ChunkStage::new(reader, &chunker, &stage_options, started)?;
-        let mut source_stage = SourceStage::new(source, writer, &stage_options, started);
+        let chunk_stage = ChunkStage::new(reader, &chunker, &stage_options, started)?;
+        let source_stage = SourceStage::new(source, writer, &stage_options, started);
         let mut worker = transcriber.create()?;
         let (chunk_tx, chunk_rx) = bounded::<TimedChunk>(options.queue_capacity);
         let (text_tx, text_rx) = bounded::<Transcript>(options.queue_capacity);
 
         let chunker_thread = spawn("chunker", {
             let control = control.clone();
-            move || {
-                let mut ready = Vec::new();
-                while let Some(wait) = control.check(chunk_stage.step(&mut ready)) {
-                    for chunk in ready.drain(..) {
-                        if chunk_tx.send(chunk).is_err() {
-                            return chunk_stage.dropped_samples();
-                        }
-                    }
-                    match wait {
-                        Wait::Done => break,
-                        Wait::ForRing => thread::park_timeout(IDLE_POLL),
-                        Wait::No | Wait::Until(_) => {}
-                    }
-                }
-                chunk_stage.dropped_samples()
-            }
+            move || chunk_stage.run_blocking(&control, |chunk| chunk_tx.send(chunk).is_ok())
         })?;
 
         let source_thread = spawn("source", {
             let control = control.clone();
             let chunker = chunker_thread.thread().clone();
-            move || {
-                while let Some(wait) = control.check(source_stage.step()) {
-                    match wait {
-                        Wait::No => chunker.unpark(),
-                        Wait::ForRing => thread::park_timeout(Duration::from_millis(1)),
-                        Wait::Until(at) => {
-                            thread::sleep(at.saturating_duration_since(Instant::now()))
-                        }
-                        Wait::Done => break,
-                    }
-                }
-                let samples_read = source_stage.samples_read();
-                // Dropping the stage drops the ring writer: the end of the stream.
-                drop(source_stage);
-                chunker.unpark();
-                samples_read
-            }
+            move || source_stage.run_blocking(&control, Some(&chunker))
         })?;
 
         let transcriber_thread = spawn("transcriber", {
@@ -189,6 +153,7 @@ fn join<T>(handle: JoinHandle<T>, stage: &'static str, control: &RunControl) -> 
 mod tests {
     use super::*;
     use std::sync::Arc;
+    use std::time::Duration;
     use steno_core::{
         ChunkerConfig, CollectingSink, ScriptedTranscriber, Segment, Sink, VadKind, VecSource,
     };

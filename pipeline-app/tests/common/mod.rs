@@ -108,3 +108,93 @@ pub(crate) fn parse_jsonl(text: &str) -> Vec<Segment> {
         })
         .collect()
 }
+
+/// The text of each segment, in order.
+pub(crate) fn texts(segments: &[Segment]) -> Vec<String> {
+    segments.iter().map(|s| s.text.clone()).collect()
+}
+
+/// `steno transcribe --format jsonl` of `input` on the threads backend (the reference every
+/// other backend must match), as segments.
+pub(crate) fn threads_jsonl(input: &Path) -> Vec<Segment> {
+    let output = run_ok(
+        steno()
+            .args(["transcribe", "--backend", "threads", "--format", "jsonl"])
+            .arg(input),
+    );
+    parse_jsonl(&String::from_utf8(output.stdout).expect("UTF-8 output"))
+}
+
+/// The first utterance of the session fixture (its first 4.5 s) as a WAV file in `dir`: a
+/// short speech input.
+pub(crate) fn first_utterance(dir: &Path) -> PathBuf {
+    let mut reader = hound::WavReader::open(fixture("session.wav")).expect("session.wav");
+    let spec = reader.spec();
+    let samples: Vec<i16> = reader
+        .samples::<i16>()
+        .take(72_000)
+        .collect::<Result<_, _>>()
+        .expect("session.wav samples");
+    let path = dir.join("first.wav");
+    let mut writer = hound::WavWriter::create(&path, spec).expect("first.wav");
+    for sample in samples {
+        writer.write_sample(sample).expect("first.wav");
+    }
+    writer.finalize().expect("first.wav");
+    path
+}
+
+/// A link to the model under a path unique to one test, so that the test can tell its own
+/// worker processes (whose command line names the model) from everyone else's.
+pub(crate) fn model_link(dir: &Path) -> PathBuf {
+    let link = dir.join("model-for-this-test.bin");
+    std::os::unix::fs::symlink(model(), &link).expect("model link");
+    link
+}
+
+/// Live (not zombie) processes whose command line has an argument equal to `arg`, with their
+/// parent's pid.
+pub(crate) fn processes_with_arg(arg: &Path) -> Vec<(u32, u32)> {
+    let wanted = arg.as_os_str().as_encoded_bytes();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if !cmdline.split(|&b| b == 0).any(|a| a == wanted) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        if fields.first() == Some(&"Z") {
+            continue;
+        }
+        let parent = fields.get(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+        found.push((pid, parent));
+    }
+    found
+}
+
+/// Waits until no process runs with `arg` on its command line; fails naming them after
+/// `limit`.
+pub(crate) fn assert_none_left(arg: &Path, limit: std::time::Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = processes_with_arg(arg);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "processes still running {limit:?} later: {left:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,142 @@
+//! `steno-scripted-worker`: a worker process serving core's scripted transcriber, for tests and
+//! benchmarks of the process backend without a Whisper model, with faults to inject on demand.
+//!
+//! ```text
+//! steno-scripted-worker [--cost-ms-per-s N] [--fail-on-chunk K] [--crash-on-chunk K]
+//!                       [--crash-once-on-chunk K MARKER] [--garbage] [--garbage-on-chunk K]
+//!                       [--model NAME] [--tag TAG]
+//! ```
+//!
+//! - `--cost-ms-per-s N`: spend N ms per second of audio, like a model would.
+//! - `--fail-on-chunk K`: the transcriber fails on chunk K (a `Failed` answer).
+//! - `--crash-on-chunk K`: the process aborts whenever it is given chunk K.
+//! - `--crash-once-on-chunk K MARKER`: aborts on chunk K unless the file MARKER exists, which it
+//!   creates first: only the first worker to see chunk K dies.
+//! - `--garbage`: writes text instead of the handshake, then waits for its stdin to end.
+//! - `--garbage-on-chunk K`: writes text to stdout before answering chunk K.
+//! - `--model NAME`: announces NAME as its model instead of `scripted`.
+//! - `--tag TAG`: ignored; a label for tests to find their workers in `/proc`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use steno_core::{Chunk, Result, ScriptedTranscriber, Transcriber, TranscriberFactory};
+
+#[derive(Debug, Clone, Default)]
+struct Faults {
+    crash_on: Option<usize>,
+    crash_once: Option<(usize, PathBuf)>,
+    garbage_on: Option<usize>,
+    model: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct FaultyFactory {
+    inner: ScriptedTranscriber,
+    faults: Faults,
+}
+
+struct FaultyTranscriber {
+    inner: Box<dyn Transcriber>,
+    faults: Faults,
+}
+
+impl TranscriberFactory for FaultyFactory {
+    fn name(&self) -> String {
+        self.faults
+            .model
+            .clone()
+            .unwrap_or_else(|| self.inner.name())
+    }
+
+    fn create(&self) -> Result<Box<dyn Transcriber>> {
+        Ok(Box::new(FaultyTranscriber {
+            inner: self.inner.create()?,
+            faults: self.faults.clone(),
+        }))
+    }
+}
+
+impl Transcriber for FaultyTranscriber {
+    fn transcribe(&mut self, chunk: &Chunk) -> Result<String> {
+        if self.faults.crash_on == Some(chunk.index) {
+            std::process::abort();
+        }
+        if let Some((index, marker)) = &self.faults.crash_once
+            && *index == chunk.index
+            && std::fs::File::create_new(marker).is_ok()
+        {
+            std::process::abort();
+        }
+        if self.faults.garbage_on == Some(chunk.index) {
+            let mut stdout = std::io::stdout();
+            let _ = stdout.write_all(b"this is not a frame\n");
+            let _ = stdout.flush();
+        }
+        self.inner.transcribe(chunk)
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> std::result::Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let mut scripted = ScriptedTranscriber::new();
+    let mut faults = Faults::default();
+    let mut garbage = false;
+    let number = |value: Option<String>, flag: &str| -> std::result::Result<u64, String> {
+        value
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{flag} needs a number"))
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--cost-ms-per-s" => {
+                let ms = number(args.next(), &arg)?;
+                scripted = scripted.with_cost_per_audio_second(Duration::from_millis(ms));
+            }
+            "--fail-on-chunk" => {
+                scripted = scripted.failing_on_chunk(number(args.next(), &arg)? as usize);
+            }
+            "--crash-on-chunk" => faults.crash_on = Some(number(args.next(), &arg)? as usize),
+            "--crash-once-on-chunk" => {
+                let index = number(args.next(), &arg)? as usize;
+                let marker = args
+                    .next()
+                    .ok_or("--crash-once-on-chunk needs a marker file")?;
+                faults.crash_once = Some((index, PathBuf::from(marker)));
+            }
+            "--garbage" => garbage = true,
+            "--garbage-on-chunk" => faults.garbage_on = Some(number(args.next(), &arg)? as usize),
+            "--model" => faults.model = Some(args.next().ok_or("--model needs a name")?),
+            "--tag" => {
+                args.next().ok_or("--tag needs a label")?;
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if garbage {
+        let mut stdout = std::io::stdout();
+        let _ = stdout.write_all(b"garbage, not a frame\n");
+        let _ = stdout.flush();
+        // Stay alive until the parent is done with us, like a misbehaving program would.
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        return Ok(());
+    }
+    let factory = FaultyFactory {
+        inner: scripted,
+        faults,
+    };
+    steno_process::serve(&factory, std::io::stdin().lock(), std::io::stdout().lock())
+        .map_err(|e| e.to_string())
+}

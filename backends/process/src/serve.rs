@@ -1,0 +1,243 @@
+//! The worker side of the protocol: the loop a worker process (`steno worker`) runs.
+
+use std::io::{BufReader, BufWriter, Read, Write};
+
+use steno_core::{Error, Result, TranscriberFactory};
+
+use crate::protocol::{Message, PROTOCOL_VERSION, ProtocolError, read_message, write_message};
+
+/// Serves the worker protocol on `input` and `output` (a worker's stdin and stdout) with
+/// transcribers from `factory`, until the parent closes `input`.
+///
+/// The handshake comes first: the parent's `Hello` is read, one transcriber is created, and
+/// `Ready` answers with this worker's protocol version, its transcriber's threads and its
+/// model's identity ([`TranscriberFactory::name`]). Then each `Transcribe` is answered with
+/// `Text`, or `Failed` when the transcriber fails on that chunk (the worker goes on).
+///
+/// Nothing but protocol frames may reach `output`: a worker writes its logs to stderr.
+///
+/// ```no_run
+/// // A worker serving the scripted transcriber on its stdin and stdout.
+/// let factory = steno_core::ScriptedTranscriber::new();
+/// steno_process::serve(&factory, std::io::stdin().lock(), std::io::stdout().lock())?;
+/// # Ok::<(), steno_core::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Stage`] when the parent breaks the protocol (a malformed or unexpected frame) or a
+/// frame cannot be written (the parent is gone); [`Error::Config`] when the parent speaks
+/// another protocol version (after `Ready` has told it this worker's version);
+/// [`Error::Model`] when the transcriber cannot be created. The end of `input` between frames
+/// is the normal end, not an error.
+pub fn serve(factory: &dyn TranscriberFactory, input: impl Read, output: impl Write) -> Result<()> {
+    let mut input = BufReader::new(input);
+    let mut output = BufWriter::new(output);
+    let parent_version = match read_message(&mut input) {
+        Ok(Message::Hello { version }) => version,
+        // The parent went away before the handshake: nothing to serve.
+        Err(ProtocolError::Closed) => return Ok(()),
+        Ok(other) => return Err(broken(format!("expected Hello, got {}", name(&other)))),
+        Err(error) => return Err(broken(error.to_string())),
+    };
+    let mut transcriber = factory.create()?;
+    let ready = Message::Ready {
+        version: PROTOCOL_VERSION,
+        threads: u32::try_from(factory.threads_per_transcriber()).unwrap_or(u32::MAX),
+        model: factory.name(),
+    };
+    write_message(&mut output, &ready).map_err(|e| cannot_answer(&e))?;
+    if parent_version != PROTOCOL_VERSION {
+        return Err(Error::Config(format!(
+            "the parent speaks worker protocol version {parent_version}, this worker speaks \
+             {PROTOCOL_VERSION}"
+        )));
+    }
+    loop {
+        let chunk = match read_message(&mut input) {
+            Ok(Message::Transcribe(chunk)) => chunk,
+            Err(ProtocolError::Closed) => return Ok(()),
+            Ok(other) => {
+                return Err(broken(format!("expected Transcribe, got {}", name(&other))));
+            }
+            Err(error) => return Err(broken(error.to_string())),
+        };
+        tracing::debug!(chunk = chunk.index, "transcribing");
+        let answer = match transcriber.transcribe(&chunk) {
+            Ok(text) => Message::Text {
+                chunk: chunk.index,
+                text,
+            },
+            Err(Error::Transcribe { problem, .. }) => Message::Failed {
+                chunk: chunk.index,
+                problem,
+            },
+            Err(other) => Message::Failed {
+                chunk: chunk.index,
+                problem: other.to_string(),
+            },
+        };
+        write_message(&mut output, &answer).map_err(|e| cannot_answer(&e))?;
+    }
+}
+
+/// The name of a message, for errors.
+pub(crate) fn name(message: &Message) -> &'static str {
+    match message {
+        Message::Hello { .. } => "Hello",
+        Message::Ready { .. } => "Ready",
+        Message::Transcribe(_) => "Transcribe",
+        Message::Text { .. } => "Text",
+        Message::Failed { .. } => "Failed",
+    }
+}
+
+fn broken(problem: String) -> Error {
+    Error::Stage {
+        stage: "worker",
+        problem: format!("the parent broke the worker protocol: {problem}"),
+    }
+}
+
+fn cannot_answer(error: &ProtocolError) -> Error {
+    Error::Stage {
+        stage: "worker",
+        problem: format!("cannot answer the parent (is it gone?): {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::MAX_FRAME_LEN;
+    use std::io::Cursor;
+    use steno_core::{Chunk, ScriptedTranscriber};
+
+    fn frames(messages: &[Message]) -> Vec<u8> {
+        let mut wire = Vec::new();
+        for message in messages {
+            write_message(&mut wire, message).unwrap();
+        }
+        wire
+    }
+
+    fn answers(wire: Vec<u8>) -> Vec<Message> {
+        let mut input = Cursor::new(wire);
+        let mut out = Vec::new();
+        loop {
+            match read_message(&mut input) {
+                Ok(message) => out.push(message),
+                Err(ProtocolError::Closed) => return out,
+                Err(error) => panic!("{error}"),
+            }
+        }
+    }
+
+    fn chunk(index: usize) -> Message {
+        Message::Transcribe(Chunk {
+            index,
+            start_sample: index as u64 * 16_000,
+            samples: vec![0.0; 8_000],
+        })
+    }
+
+    #[test]
+    fn a_session_is_a_handshake_then_one_answer_per_chunk() {
+        let input = frames(&[
+            Message::Hello {
+                version: PROTOCOL_VERSION,
+            },
+            chunk(0),
+            chunk(1),
+            chunk(2),
+        ]);
+        let mut output = Vec::new();
+        let factory = ScriptedTranscriber::new().failing_on_chunk(1);
+        serve(&factory, Cursor::new(input), &mut output).unwrap();
+        assert_eq!(
+            answers(output),
+            [
+                Message::Ready {
+                    version: PROTOCOL_VERSION,
+                    threads: 1,
+                    model: "scripted".into()
+                },
+                Message::Text {
+                    chunk: 0,
+                    text: "chunk 0 at 0.00-0.50".into()
+                },
+                Message::Failed {
+                    chunk: 1,
+                    problem: "scripted failure".into()
+                },
+                Message::Text {
+                    chunk: 2,
+                    text: "chunk 2 at 2.00-2.50".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_parent_that_leaves_at_once_is_not_an_error() {
+        let mut output = Vec::new();
+        serve(
+            &ScriptedTranscriber::new(),
+            Cursor::new(Vec::new()),
+            &mut output,
+        )
+        .unwrap();
+        assert!(output.is_empty());
+    }
+
+    #[test]
+    fn another_version_is_told_ours_then_refused() {
+        let input = frames(&[Message::Hello { version: 99 }, chunk(0)]);
+        let mut output = Vec::new();
+        let err = serve(&ScriptedTranscriber::new(), Cursor::new(input), &mut output)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("version 99"), "{err}");
+        assert!(matches!(
+            answers(output)[..],
+            [Message::Ready {
+                version: PROTOCOL_VERSION,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn garbage_from_the_parent_is_an_error_not_a_panic() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"garbage\n".to_vec(), "outside 1..="),
+            (frames(&[chunk(0)]), "expected Hello, got Transcribe"),
+            (
+                [
+                    frames(&[Message::Hello {
+                        version: PROTOCOL_VERSION,
+                    }]),
+                    (MAX_FRAME_LEN as u32 + 1).to_le_bytes().to_vec(),
+                ]
+                .concat(),
+                "outside 1..=",
+            ),
+            (
+                [
+                    frames(&[Message::Hello {
+                        version: PROTOCOL_VERSION,
+                    }]),
+                    vec![20, 0, 0, 0, 3, 1],
+                ]
+                .concat(),
+                "ended inside a frame",
+            ),
+        ];
+        for (input, expected) in cases {
+            let err = serve(&ScriptedTranscriber::new(), Cursor::new(input), Vec::new())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("broke the worker protocol"), "{err}");
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+    }
+}

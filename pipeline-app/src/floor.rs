@@ -1,0 +1,73 @@
+//! `steno floor` (hidden): the same chunks transcribed by a plain sequential loop, with no
+//! pipeline around them. `cargo xtask compare` measures every backend against this floor.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use steno_core::{
+    Chunker, ChunkerConfig, RunStart, RunTally, SAMPLE_RATE, TranscriberFactory, read_file,
+};
+
+use crate::cli::FloorArgs;
+use crate::output::write_atomically;
+
+/// `steno floor`: the model (or the scripted stand-in) on `args.input`, default chunking.
+pub(crate) fn run_command(args: &FloorArgs) -> anyhow::Result<()> {
+    let transcriber: Arc<dyn TranscriberFactory> = match args.simulate_cost_ms {
+        Some(ms) => Arc::new(crate::transcribe::simulated(ms)),
+        None => {
+            let path = crate::model::resolve(args.model.as_deref())?;
+            Arc::new(steno_core::WhisperModel::load(
+                &path,
+                usize::from(args.threads),
+            )?)
+        }
+    };
+    run(
+        &args.input,
+        &ChunkerConfig::default(),
+        &transcriber,
+        &args.report,
+    )
+}
+
+/// Decodes `input`, cuts it with `chunker`, transcribes every chunk in order on one
+/// transcriber, and writes the run report to `report` (backend `floor`).
+pub(crate) fn run(
+    input: &Path,
+    chunker: &ChunkerConfig,
+    transcriber: &Arc<dyn TranscriberFactory>,
+    report: &Path,
+) -> anyhow::Result<()> {
+    let mut worker = transcriber.create()?;
+    let start = RunStart::now();
+    let samples = read_file(input)?;
+    let mut chunks = Vec::new();
+    let mut cutter = Chunker::new(chunker)?;
+    cutter.push(&samples, &mut chunks);
+    cutter.finish(&mut chunks);
+    let mut tally = RunTally {
+        audio_samples: samples.len() as u64,
+        ..RunTally::default()
+    };
+    let mut stdout = std::io::stdout().lock();
+    for chunk in &chunks {
+        let text = worker.transcribe(chunk)?;
+        tally.chunks += 1;
+        if !text.is_empty() {
+            tally.segments += 1;
+            writeln!(stdout, "{text}").context("stdout")?;
+        }
+    }
+    let report_data = start.report("floor", transcriber.name(), false, &tally);
+    tracing::info!(
+        "floor: {} chunks, {:.1} s of audio in {:.2} s",
+        chunks.len(),
+        samples.len() as f64 / f64::from(SAMPLE_RATE),
+        report_data.wall_seconds
+    );
+    let json = serde_json::to_vec_pretty(&report_data).context("cannot encode the report")?;
+    write_atomically(report, &json)
+}

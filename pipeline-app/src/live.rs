@@ -1,0 +1,351 @@
+//! `steno live`: a capture device (cpal) through a pipeline, until Ctrl-C or `--duration`.
+//!
+//! The device's callback only converts its samples to `f32` and pushes them into a lock-free
+//! ring ([`steno_core::push_captured`]); downmixing, resampling to 16 kHz and everything else
+//! happen on the pipeline side in [`CaptureSource`], scheduled by the chosen backend. Ctrl-C
+//! and `--duration` stop the source, so the backend flushes the utterance in progress, the
+//! output and report are written, and the exit status is 0.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{
+    Device, ErrorKind, FromSample, SampleFormat, SizedSample, StreamConfig, SupportedStreamConfig,
+};
+use steno_core::{
+    CaptureControl, CaptureSource, MAX_CAPTURE_CHANNELS, Pipeline, RingWriter, RunOptions,
+    TranscriberFactory, WhisperModel, push_captured, ring,
+};
+
+use crate::cli::{BackendName, LiveArgs, TranscribeArgs};
+use crate::model;
+use crate::output::Output;
+use crate::transcribe::{Sizing, backend, check_backend_options, chunker_config, format, publish};
+
+/// Seconds of device audio the capture ring holds: room for the model's warm-up and for a
+/// slow moment of the pipeline before audio is dropped.
+const RING_SECONDS: usize = 10;
+
+pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
+    let host = cpal::default_host();
+    if args.list_devices {
+        return list_devices(&host);
+    }
+    let options = transcribe_options(args);
+    check_backend_options(&options)?;
+    let chunker = chunker_config(&options)?;
+    let duration = match args.duration {
+        Some(secs) if !(secs.is_finite() && secs > 0.0) => {
+            bail!("--duration {secs}: must be a positive number of seconds")
+        }
+        secs => secs.map(Duration::from_secs_f64),
+    };
+    let device = pick_device(&host, args.device.as_deref())?;
+    let name = device_name(&device);
+    let supported = pick_config(&device, &name)?;
+    // The model loads before the device opens, so the ring does not fill during loading.
+    let model_path = model::resolve(args.model.as_deref())?;
+    let sizing = Sizing::of(&options);
+    let backend = backend(&options, &sizing, &model_path)?;
+    let transcriber: Arc<dyn TranscriberFactory> = if args.backend == BackendName::Process {
+        Arc::new(steno_process::WorkerModel::new(
+            model_path.display().to_string(),
+            sizing.threads,
+        ))
+    } else {
+        Arc::new(WhisperModel::load(&model_path, sizing.threads)?)
+    };
+    let (output, sink) = Output::create(args.output.as_deref(), format(args.format))?;
+
+    let config = supported.config();
+    let channels = usize::from(config.channels);
+    let (writer, reader) = ring(config.sample_rate as usize * channels * RING_SECONDS);
+    let mut source = CaptureSource::new(name.clone(), reader, config.sample_rate, channels)?;
+    if let Some(duration) = duration {
+        source = source.with_duration_limit(duration);
+    }
+    let control = source.control();
+    stop_on_ctrl_c(control.clone())?;
+    let stream = open_stream(
+        &device,
+        &config,
+        supported.sample_format(),
+        writer,
+        control,
+        &name,
+    )?;
+    stream
+        .play()
+        .map_err(|e| anyhow!(explain(&e, &name, "cannot start capturing")))?;
+    eprintln!(
+        "steno: listening on '{name}' ({} Hz, {channels} channel(s), {}); Ctrl-C to stop",
+        config.sample_rate,
+        supported.sample_format()
+    );
+    let pipeline = Pipeline {
+        source: Box::new(source),
+        chunker,
+        transcriber,
+        sink,
+        options: RunOptions::default(),
+    };
+    // The stream stays on this thread (it need not be `Send`); the backend runs on its own.
+    let running = std::thread::Builder::new()
+        .name("steno-live".into())
+        .spawn(move || backend.run(pipeline))
+        .context("cannot start the pipeline thread")?;
+    let report = running
+        .join()
+        .map_err(|_| anyhow!("the pipeline thread panicked"))?;
+    drop(stream);
+    publish(output, &report?, args.report.as_deref())
+}
+
+/// The `transcribe` options equivalent to these live options, to share its helpers.
+fn transcribe_options(args: &LiveArgs) -> TranscribeArgs {
+    TranscribeArgs {
+        inputs: Vec::new(),
+        backend: args.backend,
+        model: args.model.clone(),
+        vad: args.vad,
+        format: args.format,
+        output: args.output.clone(),
+        realtime: false,
+        report: args.report.clone(),
+        threads: args.threads,
+        min_silence_ms: args.min_silence_ms,
+        max_chunk: args.max_chunk,
+        workers: args.workers,
+        pool: args.pool,
+        worker_program: None::<PathBuf>,
+        simulate_cost_ms: None,
+    }
+}
+
+/// Ctrl-C (and SIGTERM) stop the capture cleanly; a second Ctrl-C exits at once.
+fn stop_on_ctrl_c(control: CaptureControl) -> anyhow::Result<()> {
+    ctrlc::set_handler(move || {
+        if control.is_stopped() {
+            std::process::exit(130);
+        }
+        eprintln!("steno: stopping; transcribing the last utterance (Ctrl-C again to abort)");
+        control.stop();
+    })
+    .context("cannot install the Ctrl-C handler")
+}
+
+/// The name `--device` takes: the host's id for the device (on ALSA the PCM name, such as
+/// `default`, `pulse` or `hw:CARD=PCH,DEV=0`), else its description.
+fn device_name(device: &Device) -> String {
+    device
+        .id()
+        .map_or_else(|_| device.to_string(), |id| id.id().to_owned())
+}
+
+fn input_devices(host: &cpal::Host) -> anyhow::Result<Vec<Device>> {
+    Ok(host
+        .input_devices()
+        .map_err(|e| {
+            anyhow!(explain(
+                &e,
+                "audio system",
+                "cannot list the capture devices"
+            ))
+        })?
+        .collect())
+}
+
+fn list_devices(host: &cpal::Host) -> anyhow::Result<()> {
+    let default = host.default_input_device().map(|d| device_name(&d));
+    let devices = input_devices(host)?;
+    if devices.is_empty() {
+        bail!("{}", NO_DEVICE);
+    }
+    for device in devices {
+        let name = device_name(&device);
+        let config = device.default_input_config().map_or_else(
+            |e| format!("unusable: {e}"),
+            |c| {
+                format!(
+                    "{} Hz, {} channel(s), {}",
+                    c.sample_rate(),
+                    c.channels(),
+                    c.sample_format()
+                )
+            },
+        );
+        let mark = if default.as_deref() == Some(name.as_str()) {
+            " (default)"
+        } else {
+            ""
+        };
+        println!("{name}{mark}\t{device}\t{config}");
+    }
+    Ok(())
+}
+
+const NO_DEVICE: &str = "no input device found: connect a microphone (or start PulseAudio/PipeWire) \
+     and check `steno live --list-devices`";
+
+fn pick_device(host: &cpal::Host, wanted: Option<&str>) -> anyhow::Result<Device> {
+    let Some(wanted) = wanted else {
+        return host
+            .default_input_device()
+            .ok_or_else(|| anyhow!(NO_DEVICE));
+    };
+    let devices = input_devices(host)?;
+    let names: Vec<String> = devices.iter().map(device_name).collect();
+    if let Some(index) = names.iter().position(|n| n == wanted) {
+        return devices
+            .into_iter()
+            .nth(index)
+            .context("device list changed");
+    }
+    if names.is_empty() {
+        bail!("{NO_DEVICE}");
+    }
+    bail!(
+        "device '{wanted}' not found; available: {} (see `steno live --list-devices`)",
+        names.join(", ")
+    )
+}
+
+/// Whether steno can capture this format (linear PCM of any width; not DSD).
+fn is_pcm(format: SampleFormat) -> bool {
+    use SampleFormat::{F32, F64, I8, I16, I24, I32, I64, U8, U16, U24, U32, U64};
+    matches!(
+        format,
+        I8 | I16 | I24 | I32 | I64 | U8 | U16 | U24 | U32 | U64 | F32 | F64
+    )
+}
+
+/// The device's default configuration when steno can use it, else the first supported one
+/// (at 16 kHz if the device offers it, else a standard rate).
+fn pick_config(device: &Device, name: &str) -> anyhow::Result<SupportedStreamConfig> {
+    let usable = |c: &SupportedStreamConfig| {
+        is_pcm(c.sample_format()) && (1..=MAX_CAPTURE_CHANNELS).contains(&usize::from(c.channels()))
+    };
+    if let Ok(config) = device.default_input_config()
+        && usable(&config)
+    {
+        return Ok(config);
+    }
+    let ranges = device.supported_input_configs().map_err(|e| {
+        anyhow!(explain(
+            &e,
+            name,
+            "cannot read the supported configurations"
+        ))
+    })?;
+    ranges
+        .filter(|r| is_pcm(r.sample_format()))
+        .filter(|r| (1..=MAX_CAPTURE_CHANNELS).contains(&usize::from(r.channels())))
+        .map(|r| {
+            r.try_with_sample_rate(steno_core::SAMPLE_RATE)
+                .unwrap_or_else(|| r.with_standard_sample_rate())
+        })
+        .next()
+        .ok_or_else(|| {
+            anyhow!(
+                "device '{name}' offers no configuration steno can capture (linear PCM, 1 to \
+                 {MAX_CAPTURE_CHANNELS} channels): pick another device with --device (see \
+                 `steno live --list-devices`)"
+            )
+        })
+}
+
+fn open_stream(
+    device: &Device,
+    config: &StreamConfig,
+    sample_format: SampleFormat,
+    writer: RingWriter,
+    control: CaptureControl,
+    name: &str,
+) -> anyhow::Result<cpal::Stream> {
+    use SampleFormat::{F32, F64, I8, I16, I24, I32, I64, U8, U16, U24, U32, U64};
+    let open = match sample_format {
+        I8 => build::<i8>,
+        I16 => build::<i16>,
+        I24 => build::<cpal::I24>,
+        I32 => build::<i32>,
+        I64 => build::<i64>,
+        U8 => build::<u8>,
+        U16 => build::<u16>,
+        U24 => build::<cpal::U24>,
+        U32 => build::<u32>,
+        U64 => build::<u64>,
+        F32 => build::<f32>,
+        F64 => build::<f64>,
+        other => bail!(
+            "device '{name}': sample format {other} is not supported; pick another device with \
+             --device (see `steno live --list-devices`)"
+        ),
+    };
+    open(device, config, writer, control, name)
+        .map_err(|e| anyhow!(explain(&e, name, "cannot open the device")))
+}
+
+/// Opens an input stream whose callback is [`push_captured`] and nothing else.
+fn build<T>(
+    device: &Device,
+    config: &StreamConfig,
+    mut writer: RingWriter,
+    control: CaptureControl,
+    name: &str,
+) -> Result<cpal::Stream, cpal::Error>
+where
+    T: SizedSample,
+    f32: FromSample<T>,
+{
+    let channels = usize::from(config.channels);
+    let name = name.to_owned();
+    device.build_input_stream(
+        *config,
+        move |data: &[T], _: &cpal::InputCallbackInfo| {
+            push_captured(data, channels, &mut writer);
+        },
+        move |error: cpal::Error| on_stream_error(&error, &control, &name),
+        None,
+    )
+}
+
+/// The stream's error callback (not the audio callback: it may lock and log). A lost device
+/// ends the run with an error after the audio captured before it; glitches are warnings.
+fn on_stream_error(error: &cpal::Error, control: &CaptureControl, name: &str) {
+    match error.kind() {
+        ErrorKind::Xrun | ErrorKind::RealtimeDenied | ErrorKind::DeviceChanged => {
+            tracing::warn!("capture device '{name}': {error}");
+        }
+        _ => control.fail(format!(
+            "device lost mid-stream ({error}): reconnect it (or pick another with --device) and \
+             start `steno live` again"
+        )),
+    }
+}
+
+/// A cpal error as one line that says what to do.
+fn explain(error: &cpal::Error, name: &str, doing: &str) -> String {
+    let advice = match error.kind() {
+        ErrorKind::DeviceBusy => "the device is busy: close the other programs using it, or pick \
+             another device with --device"
+            .to_owned(),
+        ErrorKind::DeviceNotAvailable => "the device is not available (disconnected?): \
+             reconnect it, or pick another with --device (see `steno live --list-devices`)"
+            .to_owned(),
+        ErrorKind::UnsupportedConfig | ErrorKind::UnsupportedOperation => format!(
+            "unsupported configuration ({error}): pick another device with --device (see \
+             `steno live --list-devices`)"
+        ),
+        ErrorKind::PermissionDenied => "permission denied: add your user to the `audio` group \
+             or allow microphone access"
+            .to_owned(),
+        ErrorKind::HostUnavailable => "the audio system is not available: start PulseAudio or \
+             PipeWire, or check ALSA"
+            .to_owned(),
+        _ => error.to_string(),
+    };
+    format!("device '{name}': {doing}: {advice}")
+}

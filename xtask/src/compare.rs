@@ -1,0 +1,537 @@
+//! `cargo xtask compare`: runs the release `steno` binary once per backend and run, on the same
+//! inputs, interleaved, and compares wall time, real-time factor, latency, CPU, memory, drops
+//! and output against a floor: the same chunks transcribed by a plain sequential loop.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+const USAGE: &str = "usage: cargo xtask compare [--inputs FILES] [--backends LIST] [--realtime] \
+[--simulated] [--reference TEXT_FILE] [--runs N] [--json OUT.json] [--plot OUT.svg]";
+
+/// Cost of the simulated transcriber, in milliseconds per second of audio (about tiny.en's
+/// speed on two cores), so the pipeline's own overhead is measured without the model's noise.
+const SIMULATED_COST_MS_PER_S: u64 = 150;
+
+/// What to compare, from the command line.
+#[derive(Debug)]
+pub(crate) struct Options {
+    inputs: Vec<PathBuf>,
+    backends: Option<Vec<String>>,
+    realtime: bool,
+    simulated: bool,
+    reference: Option<PathBuf>,
+    runs: usize,
+    json: Option<PathBuf>,
+    plot: Option<PathBuf>,
+}
+
+impl Options {
+    /// Parses `compare`'s arguments; `root` supplies the default inputs.
+    pub(crate) fn parse(root: &Path, args: &[String]) -> anyhow::Result<Self> {
+        let mut options = Options {
+            inputs: Vec::new(),
+            backends: None,
+            realtime: false,
+            simulated: false,
+            reference: None,
+            runs: 3,
+            json: None,
+            plot: None,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| {
+                args.next()
+                    .cloned()
+                    .with_context(|| format!("{name} needs a value\n{USAGE}"))
+            };
+            match arg.as_str() {
+                "--inputs" => {
+                    let list = value("--inputs")?;
+                    options.inputs.extend(list.split(',').map(PathBuf::from));
+                }
+                "--backends" => {
+                    let list = value("--backends")?;
+                    options.backends = Some(list.split(',').map(str::to_owned).collect());
+                }
+                "--realtime" => options.realtime = true,
+                "--simulated" => options.simulated = true,
+                "--reference" => options.reference = Some(value("--reference")?.into()),
+                "--runs" => {
+                    let runs = value("--runs")?;
+                    options.runs =
+                        runs.parse().ok().filter(|&n| n > 0).with_context(|| {
+                            format!("--runs {runs}: expected a positive number")
+                        })?;
+                }
+                "--json" => options.json = Some(value("--json")?.into()),
+                "--plot" => options.plot = Some(value("--plot")?.into()),
+                other => bail!("unknown option {other}\n{USAGE}"),
+            }
+        }
+        if options.inputs.is_empty() {
+            options
+                .inputs
+                .push(root.join("conformance/inputs/session.wav"));
+            if options.reference.is_none() {
+                options.reference = Some(root.join("conformance/inputs/session.txt"));
+            }
+        }
+        for input in &options.inputs {
+            if !input.is_file() {
+                bail!("{}: no such input file", input.display());
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// One run of one backend over every input.
+#[derive(Debug, Clone)]
+struct Measurement {
+    backend: String,
+    run: usize,
+    wall_seconds: f64,
+    audio_seconds: f64,
+    cpu_seconds: f64,
+    peak_rss_bytes: u64,
+    dropped_samples: u64,
+    restarts: u64,
+    latencies_ms: Vec<f64>,
+    overhead_p99_ms: Option<f64>,
+    /// JSON Lines with wall-clock fields removed, per input: what must be identical.
+    output: Vec<String>,
+    text: String,
+}
+
+pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
+    crate::deps::ensure()?;
+    let model = crate::model::ensure(root)?;
+    crate::run(crate::cargo(root).args(["build", "--release", "--locked", "-p", "steno"]))?;
+    let steno = root.join("target/release/steno");
+    let backends = match &options.backends {
+        Some(list) => list.clone(),
+        None => available_backends(&steno)?,
+    };
+    let scratch = tempfile_dir(root)?;
+    let mut measurements = Vec::new();
+    let with_floor = !options.realtime;
+    for run in 0..options.runs {
+        let mut order: Vec<&str> = backends.iter().map(String::as_str).collect();
+        if with_floor {
+            order.push("floor");
+        }
+        for backend in order {
+            eprintln!("xtask: run {}/{} {backend}", run + 1, options.runs);
+            let measurement = measure(&steno, &model, backend, run, options, &scratch)?;
+            measurements.push(measurement);
+        }
+    }
+    let _ = fs::remove_dir_all(&scratch);
+    // The simulated transcriber's text is not speech: a word error rate would mean nothing.
+    let reference = match options.reference.as_ref().filter(|_| !options.simulated) {
+        Some(path) => Some(
+            fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?,
+        ),
+        None => None,
+    };
+    let rows = summarise(&backends, with_floor, &measurements, reference.as_deref());
+    print!("{}", render_table(&rows, options));
+    if let Some(path) = &options.json {
+        let document = json!({
+            "realtime": options.realtime,
+            "simulated": options.simulated,
+            "runs": options.runs,
+            "inputs": options.inputs,
+            "rows": rows,
+            "measurements": measurements.iter().map(measurement_json).collect::<Vec<_>>(),
+        });
+        fs::write(path, serde_json::to_vec_pretty(&document)?)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    if let Some(path) = &options.plot {
+        crate::compare_plot::draw(path, &rows, &measurements_by_backend(&rows, &measurements))?;
+    }
+    Ok(())
+}
+
+fn tempfile_dir(root: &Path) -> anyhow::Result<PathBuf> {
+    let dir = root.join("target/compare-runs");
+    fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    Ok(dir)
+}
+
+/// The backends this `steno` build can run (`steno backends`).
+fn available_backends(steno: &Path) -> anyhow::Result<Vec<String>> {
+    let output = Command::new(steno)
+        .arg("backends")
+        .output()
+        .context("cannot run steno backends")?;
+    if !output.status.success() {
+        bail!(
+            "steno backends failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect())
+}
+
+fn measure(
+    steno: &Path,
+    model: &Path,
+    backend: &str,
+    run: usize,
+    options: &Options,
+    scratch: &Path,
+) -> anyhow::Result<Measurement> {
+    let mut measurement = Measurement {
+        backend: backend.to_owned(),
+        run,
+        wall_seconds: 0.0,
+        audio_seconds: 0.0,
+        cpu_seconds: 0.0,
+        peak_rss_bytes: 0,
+        dropped_samples: 0,
+        restarts: 0,
+        latencies_ms: Vec::new(),
+        overhead_p99_ms: None,
+        output: Vec::new(),
+        text: String::new(),
+    };
+    for (i, input) in options.inputs.iter().enumerate() {
+        let report_path = scratch.join(format!("{backend}-{run}-{i}.json"));
+        let output_path = scratch.join(format!("{backend}-{run}-{i}.jsonl"));
+        let mut command = Command::new(steno);
+        if backend == "floor" {
+            command.arg("floor");
+        } else {
+            command
+                .args([
+                    "transcribe",
+                    "--format",
+                    "jsonl",
+                    "--backend",
+                    backend,
+                    "-o",
+                ])
+                .arg(&output_path);
+            if options.realtime {
+                command.arg("--realtime");
+            }
+        }
+        command
+            .arg("--model")
+            .arg(model)
+            .arg("--report")
+            .arg(&report_path);
+        if options.simulated {
+            command.args(["--simulate-cost-ms", &SIMULATED_COST_MS_PER_S.to_string()]);
+        }
+        command.arg(input);
+        let cpu_before = children_cpu_seconds();
+        let output = command
+            .output()
+            .with_context(|| format!("cannot run {}", steno.display()))?;
+        if !output.status.success() {
+            bail!(
+                "{backend} on {}: {}",
+                input.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        measurement.cpu_seconds += children_cpu_seconds() - cpu_before;
+        let report: Value = serde_json::from_slice(
+            &fs::read(&report_path)
+                .with_context(|| format!("{}: missing", report_path.display()))?,
+        )?;
+        let number = |key: &str| report[key].as_f64().unwrap_or(0.0);
+        measurement.wall_seconds += number("wall_seconds");
+        measurement.audio_seconds += number("audio_seconds");
+        measurement.peak_rss_bytes = measurement
+            .peak_rss_bytes
+            .max(report["peak_rss_bytes"].as_u64().unwrap_or(0));
+        measurement.dropped_samples += report["dropped_samples"].as_u64().unwrap_or(0);
+        measurement.restarts += report["worker_restarts"].as_u64().unwrap_or(0);
+        if let Some(p99) = report["overhead_ms"]["p99"].as_f64() {
+            let previous = measurement.overhead_p99_ms.unwrap_or(0.0);
+            measurement.overhead_p99_ms = Some(previous.max(p99));
+        }
+        if backend == "floor" {
+            measurement
+                .text
+                .push_str(&String::from_utf8_lossy(&output.stdout));
+            continue;
+        }
+        let jsonl = fs::read_to_string(&output_path)
+            .with_context(|| format!("{}: missing", output_path.display()))?;
+        let mut canonical = String::new();
+        for line in jsonl.lines() {
+            let segment: Value = serde_json::from_str(line)
+                .with_context(|| format!("{backend}: bad JSON line {line:?}"))?;
+            measurement
+                .latencies_ms
+                .push(segment["latency_ms"].as_f64().unwrap_or(0.0));
+            let text = segment["text"].as_str().unwrap_or("");
+            measurement.text.push_str(text);
+            measurement.text.push(' ');
+            let _ = writeln!(
+                canonical,
+                "{} {} {} {}",
+                segment["chunk"], segment["start"], segment["end"], text
+            );
+        }
+        measurement.output.push(canonical);
+    }
+    Ok(measurement)
+}
+
+/// CPU seconds (user + system) of this process's finished children, from `/proc/self/stat`:
+/// covers `steno` and any worker processes it waited for.
+fn children_cpu_seconds() -> f64 {
+    let Ok(stat) = fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<f64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    // After the command name: state is field 3, so cutime (16) and cstime (17) are 13 and 14.
+    (fields.get(13).unwrap_or(&0.0) + fields.get(14).unwrap_or(&0.0)) / 100.0
+}
+
+/// One row of the comparison table (medians over runs).
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Row {
+    pub(crate) backend: String,
+    pub(crate) wall_seconds: f64,
+    pub(crate) wall_min: f64,
+    pub(crate) wall_max: f64,
+    pub(crate) rtf: f64,
+    pub(crate) ratio_to_floor: Option<f64>,
+    pub(crate) latency_p50_ms: Option<f64>,
+    pub(crate) latency_p95_ms: Option<f64>,
+    pub(crate) latency_max_ms: Option<f64>,
+    pub(crate) overhead_p99_ms: Option<f64>,
+    pub(crate) cpu_seconds: f64,
+    pub(crate) peak_rss_bytes: u64,
+    pub(crate) dropped_samples: u64,
+    pub(crate) worker_restarts: u64,
+    pub(crate) identical_to_threads: Option<bool>,
+    pub(crate) wer: Option<f64>,
+}
+
+fn summarise(
+    backends: &[String],
+    with_floor: bool,
+    measurements: &[Measurement],
+    reference: Option<&str>,
+) -> Vec<Row> {
+    let threads_output = measurements
+        .iter()
+        .find(|m| m.backend == "threads")
+        .map(|m| m.output.clone());
+    let of = |name: &str| -> Vec<&Measurement> {
+        measurements.iter().filter(|m| m.backend == name).collect()
+    };
+    let floor_wall =
+        with_floor.then(|| median(of("floor").iter().map(|m| m.wall_seconds).collect()));
+    let mut names: Vec<&str> = backends.iter().map(String::as_str).collect();
+    if with_floor {
+        names.push("floor");
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let runs = of(name);
+            let walls: Vec<f64> = runs.iter().map(|m| m.wall_seconds).collect();
+            let wall = median(walls.clone());
+            let audio = runs.first().map_or(0.0, |m| m.audio_seconds);
+            let latencies: Vec<f64> = runs.iter().flat_map(|m| m.latencies_ms.clone()).collect();
+            let has_latency = !latencies.is_empty() && name != "floor";
+            Row {
+                backend: name.to_owned(),
+                wall_seconds: wall,
+                wall_min: walls.iter().copied().fold(f64::INFINITY, f64::min),
+                wall_max: walls.iter().copied().fold(0.0, f64::max),
+                rtf: if audio > 0.0 { wall / audio } else { 0.0 },
+                ratio_to_floor: floor_wall.filter(|&f| f > 0.0).map(|f| wall / f),
+                latency_p50_ms: has_latency.then(|| percentile(&latencies, 0.50)),
+                latency_p95_ms: has_latency.then(|| percentile(&latencies, 0.95)),
+                latency_max_ms: has_latency.then(|| percentile(&latencies, 1.0)),
+                overhead_p99_ms: runs
+                    .iter()
+                    .filter_map(|m| m.overhead_p99_ms)
+                    .reduce(f64::max),
+                cpu_seconds: median(runs.iter().map(|m| m.cpu_seconds).collect()),
+                peak_rss_bytes: runs.iter().map(|m| m.peak_rss_bytes).max().unwrap_or(0),
+                dropped_samples: runs.iter().map(|m| m.dropped_samples).max().unwrap_or(0),
+                worker_restarts: runs.iter().map(|m| m.restarts).sum(),
+                identical_to_threads: match (&threads_output, name) {
+                    (_, "floor") | (None, _) => None,
+                    (Some(expected), _) => Some(runs.iter().all(|m| &m.output == expected)),
+                },
+                wer: reference.and_then(|r| runs.first().map(|m| crate::wer::wer(r, &m.text))),
+            }
+        })
+        .collect()
+}
+
+fn measurements_by_backend(rows: &[Row], measurements: &[Measurement]) -> Vec<(String, Vec<f64>)> {
+    rows.iter()
+        .map(|row| {
+            let latencies = measurements
+                .iter()
+                .filter(|m| m.backend == row.backend)
+                .flat_map(|m| m.latencies_ms.clone())
+                .collect();
+            (row.backend.clone(), latencies)
+        })
+        .collect()
+}
+
+fn measurement_json(m: &Measurement) -> Value {
+    json!({
+        "backend": m.backend, "run": m.run, "wall_seconds": m.wall_seconds,
+        "audio_seconds": m.audio_seconds, "cpu_seconds": m.cpu_seconds,
+        "peak_rss_bytes": m.peak_rss_bytes, "dropped_samples": m.dropped_samples,
+        "worker_restarts": m.restarts, "latencies_ms": m.latencies_ms,
+        "overhead_p99_ms": m.overhead_p99_ms,
+    })
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
+
+/// Nearest-rank percentile (`p` in 0..=1).
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn render_table(rows: &[Row], options: &Options) -> String {
+    let mode = match (options.realtime, options.simulated) {
+        (true, true) => "realtime, simulated transcriber",
+        (true, false) => "realtime, real model",
+        (false, true) => "offline, simulated transcriber",
+        (false, false) => "offline, real model",
+    };
+    let mut out = format!(
+        "\n{mode}; {} run(s) each, interleaved; medians (min-max)\n\n",
+        options.runs
+    );
+    out.push_str("| backend | wall s | RTF | x floor | latency p50 / p95 / max ms | overhead p99 ms | CPU s | peak RSS MB | dropped | restarts | same as threads | WER |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let opt = |v: Option<f64>, digits: usize| v.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
+    for row in rows {
+        let latency = match (row.latency_p50_ms, row.latency_p95_ms, row.latency_max_ms) {
+            (Some(a), Some(b), Some(c)) => format!("{a:.0} / {b:.0} / {c:.0}"),
+            _ => "-".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {:.2} ({:.2}-{:.2}) | {:.3} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {} |",
+            row.backend,
+            row.wall_seconds,
+            row.wall_min,
+            row.wall_max,
+            row.rtf,
+            opt(row.ratio_to_floor, 3),
+            latency,
+            opt(row.overhead_p99_ms, 2),
+            row.cpu_seconds,
+            row.peak_rss_bytes as f64 / 1e6,
+            row.dropped_samples,
+            row.worker_restarts,
+            row.identical_to_threads
+                .map_or("-", |same| if same { "yes" } else { "NO" }),
+            opt(row.wer, 3),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_percentiles() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(percentile(&[5.0, 1.0, 3.0, 2.0, 4.0], 0.5), 3.0);
+        assert_eq!(percentile(&[5.0, 1.0, 3.0, 2.0, 4.0], 1.0), 5.0);
+    }
+
+    #[test]
+    fn bad_arguments_are_named() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let err = Options::parse(root, &["--runs".into(), "zero".into()]).unwrap_err();
+        assert!(err.to_string().contains("--runs zero"), "{err}");
+        let err = Options::parse(root, &["--inputs".into(), "nope.wav".into()]).unwrap_err();
+        assert!(
+            err.to_string().contains("nope.wav: no such input file"),
+            "{err}"
+        );
+        let err = Options::parse(root, &["--fast".into()]).unwrap_err();
+        assert!(err.to_string().contains("unknown option --fast"), "{err}");
+    }
+
+    #[test]
+    fn rows_compare_with_the_floor_and_the_threads_output() {
+        let m = |backend: &str, wall: f64, output: &str| Measurement {
+            backend: backend.into(),
+            run: 0,
+            wall_seconds: wall,
+            audio_seconds: 10.0,
+            cpu_seconds: 1.0,
+            peak_rss_bytes: 1,
+            dropped_samples: 0,
+            restarts: 0,
+            latencies_ms: vec![100.0, 200.0],
+            overhead_p99_ms: None,
+            output: vec![output.into()],
+            text: "the quick brown fox".into(),
+        };
+        let measurements = [
+            m("threads", 2.2, "a"),
+            m("tokio", 2.0, "b"),
+            m("floor", 2.0, ""),
+        ];
+        let rows = summarise(
+            &["threads".into(), "tokio".into()],
+            true,
+            &measurements,
+            Some("the quick brown dog"),
+        );
+        assert_eq!(rows.len(), 3);
+        assert!((rows[0].ratio_to_floor.unwrap() - 1.1).abs() < 1e-9);
+        assert_eq!(rows[0].identical_to_threads, Some(true));
+        assert_eq!(rows[1].identical_to_threads, Some(false));
+        assert_eq!(rows[2].identical_to_threads, None);
+        assert_eq!(rows[0].wer, Some(0.25));
+        assert!((rows[1].rtf - 0.2).abs() < 1e-9);
+    }
+}
