@@ -62,7 +62,9 @@ pub use resample::Conditioner;
 pub use ring::{RingReader, RingWriter, ring};
 pub use sink::{CallbackSink, ChannelSink, CollectingSink, Format, FormatSink, Segment, Sink};
 pub use source::{Source, VecSource};
-pub use transcriber::{ScriptedTranscriber, Transcriber, TranscriberFactory};
+pub use transcriber::{
+    ScriptedTranscriber, Transcriber, TranscriberFactory, transcribers_fitting_cores,
+};
 pub use vad::{EarshotVad, EnergyVad, FRAME_LEN, VadKind, VoiceDetector, level_db};
 pub use whisper::{DEFAULT_THREADS_PER_STATE, WhisperModel, WhisperTranscriber, clean_text};
 

@@ -227,6 +227,46 @@ impl RunControl {
         self.stop.is_cancelled()
     }
 
+    /// Starts a stage on a thread of its own named `steno-<stage>`; a thread that cannot start
+    /// fails the run (recorded here) and gives `None`.
+    pub fn spawn_stage<T: Send + 'static>(
+        &self,
+        stage: &'static str,
+        body: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<std::thread::JoinHandle<T>> {
+        let spawned = std::thread::Builder::new()
+            .name(format!("steno-{stage}"))
+            .spawn(body);
+        match spawned {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                self.fail(Error::Stage {
+                    stage,
+                    problem: format!("cannot start a thread: {error}"),
+                });
+                None
+            }
+        }
+    }
+
+    /// Joins a stage thread; a panic becomes the run's failure and gives `None`.
+    pub fn join_stage<T>(
+        &self,
+        handle: std::thread::JoinHandle<T>,
+        stage: &'static str,
+    ) -> Option<T> {
+        match handle.join() {
+            Ok(value) => Some(value),
+            Err(_) => {
+                self.fail(Error::Stage {
+                    stage,
+                    problem: "the thread panicked".into(),
+                });
+                None
+            }
+        }
+    }
+
     /// `Ok` if nothing failed; otherwise the first failure, or `Cancelled`.
     ///
     /// # Errors
@@ -382,6 +422,21 @@ impl SourceStage {
             .count_dropped(total.saturating_sub(self.source_drops_forwarded));
         self.source_drops_forwarded = self.source_drops_forwarded.max(total);
     }
+    /// Steps until the stage must wait, calling `pushed` after every step that may have put
+    /// samples in the ring (to wake the chunk stage), and returns what it waits for: never
+    /// [`Wait::No`].
+    ///
+    /// # Errors
+    /// As [`step`](Self::step).
+    pub fn step_until_wait(&mut self, mut pushed: impl FnMut()) -> Result<Wait> {
+        loop {
+            match self.step()? {
+                Wait::No => pushed(),
+                wait => return Ok(wait),
+            }
+        }
+    }
+
     /// Drives the stage on the calling thread until the stream ends or `control` stops the
     /// run, and returns the samples read. After each block pushed (and at the end) `wake` is
     /// unparked: the thread draining the ring. For backends that give the source a thread of
@@ -392,9 +447,9 @@ impl SourceStage {
                 thread.unpark();
             }
         };
-        while let Some(wait) = control.check(self.step()) {
+        while let Some(wait) = control.check(self.step_until_wait(wake)) {
             match wait {
-                Wait::No => wake(),
+                Wait::No => {}
                 Wait::ForRing => std::thread::park_timeout(Duration::from_millis(1)),
                 Wait::Until(at) => {
                     std::thread::sleep(at.saturating_duration_since(Instant::now()));
@@ -523,6 +578,27 @@ impl ChunkStage {
     pub fn dropped_samples(&self) -> u64 {
         self.reader.dropped()
     }
+    /// Steps until chunks are ready in `ready` or the stage must wait, calling `drained` after
+    /// every step that may have made room in the ring (to wake a source waiting for room).
+    ///
+    /// # Errors
+    /// As [`step`](Self::step).
+    pub fn step_until_ready(
+        &mut self,
+        ready: &mut Vec<TimedChunk>,
+        mut drained: impl FnMut(),
+    ) -> Result<Wait> {
+        loop {
+            let wait = self.step(ready)?;
+            if wait != Wait::ForRing {
+                drained();
+            }
+            if wait != Wait::No || !ready.is_empty() {
+                return Ok(wait);
+            }
+        }
+    }
+
     /// Drives the stage on the calling thread until the stream ends, `control` stops the run
     /// or `hand_on` refuses a chunk (returns `false`: downstream is gone), and returns the
     /// samples dropped at the ring. While the ring is empty the thread parks; the source
@@ -533,7 +609,7 @@ impl ChunkStage {
         mut hand_on: impl FnMut(TimedChunk) -> bool,
     ) -> u64 {
         let mut ready = Vec::new();
-        while let Some(wait) = control.check(self.step(&mut ready)) {
+        while let Some(wait) = control.check(self.step_until_ready(&mut ready, || {})) {
             for chunk in ready.drain(..) {
                 if !hand_on(chunk) {
                     return self.dropped_samples();
@@ -636,6 +712,12 @@ impl Emitter {
             failure: None,
             tally: RunTally::default(),
         }
+    }
+
+    /// Chunks written (or skipped as empty) in order so far: transcripts held for reordering
+    /// are not counted. Parallel backends use it to bound how far workers run ahead.
+    pub fn chunks_written(&self) -> usize {
+        self.next_chunk
     }
 
     /// Accepts one transcript and writes every transcript that is now in order.

@@ -34,6 +34,16 @@ pub trait TranscriberFactory: Send + Sync {
     fn create(&self) -> Result<Box<dyn Transcriber>>;
 }
 
+/// How many transcribers using `threads_per_transcriber` threads each fit side by side on this
+/// machine's cores: at least one, and at most `at_most` when given. Backends size their worker
+/// pools with it, so that (concurrent transcribers) x (threads per transcriber) never
+/// oversubscribes the cores.
+pub fn transcribers_fitting_cores(threads_per_transcriber: usize, at_most: Option<usize>) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let fit = (cores / threads_per_transcriber.max(1)).max(1);
+    at_most.map_or(fit, |most| fit.min(most.max(1)))
+}
+
 /// A stand-in transcriber for fast tests and benchmarks of the pipeline itself: it returns
 /// text derived from the chunk's position, takes a configurable time per second of audio, and
 /// can fail on a chosen chunk.
@@ -130,6 +140,17 @@ mod tests {
             err.to_string(),
             "transcriber failed on chunk 1: scripted failure"
         );
+    }
+
+    #[test]
+    fn transcribers_never_oversubscribe_and_never_drop_to_zero() {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(transcribers_fitting_cores(1, None), cores);
+        assert_eq!(transcribers_fitting_cores(cores + 1, None), 1);
+        assert_eq!(transcribers_fitting_cores(0, None), cores);
+        assert_eq!(transcribers_fitting_cores(1, Some(1)), 1);
+        assert_eq!(transcribers_fitting_cores(1, Some(0)), 1);
+        assert_eq!(transcribers_fitting_cores(1, Some(cores + 8)), cores);
     }
 
     #[test]

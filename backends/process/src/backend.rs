@@ -3,7 +3,6 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
@@ -90,8 +89,7 @@ impl ProcessBackend {
 
     fn worker_count(&self, threads_per_transcriber: usize) -> usize {
         self.workers.unwrap_or_else(|| {
-            let cores = thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-            (cores / threads_per_transcriber.max(1)).max(1)
+            steno_core::transcribers_fitting_cores(threads_per_transcriber, None)
         })
     }
 }
@@ -158,12 +156,12 @@ impl Backend for ProcessBackend {
             watches: (0..slots).map(|_| Mutex::default()).collect(),
         });
 
-        let chunker_thread = spawn(&control, "chunker", {
+        let chunker_thread = control.spawn_stage("chunker", {
             let control = control.clone();
             move || chunk_stage.run_blocking(&control, |chunk| chunk_tx.send(chunk).is_ok())
         });
         let chunker_handle = chunker_thread.as_ref().map(|h| h.thread().clone());
-        let source_thread = spawn(&control, "source", {
+        let source_thread = control.spawn_stage("source", {
             let control = control.clone();
             move || source_stage.run_blocking(&control, chunker_handle.as_ref())
         });
@@ -176,7 +174,7 @@ impl Backend for ProcessBackend {
                 chunks: chunk_rx.clone(),
                 texts: text_tx.clone(),
             };
-            slot_threads.push(spawn(&control, "worker slot", move || context.run(worker)));
+            slot_threads.push(control.spawn_stage("worker slot", move || context.run(worker)));
         }
         drop((chunk_rx, text_tx));
 
@@ -198,13 +196,13 @@ impl Backend for ProcessBackend {
             }
         }
 
-        let samples_read = source_thread.and_then(|h| join(h, "source", &control));
-        let dropped = chunker_thread.and_then(|h| join(h, "chunker", &control));
+        let samples_read = source_thread.and_then(|h| control.join_stage(h, "source"));
+        let dropped = chunker_thread.and_then(|h| control.join_stage(h, "chunker"));
         let mut workers_peak_rss = 0;
         let mut workers_cpu = 0.0;
         let mut survivors = Vec::new();
         for handle in slot_threads.into_iter().flatten() {
-            if let Some(end) = join(handle, "worker slot", &control) {
+            if let Some(end) = control.join_stage(handle, "worker slot") {
                 workers_peak_rss += end.cost.peak_rss_bytes;
                 workers_cpu += end.cost.cpu_seconds;
                 survivors.extend(end.worker);
@@ -221,41 +219,6 @@ impl Backend for ProcessBackend {
         report.peak_rss_bytes += workers_peak_rss;
         report.cpu_seconds += workers_cpu;
         Ok(report)
-    }
-}
-
-/// Starts a stage thread; a thread that cannot start fails the run.
-fn spawn<T: Send + 'static>(
-    control: &RunControl,
-    stage: &'static str,
-    body: impl FnOnce() -> T + Send + 'static,
-) -> Option<JoinHandle<T>> {
-    let spawned = thread::Builder::new()
-        .name(format!("steno-{stage}"))
-        .spawn(body);
-    match spawned {
-        Ok(handle) => Some(handle),
-        Err(error) => {
-            control.fail(Error::Stage {
-                stage,
-                problem: format!("cannot start a thread: {error}"),
-            });
-            None
-        }
-    }
-}
-
-/// Joins a stage thread; a panic becomes the run's failure.
-fn join<T>(handle: JoinHandle<T>, stage: &'static str, control: &RunControl) -> Option<T> {
-    match handle.join() {
-        Ok(value) => Some(value),
-        Err(_) => {
-            control.fail(Error::Stage {
-                stage,
-                problem: "the thread panicked".into(),
-            });
-            None
-        }
     }
 }
 

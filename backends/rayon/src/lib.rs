@@ -66,7 +66,7 @@
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, bounded, unbounded};
@@ -103,8 +103,7 @@ impl RayonBackend {
     /// The pool size for pipelines whose transcribers use `threads_per_transcriber` threads.
     pub fn pool_size(&self, threads_per_transcriber: usize) -> usize {
         self.pool_size.unwrap_or_else(|| {
-            let cores = thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-            (cores / threads_per_transcriber.max(1)).max(1)
+            steno_core::transcribers_fitting_cores(threads_per_transcriber, None)
         })
     }
 
@@ -291,12 +290,12 @@ impl Active {
         let chunk_stage = ChunkStage::new(reader, &chunker, &stage_options, started)?;
         let source_stage = SourceStage::new(source, writer, &stage_options, started);
         let (chunk_tx, chunk_rx) = bounded::<TimedChunk>(options.queue_capacity.max(1));
-        let chunker_thread = spawn(&control, "chunker", {
+        let chunker_thread = control.spawn_stage("chunker", {
             let control = control.clone();
             move || chunk_stage.run_blocking(&control, |chunk| chunk_tx.send(chunk).is_ok())
         });
         let chunker_handle = chunker_thread.as_ref().map(|h| h.thread().clone());
-        let source_thread = spawn(&control, "source", {
+        let source_thread = control.spawn_stage("source", {
             let control = control.clone();
             move || source_stage.run_blocking(&control, chunker_handle.as_ref())
         });
@@ -346,11 +345,11 @@ impl Active {
         let samples_read = self
             .source
             .take()
-            .and_then(|h| join(h, "source", &self.control));
+            .and_then(|h| self.control.join_stage(h, "source"));
         let dropped = self
             .chunker
             .take()
-            .and_then(|h| join(h, "chunker", &self.control));
+            .and_then(|h| self.control.join_stage(h, "chunker"));
         self.control.outcome()?;
         let mut tally = self.emitter.finish()?;
         tally.audio_samples = samples_read.unwrap_or(0);
@@ -533,45 +532,11 @@ impl Dispatcher {
     }
 }
 
-/// Starts a stage thread; a thread that cannot start fails the input.
-fn spawn<T: Send + 'static>(
-    control: &RunControl,
-    stage: &'static str,
-    body: impl FnOnce() -> T + Send + 'static,
-) -> Option<JoinHandle<T>> {
-    let spawned = thread::Builder::new()
-        .name(format!("steno-{stage}"))
-        .spawn(body);
-    match spawned {
-        Ok(handle) => Some(handle),
-        Err(error) => {
-            control.fail(Error::Stage {
-                stage,
-                problem: format!("cannot start a thread: {error}"),
-            });
-            None
-        }
-    }
-}
-
-/// Joins a stage thread; a panic becomes the input's failure.
-fn join<T>(handle: JoinHandle<T>, stage: &'static str, control: &RunControl) -> Option<T> {
-    match handle.join() {
-        Ok(value) => Some(value),
-        Err(_) => {
-            control.fail(Error::Stage {
-                stage,
-                problem: "the thread panicked".into(),
-            });
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::thread;
     use steno_core::{
         Chunk, ChunkerConfig, CollectingSink, ScriptedTranscriber, Segment, Sink, VadKind,
         VecSource,

@@ -50,14 +50,6 @@ async fn notified_or_idle(listener: event_listener::EventListener) {
     .await;
 }
 
-/// Concurrent inferences: as many transcribers as fit side by side on the cores, given the
-/// threads each uses; at least one, at most `max`.
-pub(crate) fn inference_slots(threads_per_transcriber: usize, max: Option<usize>) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let fit = (cores / threads_per_transcriber.max(1)).max(1);
-    max.map_or(fit, |max| fit.min(max.max(1)))
-}
-
 /// Runs `pipeline` as tasks of a per-run executor that this future drives, so it runs on
 /// whichever executor polls it and dropping it cancels every stage task.
 pub(crate) async fn run_pipeline(
@@ -94,7 +86,10 @@ async fn run_stages(
     let source_stage = SourceStage::new(source, writer, &stage_options, started);
 
     // Creating a Whisper state allocates its buffers: blocking work too.
-    let slots = inference_slots(transcriber.threads_per_transcriber(), max_inferences);
+    let slots = steno_core::transcribers_fitting_cores(
+        transcriber.threads_per_transcriber(),
+        max_inferences,
+    );
     let factory = Arc::clone(&transcriber);
     let workers = off_executor("transcriber", move || {
         (0..slots)
@@ -105,6 +100,14 @@ async fn run_stages(
 
     let (chunk_tx, chunk_rx) = channel::bounded::<TimedChunk>(options.queue_capacity.max(1));
     let (text_tx, text_rx) = channel::bounded::<Transcript>(options.queue_capacity.max(1));
+    // Workers take a token before each chunk and the emitter returns one per chunk written,
+    // so transcripts held back for reordering cannot pile up behind a slow chunk: at most
+    // `run_ahead` chunks are started but not yet written.
+    let run_ahead = slots + options.queue_capacity.max(1);
+    let (token_tx, token_rx) = channel::bounded::<()>(run_ahead);
+    for _ in 0..run_ahead {
+        let _ = token_tx.try_send(());
+    }
     let ring_filled = Arc::new(Event::new());
     let ring_drained = Arc::new(Event::new());
 
@@ -127,6 +130,7 @@ async fn run_stages(
         .map(|worker| {
             executor.spawn(transcriber_task(
                 worker,
+                token_rx.clone(),
                 chunk_rx.clone(),
                 text_tx.clone(),
                 control.clone(),
@@ -138,6 +142,7 @@ async fn run_stages(
     // The emitter is the run future itself; sink writes are blocking I/O, so each one runs on
     // the blocking pool, in chunk order.
     let mut emitter = Some(Emitter::new(sink, started));
+    let mut chunks_written = 0;
     while let Ok(transcript) = text_rx.recv().await {
         let Some(mut current) = emitter.take() else {
             break;
@@ -149,6 +154,10 @@ async fn run_stages(
         .await;
         match written {
             Ok((back, result)) => {
+                for _ in chunks_written..back.chunks_written() {
+                    let _ = token_tx.try_send(());
+                }
+                chunks_written = back.chunks_written();
                 emitter = Some(back);
                 if control.check(result).is_none() {
                     break;
@@ -181,19 +190,6 @@ async fn run_stages(
     Ok(start.report(backend, transcriber.name(), options.realtime, &tally))
 }
 
-/// Steps the source stage until it must wait; the chunker is told after every step that may
-/// have pushed samples.
-fn step_source(stage: &mut SourceStage, ring_filled: &Event) -> Result<Wait> {
-    loop {
-        match stage.step()? {
-            Wait::No => {
-                ring_filled.notify(1);
-            }
-            wait => return Ok(wait),
-        }
-    }
-}
-
 /// Reads and decodes the source on the blocking pool; pacing waits are smol timers. Returns
 /// the samples read.
 async fn source_task(
@@ -207,7 +203,9 @@ async fn source_task(
         let drained = ring_drained.listen();
         let filled = Arc::clone(&ring_filled);
         let stepped = off_executor("source", move || {
-            let wait = step_source(&mut stage, &filled);
+            let wait = stage.step_until_wait(|| {
+                filled.notify(1);
+            });
             (stage, wait)
         })
         .await;
@@ -238,23 +236,6 @@ async fn source_task(
     samples_read
 }
 
-/// Steps the chunk stage until it has chunks to hand on or must wait.
-fn step_chunker(
-    stage: &mut ChunkStage,
-    ready: &mut Vec<TimedChunk>,
-    ring_drained: &Event,
-) -> Result<Wait> {
-    loop {
-        let wait = stage.step(ready)?;
-        if wait != Wait::ForRing {
-            ring_drained.notify(1);
-        }
-        if wait != Wait::No || !ready.is_empty() {
-            return Ok(wait);
-        }
-    }
-}
-
 /// Runs voice activity detection on the blocking pool and sends finished chunks on. Returns
 /// the samples dropped at the ring.
 async fn chunk_task(
@@ -270,7 +251,9 @@ async fn chunk_task(
         let filled = ring_filled.listen();
         let drained = Arc::clone(&ring_drained);
         let stepped = off_executor("chunker", move || {
-            let wait = step_chunker(&mut stage, &mut ready, &drained);
+            let wait = stage.step_until_ready(&mut ready, || {
+                drained.notify(1);
+            });
             (stage, ready, wait)
         })
         .await;
@@ -303,11 +286,15 @@ async fn chunk_task(
 /// the blocking pool. The number of workers bounds the concurrent inferences.
 async fn transcriber_task(
     mut worker: Box<dyn Transcriber>,
+    tokens: Receiver<()>,
     chunks: Receiver<TimedChunk>,
     texts: Sender<Transcript>,
     control: RunControl,
 ) {
-    while let Ok(chunk) = chunks.recv().await {
+    while tokens.recv().await.is_ok() {
+        let Ok(chunk) = chunks.recv().await else {
+            break;
+        };
         if control.is_stopped() {
             break;
         }
@@ -334,20 +321,4 @@ async fn transcriber_task(
         }
     }
     // `worker` is dropped here: its Whisper state is released as the stage ends.
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inference_slots_never_oversubscribe_and_never_drop_to_zero() {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        assert_eq!(inference_slots(1, None), cores);
-        assert_eq!(inference_slots(cores + 1, None), 1);
-        assert_eq!(inference_slots(0, None), cores);
-        assert_eq!(inference_slots(1, Some(1)), 1);
-        assert_eq!(inference_slots(1, Some(0)), 1);
-        assert_eq!(inference_slots(1, Some(cores + 8)), cores);
-    }
 }

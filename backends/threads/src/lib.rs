@@ -111,9 +111,9 @@ impl Backend for ThreadsBackend {
             }
         }
         // If the sink failed, `control` has already told the other stages to stop.
-        let samples_read = join(source_thread, "source", &control);
-        let dropped = join(chunker_thread, "chunker", &control);
-        join(transcriber_thread, "transcriber", &control);
+        let samples_read = control.join_stage(source_thread, "source");
+        let dropped = control.join_stage(chunker_thread, "chunker");
+        control.join_stage(transcriber_thread, "transcriber");
         control.outcome()?;
         let mut tally = emitter.finish()?;
         tally.audio_samples = samples_read.unwrap_or(0);
@@ -133,20 +133,6 @@ fn spawn<T: Send + 'static>(
             stage,
             problem: format!("cannot start a thread: {e}"),
         })
-}
-
-/// Joins a stage thread; a panic becomes the run's failure.
-fn join<T>(handle: JoinHandle<T>, stage: &'static str, control: &RunControl) -> Option<T> {
-    match handle.join() {
-        Ok(value) => Some(value),
-        Err(_) => {
-            control.fail(Error::Stage {
-                stage,
-                problem: "the thread panicked".into(),
-            });
-            None
-        }
-    }
 }
 
 #[cfg(test)]

@@ -53,14 +53,6 @@ async fn off_executor<T: Send + 'static>(
         })
 }
 
-/// Concurrent inferences: as many transcribers as fit side by side on the cores, given the
-/// threads each uses; at least one, at most `max`.
-pub(crate) fn inference_slots(threads_per_transcriber: usize, max: Option<usize>) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let fit = (cores / threads_per_transcriber.max(1)).max(1);
-    max.map_or(fit, |max| fit.min(max.max(1)))
-}
-
 /// Runs `pipeline` on the tokio runtime this future is polled on.
 pub(crate) async fn run_pipeline(
     pipeline: Pipeline,
@@ -90,7 +82,10 @@ pub(crate) async fn run_pipeline(
     let source_stage = SourceStage::new(source, writer, &stage_options, started);
 
     // Creating a Whisper state allocates its buffers: blocking work too.
-    let slots = inference_slots(transcriber.threads_per_transcriber(), max_inferences);
+    let slots = steno_core::transcribers_fitting_cores(
+        transcriber.threads_per_transcriber(),
+        max_inferences,
+    );
     let factory = Arc::clone(&transcriber);
     let workers = off_executor("transcriber", move || {
         (0..slots)
@@ -119,10 +114,20 @@ pub(crate) async fn run_pipeline(
         ring_drained,
         chunk_tx,
     ));
+    // Workers take a token before each chunk and the emitter returns one per chunk written,
+    // so transcripts held back for reordering cannot pile up behind a slow chunk: at most
+    // `run_ahead` chunks are started but not yet written.
+    let run_ahead = slots + options.queue_capacity.max(1);
+    let (token_tx, token_rx) = mpsc::channel::<()>(run_ahead);
+    for _ in 0..run_ahead {
+        let _ = token_tx.try_send(());
+    }
+    let token_rx = Arc::new(Mutex::new(token_rx));
     let chunk_rx = Arc::new(Mutex::new(chunk_rx));
     for worker in workers {
         stages.spawn(transcriber_task(
             worker,
+            Arc::clone(&token_rx),
             Arc::clone(&chunk_rx),
             text_tx.clone(),
             control.clone(),
@@ -133,6 +138,7 @@ pub(crate) async fn run_pipeline(
     // The emitter is the run future itself; sink writes are blocking I/O, so each one runs on
     // the blocking pool, in chunk order.
     let mut emitter = Some(Emitter::new(sink, started));
+    let mut chunks_written = 0;
     while let Some(transcript) = text_rx.recv().await {
         let Some(mut current) = emitter.take() else {
             break;
@@ -144,6 +150,10 @@ pub(crate) async fn run_pipeline(
         .await;
         match written {
             Ok((back, result)) => {
+                for _ in chunks_written..back.chunks_written() {
+                    let _ = token_tx.try_send(());
+                }
+                chunks_written = back.chunks_written();
                 emitter = Some(back);
                 if control.check(result).is_none() {
                     break;
@@ -183,17 +193,6 @@ pub(crate) async fn run_pipeline(
     Ok(start.report(backend, transcriber.name(), options.realtime, &tally))
 }
 
-/// Steps the source stage until it must wait; the chunker is told after every step that may
-/// have pushed samples.
-fn step_source(stage: &mut SourceStage, ring_filled: &Notify) -> Result<Wait> {
-    loop {
-        match stage.step()? {
-            Wait::No => ring_filled.notify_one(),
-            wait => return Ok(wait),
-        }
-    }
-}
-
 /// Reads and decodes the source on the blocking pool; pacing waits are tokio timers.
 async fn source_task(
     mut stage: SourceStage,
@@ -204,7 +203,7 @@ async fn source_task(
     loop {
         let filled = Arc::clone(&ring_filled);
         let stepped = off_executor("source", move || {
-            let wait = step_source(&mut stage, &filled);
+            let wait = stage.step_until_wait(|| filled.notify_one());
             (stage, wait)
         })
         .await;
@@ -236,23 +235,6 @@ async fn source_task(
     StageEnd::Source(samples_read)
 }
 
-/// Steps the chunk stage until it has chunks to hand on or must wait.
-fn step_chunker(
-    stage: &mut ChunkStage,
-    ready: &mut Vec<TimedChunk>,
-    ring_drained: &Notify,
-) -> Result<Wait> {
-    loop {
-        let wait = stage.step(ready)?;
-        if wait != Wait::ForRing {
-            ring_drained.notify_one();
-        }
-        if wait != Wait::No || !ready.is_empty() {
-            return Ok(wait);
-        }
-    }
-}
-
 /// Runs voice activity detection on the blocking pool and sends finished chunks on.
 async fn chunk_task(
     mut stage: ChunkStage,
@@ -265,7 +247,7 @@ async fn chunk_task(
     loop {
         let drained = Arc::clone(&ring_drained);
         let stepped = off_executor("chunker", move || {
-            let wait = step_chunker(&mut stage, &mut ready, &drained);
+            let wait = stage.step_until_ready(&mut ready, || drained.notify_one());
             (stage, ready, wait)
         })
         .await;
@@ -300,11 +282,15 @@ async fn chunk_task(
 /// the blocking pool. The number of workers bounds the concurrent inferences.
 async fn transcriber_task(
     mut worker: Box<dyn Transcriber>,
+    tokens: Arc<Mutex<mpsc::Receiver<()>>>,
     chunks: Arc<Mutex<mpsc::Receiver<TimedChunk>>>,
     texts: mpsc::Sender<Transcript>,
     control: RunControl,
 ) -> StageEnd {
     loop {
+        if tokens.lock().await.recv().await.is_none() {
+            break;
+        }
         let next = chunks.lock().await.recv().await;
         let Some(chunk) = next else {
             break;
@@ -336,20 +322,4 @@ async fn transcriber_task(
     }
     // `worker` is dropped here: its Whisper state is released as the stage ends.
     StageEnd::Transcriber
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inference_slots_never_oversubscribe_and_never_drop_to_zero() {
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        assert_eq!(inference_slots(1, None), cores);
-        assert_eq!(inference_slots(cores + 1, None), 1);
-        assert_eq!(inference_slots(0, None), cores);
-        assert_eq!(inference_slots(1, Some(1)), 1);
-        assert_eq!(inference_slots(1, Some(0)), 1);
-        assert_eq!(inference_slots(1, Some(cores + 8)), cores);
-    }
 }
