@@ -146,6 +146,14 @@ impl Backend for ProcessBackend {
         };
         let (chunk_tx, chunk_rx) = bounded::<TimedChunk>(options.queue_capacity.max(1));
         let (text_tx, text_rx) = bounded::<Outcome>(options.queue_capacity.max(1));
+        // Slots take a token before each chunk and the emitter returns one per chunk written,
+        // so transcripts held back for reordering cannot pile up behind a slow chunk: at most
+        // `run_ahead` chunks are started but not yet written.
+        let run_ahead = slots + options.queue_capacity.max(1);
+        let (token_tx, token_rx) = bounded::<()>(run_ahead);
+        for _ in 0..run_ahead {
+            let _ = token_tx.try_send(());
+        }
         let shared = Arc::new(Shared {
             control: control.clone(),
             command: self.command.clone(),
@@ -172,19 +180,25 @@ impl Backend for ProcessBackend {
                 slot,
                 shared: Arc::clone(&shared),
                 chunks: chunk_rx.clone(),
+                tokens: token_rx.clone(),
                 texts: text_tx.clone(),
             };
             slot_threads.push(control.spawn_stage("worker slot", move || context.run(worker)));
         }
-        drop((chunk_rx, text_tx));
+        drop((chunk_rx, token_rx, text_tx));
 
         let mut emitter = Emitter::new(sink, started);
+        let mut chunks_written = 0;
         loop {
             match text_rx.recv_timeout(STOP_POLL) {
                 Ok((chunk, outcome)) => {
                     if !control.is_stopped() {
                         // A failed chunk fails the run once the chunks before it are written.
                         control.check(emitter.emit_outcome(chunk, outcome));
+                        for _ in chunks_written..emitter.chunks_written() {
+                            let _ = token_tx.try_send(());
+                        }
+                        chunks_written = emitter.chunks_written();
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -282,6 +296,8 @@ struct SlotContext {
     slot: usize,
     shared: Arc<Shared>,
     chunks: Receiver<TimedChunk>,
+    /// One per chunk the slot may start (see `run_ahead`).
+    tokens: Receiver<()>,
     texts: Sender<Outcome>,
 }
 
@@ -348,8 +364,27 @@ impl SlotContext {
         Some(running)
     }
 
+    /// Waits for a token to start a chunk; `false` when the run stopped first.
+    fn take_token(&self) -> bool {
+        loop {
+            if self.control().is_stopped() {
+                return false;
+            }
+            match self.tokens.recv_timeout(STOP_POLL) {
+                Ok(()) => return true,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return false,
+            }
+        }
+    }
+
     fn serve_chunks(&self, current: &mut Option<Current>, cost: &mut Cost) {
-        for timed in &self.chunks {
+        // The token comes first, so tokens go to chunks in their order and the earliest chunk
+        // not yet written always has one.
+        while self.take_token() {
+            let Ok(timed) = self.chunks.recv() else {
+                return;
+            };
             if self.control().is_stopped() {
                 return;
             }

@@ -7,7 +7,9 @@
 //! it for `--backend process --workers N`.
 //!
 //! - [`ProcessBackend`] schedules: the source and the chunker run on threads of the parent;
-//!   each chunk goes to an idle worker; transcripts are put back in chunk order.
+//!   each chunk goes to an idle worker; transcripts are put back in chunk order. At most
+//!   `workers + queue_capacity` chunks are started but not yet written, so a slow chunk cannot
+//!   make the others pile up behind it.
 //! - [`WorkerCommand`] is how a worker is started: any program serving the worker protocol on
 //!   its stdin and stdout, normally `steno worker --model PATH --threads N` (the hidden
 //!   subcommand of the `steno` binary).
