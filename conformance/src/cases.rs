@@ -450,7 +450,8 @@ pub fn empty_and_silence(make: &BackendFactory) -> CaseResult {
 ///   number of cores (chunks held by the chunker, the queue, and each stalled transcriber,
 ///   plus the chunker's partial window);
 /// - every chunk cut is written; transcriptions started but not written never exceed
-///   `queue_capacity + workers + 1`.
+///   `queue_capacity + workers + 1` (counted at each start; for transcribers in worker
+///   processes, from the starts they count in a file, sampled at each write).
 ///
 /// # Errors
 /// [`crate::Unsupported`] when the backend declines real-time input.

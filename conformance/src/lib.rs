@@ -18,6 +18,9 @@
 //!   with one shared snapshot per input.
 //! - [`harness`]: what the test harness (`tests/backends.rs`) calls to run a case and record
 //!   its outcome for the generated README table.
+//! - [`ProcessWorkers`]: the process backend as the suite runs it, its workers (the
+//!   `steno-conformance-worker` binary of this crate) serving each pipeline's own transcriber:
+//!   a [`WorkerScript`] (the scripted transcriber's spec) or the model file.
 //!
 //! The harness runs every case against every backend crate of the workspace, one test per
 //! (backend, case) named `<backend>::<case>`. Adding a backend is one line there,
@@ -42,11 +45,14 @@ pub mod model;
 
 mod audio;
 mod probe;
+mod process;
 mod run;
 
 use std::path::{Path, PathBuf};
 
 use steno_core::Backend;
+
+pub use process::{ProcessWorkers, WorkerScript, WorkerStall};
 
 /// Makes the backend under test. A check may call it more than once (one backend per run).
 pub type BackendFactory = dyn Fn() -> Box<dyn Backend>;

@@ -1,11 +1,19 @@
 //! Instrumented stages: a source, transcribers and a sink that record, from outside the
 //! backend, what the backend did with them (chunks handed out, segments written, how many
 //! transcriptions were in flight, whether every stage object was released).
+//!
+//! When the transcribers run in worker processes (the process backend, see `ProcessWorkers`),
+//! the probe sees them through what they write back: each chunk through its segment and its
+//! scripted text, which the worker derives from the chunk it received; a stall through a file
+//! the source creates at its end; transcriptions started through a file each start appends to.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+use crate::audio::{sample_at, scripted_text};
+use crate::process::{WorkerScript, WorkerStall};
 use steno_core::{
     Chunk, ChunkerConfig, Error, Pipeline, Result, RunOptions, ScriptedTranscriber, Segment, Sink,
     Source, Transcriber, TranscriberFactory, VecSource,
@@ -45,9 +53,15 @@ struct State {
     transcriptions_started: AtomicUsize,
     max_in_flight: AtomicUsize,
     samples_read: AtomicU64,
-    /// When set, transcribers wait until the source has ended (or this long) before working.
-    stall: Option<Duration>,
+    /// When set, transcribers wait until the source has ended before working: woken by the
+    /// probe in this process, by the file `until` in a worker process (see [`WorkerStall`]).
+    stall: Option<WorkerStall>,
     stall_timed_out: AtomicBool,
+    /// When the source ended, and when the sink got its first segment: a transcriber in a
+    /// worker process cannot report that its stall timed out, but then a segment was written
+    /// before the source ended.
+    source_ended_at: Mutex<Option<Instant>>,
+    first_segment_at: Mutex<Option<Instant>>,
 }
 
 /// Records what a backend does with the stages it is given.
@@ -72,7 +86,15 @@ impl Probe {
         Self::with_stall(Some(limit))
     }
 
-    fn with_stall(stall: Option<Duration>) -> Self {
+    fn with_stall(limit: Option<Duration>) -> Self {
+        let stall = limit.map(|limit| {
+            let files = unique_temp_path();
+            WorkerStall {
+                until: files.with_extension("source-ended"),
+                limit,
+                starts: files.with_extension("starts"),
+            }
+        });
         Probe {
             state: Arc::new(State {
                 log: Mutex::default(),
@@ -84,6 +106,8 @@ impl Probe {
                 samples_read: AtomicU64::new(0),
                 stall,
                 stall_timed_out: AtomicBool::new(false),
+                source_ended_at: Mutex::default(),
+                first_segment_at: Mutex::default(),
             }),
         }
     }
@@ -121,8 +145,20 @@ impl Probe {
     }
 
     /// The chunks transcribers received, by index.
+    ///
+    /// When no transcriber ran in this process (the process backend's workers transcribe),
+    /// each chunk is the one a segment was written for, and its scripted text, written by the
+    /// worker from the chunk it received, must say so.
+    ///
+    /// # Panics
+    /// When a worker's text names another chunk than its segment.
     pub(crate) fn chunks(&self) -> Vec<ChunkSeen> {
-        let mut chunks = self.log().chunks.clone();
+        let log = self.log();
+        let mut chunks = if self.state.transcriptions_started.load(Ordering::SeqCst) > 0 {
+            log.chunks.clone()
+        } else {
+            log.segments.iter().map(chunk_of).collect()
+        };
         chunks.sort_by_key(|chunk| chunk.index);
         chunks
     }
@@ -147,9 +183,20 @@ impl Probe {
         self.state.samples_read.load(Ordering::SeqCst)
     }
 
-    /// Whether a stalled transcriber gave up waiting for the source to end.
+    /// Whether a stalled transcriber gave up waiting for the source to end: it said so, or
+    /// (when transcribers ran in worker processes) a segment was written before the source
+    /// ended.
     pub(crate) fn stall_timed_out(&self) -> bool {
-        self.state.stall_timed_out.load(Ordering::SeqCst)
+        if self.state.stall_timed_out.load(Ordering::SeqCst) {
+            return true;
+        }
+        let ended = *lock(&self.state.source_ended_at);
+        let first_segment = *lock(&self.state.first_segment_at);
+        match (ended, first_segment) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(ended), Some(first)) => first < ended,
+        }
     }
 
     /// Stage objects (source, sink, transcribers) the backend still holds.
@@ -185,6 +232,47 @@ impl Probe {
             "{context}: {live} stage object(s) (source, sink or transcriber) were still held \
              after the run returned: something the backend spawned was not joined"
         );
+    }
+}
+
+/// The chunk a segment from an out-of-process scripted transcriber was written for.
+fn chunk_of(segment: &Segment) -> ChunkSeen {
+    let start_sample = sample_at(segment.start);
+    let end_sample = sample_at(segment.end);
+    assert_eq!(
+        segment.text,
+        scripted_text(segment.chunk, start_sample, end_sample),
+        "the worker's transcript belongs to another chunk than its segment"
+    );
+    ChunkSeen {
+        index: segment.chunk,
+        start_sample,
+        len: end_sample - start_sample,
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A path, without extension, that no other probe uses: where a stalling probe keeps the
+/// files its worker processes stall on and count their starts in.
+fn unique_temp_path() -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    std::env::temp_dir().join(format!(
+        "steno-conformance-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ))
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        if let Some(stall) = &self.state.stall {
+            // Either may be absent: the source never ended, or no worker transcribed.
+            let _ = std::fs::remove_file(&stall.until);
+            let _ = std::fs::remove_file(&stall.starts);
+        }
     }
 }
 
@@ -231,6 +319,12 @@ impl Source for ProbeSource {
                     .fetch_add(samples.len() as u64, Ordering::SeqCst);
             }
             None => {
+                if let Some(stall) = &self.state.stall {
+                    std::fs::write(&stall.until, b"").map_err(|error| {
+                        Error::input(&stall.until, format!("cannot create: {error}"))
+                    })?;
+                }
+                lock(&self.state.source_ended_at).get_or_insert_with(Instant::now);
                 self.state.source_ended.store(true, Ordering::SeqCst);
                 self.state.record(|_| {});
             }
@@ -249,8 +343,13 @@ struct ProbeFactory {
 }
 
 impl TranscriberFactory for ProbeFactory {
+    /// The script's [`WorkerScript`] name, so that a worker process can run the same script
+    /// (see `ProcessWorkers`).
     fn name(&self) -> String {
-        "scripted".into()
+        let state = self.state.upgrade();
+        let stall = state.as_ref().and_then(|state| state.stall.as_ref());
+        WorkerScript::name_for(&self.inner, stall)
+            .unwrap_or_else(|| "conformance probe with scripted texts".into())
     }
 
     fn create(&self) -> Result<Box<dyn Transcriber>> {
@@ -283,8 +382,8 @@ impl Transcriber for ProbeTranscriber {
             let in_flight = started.saturating_sub(log.segments.len());
             state.max_in_flight.fetch_max(in_flight, Ordering::SeqCst);
         });
-        if let Some(limit) = state.stall {
-            state.wait_for_source_end(limit);
+        if let Some(stall) = &state.stall {
+            state.wait_for_source_end(stall.limit);
         }
         self.inner.transcribe(chunk)
     }
@@ -296,7 +395,22 @@ struct ProbeSink {
 
 impl Sink for ProbeSink {
     fn write(&mut self, segment: &Segment) -> Result<()> {
-        self.state.record(|log| log.segments.push(segment.clone()));
+        let state = &self.state;
+        lock(&state.first_segment_at).get_or_insert_with(Instant::now);
+        state.record(|log| {
+            if let Some(stall) = &state.stall
+                && state.transcriptions_started.load(Ordering::SeqCst) == 0
+            {
+                // Transcribers in worker processes count their starts in a file: sampled at
+                // each write, the transcriptions in flight are those started and not written.
+                let started = std::fs::metadata(&stall.starts).map_or(0, |file| file.len());
+                let in_flight = usize::try_from(started)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(log.segments.len());
+                state.max_in_flight.fetch_max(in_flight, Ordering::SeqCst);
+            }
+            log.segments.push(segment.clone());
+        });
         Ok(())
     }
 

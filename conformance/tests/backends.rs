@@ -5,7 +5,9 @@
 //!
 //! **Adding a backend is one line** at the bottom of this file:
 //! `backend_suite!(name, || Box::new(steno_name::NameBackend::new()));` (plus the crate as a
-//! dev-dependency of steno-conformance).
+//! dev-dependency of steno-conformance). The process backend's line wraps it in
+//! `ProcessWorkers`, which starts its workers (this crate's `steno-conformance-worker` binary,
+//! built by cargo for these tests) on each pipeline's own transcriber.
 //!
 //! Fast cases are the check functions of `steno_conformance::FAST_CASES`. Model cases
 //! transcribe each fixture of `conformance/inputs/` with real Whisper and compare the result
@@ -100,6 +102,9 @@ backend_suite!(async_std, || Box::new(
 ));
 backend_suite!(smol, || Box::new(steno_smol::SmolBackend::new()));
 backend_suite!(rayon, || Box::new(steno_rayon::RayonBackend::new()));
+backend_suite!(process, || Box::new(
+    steno_conformance::ProcessWorkers::new(env!("CARGO_BIN_EXE_steno-conformance-worker"))
+));
 
 /// Transcribes the model case's fixture on the backend and compares the result with the
 /// input's shared snapshot; records the outcome.

@@ -44,6 +44,9 @@ pub fn transcribers_fitting_cores(threads_per_transcriber: usize, at_most: Optio
     at_most.map_or(fit, |most| fit.min(most.max(1)))
 }
 
+/// The scripted transcriber's name, and the first word of its [`spec`](ScriptedTranscriber::spec).
+const SCRIPTED: &str = "scripted";
+
 /// A stand-in transcriber for fast tests and benchmarks of the pipeline itself: it returns
 /// text derived from the chunk's position, takes a configurable time per second of audio, and
 /// can fail on a chosen chunk.
@@ -87,6 +90,74 @@ impl ScriptedTranscriber {
         self.texts = Some(texts);
         self
     }
+
+    /// One line that [`from_spec`](Self::from_spec) turns back into this transcriber, so the
+    /// same script can run in another process (a worker of the process backend):
+    /// `scripted`, or `scripted` followed by `cost-us-per-s=N` (microseconds per second of
+    /// audio) and `fail-on-chunk=K`. `None` when it has scripted texts, which a spec does not
+    /// carry.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steno_core::ScriptedTranscriber;
+    /// let script = ScriptedTranscriber::new()
+    ///     .with_cost_per_audio_second(Duration::from_millis(20))
+    ///     .failing_on_chunk(3);
+    /// let spec = script.spec().unwrap();
+    /// assert_eq!(spec, "scripted cost-us-per-s=20000 fail-on-chunk=3");
+    /// assert_eq!(ScriptedTranscriber::from_spec(&spec).unwrap().spec(), Some(spec));
+    /// assert!(ScriptedTranscriber::from_spec("whisper").is_err());
+    /// ```
+    pub fn spec(&self) -> Option<String> {
+        if self.texts.is_some() {
+            return None;
+        }
+        let mut spec = String::from(SCRIPTED);
+        if !self.cost_per_audio_second.is_zero() {
+            spec.push_str(&format!(
+                " cost-us-per-s={}",
+                self.cost_per_audio_second.as_micros()
+            ));
+        }
+        if let Some(index) = self.fail_on_chunk {
+            spec.push_str(&format!(" fail-on-chunk={index}"));
+        }
+        Some(spec)
+    }
+
+    /// The scripted transcriber a [`spec`](Self::spec) describes.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the spec and the part of it that is not understood.
+    pub fn from_spec(spec: &str) -> Result<Self> {
+        let invalid =
+            |problem: String| Error::Config(format!("scripted transcriber `{spec}`: {problem}"));
+        let mut words = spec.split_whitespace();
+        if words.next() != Some(SCRIPTED) {
+            return Err(invalid(format!("a spec starts with `{SCRIPTED}`")));
+        }
+        let mut script = ScriptedTranscriber::new();
+        for word in words {
+            let (key, value) = word
+                .split_once('=')
+                .ok_or_else(|| invalid(format!("`{word}` is not key=value")))?;
+            let number: u64 = value
+                .parse()
+                .map_err(|_| invalid(format!("`{value}` is not a whole number")))?;
+            match key {
+                "cost-us-per-s" => {
+                    script = script.with_cost_per_audio_second(Duration::from_micros(number));
+                }
+                "fail-on-chunk" => {
+                    let index = usize::try_from(number)
+                        .map_err(|_| invalid(format!("chunk {number} is out of range")))?;
+                    script = script.failing_on_chunk(index);
+                }
+                other => return Err(invalid(format!("unknown setting `{other}`"))),
+            }
+        }
+        Ok(script)
+    }
 }
 
 impl Transcriber for ScriptedTranscriber {
@@ -114,7 +185,7 @@ impl Transcriber for ScriptedTranscriber {
 
 impl TranscriberFactory for ScriptedTranscriber {
     fn name(&self) -> String {
-        "scripted".into()
+        SCRIPTED.into()
     }
 
     fn create(&self) -> Result<Box<dyn Transcriber>> {
@@ -151,6 +222,27 @@ mod tests {
         assert_eq!(transcribers_fitting_cores(1, Some(1)), 1);
         assert_eq!(transcribers_fitting_cores(1, Some(0)), 1);
         assert_eq!(transcribers_fitting_cores(1, Some(cores + 8)), cores);
+    }
+
+    #[test]
+    fn specs_name_what_they_cannot_read() {
+        let error = |spec: &str| {
+            ScriptedTranscriber::from_spec(spec)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            ScriptedTranscriber::from_spec("scripted")
+                .unwrap()
+                .spec()
+                .unwrap(),
+            "scripted"
+        );
+        assert!(error("scripted cost-us-per-s=ten").contains("`ten` is not a whole number"));
+        assert!(error("scripted fail-on-chunk").contains("`fail-on-chunk` is not key=value"));
+        assert!(error("scripted speed=3").contains("unknown setting `speed`"));
+        assert!(error("models/ggml-tiny.en.bin").contains("starts with `scripted`"));
+        assert_eq!(ScriptedTranscriber::new().with_texts(vec![]).spec(), None);
     }
 
     #[test]

@@ -1,0 +1,59 @@
+//! `steno-conformance-worker`: the worker process the conformance suite runs the process
+//! backend with. It serves, over the worker protocol on stdin and stdout, the transcriber the
+//! suite's pipeline names (see `steno_conformance::ProcessWorkers`):
+//!
+//! ```text
+//! steno-conformance-worker --model NAME [--threads N]
+//! ```
+//!
+//! - NAME a Whisper model file: loaded with N threads (1 by default) and announced under its
+//!   path, as `steno worker` does;
+//! - otherwise NAME is a `steno_conformance::WorkerScript` name (a scripted transcriber's
+//!   spec, maybe stalled), served and announced under NAME, so the parent's check that the
+//!   worker serves the pipeline's transcriber compares the whole script.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use steno_conformance::WorkerScript;
+use steno_core::{TranscriberFactory, WhisperModel};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> std::result::Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let mut model = None;
+    let mut threads = 1;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--model" => model = Some(args.next().ok_or("--model needs a name")?),
+            "--threads" => {
+                threads = args
+                    .next()
+                    .and_then(|value| value.parse().ok())
+                    .ok_or("--threads needs a number")?;
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    let model = model.ok_or("--model is required")?;
+    let factory: Box<dyn TranscriberFactory> = if Path::new(&model).is_file() {
+        Box::new(WhisperModel::load(&model, threads).map_err(|e| e.to_string())?)
+    } else {
+        Box::new(WorkerScript::parse(&model).map_err(|e| e.to_string())?)
+    };
+    steno_process::serve(
+        factory.as_ref(),
+        std::io::stdin().lock(),
+        std::io::stdout().lock(),
+    )
+    .map_err(|e| e.to_string())
+}
