@@ -6,11 +6,12 @@
 //! steno-conformance-worker --model NAME [--threads N]
 //! ```
 //!
-//! - NAME a Whisper model file: loaded with N threads (1 by default) and announced under its
-//!   path, as `steno worker` does;
-//! - otherwise NAME is a `steno_conformance::WorkerScript` name (a scripted transcriber's
-//!   spec, maybe stalled), served and announced under NAME, so the parent's check that the
-//!   worker serves the pipeline's transcriber compares the whole script.
+//! - when NAME is a Whisper model file, it is loaded with N threads (1 by default) and
+//!   announced under its path, as `steno worker` does;
+//! - otherwise NAME must be a `steno_conformance::WorkerScript` name (a scripted
+//!   transcriber's spec, maybe stalled), which is served and announced as it is, so the
+//!   parent's check that the worker serves the pipeline's transcriber compares the whole
+//!   script.
 
 use std::path::Path;
 use std::process::ExitCode;
