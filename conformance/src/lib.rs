@@ -45,14 +45,14 @@ pub mod model;
 
 mod audio;
 mod probe;
-mod process;
 mod run;
+mod workers;
 
 use std::path::{Path, PathBuf};
 
 use steno_core::Backend;
 
-pub use process::{ProcessWorkers, WorkerScript, WorkerStall};
+pub use workers::{ProcessWorkers, WorkerScript, WorkerStall};
 
 /// Makes the backend under test. A check may call it more than once (one backend per run).
 pub type BackendFactory = dyn Fn() -> Box<dyn Backend>;

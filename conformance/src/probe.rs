@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use crate::audio::{sample_at, scripted_text};
-use crate::process::{WorkerScript, WorkerStall};
+use crate::workers::{WorkerScript, WorkerStall};
 use steno_core::{
     Chunk, ChunkerConfig, Error, Pipeline, Result, RunOptions, ScriptedTranscriber, Segment, Sink,
     Source, Transcriber, TranscriberFactory, VecSource,

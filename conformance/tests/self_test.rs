@@ -1,12 +1,13 @@
-//! The suite's own test: backends broken on purpose (wrappers around the threads backend)
-//! must fail the cases that guard against their fault, and a backend that declines a case
-//! must come out as unsupported, not as a pass.
+//! The suite's own test: backends broken on purpose (wrappers around the threads backend, and
+//! around the process backend, whose transcribers the suite observes in other processes) must
+//! fail the cases that guard against their fault, and a backend that declines a case must come
+//! out as unsupported, not as a pass.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use steno_conformance::{BackendFactory, CaseResult, Unsupported, cases};
+use steno_conformance::{BackendFactory, CaseResult, ProcessWorkers, Unsupported, cases};
 use steno_core::{Backend, Error, Pipeline, Result, RunReport, Segment, Sink, Source};
 use steno_threads::ThreadsBackend;
 
@@ -21,9 +22,19 @@ enum Fault {
     NoRealtime,
     /// Leaves a thread running with the source after the run returns.
     DetachedThread,
+    /// Writes segment 1 with another chunk's text.
+    MisattributedText,
 }
 
-struct Broken(Fault);
+/// The backend a fault is injected around.
+#[derive(Clone, Copy)]
+enum Under {
+    Threads,
+    /// The process backend, its workers serving the pipeline's transcriber.
+    Workers,
+}
+
+struct Broken(Fault, Under);
 
 impl Backend for Broken {
     fn name(&self) -> &'static str {
@@ -46,6 +57,9 @@ impl Backend for Broken {
                 });
             }
             Fault::NoRealtime => {}
+            Fault::MisattributedText => {
+                pipeline.sink = Box::new(Misattributing(pipeline.sink));
+            }
             Fault::DetachedThread => {
                 let kept = Arc::new(Mutex::new(None::<Box<dyn Source>>));
                 let source =
@@ -59,7 +73,28 @@ impl Backend for Broken {
                 return report;
             }
         }
-        ThreadsBackend::new().run(pipeline)
+        match self.1 {
+            Under::Threads => ThreadsBackend::new().run(pipeline),
+            Under::Workers => {
+                ProcessWorkers::new(env!("CARGO_BIN_EXE_steno-conformance-worker")).run(pipeline)
+            }
+        }
+    }
+}
+
+struct Misattributing(Box<dyn Sink>);
+
+impl Sink for Misattributing {
+    fn write(&mut self, segment: &Segment) -> Result<()> {
+        let mut segment = segment.clone();
+        if segment.chunk == 1 {
+            segment.text = "chunk 7 at 0.00-0.10".into();
+        }
+        self.0.write(&segment)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.0.finish()
     }
 }
 
@@ -117,8 +152,8 @@ impl Source for Shared {
 
 /// Runs `check` against the broken backend; returns the failure message, or the outcome if
 /// the check did not fail.
-fn failure_of(fault: Fault, check: fn(&BackendFactory) -> CaseResult) -> String {
-    let make = move || -> Box<dyn Backend> { Box::new(Broken(fault)) };
+fn failure_of(fault: Fault, under: Under, check: fn(&BackendFactory) -> CaseResult) -> String {
+    let make = move || -> Box<dyn Backend> { Box::new(Broken(fault, under)) };
     match catch_unwind(AssertUnwindSafe(|| check(&make))) {
         Ok(outcome) => panic!("the suite did not catch the fault: {outcome:?}"),
         Err(payload) => payload
@@ -131,27 +166,47 @@ fn failure_of(fault: Fault, check: fn(&BackendFactory) -> CaseResult) -> String 
 
 #[test]
 fn reordered_segments_fail_ordering_and_the_error_cases() {
-    let message = failure_of(Fault::SwapSecondAndThirdSegments, cases::ordering);
-    assert!(message.contains("in chunk order"), "{message}");
-    let message = failure_of(Fault::SwapSecondAndThirdSegments, cases::transcriber_error);
-    assert!(message.contains("before 3 must be delivered"), "{message}");
+    for under in [Under::Threads, Under::Workers] {
+        let message = failure_of(Fault::SwapSecondAndThirdSegments, under, cases::ordering);
+        assert!(message.contains("in chunk order"), "{message}");
+        let message = failure_of(
+            Fault::SwapSecondAndThirdSegments,
+            under,
+            cases::transcriber_error,
+        );
+        assert!(message.contains("before 3 must be delivered"), "{message}");
+    }
 }
 
 #[test]
 fn an_unbounded_buffer_fails_backpressure() {
-    let message = failure_of(Fault::HugeRing, cases::backpressure);
-    assert!(message.contains("backpressure"), "{message}");
+    for under in [Under::Threads, Under::Workers] {
+        let message = failure_of(Fault::HugeRing, under, cases::backpressure);
+        assert!(message.contains("nothing was dropped"), "{message}");
+    }
 }
 
 #[test]
 fn a_thread_left_running_fails_the_release_check() {
-    let message = failure_of(Fault::DetachedThread, cases::end_of_stream_flush);
+    let message = failure_of(
+        Fault::DetachedThread,
+        Under::Threads,
+        cases::end_of_stream_flush,
+    );
     assert!(message.contains("was not joined"), "{message}");
+}
+
+/// Out of process, the suite knows which chunk a worker received only from the text the
+/// worker wrote for it: text attached to the wrong chunk must fail, not be believed.
+#[test]
+fn a_workers_text_on_the_wrong_chunk_fails_accounting() {
+    let message = failure_of(Fault::MisattributedText, Under::Workers, cases::accounting);
+    assert!(message.contains("belongs to another chunk"), "{message}");
 }
 
 #[test]
 fn a_declined_case_is_unsupported_not_passed() {
-    let make = || -> Box<dyn Backend> { Box::new(Broken(Fault::NoRealtime)) };
+    let make = || -> Box<dyn Backend> { Box::new(Broken(Fault::NoRealtime, Under::Threads)) };
     assert_eq!(
         cases::backpressure(&make),
         Err(Unsupported {
