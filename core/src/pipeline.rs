@@ -104,6 +104,16 @@ impl Default for RunOptions {
     }
 }
 
+impl RunOptions {
+    /// How many chunks a parallel backend with `transcribers` workers may have started but not
+    /// yet written: one per worker, plus the queue. Backends hand out this many tokens, take
+    /// one before each chunk and get one back per chunk written ([`Emitter::newly_written`]),
+    /// so transcripts held for reordering cannot pile up behind a slow chunk.
+    pub fn run_ahead(&self, transcribers: usize) -> usize {
+        transcribers + self.queue_capacity.max(1)
+    }
+}
+
 /// A cloneable flag that asks a run to stop; the run ends with [`Error::Cancelled`].
 ///
 /// A [`child`](Self::child) token is cancelled with its parent, but cancelling the child
@@ -686,6 +696,8 @@ pub struct Emitter {
     sink: Box<dyn Sink>,
     started: Instant,
     next_chunk: usize,
+    /// `next_chunk` when [`Emitter::newly_written`] was last called.
+    reported_written: usize,
     waiting: BTreeMap<usize, Transcript>,
     /// The earliest failed chunk and its error, held until the chunks before it are written.
     failure: Option<(usize, Error)>,
@@ -708,16 +720,20 @@ impl Emitter {
             sink,
             started,
             next_chunk: 0,
+            reported_written: 0,
             waiting: BTreeMap::new(),
             failure: None,
             tally: RunTally::default(),
         }
     }
 
-    /// Chunks written (or skipped as empty) in order so far: transcripts held for reordering
-    /// are not counted. Parallel backends use it to bound how far workers run ahead.
-    pub fn chunks_written(&self) -> usize {
-        self.next_chunk
+    /// Chunks written (or skipped as empty) in order since the last call: transcripts held
+    /// for reordering are not counted. Parallel backends give back this many run-ahead tokens
+    /// (see [`RunOptions::run_ahead`]).
+    pub fn newly_written(&mut self) -> usize {
+        let newly = self.next_chunk - self.reported_written;
+        self.reported_written = self.next_chunk;
+        newly
     }
 
     /// Accepts one transcript and writes every transcript that is now in order.
@@ -831,6 +847,21 @@ mod tests {
         assert_eq!(texts, ["zero", "two"]);
         assert_eq!((tally.chunks, tally.segments), (3, 2));
         assert!(sink.is_finished());
+    }
+
+    #[test]
+    fn newly_written_counts_chunks_written_in_order_once() {
+        let mut emitter = Emitter::new(Box::new(CollectingSink::new()), Instant::now());
+        emitter.emit(transcript(1, "one")).unwrap();
+        assert_eq!(emitter.newly_written(), 0, "chunk 1 waits for chunk 0");
+        emitter.emit(transcript(0, "")).unwrap();
+        assert_eq!(emitter.newly_written(), 2, "chunk 0 (empty) and chunk 1");
+        assert_eq!(emitter.newly_written(), 0, "each chunk is counted once");
+        let options = RunOptions {
+            queue_capacity: 0,
+            ..RunOptions::default()
+        };
+        assert_eq!(options.run_ahead(2), 3, "a queue holds at least one chunk");
     }
 
     #[test]

@@ -86,10 +86,9 @@ pub(crate) async fn run_pipeline(
 
     let (chunk_tx, chunk_rx) = channel::bounded::<TimedChunk>(options.queue_capacity.max(1));
     let (text_tx, text_rx) = channel::bounded::<Transcript>(options.queue_capacity.max(1));
-    // Workers take a token before each chunk and the emitter returns one per chunk written,
-    // so transcripts held back for reordering cannot pile up behind a slow chunk: at most
-    // `run_ahead` chunks are started but not yet written.
-    let run_ahead = slots + options.queue_capacity.max(1);
+    // Workers take a token before each chunk and get it back when it is written (see
+    // `RunOptions::run_ahead`): transcripts cannot pile up behind a slow chunk.
+    let run_ahead = options.run_ahead(slots);
     let (token_tx, token_rx) = channel::bounded::<()>(run_ahead);
     for _ in 0..run_ahead {
         let _ = token_tx.try_send(());
@@ -129,7 +128,6 @@ pub(crate) async fn run_pipeline(
     // The emitter is the run future itself; sink writes are blocking I/O, so each one runs on
     // the blocking pool, in chunk order.
     let mut emitter = Some(Emitter::new(sink, started));
-    let mut chunks_written = 0;
     while let Ok(transcript) = text_rx.recv().await {
         let Some(mut current) = emitter.take() else {
             break;
@@ -140,11 +138,10 @@ pub(crate) async fn run_pipeline(
         })
         .await;
         match written {
-            Ok((back, result)) => {
-                for _ in chunks_written..back.chunks_written() {
+            Ok((mut back, result)) => {
+                for _ in 0..back.newly_written() {
                     let _ = token_tx.try_send(());
                 }
-                chunks_written = back.chunks_written();
                 emitter = Some(back);
                 if control.check(result).is_none() {
                     break;

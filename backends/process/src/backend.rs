@@ -146,10 +146,9 @@ impl Backend for ProcessBackend {
         };
         let (chunk_tx, chunk_rx) = bounded::<TimedChunk>(options.queue_capacity.max(1));
         let (text_tx, text_rx) = bounded::<Outcome>(options.queue_capacity.max(1));
-        // Slots take a token before each chunk and the emitter returns one per chunk written,
-        // so transcripts held back for reordering cannot pile up behind a slow chunk: at most
-        // `run_ahead` chunks are started but not yet written.
-        let run_ahead = slots + options.queue_capacity.max(1);
+        // Slots take a token before each chunk and get it back when it is written (see
+        // `RunOptions::run_ahead`): transcripts cannot pile up behind a slow chunk.
+        let run_ahead = options.run_ahead(slots);
         let (token_tx, token_rx) = bounded::<()>(run_ahead);
         for _ in 0..run_ahead {
             let _ = token_tx.try_send(());
@@ -188,17 +187,15 @@ impl Backend for ProcessBackend {
         drop((chunk_rx, token_rx, text_tx));
 
         let mut emitter = Emitter::new(sink, started);
-        let mut chunks_written = 0;
         loop {
             match text_rx.recv_timeout(STOP_POLL) {
                 Ok((chunk, outcome)) => {
                     if !control.is_stopped() {
                         // A failed chunk fails the run once the chunks before it are written.
                         control.check(emitter.emit_outcome(chunk, outcome));
-                        for _ in chunks_written..emitter.chunks_written() {
+                        for _ in 0..emitter.newly_written() {
                             let _ = token_tx.try_send(());
                         }
-                        chunks_written = emitter.chunks_written();
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
