@@ -41,6 +41,11 @@ impl ChunkSeen {
 struct Log {
     chunks: Vec<ChunkSeen>,
     segments: Vec<Segment>,
+    /// When the source ended, and when the sink got its first segment: a transcriber in a
+    /// worker process cannot report that its stall timed out, but then a segment was written
+    /// before the source ended.
+    source_ended_at: Option<Instant>,
+    first_segment_at: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -48,7 +53,6 @@ struct State {
     log: Mutex<Log>,
     /// Signalled whenever anything is recorded.
     changed: Condvar,
-    source_ended: AtomicBool,
     finished: AtomicBool,
     transcriptions_started: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -57,11 +61,6 @@ struct State {
     /// probe in this process, by the file `until` in a worker process (see [`WorkerStall`]).
     stall: Option<WorkerStall>,
     stall_timed_out: AtomicBool,
-    /// When the source ended, and when the sink got its first segment: a transcriber in a
-    /// worker process cannot report that its stall timed out, but then a segment was written
-    /// before the source ended.
-    source_ended_at: Mutex<Option<Instant>>,
-    first_segment_at: Mutex<Option<Instant>>,
 }
 
 /// Records what a backend does with the stages it is given.
@@ -99,15 +98,12 @@ impl Probe {
             state: Arc::new(State {
                 log: Mutex::default(),
                 changed: Condvar::new(),
-                source_ended: AtomicBool::new(false),
                 finished: AtomicBool::new(false),
                 transcriptions_started: AtomicUsize::new(0),
                 max_in_flight: AtomicUsize::new(0),
                 samples_read: AtomicU64::new(0),
                 stall,
                 stall_timed_out: AtomicBool::new(false),
-                source_ended_at: Mutex::default(),
-                first_segment_at: Mutex::default(),
             }),
         }
     }
@@ -190,9 +186,8 @@ impl Probe {
         if self.state.stall_timed_out.load(Ordering::SeqCst) {
             return true;
         }
-        let ended = *lock(&self.state.source_ended_at);
-        let first_segment = *lock(&self.state.first_segment_at);
-        match (ended, first_segment) {
+        let log = self.log();
+        match (log.source_ended_at, log.first_segment_at) {
             (_, None) => false,
             (None, Some(_)) => true,
             (Some(ended), Some(first)) => first < ended,
@@ -251,10 +246,6 @@ fn chunk_of(segment: &Segment) -> ChunkSeen {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// A path, without extension, that no other probe uses: where a stalling probe keeps the
 /// files its worker processes stall on and count their starts in.
 fn unique_temp_path() -> PathBuf {
@@ -285,7 +276,7 @@ impl State {
     fn wait_for_source_end(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
         let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
-        while !self.source_ended.load(Ordering::SeqCst) {
+        while log.source_ended_at.is_none() {
             let now = Instant::now();
             if now >= deadline {
                 self.stall_timed_out.store(true, Ordering::SeqCst);
@@ -324,9 +315,9 @@ impl Source for ProbeSource {
                         Error::input(&stall.until, format!("cannot create: {error}"))
                     })?;
                 }
-                lock(&self.state.source_ended_at).get_or_insert_with(Instant::now);
-                self.state.source_ended.store(true, Ordering::SeqCst);
-                self.state.record(|_| {});
+                self.state.record(|log| {
+                    log.source_ended_at.get_or_insert_with(Instant::now);
+                });
             }
         }
         Ok(block)
@@ -396,8 +387,8 @@ struct ProbeSink {
 impl Sink for ProbeSink {
     fn write(&mut self, segment: &Segment) -> Result<()> {
         let state = &self.state;
-        lock(&state.first_segment_at).get_or_insert_with(Instant::now);
         state.record(|log| {
+            log.first_segment_at.get_or_insert_with(Instant::now);
             if let Some(stall) = &state.stall
                 && state.transcriptions_started.load(Ordering::SeqCst) == 0
             {
