@@ -63,6 +63,7 @@ struct SnapshotLine<'a> {
     chunk: usize,
     start: f64,
     end: f64,
+    speech_end: f64,
     text: &'a str,
 }
 
@@ -83,6 +84,7 @@ fn render(
             chunk: segment.chunk,
             start: centiseconds(segment.start),
             end: centiseconds(segment.end),
+            speech_end: centiseconds(segment.speech_end),
             text: &segment.text,
         };
         match serde_json::to_string(&line) {
@@ -93,8 +95,13 @@ fn render(
     }
     match outcome {
         Ok(report) => text.push_str(&format!(
-            "report: chunks {}, segments {}, audio {:.2} s, dropped {} samples\n",
-            report.chunks, report.segments, report.audio_seconds, report.dropped_samples
+            "report: chunks {}, segments {}, audio {:.2} s, dropped {} samples, \
+             full-window retries {}\n",
+            report.chunks,
+            report.segments,
+            report.audio_seconds,
+            report.dropped_samples,
+            report.full_window_retries
         )),
         Err(error) => {
             let inputs = format!("{}/", inputs_dir().display());
@@ -142,6 +149,7 @@ mod tests {
             chunk: 2,
             start: 1.23456,
             end: 3.0049,
+            speech_end: 2.8049,
             text: "Hello \"there\".".into(),
             emitted_at: 4.5,
             latency_ms: 321,
@@ -149,7 +157,7 @@ mod tests {
         let error = steno_core::Error::input(inputs_dir().join("cut.wav"), "truncated");
         assert_eq!(
             render(&[segment], Err(error)),
-            "{\"chunk\":2,\"start\":1.23,\"end\":3.0,\"text\":\"Hello \\\"there\\\".\"}\n\
+            "{\"chunk\":2,\"start\":1.23,\"end\":3.0,\"speech_end\":2.8,\"text\":\"Hello \\\"there\\\".\"}\n\
              error: cut.wav: truncated\n"
         );
     }

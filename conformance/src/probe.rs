@@ -16,7 +16,7 @@ use crate::audio::{sample_at, scripted_text};
 use crate::workers::{WorkerScript, WorkerStall};
 use steno_core::{
     Chunk, ChunkerConfig, Error, Pipeline, Result, RunOptions, ScriptedTranscriber, Segment, Sink,
-    Source, Transcriber, TranscriberFactory, VecSource,
+    Source, Transcriber, TranscriberFactory, Transcription, VecSource,
 };
 
 /// A chunk as a transcriber received it.
@@ -361,7 +361,7 @@ struct ProbeTranscriber {
 }
 
 impl Transcriber for ProbeTranscriber {
-    fn transcribe(&mut self, chunk: &Chunk) -> Result<String> {
+    fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
         let state = &self.state;
         let started = state.transcriptions_started.fetch_add(1, Ordering::SeqCst) + 1;
         state.record(|log| {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use steno_core::{
     Backend, Chunk, Error, Pipeline, Result, RunReport, ScriptedTranscriber, Transcriber,
-    TranscriberFactory,
+    TranscriberFactory, Transcription,
 };
 use steno_process::{ProcessBackend, WorkerCommand};
 
@@ -182,7 +182,7 @@ struct StalledScript {
 }
 
 impl Transcriber for StalledScript {
-    fn transcribe(&mut self, chunk: &Chunk) -> Result<String> {
+    fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
         if let Some(stall) = &self.stall {
             // Appends of one byte are atomic, so concurrent workers are counted exactly.
             std::fs::OpenOptions::new()
@@ -257,11 +257,7 @@ mod tests {
         let _ = std::fs::remove_file(&stall.starts);
         let name = WorkerScript::name_for(&ScriptedTranscriber::new(), Some(&stall)).unwrap();
         let mut transcriber = WorkerScript::parse(&name).unwrap().create().unwrap();
-        let chunk = Chunk {
-            index: 0,
-            start_sample: 0,
-            samples: vec![0.0; 160],
-        };
+        let chunk = Chunk::new(0, 0, vec![0.0; 160]);
         let began = Instant::now();
         transcriber.transcribe(&chunk).unwrap();
         assert!(
@@ -270,7 +266,7 @@ mod tests {
         );
         std::fs::write(&stall.until, b"").unwrap();
         assert_eq!(
-            transcriber.transcribe(&chunk).unwrap(),
+            transcriber.transcribe(&chunk).unwrap().text,
             "chunk 0 at 0.00-0.01"
         );
         assert_eq!(

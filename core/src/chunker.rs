@@ -21,9 +21,29 @@ pub struct Chunk {
     pub start_sample: u64,
     /// The samples.
     pub samples: Vec<f32>,
+    /// One past the last sample the voice detector heard as speech: the end of speech, which
+    /// the chunk's trailing padding follows. Equal to [`end_sample`](Self::end_sample) for
+    /// fixed windows and for chunks made with [`Chunk::new`].
+    pub speech_end_sample: u64,
 }
 
 impl Chunk {
+    /// Chunk `index` of `samples` starting at stream sample `start_sample`, speech to its end.
+    ///
+    /// ```
+    /// let chunk = steno_core::Chunk::new(1, 16_000, vec![0.0; 8_000]);
+    /// assert_eq!((chunk.end_sample(), chunk.speech_end_sample), (24_000, 24_000));
+    /// ```
+    pub fn new(index: usize, start_sample: u64, samples: Vec<f32>) -> Self {
+        let speech_end_sample = start_sample + samples.len() as u64;
+        Chunk {
+            index,
+            start_sample,
+            samples,
+            speech_end_sample,
+        }
+    }
+
     /// Index one past the last sample.
     pub fn end_sample(&self) -> u64 {
         self.start_sample + self.samples.len() as u64
@@ -249,7 +269,8 @@ impl Chunker {
             let end_sample = ((last_speech_frame + 1 + self.padding_frames) * FRAME_LEN as u64)
                 .min(self.samples_seen());
             if speech >= self.min_speech_frames {
-                self.emit(start_frame * FRAME_LEN as u64, end_sample, out);
+                let speech_end = ((last_speech_frame + 1) * FRAME_LEN as u64).min(end_sample);
+                self.emit(start_frame * FRAME_LEN as u64, end_sample, speech_end, out);
             }
         }
         self.buffer_start = self.samples_seen();
@@ -261,11 +282,7 @@ impl Chunker {
         while self.buffer.len() >= window || (at_end && !self.buffer.is_empty()) {
             let take = window.min(self.buffer.len());
             let samples: Vec<f32> = self.buffer.drain(..take).collect();
-            out.push(Chunk {
-                index: self.next_index,
-                start_sample: self.buffer_start,
-                samples,
-            });
+            out.push(Chunk::new(self.next_index, self.buffer_start, samples));
             self.next_index += 1;
             self.buffer_start += take as u64;
         }
@@ -337,6 +354,7 @@ impl Chunker {
             self.emit(
                 start_frame * FRAME_LEN as u64,
                 end_frame * FRAME_LEN as u64,
+                (last_speech_frame + 1).min(end_frame) * FRAME_LEN as u64,
                 out,
             );
             self.last_chunk_end_frame = end_frame;
@@ -362,9 +380,15 @@ impl Chunker {
             .map_or(frames.len(), |(i, _)| half + i)
             .max(1);
         let split_frame = start_frame + split_offset as u64;
+        // The split chunk's speech ends after its last voiced frame before the split.
+        let speech_end_frame = frames[..split_offset]
+            .iter()
+            .rposition(|frame| frame.speech)
+            .map_or(split_frame, |last| start_frame + last as u64 + 1);
         self.emit(
             start_frame * FRAME_LEN as u64,
             split_frame * FRAME_LEN as u64,
+            speech_end_frame * FRAME_LEN as u64,
             out,
         );
         self.last_chunk_end_frame = split_frame;
@@ -376,13 +400,20 @@ impl Chunker {
         };
     }
 
-    fn emit(&mut self, start_sample: u64, end_sample: u64, out: &mut Vec<Chunk>) {
+    fn emit(
+        &mut self,
+        start_sample: u64,
+        end_sample: u64,
+        speech_end_sample: u64,
+        out: &mut Vec<Chunk>,
+    ) {
         let from = (start_sample - self.buffer_start) as usize;
         let to = (end_sample - self.buffer_start) as usize;
         out.push(Chunk {
             index: self.next_index,
             start_sample,
             samples: self.buffer[from..to].to_vec(),
+            speech_end_sample,
         });
         self.next_index += 1;
         // Everything before the chunk's end is no longer needed.
@@ -467,8 +498,14 @@ mod tests {
             "{}",
             chunks[0].end_seconds()
         );
+        // Speech ends where the tone does, before the trailing padding.
+        let speech_end = chunks[0].speech_end_sample as f64 / f64::from(SAMPLE_RATE);
+        assert!((speech_end - 1.5).abs() < 0.02, "{speech_end}");
         // The last utterance has no silence after it and is flushed at the end.
         assert!((chunks[2].end_seconds() - 5.7).abs() < 0.02);
+        // Flushed without silence after it: speech runs to the last whole frame.
+        let tail = chunks[2].end_sample() - chunks[2].speech_end_sample;
+        assert!(tail < FRAME_LEN as u64, "{tail}");
     }
 
     #[test]
@@ -518,6 +555,13 @@ mod tests {
         assert!(chunks.len() >= 3, "{}", chunks.len());
         for chunk in &chunks {
             assert!(chunk.seconds() <= 5.0 + 1e-9, "{}", chunk.seconds());
+            assert!(
+                (chunk.start_sample..=chunk.end_sample()).contains(&chunk.speech_end_sample),
+                "{} {} {}",
+                chunk.start_sample,
+                chunk.speech_end_sample,
+                chunk.end_sample()
+            );
         }
         // Contiguous: a split loses no audio.
         for pair in chunks.windows(2) {

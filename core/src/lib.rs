@@ -27,7 +27,7 @@
 //! chunker.push(&audio, &mut chunks);
 //! chunker.finish(&mut chunks);
 //! let mut transcriber = ScriptedTranscriber::new();
-//! let texts: Vec<String> = chunks.iter().map(|c| transcriber.transcribe(c)).collect::<Result<_, _>>()?;
+//! let texts: Vec<String> = chunks.iter().map(|c| transcriber.transcribe(c).map(|t| t.text)).collect::<Result<_, _>>()?;
 //! // Boundaries fall on 16 ms VAD frames, padded by 0.2 s.
 //! assert_eq!(texts, ["chunk 0 at 0.29-1.71", "chunk 1 at 2.29-3.00"]);
 //! # Ok::<(), steno_core::Error>(())
@@ -45,7 +45,9 @@ mod sink;
 mod source;
 mod transcriber;
 mod vad;
+mod wer;
 mod whisper;
+pub mod window;
 
 #[cfg(feature = "capture")]
 pub use capture::push_captured;
@@ -63,9 +65,10 @@ pub use ring::{RingReader, RingWriter, ring};
 pub use sink::{CallbackSink, ChannelSink, CollectingSink, Format, FormatSink, Segment, Sink};
 pub use source::{Source, VecSource};
 pub use transcriber::{
-    ScriptedTranscriber, Transcriber, TranscriberFactory, transcribers_fitting_cores,
+    ScriptedTranscriber, Transcriber, TranscriberFactory, Transcription, transcribers_fitting_cores,
 };
 pub use vad::{EarshotVad, EnergyVad, FRAME_LEN, VadKind, VoiceDetector, level_db};
+pub use wer::{normalized_words, word_error_rate};
 pub use whisper::{DEFAULT_THREADS_PER_STATE, WhisperModel, WhisperTranscriber, clean_text};
 
 /// The sample rate of every stage after decoding: Whisper's 16 kHz.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::{
     Chunk, Chunker, ChunkerConfig, Error, Result, RingReader, RingWriter, RunReport, RunTally,
-    SAMPLE_RATE, Segment, Sink, Source, Transcriber, TranscriberFactory,
+    SAMPLE_RATE, Segment, Sink, Source, Transcriber, TranscriberFactory, Transcription,
 };
 
 /// Runs a [`Pipeline`]: the one thing every scheduling backend implements.
@@ -489,17 +489,22 @@ pub struct TimedChunk {
     pub chunk: Chunk,
     /// When its last sample was available (in real-time mode: when that audio happened).
     pub available_at: Instant,
+    /// When its speech ended ([`Chunk::speech_end_sample`]) was available: the moment a
+    /// listener heard the speaker stop.
+    pub speech_end_at: Instant,
     /// When the chunker cut it: from here on, time not spent transcribing is the
     /// pipeline's own overhead (queues, hand-offs, scheduling).
     pub cut_at: Instant,
 }
 
 impl TimedChunk {
-    /// A chunk cut now whose last sample was available at `available_at`.
-    pub fn new(chunk: Chunk, available_at: Instant) -> Self {
+    /// A chunk cut now whose last sample was available at `available_at` and whose end of
+    /// speech was available at `speech_end_at`.
+    pub fn new(chunk: Chunk, available_at: Instant, speech_end_at: Instant) -> Self {
         TimedChunk {
             chunk,
             available_at,
+            speech_end_at,
             cut_at: Instant::now(),
         }
     }
@@ -570,12 +575,19 @@ impl ChunkStage {
             self.finished = true;
         }
         for chunk in self.chunks.drain(..) {
-            let available_at = if self.realtime {
-                self.started + samples_to_duration(chunk.end_sample())
+            let (speech_end_at, available_at) = if self.realtime {
+                (
+                    self.started + samples_to_duration(chunk.speech_end_sample),
+                    self.started + samples_to_duration(chunk.end_sample()),
+                )
             } else {
-                arrival_of(&mut self.arrivals, chunk.end_sample())
+                // Speech ends at or before the chunk does: look it up first.
+                (
+                    arrival_of(&mut self.arrivals, chunk.speech_end_sample),
+                    arrival_of(&mut self.arrivals, chunk.end_sample()),
+                )
             };
-            out.push(TimedChunk::new(chunk, available_at));
+            out.push(TimedChunk::new(chunk, available_at, speech_end_at));
         }
         Ok(match (popped, self.finished) {
             (_, true) => Wait::Done,
@@ -653,10 +665,16 @@ pub struct Transcript {
     pub start_sample: u64,
     /// One past the last sample of the chunk.
     pub end_sample: u64,
+    /// One past the chunk's last voiced sample.
+    pub speech_end_sample: u64,
     /// When the chunk's last sample was available.
     pub available_at: Instant,
+    /// When the chunk's end of speech was available.
+    pub speech_end_at: Instant,
     /// The text (empty when the chunk held no words).
     pub text: String,
+    /// Full-window decodes the transcriber's loop guard needed for it.
+    pub full_window_retries: u32,
     /// When the chunker cut the chunk.
     pub cut_at: Instant,
     /// How long transcribing it took.
@@ -664,14 +682,17 @@ pub struct Transcript {
 }
 
 impl Transcript {
-    /// The transcript of `timed`: `text`, which took `transcribe_time` to produce.
-    pub fn new(timed: &TimedChunk, text: String, transcribe_time: Duration) -> Self {
+    /// The transcript of `timed`: `done`, which took `transcribe_time` to produce.
+    pub fn new(timed: &TimedChunk, done: Transcription, transcribe_time: Duration) -> Self {
         Transcript {
             chunk: timed.chunk.index,
             start_sample: timed.chunk.start_sample,
             end_sample: timed.chunk.end_sample(),
+            speech_end_sample: timed.chunk.speech_end_sample,
             available_at: timed.available_at,
-            text,
+            speech_end_at: timed.speech_end_at,
+            text: done.text,
+            full_window_retries: done.full_window_retries,
             cut_at: timed.cut_at,
             transcribe_time,
         }
@@ -684,8 +705,8 @@ impl Transcript {
 /// The transcriber's error.
 pub fn transcribe(transcriber: &mut dyn Transcriber, timed: &TimedChunk) -> Result<Transcript> {
     let began = Instant::now();
-    let text = transcriber.transcribe(&timed.chunk)?;
-    Ok(Transcript::new(timed, text, began.elapsed()))
+    let done = transcriber.transcribe(&timed.chunk)?;
+    Ok(Transcript::new(timed, done, began.elapsed()))
 }
 
 /// Writes transcripts to the sink in chunk order, stamping emission time and latency.
@@ -745,22 +766,28 @@ impl Emitter {
         while let Some(next) = self.waiting.remove(&self.next_chunk) {
             self.next_chunk += 1;
             self.tally.chunks += 1;
+            self.tally.full_window_retries += u64::from(next.full_window_retries);
             if next.text.is_empty() {
                 continue;
             }
             let now = Instant::now();
             let latency = now.saturating_duration_since(next.available_at);
+            let speech_end_latency = now.saturating_duration_since(next.speech_end_at);
             let rate = f64::from(SAMPLE_RATE);
             self.sink.write(&Segment {
                 chunk: next.chunk,
                 start: next.start_sample as f64 / rate,
                 end: next.end_sample as f64 / rate,
+                speech_end: next.speech_end_sample as f64 / rate,
                 text: next.text,
                 emitted_at: now.duration_since(self.started).as_secs_f64(),
                 latency_ms: latency.as_millis() as u64,
             })?;
             self.tally.segments += 1;
             self.tally.latencies_ms.push(latency.as_secs_f64() * 1000.0);
+            self.tally
+                .speech_end_latencies_ms
+                .push(speech_end_latency.as_secs_f64() * 1000.0);
             let overhead = now
                 .saturating_duration_since(next.cut_at)
                 .saturating_sub(next.transcribe_time);
@@ -827,8 +854,11 @@ mod tests {
             chunk,
             start_sample: chunk as u64 * 16_000,
             end_sample: chunk as u64 * 16_000 + 8_000,
+            speech_end_sample: chunk as u64 * 16_000 + 4_800,
             available_at: Instant::now(),
+            speech_end_at: Instant::now(),
             text: text.into(),
+            full_window_retries: 0,
             cut_at: Instant::now(),
             transcribe_time: Duration::ZERO,
         }

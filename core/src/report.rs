@@ -61,8 +61,13 @@ pub struct RunReport {
     pub segments: usize,
     /// Samples lost because the pipeline could not keep up with a real-time input.
     pub dropped_samples: u64,
-    /// Utterance latency.
+    /// Utterance latency, from the chunk's last sample (its trailing padding included).
     pub latency_ms: LatencySummary,
+    /// From the end of each utterance's speech (its last voiced frame: when the speaker
+    /// stopped) to its text being written; `null` when no segment was written. The latency a
+    /// listener feels.
+    #[serde(default)]
+    pub speech_end_latency_ms: Option<LatencySummary>,
     /// The pipeline's own share of each segment's latency: from the chunk being cut to its
     /// text being written, minus the time transcription took (queues, hand-offs,
     /// scheduling). With a transcriber faster than the input, it is the cost of the hand-offs.
@@ -80,6 +85,10 @@ pub struct RunReport {
     /// always 0 for backends that transcribe in-process.
     #[serde(default)]
     pub worker_restarts: u64,
+    /// Chunks decoded a second time with Whisper's full window because the decode with the
+    /// window sized to the chunk looked degenerate (see `steno_core::window`).
+    #[serde(default)]
+    pub full_window_retries: u64,
 }
 
 /// What a backend's stages counted during a run, to be turned into a [`RunReport`].
@@ -95,10 +104,14 @@ pub struct RunTally {
     pub dropped_samples: u64,
     /// Latency of every written segment, in milliseconds.
     pub latencies_ms: Vec<f64>,
+    /// Latency from the end of speech of every written segment, in milliseconds.
+    pub speech_end_latencies_ms: Vec<f64>,
     /// Pipeline overhead of every written segment, in milliseconds.
     pub overheads_ms: Vec<f64>,
     /// Worker processes replaced after they died (the process backend; 0 otherwise).
     pub worker_restarts: u64,
+    /// Full-window retries of the transcriber's loop guard.
+    pub full_window_retries: u64,
 }
 
 /// The moment a run started and the process's resource use then, to report the difference.
@@ -143,11 +156,14 @@ impl RunStart {
             segments: tally.segments,
             dropped_samples: tally.dropped_samples,
             latency_ms: LatencySummary::from_samples(&tally.latencies_ms),
+            speech_end_latency_ms: (!tally.speech_end_latencies_ms.is_empty())
+                .then(|| LatencySummary::from_samples(&tally.speech_end_latencies_ms)),
             overhead_ms: LatencySummary::from_samples(&tally.overheads_ms),
             cpu_seconds: (usage.cpu_seconds - self.usage.cpu_seconds).max(0.0),
             peak_rss_bytes: usage.peak_rss_bytes,
             realtime,
             worker_restarts: tally.worker_restarts,
+            full_window_retries: tally.full_window_retries,
         }
     }
 }
@@ -212,9 +228,20 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(json["worker_restarts"], 0);
-        json.as_object_mut().unwrap().remove("worker_restarts");
+        assert!(
+            json["speech_end_latency_ms"].is_null(),
+            "nothing to measure"
+        );
+        for newer in [
+            "worker_restarts",
+            "speech_end_latency_ms",
+            "full_window_retries",
+        ] {
+            json.as_object_mut().unwrap().remove(newer);
+        }
         let report: RunReport = serde_json::from_value(json).unwrap();
         assert_eq!(report.worker_restarts, 0);
+        assert_eq!(report.speech_end_latency_ms, None);
     }
 
     #[cfg(target_os = "linux")]

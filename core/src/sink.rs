@@ -10,7 +10,7 @@ use crate::{Error, Result};
 /// One transcribed utterance, as written to outputs. Its JSON form is the JSON Lines contract:
 ///
 /// ```json
-/// {"chunk":3,"start":12.48,"end":15.92,"text":"He was not an ill-disposed young man.","emitted_at":16.31,"latency_ms":392}
+/// {"chunk":3,"start":12.48,"end":15.92,"speech_end":15.72,"text":"He was not an ill-disposed young man.","emitted_at":16.31,"latency_ms":392}
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Segment {
@@ -20,6 +20,10 @@ pub struct Segment {
     pub start: f64,
     /// End, in seconds of audio from the start of the stream.
     pub end: f64,
+    /// End of speech: the end of the last voiced frame (before the trailing padding), in
+    /// seconds of audio from the start of the stream.
+    #[serde(default)]
+    pub speech_end: f64,
     /// The words.
     pub text: String,
     /// Wall-clock seconds from the start of the stream to writing this segment.
@@ -90,7 +94,7 @@ impl std::str::FromStr for Format {
 /// ```
 /// use steno_core::{Format, FormatSink, Segment, Sink};
 /// let mut sink = FormatSink::new(Format::Srt, Vec::new(), "buffer");
-/// sink.write(&Segment { chunk: 0, start: 1.5, end: 3.25, text: "Hello.".into(),
+/// sink.write(&Segment { chunk: 0, start: 1.5, end: 3.25, speech_end: 3.05, text: "Hello.".into(),
 ///     emitted_at: 3.5, latency_ms: 250 }).unwrap();
 /// sink.finish().unwrap();
 /// assert_eq!(String::from_utf8(sink.into_inner()).unwrap(),
@@ -181,6 +185,7 @@ fn rounded(segment: &Segment) -> Segment {
     Segment {
         start: ms(segment.start),
         end: ms(segment.end),
+        speech_end: ms(segment.speech_end),
         emitted_at: ms(segment.emitted_at),
         ..segment.clone()
     }
@@ -300,6 +305,7 @@ mod tests {
             chunk,
             start,
             end,
+            speech_end: end - 0.2,
             text: text.into(),
             emitted_at: end + 0.3,
             latency_ms: 300,

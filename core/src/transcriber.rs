@@ -4,15 +4,40 @@ use std::time::Duration;
 
 use crate::{Chunk, Error, Result};
 
+/// What a [`Transcriber`] made of one chunk.
+///
+/// ```
+/// let done = steno_core::Transcription::from("Hello.".to_owned());
+/// assert_eq!((done.text.as_str(), done.full_window_retries), ("Hello.", 0));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transcription {
+    /// The text, or an empty string when there is no speech.
+    pub text: String,
+    /// Times the chunk was decoded again with Whisper's full 30 s window because the
+    /// decode with the window sized to the chunk looked degenerate (a loop, the token budget
+    /// used up, nothing at all). Counted in the run report.
+    pub full_window_retries: u32,
+}
+
+impl From<String> for Transcription {
+    fn from(text: String) -> Self {
+        Transcription {
+            text,
+            full_window_retries: 0,
+        }
+    }
+}
+
 /// Transcribes chunks one at a time. One instance per worker; it may keep state (a Whisper
 /// state with its buffers) between chunks, but its output for a chunk must not depend on the
 /// chunks before it, so that any backend, in any order, gets the same text.
 pub trait Transcriber: Send {
-    /// The text spoken in `chunk`, or an empty string when there is no speech.
+    /// The text spoken in `chunk` (empty when there is no speech) and how it was obtained.
     ///
     /// # Errors
     /// Returns [`Error::Transcribe`] naming the chunk when transcription fails.
-    fn transcribe(&mut self, chunk: &Chunk) -> Result<String>;
+    fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription>;
 }
 
 /// Makes [`Transcriber`]s that share one loaded model: a backend asks for one per worker.
@@ -54,8 +79,8 @@ const SCRIPTED: &str = "scripted";
 /// ```
 /// use steno_core::{Chunk, ScriptedTranscriber, Transcriber};
 /// let mut transcriber = ScriptedTranscriber::new();
-/// let chunk = Chunk { index: 2, start_sample: 16_000, samples: vec![0.0; 8_000] };
-/// assert_eq!(transcriber.transcribe(&chunk).unwrap(), "chunk 2 at 1.00-1.50");
+/// let chunk = Chunk::new(2, 16_000, vec![0.0; 8_000]);
+/// assert_eq!(transcriber.transcribe(&chunk).unwrap().text, "chunk 2 at 1.00-1.50");
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ScriptedTranscriber {
@@ -161,7 +186,7 @@ impl ScriptedTranscriber {
 }
 
 impl Transcriber for ScriptedTranscriber {
-    fn transcribe(&mut self, chunk: &Chunk) -> Result<String> {
+    fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
         if !self.cost_per_audio_second.is_zero() {
             std::thread::sleep(self.cost_per_audio_second.mul_f64(chunk.seconds()));
         }
@@ -172,14 +197,15 @@ impl Transcriber for ScriptedTranscriber {
             });
         }
         if let Some(text) = self.texts.as_ref().and_then(|t| t.get(chunk.index)) {
-            return Ok(text.clone());
+            return Ok(text.clone().into());
         }
         Ok(format!(
             "chunk {} at {:.2}-{:.2}",
             chunk.index,
             chunk.start_seconds(),
             chunk.end_seconds()
-        ))
+        )
+        .into())
     }
 }
 
@@ -200,11 +226,7 @@ mod tests {
     #[test]
     fn scripted_failure_names_the_chunk() {
         let mut transcriber = ScriptedTranscriber::new().failing_on_chunk(1);
-        let chunk = |index| Chunk {
-            index,
-            start_sample: 0,
-            samples: vec![0.0; 10],
-        };
+        let chunk = |index| Chunk::new(index, 0, vec![0.0; 10]);
         assert!(transcriber.transcribe(&chunk(0)).is_ok());
         let err = transcriber.transcribe(&chunk(1)).unwrap_err();
         assert_eq!(
@@ -249,11 +271,7 @@ mod tests {
     fn scripted_texts_are_used_in_order() {
         let factory = ScriptedTranscriber::new().with_texts(vec!["hello".into()]);
         let mut transcriber = factory.create().unwrap();
-        let chunk = Chunk {
-            index: 0,
-            start_sample: 0,
-            samples: vec![],
-        };
-        assert_eq!(transcriber.transcribe(&chunk).unwrap(), "hello");
+        let chunk = Chunk::new(0, 0, vec![]);
+        assert_eq!(transcriber.transcribe(&chunk).unwrap().text, "hello");
     }
 }

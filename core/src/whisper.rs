@@ -1,5 +1,6 @@
 //! The Whisper transcriber: whisper.cpp through `whisper-rs`, with every parameter that
-//! affects the output pinned here, in one place, for every backend.
+//! affects the output pinned here, in one place, for every backend (the window sizing and its
+//! guard are in [`crate::window`]).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,8 @@ use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
 };
 
-use crate::{Chunk, Error, Result, SAMPLE_RATE, Transcriber, TranscriberFactory};
+use crate::window::{WindowPlan, degenerate};
+use crate::{Chunk, Error, Result, SAMPLE_RATE, Transcriber, TranscriberFactory, Transcription};
 
 /// The magic number at the start of every ggml Whisper model ("ggml" as a little-endian u32).
 const GGML_MAGIC: u32 = 0x6767_6d6c;
@@ -28,8 +30,8 @@ pub const DEFAULT_THREADS_PER_STATE: usize = 2;
 /// let model = WhisperModel::load("models/ggml-tiny.en.bin", 2)?;
 /// let mut transcriber = model.create()?;
 /// let samples = steno_core::read_file("speech.wav")?;
-/// let text = transcriber.transcribe(&Chunk { index: 0, start_sample: 0, samples })?;
-/// println!("{text}");
+/// let done = transcriber.transcribe(&Chunk::new(0, 0, samples))?;
+/// println!("{}", done.text);
 /// # Ok::<(), steno_core::Error>(())
 /// ```
 pub struct WhisperModel {
@@ -147,11 +149,15 @@ impl std::fmt::Debug for WhisperTranscriber {
     }
 }
 
-/// The decoding parameters. Everything that changes the text is fixed here so every backend,
-/// worker and run produces the same output for the same chunk.
-fn pinned_params(threads: usize) -> FullParams<'static, 'static> {
+/// The decoding parameters for one decode under `plan`. Everything that changes the text is
+/// fixed here so every backend, worker and run produces the same output for the same chunk.
+fn pinned_params(threads: usize, plan: WindowPlan) -> FullParams<'static, 'static> {
     let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
     params.set_n_threads(i32::try_from(threads).unwrap_or(1));
+    // 0 is whisper.cpp's "the model's full window" and "no limit of our own".
+    let audio_ctx = if plan.is_full() { 0 } else { plan.audio_ctx };
+    params.set_audio_ctx(i32::try_from(audio_ctx).unwrap_or(0));
+    params.set_max_tokens(plan.max_tokens.map_or(0, |n| i32::try_from(n).unwrap_or(0)));
     params.set_language(Some("en"));
     params.set_translate(false);
     // Each chunk stands alone: no text carried over from earlier chunks, so the order in which
@@ -170,12 +176,45 @@ fn pinned_params(threads: usize) -> FullParams<'static, 'static> {
     params
 }
 
-impl Transcriber for WhisperTranscriber {
-    fn transcribe(&mut self, chunk: &Chunk) -> Result<String> {
+impl WhisperTranscriber {
+    /// One whisper.cpp call on chunk `index`'s `samples` under `plan`, without the guard:
+    /// the cleaned text and the tokens written. Pipelines use [`Transcriber::transcribe`];
+    /// this is for measuring window recipes (`examples/window_sweep.rs`).
+    ///
+    /// # Errors
+    /// [`Error::Transcribe`] naming the chunk when whisper.cpp fails.
+    pub fn decode(
+        &mut self,
+        index: usize,
+        samples: &[f32],
+        plan: WindowPlan,
+    ) -> Result<(String, usize)> {
         let fail = |problem: String| Error::Transcribe {
-            chunk: chunk.index,
+            chunk: index,
             problem,
         };
+        self.state
+            .full(pinned_params(self.threads, plan), samples)
+            .map_err(|e| fail(format!("whisper.cpp failed: {e}")))?;
+        let mut text = String::new();
+        let mut tokens = 0;
+        for segment in self.state.as_iter() {
+            let piece = segment
+                .to_str_lossy()
+                .map_err(|e| fail(format!("cannot read segment text: {e}")))?;
+            text.push_str(&piece);
+            text.push(' ');
+            tokens += usize::try_from(segment.n_tokens()).unwrap_or(0);
+        }
+        Ok((clean_text(&text), tokens))
+    }
+}
+
+impl Transcriber for WhisperTranscriber {
+    /// Decodes with the window sized to the chunk; when that output looks degenerate (a
+    /// loop, the token budget used up, no words), decodes again with the full 30 s window and
+    /// keeps that, counting the retry.
+    fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
         let padded;
         let samples = if chunk.samples.len() < MIN_INPUT_SAMPLES {
             padded = {
@@ -187,18 +226,27 @@ impl Transcriber for WhisperTranscriber {
         } else {
             &chunk.samples
         };
-        self.state
-            .full(pinned_params(self.threads), samples)
-            .map_err(|e| fail(format!("whisper.cpp failed: {e}")))?;
-        let mut text = String::new();
-        for segment in self.state.as_iter() {
-            let piece = segment
-                .to_str_lossy()
-                .map_err(|e| fail(format!("cannot read segment text: {e}")))?;
-            text.push_str(&piece);
-            text.push(' ');
+        let plan = WindowPlan::for_samples(samples.len());
+        let (text, tokens) = self.decode(chunk.index, samples, plan)?;
+        if plan.is_full() {
+            return Ok(text.into());
         }
-        Ok(clean_text(&text))
+        let Some(reason) = degenerate(&text, tokens, plan) else {
+            return Ok(text.into());
+        };
+        tracing::debug!(
+            chunk = chunk.index,
+            ?reason,
+            audio_ctx = plan.audio_ctx,
+            tokens,
+            %text,
+            "trimmed window looks degenerate; decoding the full window"
+        );
+        let (text, _) = self.decode(chunk.index, samples, WindowPlan::FULL)?;
+        Ok(Transcription {
+            text,
+            full_window_retries: 1,
+        })
     }
 }
 

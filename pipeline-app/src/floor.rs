@@ -54,8 +54,10 @@ pub(crate) fn run(
     };
     let mut stdout = std::io::stdout().lock();
     for chunk in &chunks {
-        let text = worker.transcribe(chunk)?;
+        let done = worker.transcribe(chunk)?;
         tally.chunks += 1;
+        tally.full_window_retries += u64::from(done.full_window_retries);
+        let text = done.text;
         if !text.is_empty() {
             tally.segments += 1;
             writeln!(stdout, "{text}").context("stdout")?;

@@ -102,7 +102,12 @@ struct Measurement {
     peak_rss_bytes: u64,
     dropped_samples: u64,
     restarts: u64,
+    /// Full-window retries of the transcriber's loop guard.
+    retries: u64,
     latencies_ms: Vec<f64>,
+    /// From the end of speech to the text (real time only: there audio time is wall time,
+    /// so it is `emitted_at - speech_end` of each segment).
+    speech_end_latencies_ms: Vec<f64>,
     overhead_p99_ms: Option<f64>,
     /// JSON Lines with wall-clock fields removed, per input: what must be identical.
     output: Vec<String>,
@@ -201,7 +206,9 @@ fn measure(
         peak_rss_bytes: 0,
         dropped_samples: 0,
         restarts: 0,
+        retries: 0,
         latencies_ms: Vec::new(),
+        speech_end_latencies_ms: Vec::new(),
         overhead_p99_ms: None,
         output: Vec::new(),
         text: String::new(),
@@ -260,6 +267,7 @@ fn measure(
             .max(report["peak_rss_bytes"].as_u64().unwrap_or(0));
         measurement.dropped_samples += report["dropped_samples"].as_u64().unwrap_or(0);
         measurement.restarts += report["worker_restarts"].as_u64().unwrap_or(0);
+        measurement.retries += report["full_window_retries"].as_u64().unwrap_or(0);
         if let Some(p99) = report["overhead_ms"]["p99"].as_f64() {
             let previous = measurement.overhead_p99_ms.unwrap_or(0.0);
             measurement.overhead_p99_ms = Some(previous.max(p99));
@@ -279,6 +287,12 @@ fn measure(
             measurement
                 .latencies_ms
                 .push(segment["latency_ms"].as_f64().unwrap_or(0.0));
+            if options.realtime {
+                let at = |key: &str| segment[key].as_f64().unwrap_or(0.0);
+                measurement
+                    .speech_end_latencies_ms
+                    .push((at("emitted_at") - at("speech_end")) * 1000.0);
+            }
             let text = segment["text"].as_str().unwrap_or("");
             measurement.text.push_str(text);
             measurement.text.push(' ');
@@ -322,11 +336,15 @@ pub(crate) struct Row {
     pub(crate) latency_p50_ms: Option<f64>,
     pub(crate) latency_p95_ms: Option<f64>,
     pub(crate) latency_max_ms: Option<f64>,
+    pub(crate) speech_end_p50_ms: Option<f64>,
+    pub(crate) speech_end_p95_ms: Option<f64>,
+    pub(crate) speech_end_max_ms: Option<f64>,
     pub(crate) overhead_p99_ms: Option<f64>,
     pub(crate) cpu_seconds: f64,
     pub(crate) peak_rss_bytes: u64,
     pub(crate) dropped_samples: u64,
     pub(crate) worker_restarts: u64,
+    pub(crate) full_window_retries: u64,
     pub(crate) identical_to_threads: Option<bool>,
     pub(crate) wer: Option<f64>,
 }
@@ -359,6 +377,11 @@ fn summarise(
             let audio = runs.first().map_or(0.0, |m| m.audio_seconds);
             let latencies: Vec<f64> = runs.iter().flat_map(|m| m.latencies_ms.clone()).collect();
             let has_latency = !latencies.is_empty() && name != "floor";
+            let speech_end: Vec<f64> = runs
+                .iter()
+                .flat_map(|m| m.speech_end_latencies_ms.clone())
+                .collect();
+            let has_speech_end = !speech_end.is_empty();
             Row {
                 backend: name.to_owned(),
                 wall_seconds: wall,
@@ -369,6 +392,9 @@ fn summarise(
                 latency_p50_ms: has_latency.then(|| percentile(&latencies, 0.50)),
                 latency_p95_ms: has_latency.then(|| percentile(&latencies, 0.95)),
                 latency_max_ms: has_latency.then(|| percentile(&latencies, 1.0)),
+                speech_end_p50_ms: has_speech_end.then(|| percentile(&speech_end, 0.50)),
+                speech_end_p95_ms: has_speech_end.then(|| percentile(&speech_end, 0.95)),
+                speech_end_max_ms: has_speech_end.then(|| percentile(&speech_end, 1.0)),
                 overhead_p99_ms: runs
                     .iter()
                     .filter_map(|m| m.overhead_p99_ms)
@@ -377,6 +403,7 @@ fn summarise(
                 peak_rss_bytes: runs.iter().map(|m| m.peak_rss_bytes).max().unwrap_or(0),
                 dropped_samples: runs.iter().map(|m| m.dropped_samples).max().unwrap_or(0),
                 worker_restarts: runs.iter().map(|m| m.restarts).sum(),
+                full_window_retries: runs.iter().map(|m| m.retries).max().unwrap_or(0),
                 identical_to_threads: match (&threads_output, name) {
                     (_, "floor") | (None, _) => None,
                     (Some(expected), _) => Some(runs.iter().all(|m| &m.output == expected)),
@@ -405,7 +432,8 @@ fn measurement_json(m: &Measurement) -> Value {
         "backend": m.backend, "run": m.run, "wall_seconds": m.wall_seconds,
         "audio_seconds": m.audio_seconds, "cpu_seconds": m.cpu_seconds,
         "peak_rss_bytes": m.peak_rss_bytes, "dropped_samples": m.dropped_samples,
-        "worker_restarts": m.restarts, "latencies_ms": m.latencies_ms,
+        "worker_restarts": m.restarts, "full_window_retries": m.retries,
+        "latencies_ms": m.latencies_ms, "speech_end_latencies_ms": m.speech_end_latencies_ms,
         "overhead_p99_ms": m.overhead_p99_ms,
     })
 }
@@ -442,17 +470,25 @@ fn render_table(rows: &[Row], options: &Options) -> String {
         "\n{mode}; {} run(s) each, interleaved; medians (min-max)\n\n",
         options.runs
     );
-    out.push_str("| backend | wall s | RTF | x floor | latency p50 / p95 / max ms | overhead p99 ms | CPU s | peak RSS MB | dropped | restarts | same as threads | WER |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| backend | wall s | RTF | x floor | latency p50 / p95 / max ms | speech end to text p50 / p95 / max ms | overhead p99 ms | CPU s | peak RSS MB | dropped | restarts | retries | same as threads | WER |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     let opt = |v: Option<f64>, digits: usize| v.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
     for row in rows {
         let latency = match (row.latency_p50_ms, row.latency_p95_ms, row.latency_max_ms) {
             (Some(a), Some(b), Some(c)) => format!("{a:.0} / {b:.0} / {c:.0}"),
             _ => "-".to_owned(),
         };
+        let speech_end = match (
+            row.speech_end_p50_ms,
+            row.speech_end_p95_ms,
+            row.speech_end_max_ms,
+        ) {
+            (Some(a), Some(b), Some(c)) => format!("{a:.0} / {b:.0} / {c:.0}"),
+            _ => "-".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "| {} | {:.2} ({:.2}-{:.2}) | {:.3} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {} |",
+            "| {} | {:.2} ({:.2}-{:.2}) | {:.3} | {} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {} | {} |",
             row.backend,
             row.wall_seconds,
             row.wall_min,
@@ -460,11 +496,13 @@ fn render_table(rows: &[Row], options: &Options) -> String {
             row.rtf,
             opt(row.ratio_to_floor, 3),
             latency,
+            speech_end,
             opt(row.overhead_p99_ms, 2),
             row.cpu_seconds,
             row.peak_rss_bytes as f64 / 1e6,
             row.dropped_samples,
             row.worker_restarts,
+            row.full_window_retries,
             row.identical_to_threads
                 .map_or("-", |same| if same { "yes" } else { "NO" }),
             opt(row.wer, 3),
@@ -510,7 +548,9 @@ mod tests {
             peak_rss_bytes: 1,
             dropped_samples: 0,
             restarts: 0,
+            retries: 0,
             latencies_ms: vec![100.0, 200.0],
+            speech_end_latencies_ms: vec![],
             overhead_p99_ms: None,
             output: vec![output.into()],
             text: "the quick brown fox".into(),

@@ -11,7 +11,7 @@ use async_std::task;
 use steno_async_std::{AsyncStdBackend, segment_stream};
 use steno_core::{
     Backend, Chunk, ChunkerConfig, CollectingSink, Error, Pipeline, Result, ScriptedTranscriber,
-    Segment, Sink, Transcriber, TranscriberFactory, VadKind, VecSource,
+    Segment, Sink, Transcriber, TranscriberFactory, Transcription, VadKind, VecSource,
 };
 
 fn speech(seconds: f32) -> Vec<f32> {
@@ -95,7 +95,7 @@ impl TranscriberFactory for TrackedFactory {
 }
 
 impl Transcriber for Tracked {
-    fn transcribe(&mut self, chunk: &Chunk) -> Result<String> {
+    fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
         self.tracker.busy.fetch_add(1, Ordering::SeqCst);
         let text = self.inner.transcribe(chunk);
         self.tracker.busy.fetch_sub(1, Ordering::SeqCst);

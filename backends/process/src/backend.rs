@@ -8,7 +8,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use steno_core::{
     Backend, ChunkStage, Emitter, Error, Pipeline, Result, RunControl, RunReport, RunStart,
-    SourceStage, TimedChunk, Transcriber, TranscriberFactory, Transcript, ring,
+    SourceStage, TimedChunk, Transcriber, TranscriberFactory, Transcript, Transcription, ring,
 };
 
 use crate::worker::{Failure, Killer, Reply, Worker, WorkerCommand};
@@ -394,7 +394,7 @@ impl SlotContext {
             let outcome = match self.transcribe(current, cost, &timed) {
                 // The round trip to the worker counts as transcription time, so the report's
                 // overhead leaves out the pipe hand-off (see BENCHMARKS.md).
-                Some(Ok(text)) => Ok(Transcript::new(&timed, text, began.elapsed())),
+                Some(Ok(done)) => Ok(Transcript::new(&timed, done, began.elapsed())),
                 Some(Err(error)) => {
                     self.shared.first_failed.fetch_min(index, Ordering::SeqCst);
                     Err(error)
@@ -415,7 +415,7 @@ impl SlotContext {
         current: &mut Option<Current>,
         cost: &mut Cost,
         timed: &TimedChunk,
-    ) -> Option<Result<String>> {
+    ) -> Option<Result<Transcription>> {
         let index = timed.chunk.index;
         let mut deaths = 0;
         loop {
@@ -438,7 +438,7 @@ impl SlotContext {
             self.shared.watch(self.slot).busy = false;
             running.worker.sample_usage();
             match answer {
-                Ok(Reply::Text(text)) => return Some(Ok(text)),
+                Ok(Reply::Text(done)) => return Some(Ok(done)),
                 Ok(Reply::Failed(problem)) => {
                     return Some(Err(Error::Transcribe {
                         chunk: index,

@@ -10,7 +10,7 @@
 //! | 1    | [`Message::Hello`]      | parent → worker | magic `STNW`, `u16` version                              |
 //! | 2    | [`Message::Ready`]      | worker → parent | magic `STNW`, `u16` version, `u32` threads, model name   |
 //! | 3    | [`Message::Transcribe`] | parent → worker | `u64` chunk index, `u64` first sample, `u32` sample count `n`, `n` x `f32` (16 kHz mono) |
-//! | 4    | [`Message::Text`]       | worker → parent | `u64` chunk index, text                                  |
+//! | 4    | [`Message::Text`]       | worker → parent | `u64` chunk index, `u32` full-window retries, text       |
 //! | 5    | [`Message::Failed`]     | worker → parent | `u64` chunk index, what went wrong                       |
 //!
 //! A session: the parent sends `Hello`; the worker, its model loaded, answers `Ready` with its
@@ -30,7 +30,9 @@ use std::io::{self, Read, Write};
 use steno_core::{Chunk, MAX_CHUNK_LIMIT, SAMPLE_RATE};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+///
+/// Version 2 added the full-window retries to `Text`.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The magic bytes opening `Hello` and `Ready`: a steno worker, not some other program.
 pub const MAGIC: [u8; 4] = *b"STNW";
@@ -79,6 +81,8 @@ pub enum Message {
         chunk: usize,
         /// Its text.
         text: String,
+        /// Full-window decodes the worker's loop guard needed for it.
+        full_window_retries: u32,
     },
     /// Worker to parent: the transcriber failed on a chunk (the worker itself is fine).
     Failed {
@@ -247,9 +251,14 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
             body.extend_from_slice(model.as_bytes());
         }
         Message::Transcribe(chunk) => encode_chunk(chunk, &mut body)?,
-        Message::Text { chunk, text } => {
+        Message::Text {
+            chunk,
+            text,
+            full_window_retries,
+        } => {
             body.push(TEXT);
             body.extend_from_slice(&(*chunk as u64).to_le_bytes());
+            body.extend_from_slice(&full_window_retries.to_le_bytes());
             body.extend_from_slice(text.as_bytes());
         }
         Message::Failed { chunk, problem } => {
@@ -416,16 +425,21 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
             payload.end()?;
-            Ok(Message::Transcribe(Chunk {
+            Ok(Message::Transcribe(Chunk::new(
                 index,
                 start_sample,
                 samples,
-            }))
+            )))
         }
         TEXT => {
             let chunk = payload.index()?;
+            let full_window_retries = payload.u32("full-window retries")?;
             let text = payload.rest_as_text()?;
-            Ok(Message::Text { chunk, text })
+            Ok(Message::Text {
+                chunk,
+                text,
+                full_window_retries,
+            })
         }
         _ => {
             let chunk = payload.index()?;
@@ -465,23 +479,25 @@ mod tests {
             threads: 2,
             model: "models/ggml-tiny.en.bin".into(),
         });
-        round_trip(Message::Transcribe(Chunk {
-            index: 7,
-            start_sample: 123_456,
-            samples: vec![0.0, -1.0, 0.5, f32::MIN_POSITIVE],
-        }));
-        round_trip(Message::Transcribe(Chunk {
-            index: 0,
-            start_sample: 0,
-            samples: vec![0.25; MAX_CHUNK_SAMPLES],
-        }));
+        round_trip(Message::Transcribe(Chunk::new(
+            7,
+            123_456,
+            vec![0.0, -1.0, 0.5, f32::MIN_POSITIVE],
+        )));
+        round_trip(Message::Transcribe(Chunk::new(
+            0,
+            0,
+            vec![0.25; MAX_CHUNK_SAMPLES],
+        )));
         round_trip(Message::Text {
             chunk: 3,
             text: "Héllo, wörld.".into(),
+            full_window_retries: 1,
         });
         round_trip(Message::Text {
             chunk: 4,
             text: String::new(),
+            full_window_retries: 0,
         });
         round_trip(Message::Failed {
             chunk: 5,
@@ -495,11 +511,7 @@ mod tests {
         write_message(&mut wire, &Message::Hello { version: 1 }).unwrap();
         assert_eq!(wire, [7, 0, 0, 0, 1, b'S', b'T', b'N', b'W', 1, 0]);
         wire.clear();
-        let chunk = Chunk {
-            index: 2,
-            start_sample: 3,
-            samples: vec![1.0],
-        };
+        let chunk = Chunk::new(2, 3, vec![1.0]);
         write_message(&mut wire, &Message::Transcribe(chunk)).unwrap();
         let mut expected = vec![25, 0, 0, 0, 3];
         expected.extend_from_slice(&2u64.to_le_bytes());
@@ -573,7 +585,11 @@ mod tests {
             (b"\x01STNX\x01\x00", "bad magic"),
             (b"\x01STNW\x01", "too short for its version"),
             (b"\x01STNW\x01\x00\x00", "1 unexpected bytes"),
-            (&[4, 1, 0, 0, 0, 0, 0, 0, 0, 0xff], "not UTF-8"),
+            (&[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff], "not UTF-8"),
+            (
+                &[4, 1, 0, 0, 0, 0, 0, 0, 0, 1],
+                "too short for its full-window retries",
+            ),
             (&[5, 1, 0], "too short for its chunk index"),
         ];
         for (body, expected) in cases {
@@ -607,11 +623,7 @@ mod tests {
 
     #[test]
     fn chunks_over_30_seconds_are_not_sent() {
-        let chunk = Chunk {
-            index: 1,
-            start_sample: 0,
-            samples: vec![0.0; MAX_CHUNK_SAMPLES + 1],
-        };
+        let chunk = Chunk::new(1, 0, vec![0.0; MAX_CHUNK_SAMPLES + 1]);
         let mut wire = Vec::new();
         let err = write_message(&mut wire, &Message::Transcribe(chunk)).unwrap_err();
         assert!(err.to_string().contains("over the limit"), "{err}");

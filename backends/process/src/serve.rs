@@ -63,9 +63,10 @@ pub fn serve(factory: &dyn TranscriberFactory, input: impl Read, output: impl Wr
         };
         tracing::debug!(chunk = chunk.index, "transcribing");
         let answer = match transcriber.transcribe(&chunk) {
-            Ok(text) => Message::Text {
+            Ok(done) => Message::Text {
                 chunk: chunk.index,
-                text,
+                text: done.text,
+                full_window_retries: done.full_window_retries,
             },
             Err(Error::Transcribe { problem, .. }) => Message::Failed {
                 chunk: chunk.index,
@@ -133,11 +134,7 @@ mod tests {
     }
 
     fn chunk(index: usize) -> Message {
-        Message::Transcribe(Chunk {
-            index,
-            start_sample: index as u64 * 16_000,
-            samples: vec![0.0; 8_000],
-        })
+        Message::Transcribe(Chunk::new(index, index as u64 * 16_000, vec![0.0; 8_000]))
     }
 
     #[test]
@@ -163,7 +160,8 @@ mod tests {
                 },
                 Message::Text {
                     chunk: 0,
-                    text: "chunk 0 at 0.00-0.50".into()
+                    text: "chunk 0 at 0.00-0.50".into(),
+                    full_window_retries: 0,
                 },
                 Message::Failed {
                     chunk: 1,
@@ -171,7 +169,8 @@ mod tests {
                 },
                 Message::Text {
                     chunk: 2,
-                    text: "chunk 2 at 2.00-2.50".into()
+                    text: "chunk 2 at 2.00-2.50".into(),
+                    full_window_retries: 0,
                 },
             ]
         );

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use steno_core::{Chunk, Error, Result};
+use steno_core::{Chunk, Error, Result, Transcription};
 
 use crate::protocol::{
     Message, PROTOCOL_VERSION, ProtocolError, read_message, write_chunk, write_message,
@@ -81,7 +81,7 @@ impl std::fmt::Display for WorkerCommand {
 #[derive(Debug)]
 pub(crate) enum Reply {
     /// The chunk's text.
-    Text(String),
+    Text(Transcription),
     /// The transcriber failed on the chunk; the worker is fine.
     Failed(String),
 }
@@ -274,9 +274,14 @@ impl Worker {
         };
         let answer = sent.and_then(|()| read_message(&mut self.stdout));
         match answer {
-            Ok(Message::Text { chunk: index, text }) if index == chunk.index => {
-                Ok(Reply::Text(text))
-            }
+            Ok(Message::Text {
+                chunk: index,
+                text,
+                full_window_retries,
+            }) if index == chunk.index => Ok(Reply::Text(Transcription {
+                text,
+                full_window_retries,
+            })),
             Ok(Message::Failed {
                 chunk: index,
                 problem,

@@ -121,7 +121,7 @@ impl Backend for InProcess {
         let mut transcriber = pipeline.transcriber.create()?;
         let mut emitter = steno_core::Emitter::new(pipeline.sink, start.at);
         for chunk in chunks {
-            let timed = steno_core::TimedChunk::new(chunk, Instant::now());
+            let timed = steno_core::TimedChunk::new(chunk, Instant::now(), Instant::now());
             emitter.emit(steno_core::transcribe(transcriber.as_mut(), &timed)?)?;
         }
         let tally = emitter.finish()?;

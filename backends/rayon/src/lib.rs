@@ -538,8 +538,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::thread;
     use steno_core::{
-        Chunk, ChunkerConfig, CollectingSink, ScriptedTranscriber, Segment, Sink, VadKind,
-        VecSource,
+        Chunk, ChunkerConfig, CollectingSink, ScriptedTranscriber, Segment, Sink, Transcription,
+        VadKind, VecSource,
     };
 
     fn speech(seconds: f32) -> Vec<f32> {
@@ -605,7 +605,7 @@ mod tests {
     }
 
     impl Transcriber for CountingState {
-        fn transcribe(&mut self, chunk: &Chunk) -> Result<String> {
+        fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
             let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
             self.most_running.fetch_max(now, Ordering::SeqCst);
             let text = self.inner.transcribe(chunk);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use smol::{Executor, Timer};
 use steno_core::{
     Backend, Chunk, ChunkerConfig, CollectingSink, Error, Pipeline, Result, ScriptedTranscriber,
-    Segment, Sink, Transcriber, TranscriberFactory, VadKind, VecSource,
+    Segment, Sink, Transcriber, TranscriberFactory, Transcription, VadKind, VecSource,
 };
 use steno_smol::{SmolBackend, segment_stream};
 
@@ -95,7 +95,7 @@ impl TranscriberFactory for TrackedFactory {
 }
 
 impl Transcriber for Tracked {
-    fn transcribe(&mut self, chunk: &Chunk) -> Result<String> {
+    fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
         self.tracker.busy.fetch_add(1, Ordering::SeqCst);
         let text = self.inner.transcribe(chunk);
         self.tracker.busy.fetch_sub(1, Ordering::SeqCst);

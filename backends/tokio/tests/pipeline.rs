@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use steno_core::{
     Backend, Chunk, ChunkerConfig, CollectingSink, Error, Pipeline, Result, ScriptedTranscriber,
-    Segment, Sink, Transcriber, TranscriberFactory, VadKind, VecSource,
+    Segment, Sink, Transcriber, TranscriberFactory, Transcription, VadKind, VecSource,
 };
 use steno_tokio::{TokioBackend, segment_stream};
 
@@ -94,7 +94,7 @@ impl TranscriberFactory for TrackedFactory {
 }
 
 impl Transcriber for Tracked {
-    fn transcribe(&mut self, chunk: &Chunk) -> Result<String> {
+    fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
         self.tracker.busy.fetch_add(1, Ordering::SeqCst);
         let text = self.inner.transcribe(chunk);
         self.tracker.busy.fetch_sub(1, Ordering::SeqCst);

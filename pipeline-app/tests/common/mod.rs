@@ -48,34 +48,8 @@ pub(crate) fn run_ok(command: &mut Command) -> Output {
     output
 }
 
-/// Lower-case words without punctuation (apostrophes kept), for comparing transcripts.
-pub(crate) fn words(text: &str) -> Vec<String> {
-    text.split_whitespace()
-        .map(|w| {
-            w.chars()
-                .filter(|c| c.is_alphanumeric() || *c == '\'')
-                .collect::<String>()
-                .to_lowercase()
-        })
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
-/// Word error rate of `hypothesis` against `reference`: word-level edit distance divided by
-/// the reference length.
-pub(crate) fn wer(reference: &str, hypothesis: &str) -> f64 {
-    let (r, h) = (words(reference), words(hypothesis));
-    let mut previous: Vec<usize> = (0..=h.len()).collect();
-    for (i, rw) in r.iter().enumerate() {
-        let mut current = vec![i + 1; h.len() + 1];
-        for (j, hw) in h.iter().enumerate() {
-            let substitution = previous[j] + usize::from(rw != hw);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[h.len()] as f64 / r.len().max(1) as f64
-}
+#[allow(unused_imports, reason = "each test file uses a different subset")]
+pub(crate) use steno_core::{normalized_words as words, word_error_rate as wer};
 
 /// The sentences spoken in the session fixture, one per utterance.
 pub(crate) fn session_sentences() -> Vec<String> {
@@ -95,6 +69,7 @@ pub(crate) struct Segment {
     pub(crate) chunk: usize,
     pub(crate) start: f64,
     pub(crate) end: f64,
+    pub(crate) speech_end: f64,
     pub(crate) text: String,
     pub(crate) emitted_at: f64,
     pub(crate) latency_ms: u64,
@@ -128,19 +103,24 @@ pub(crate) fn threads_jsonl(input: &Path) -> Vec<Segment> {
 /// The first utterance of the session fixture (its first 4.5 s) as a WAV file in `dir`: a
 /// short speech input.
 pub(crate) fn first_utterance(dir: &Path) -> PathBuf {
+    session_opening(dir, 72_000, "first.wav")
+}
+
+/// The first `samples` (16 kHz) of the session fixture as the WAV file `name` in `dir`.
+pub(crate) fn session_opening(dir: &Path, samples: usize, name: &str) -> PathBuf {
     let mut reader = hound::WavReader::open(fixture("session.wav")).expect("session.wav");
     let spec = reader.spec();
-    let samples: Vec<i16> = reader
+    let kept: Vec<i16> = reader
         .samples::<i16>()
-        .take(72_000)
+        .take(samples)
         .collect::<Result<_, _>>()
         .expect("session.wav samples");
-    let path = dir.join("first.wav");
-    let mut writer = hound::WavWriter::create(&path, spec).expect("first.wav");
-    for sample in samples {
-        writer.write_sample(sample).expect("first.wav");
+    let path = dir.join(name);
+    let mut writer = hound::WavWriter::create(&path, spec).expect(name);
+    for sample in kept {
+        writer.write_sample(sample).expect(name);
     }
-    writer.finalize().expect("first.wav");
+    writer.finalize().expect(name);
     path
 }
 

@@ -22,7 +22,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use steno_core::{Chunk, Result, ScriptedTranscriber, Transcriber, TranscriberFactory};
+use steno_core::{
+    Chunk, Result, ScriptedTranscriber, Transcriber, TranscriberFactory, Transcription,
+};
 
 #[derive(Debug, Clone, Default)]
 struct Faults {
@@ -60,7 +62,7 @@ impl TranscriberFactory for FaultyFactory {
 }
 
 impl Transcriber for FaultyTranscriber {
-    fn transcribe(&mut self, chunk: &Chunk) -> Result<String> {
+    fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
         if self.faults.crash_on == Some(chunk.index) {
             std::process::abort();
         }
