@@ -863,6 +863,67 @@ pub fn determinism(make: &BackendFactory) -> CaseResult {
     Ok(())
 }
 
+/// **early_start**: with [`RunOptions::early_start`] on real-time input, the run writes
+/// exactly what waiting for the whole hangover writes, and the early decodes are really used.
+///
+/// Three tones in real time (2.4 s): one followed by 0.8 s of silence, then two separated
+/// by 0.3 s, longer than the padding (0.2 s) and shorter than the hangover (0.4 s), so speech
+/// resumes after an early start and the two are one utterance. Asserts: the segments (chunk,
+/// boundaries, text) are those of the pure chunker, as with early start off; at least one
+/// final took its early result (`early_starts_used`); no more early decodes were dropped
+/// than the one pause allows (`early_starts_discarded <= 1`); the report's chunk count is
+/// the finals', provisional chunks not counted.
+///
+/// # Errors
+/// [`crate::Unsupported`] when the backend declines real-time input.
+///
+/// # Panics
+/// When the backend breaks one of these promises.
+pub fn early_start(make: &BackendFactory) -> CaseResult {
+    let track = Track::new()
+        .silence(0.3)
+        .speech(0.5)
+        .silence(0.8)
+        .speech(0.4)
+        .silence(0.3)
+        .speech(0.4)
+        .silence(0.8);
+    let config = energy();
+    let expected = expected_segments(&track.samples, &config);
+    assert_eq!(expected.len(), 2, "early_start: the suite's own track");
+    let options = RunOptions {
+        realtime: true,
+        early_start: true,
+        ..RunOptions::default()
+    };
+    let probe = Probe::new();
+    let pipeline = probe.pipeline(track.source(), ScriptedTranscriber::new(), config, options);
+    let report = succeeded(run(make, pipeline, FAST_DEADLINE)?, "early_start");
+    assert_same_segments(
+        &written(&probe.segments()),
+        &expected,
+        "early_start: the run wrote other segments than waiting for the hangover writes",
+    );
+    assert!(
+        report.early_starts_used >= 1,
+        "early_start: no final chunk took an early decode ({} used, {} discarded): early \
+         start did nothing",
+        report.early_starts_used,
+        report.early_starts_discarded
+    );
+    assert!(
+        report.early_starts_discarded <= 1,
+        "early_start: {} early decodes dropped; only the 0.3 s pause can drop one",
+        report.early_starts_discarded
+    );
+    assert_eq!(
+        (report.chunks, report.segments),
+        (2, 2),
+        "early_start: report chunks and segments count finals only"
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

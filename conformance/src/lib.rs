@@ -149,6 +149,12 @@ pub const FAST_CASES: &[Case] = &[
         summary: "the same input twice (and in other block sizes) gives the same output",
         check: cases::determinism,
     },
+    Case {
+        name: "early_start",
+        summary: "decoding each utterance before the hangover ends writes exactly what \
+                  waiting writes",
+        check: cases::early_start,
+    },
 ];
 
 /// The fast case called `name`.

@@ -41,6 +41,7 @@ macro_rules! fast_case_names {
             source_error
             many_utterances
             determinism
+            early_start
         }
     };
 }

@@ -277,6 +277,49 @@ impl Chunker {
         self.buffer.clear();
     }
 
+    /// The chunk the open utterance becomes if no more speech follows, once its trailing
+    /// padding has arrived: its samples are then known, and only the rest of the hangover is
+    /// awaited to be sure the speaker stopped. Exactly what [`push`](Self::push) emits for it
+    /// when the hangover confirms the end (same index, boundaries and samples), so a
+    /// transcriber can start on it early; `None` while there is no such utterance.
+    ///
+    /// ```
+    /// use steno_core::{Chunker, ChunkerConfig, VadKind};
+    /// let config = ChunkerConfig { vad: VadKind::Energy, ..ChunkerConfig::default() };
+    /// let mut chunker = Chunker::new(&config).unwrap();
+    /// let mut chunks = Vec::new();
+    /// let tone: Vec<f32> = (0..16_000).map(|i| 0.3 * (i as f32 * 0.05).sin()).collect();
+    /// chunker.push(&tone, &mut chunks);
+    /// chunker.push(&vec![0.0; 4_000], &mut chunks); // 0.25 s of silence: past the padding
+    /// let early = chunker.provisional().expect("the padding has arrived");
+    /// chunker.push(&vec![0.0; 4_000], &mut chunks); // past the 0.4 s hangover
+    /// assert_eq!(chunks, [early]);
+    /// ```
+    pub fn provisional(&self) -> Option<Chunk> {
+        let State::InSpeech {
+            start_frame,
+            last_speech_frame,
+            frames,
+        } = &self.state
+        else {
+            return None;
+        };
+        let end_frame = last_speech_frame + 1 + self.padding_frames;
+        let speech = frames.iter().filter(|f| f.speech).count() as u64;
+        if self.frames_done < end_frame || speech < self.min_speech_frames {
+            return None;
+        }
+        let (start, end) = (start_frame * FRAME_LEN as u64, end_frame * FRAME_LEN as u64);
+        let from = (start - self.buffer_start) as usize;
+        let to = (end - self.buffer_start) as usize;
+        Some(Chunk {
+            index: self.next_index,
+            start_sample: start,
+            samples: self.buffer[from..to].to_vec(),
+            speech_end_sample: (last_speech_frame + 1) * FRAME_LEN as u64,
+        })
+    }
+
     fn cut_fixed_windows(&mut self, out: &mut Vec<Chunk>, at_end: bool) {
         let window = self.fixed_window as usize;
         while self.buffer.len() >= window || (at_end && !self.buffer.is_empty()) {

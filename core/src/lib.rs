@@ -36,6 +36,7 @@
 mod capture;
 mod chunker;
 mod decode;
+pub mod early;
 mod error;
 mod pipeline;
 mod report;
@@ -57,7 +58,7 @@ pub use decode::{FileSource, RawPcmSource, read_file};
 pub use error::{Error, Result};
 pub use pipeline::{
     Backend, CancelToken, ChunkStage, Emitter, Pipeline, Progress, RunControl, RunOptions,
-    SourceStage, TimedChunk, Transcript, Wait, transcribe,
+    SourceStage, TimedChunk, Transcript, Wait, transcribe, transcribe_with,
 };
 pub use report::{LatencySummary, ProcessUsage, RunReport, RunStart, RunTally};
 pub use resample::Conditioner;

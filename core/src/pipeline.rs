@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::early::{EarlyDecode, same_chunk};
 use crate::{
     Chunk, Chunker, ChunkerConfig, Error, Result, RingReader, RingWriter, RunReport, RunTally,
     SAMPLE_RATE, Segment, Sink, Source, Transcriber, TranscriberFactory, Transcription,
@@ -86,6 +87,13 @@ pub struct RunOptions {
     pub ring_capacity: usize,
     /// Chunks that may wait for a transcriber (and transcripts for the sink) at once.
     pub queue_capacity: usize,
+    /// Start transcribing an utterance as soon as the padding after its speech has arrived,
+    /// while the rest of the hangover confirms the speaker stopped; if speech resumes first,
+    /// the early result is dropped (see [`crate::early`]). Output is the same either way;
+    /// text arrives up to the hangover minus the padding (0.2 s by default) sooner. Worth it
+    /// when audio arrives in real time (a microphone, `realtime`); off by default because a
+    /// file read at full speed rarely gains and may decode some utterances twice.
+    pub early_start: bool,
     /// Stops the run from another thread.
     pub cancel: CancelToken,
     /// Counts samples read, for progress display.
@@ -98,6 +106,7 @@ impl Default for RunOptions {
             realtime: false,
             ring_capacity: SAMPLE_RATE as usize * 4,
             queue_capacity: 4,
+            early_start: false,
             cancel: CancelToken::new(),
             progress: Progress::default(),
         }
@@ -495,6 +504,10 @@ pub struct TimedChunk {
     /// When the chunker cut it: from here on, time not spent transcribing is the
     /// pipeline's own overhead (queues, hand-offs, scheduling).
     pub cut_at: Instant,
+    /// A provisional chunk (see [`RunOptions::early_start`]): decode it early, write nothing.
+    pub provisional: bool,
+    /// The early decode a provisional chunk and its final chunk share.
+    pub early: Option<Arc<EarlyDecode>>,
 }
 
 impl TimedChunk {
@@ -506,6 +519,8 @@ impl TimedChunk {
             available_at,
             speech_end_at,
             cut_at: Instant::now(),
+            provisional: false,
+            early: None,
         }
     }
 }
@@ -523,6 +538,9 @@ pub struct ChunkStage {
     /// (samples received after a pop, when that pop happened): availability of each sample.
     arrivals: VecDeque<(u64, Instant)>,
     finished: bool,
+    early_start: bool,
+    /// The provisional chunk handed out last and its decode, until its final chunk is cut.
+    provisional: Option<(Chunk, Arc<EarlyDecode>)>,
 }
 
 impl ChunkStage {
@@ -546,6 +564,8 @@ impl ChunkStage {
             chunks: Vec::new(),
             arrivals: VecDeque::new(),
             finished: false,
+            early_start: options.early_start,
+            provisional: None,
         })
     }
 
@@ -587,7 +607,18 @@ impl ChunkStage {
                     arrival_of(&mut self.arrivals, chunk.end_sample()),
                 )
             };
-            out.push(TimedChunk::new(chunk, available_at, speech_end_at));
+            let mut timed = TimedChunk::new(chunk, available_at, speech_end_at);
+            // Finals come in order and a provisional chunk is the open utterance's, so the
+            // next final either confirms it or replaces it (speech resumed, or a split).
+            if let Some((provisional, early)) = self.provisional.take()
+                && same_chunk(&provisional, &timed.chunk)
+            {
+                timed.early = Some(early);
+            }
+            out.push(timed);
+        }
+        if self.early_start && !self.finished {
+            self.hand_out_provisional(out);
         }
         Ok(match (popped, self.finished) {
             (_, true) => Wait::Done,
@@ -599,6 +630,28 @@ impl ChunkStage {
     /// Samples dropped at the ring so far.
     pub fn dropped_samples(&self) -> u64 {
         self.reader.dropped()
+    }
+
+    /// Hands out the open utterance's provisional chunk, once per set of boundaries.
+    fn hand_out_provisional(&mut self, out: &mut Vec<TimedChunk>) {
+        let Some(chunk) = self.chunker.provisional() else {
+            return;
+        };
+        if self
+            .provisional
+            .as_ref()
+            .is_some_and(|(handed, _)| same_chunk(handed, &chunk))
+        {
+            return;
+        }
+        // Its times are never reported: the final chunk's are.
+        let now = Instant::now();
+        let early = EarlyDecode::new();
+        let mut timed = TimedChunk::new(chunk.clone(), now, now);
+        timed.provisional = true;
+        timed.early = Some(Arc::clone(&early));
+        self.provisional = Some((chunk, early));
+        out.push(timed);
     }
     /// Steps until chunks are ready in `ready` or the stage must wait, calling `drained` after
     /// every step that may have made room in the ring (to wake a source waiting for room).
@@ -675,6 +728,10 @@ pub struct Transcript {
     pub text: String,
     /// Full-window decodes the transcriber's loop guard needed for it.
     pub full_window_retries: u32,
+    /// The transcript of a provisional chunk: counted, never written.
+    pub provisional: bool,
+    /// A provisional chunk: its early decode ran. A final chunk: it took that early result.
+    pub early_decoded: bool,
     /// When the chunker cut the chunk.
     pub cut_at: Instant,
     /// How long transcribing it took.
@@ -693,6 +750,8 @@ impl Transcript {
             speech_end_at: timed.speech_end_at,
             text: done.text,
             full_window_retries: done.full_window_retries,
+            provisional: false,
+            early_decoded: false,
             cut_at: timed.cut_at,
             transcribe_time,
         }
@@ -704,9 +763,37 @@ impl Transcript {
 /// # Errors
 /// The transcriber's error.
 pub fn transcribe(transcriber: &mut dyn Transcriber, timed: &TimedChunk) -> Result<Transcript> {
+    transcribe_with(timed, |chunk| transcriber.transcribe(chunk))
+}
+
+/// Transcribes one chunk with `decode` (a transcriber's call, made however the backend makes
+/// it: in this process or in a worker), sharing an early decode: a provisional chunk is
+/// decoded and kept for its final chunk, and gives a provisional transcript that the
+/// [`Emitter`] only counts; a final chunk whose provisional one was decoded (or is being
+/// decoded) takes that result.
+///
+/// # Errors
+/// `decode`'s error; a provisional chunk's error is kept for its final chunk instead.
+pub fn transcribe_with(
+    timed: &TimedChunk,
+    decode: impl FnOnce(&Chunk) -> Result<Transcription>,
+) -> Result<Transcript> {
     let began = Instant::now();
-    let done = transcriber.transcribe(&timed.chunk)?;
-    Ok(Transcript::new(timed, done, began.elapsed()))
+    let (done, early_decoded) = match (&timed.early, timed.provisional) {
+        (Some(early), true) => {
+            let decoded = early.run_provisional(|| decode(&timed.chunk));
+            (Transcription::default(), decoded)
+        }
+        (Some(early), false) => {
+            let (outcome, reused) = early.run_final(|| decode(&timed.chunk));
+            (outcome?, reused)
+        }
+        (None, _) => (decode(&timed.chunk)?, false),
+    };
+    let mut transcript = Transcript::new(timed, done, began.elapsed());
+    transcript.provisional = timed.provisional;
+    transcript.early_decoded = early_decoded;
+    Ok(transcript)
 }
 
 /// Writes transcripts to the sink in chunk order, stamping emission time and latency.
@@ -719,6 +806,10 @@ pub struct Emitter {
     next_chunk: usize,
     /// `next_chunk` when [`Emitter::newly_written`] was last called.
     reported_written: usize,
+    /// Provisional transcripts accepted since [`Emitter::newly_written`] was last called.
+    provisional_unreported: usize,
+    /// Provisional chunks whose early decode ran.
+    early_decodes: u64,
     waiting: BTreeMap<usize, Transcript>,
     /// The earliest failed chunk and its error, held until the chunks before it are written.
     failure: Option<(usize, Error)>,
@@ -742,18 +833,21 @@ impl Emitter {
             started,
             next_chunk: 0,
             reported_written: 0,
+            provisional_unreported: 0,
+            early_decodes: 0,
             waiting: BTreeMap::new(),
             failure: None,
             tally: RunTally::default(),
         }
     }
 
-    /// Chunks written (or skipped as empty) in order since the last call: transcripts held
-    /// for reordering are not counted. Parallel backends give back this many run-ahead tokens
-    /// (see [`RunOptions::run_ahead`]).
+    /// Chunks written (or skipped as empty) in order since the last call, and provisional
+    /// transcripts accepted: transcripts held for reordering are not counted. Parallel
+    /// backends give back this many run-ahead tokens (see [`RunOptions::run_ahead`]).
     pub fn newly_written(&mut self) -> usize {
-        let newly = self.next_chunk - self.reported_written;
+        let newly = self.next_chunk - self.reported_written + self.provisional_unreported;
         self.reported_written = self.next_chunk;
+        self.provisional_unreported = 0;
         newly
     }
 
@@ -762,11 +856,18 @@ impl Emitter {
     /// # Errors
     /// The sink's error.
     pub fn emit(&mut self, transcript: Transcript) -> Result<()> {
+        if transcript.provisional {
+            // Its text waits in the early decode for the final chunk; only count it.
+            self.provisional_unreported += 1;
+            self.early_decodes += u64::from(transcript.early_decoded);
+            return Ok(());
+        }
         self.waiting.insert(transcript.chunk, transcript);
         while let Some(next) = self.waiting.remove(&self.next_chunk) {
             self.next_chunk += 1;
             self.tally.chunks += 1;
             self.tally.full_window_retries += u64::from(next.full_window_retries);
+            self.tally.early_starts_used += u64::from(next.early_decoded);
             if next.text.is_empty() {
                 continue;
             }
@@ -840,6 +941,10 @@ impl Emitter {
             });
         }
         self.sink.finish()?;
+        // Every early decode that no final chunk took was dropped: speech resumed.
+        self.tally.early_starts_discarded = self
+            .early_decodes
+            .saturating_sub(self.tally.early_starts_used);
         Ok(self.tally)
     }
 }
@@ -859,6 +964,8 @@ mod tests {
             speech_end_at: Instant::now(),
             text: text.into(),
             full_window_retries: 0,
+            provisional: false,
+            early_decoded: false,
             cut_at: Instant::now(),
             transcribe_time: Duration::ZERO,
         }
@@ -916,6 +1023,100 @@ mod tests {
         // A failure of the next chunk to write is returned at once.
         let mut emitter = Emitter::new(Box::new(CollectingSink::new()), Instant::now());
         assert!(emitter.emit_outcome(0, failure()).is_err());
+    }
+
+    #[test]
+    fn provisional_transcripts_are_counted_never_written() {
+        let sink = CollectingSink::new();
+        let mut emitter = Emitter::new(Box::new(sink.clone()), Instant::now());
+        let provisional = |end_sample: u64| Transcript {
+            end_sample,
+            provisional: true,
+            early_decoded: true,
+            ..transcript(0, "")
+        };
+        // Speech resumed after the first early start; the second one was taken.
+        emitter.emit(provisional(8_000)).unwrap();
+        emitter.emit(provisional(9_000)).unwrap();
+        assert!(sink.segments().is_empty());
+        assert_eq!(
+            emitter.newly_written(),
+            2,
+            "their run-ahead tokens come back"
+        );
+        emitter
+            .emit(Transcript {
+                end_sample: 9_000,
+                early_decoded: true,
+                ..transcript(0, "zero")
+            })
+            .unwrap();
+        assert_eq!(emitter.newly_written(), 1);
+        let tally = emitter.finish().unwrap();
+        assert_eq!(sink.segments().len(), 1);
+        assert_eq!(tally.chunks, 1);
+        assert_eq!(
+            (tally.early_starts_used, tally.early_starts_discarded),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn early_start_hands_out_provisional_chunks_and_links_the_final_one() {
+        let tone = |seconds: f64| -> Vec<f32> {
+            (0..(seconds * 16_000.0) as usize)
+                .map(|i| 0.3 * (i as f32 * 0.05).sin())
+                .collect()
+        };
+        let silence = |seconds: f64| vec![0.0; (seconds * 16_000.0) as usize];
+        let (mut writer, reader) = crate::ring(16_000 * 4);
+        let options = RunOptions {
+            early_start: true,
+            ..RunOptions::default()
+        };
+        let config = ChunkerConfig {
+            vad: crate::VadKind::Energy,
+            ..ChunkerConfig::default()
+        };
+        let mut stage = ChunkStage::new(reader, &config, &options, Instant::now()).unwrap();
+        let mut out = Vec::new();
+        // In 20 ms pieces, as a microphone delivers them.
+        let audio = [tone(0.5), silence(0.3), tone(0.4), silence(0.8)].concat();
+        for piece in audio.chunks(320) {
+            assert_eq!(writer.push_some(piece), piece.len());
+            stage.step(&mut out).unwrap();
+        }
+        let kinds: Vec<(bool, usize, u64)> = out
+            .iter()
+            .map(|t| (t.provisional, t.chunk.index, t.chunk.end_sample()))
+            .collect();
+        assert_eq!(kinds.len(), 3, "{kinds:?}");
+        let (first, second, last) = (&out[0], &out[1], &out[2]);
+        assert!(first.provisional && second.provisional && !last.provisional);
+        assert!(
+            first.chunk.end_sample() < second.chunk.end_sample(),
+            "speech resumed"
+        );
+        assert_eq!(
+            last.chunk, second.chunk,
+            "the final chunk is the provisional one"
+        );
+        assert!(Arc::ptr_eq(
+            last.early.as_ref().unwrap(),
+            second.early.as_ref().unwrap()
+        ));
+        // Without early start, only the final chunk.
+        let (mut writer, reader) = crate::ring(16_000 * 4);
+        let mut stage =
+            ChunkStage::new(reader, &config, &RunOptions::default(), Instant::now()).unwrap();
+        let mut waited = Vec::new();
+        for piece in audio.chunks(320) {
+            writer.push_some(piece);
+            stage.step(&mut waited).unwrap();
+        }
+        assert_eq!(waited.len(), 1);
+        assert_eq!(waited[0].chunk, last.chunk);
+        assert!(waited[0].early.is_none());
     }
 
     #[test]

@@ -89,6 +89,14 @@ pub struct RunReport {
     /// window sized to the chunk looked degenerate (see `steno_core::window`).
     #[serde(default)]
     pub full_window_retries: u64,
+    /// Chunks whose text came from a decode started before the hangover confirmed their end
+    /// (`RunOptions::early_start`).
+    #[serde(default)]
+    pub early_starts_used: u64,
+    /// Early decodes dropped because speech resumed inside the hangover: work spent for
+    /// nothing, the price of early start.
+    #[serde(default)]
+    pub early_starts_discarded: u64,
 }
 
 /// What a backend's stages counted during a run, to be turned into a [`RunReport`].
@@ -112,6 +120,10 @@ pub struct RunTally {
     pub worker_restarts: u64,
     /// Full-window retries of the transcriber's loop guard.
     pub full_window_retries: u64,
+    /// Final chunks whose text came from an early decode.
+    pub early_starts_used: u64,
+    /// Early decodes dropped because speech resumed inside the hangover.
+    pub early_starts_discarded: u64,
 }
 
 /// The moment a run started and the process's resource use then, to report the difference.
@@ -164,6 +176,8 @@ impl RunStart {
             realtime,
             worker_restarts: tally.worker_restarts,
             full_window_retries: tally.full_window_retries,
+            early_starts_used: tally.early_starts_used,
+            early_starts_discarded: tally.early_starts_discarded,
         }
     }
 }
@@ -236,6 +250,8 @@ mod tests {
             "worker_restarts",
             "speech_end_latency_ms",
             "full_window_retries",
+            "early_starts_used",
+            "early_starts_discarded",
         ] {
             json.as_object_mut().unwrap().remove(newer);
         }

@@ -94,6 +94,13 @@ pub(crate) struct TranscribeArgs {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) threads: Option<u16>,
 
+    /// Wait for the whole hangover before transcribing an utterance. By default, when audio
+    /// arrives in real time, transcription starts as soon as the speech's trailing padding
+    /// has arrived and the text is written once the hangover confirms the end (same text,
+    /// sooner); this turns that off.
+    #[arg(long)]
+    pub(crate) no_early_start: bool,
+
     /// Silence (ms) that ends an utterance; lower is faster but may split sentences.
     #[arg(long, value_name = "MS", default_value_t = 400)]
     pub(crate) min_silence_ms: u64,
@@ -206,6 +213,13 @@ pub(crate) struct LiveArgs {
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) threads: Option<u16>,
+
+    /// Wait for the whole hangover before transcribing an utterance. By default, when audio
+    /// arrives in real time, transcription starts as soon as the speech's trailing padding
+    /// has arrived and the text is written once the hangover confirms the end (same text,
+    /// sooner); this turns that off.
+    #[arg(long)]
+    pub(crate) no_early_start: bool,
 
     /// Silence (ms) that ends an utterance; lower is faster but may split sentences.
     #[arg(long, value_name = "MS", default_value_t = 400)]

@@ -90,7 +90,11 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
         chunker,
         transcriber,
         sink,
-        options: RunOptions::default(),
+        options: RunOptions {
+            // A microphone delivers audio in real time: start on each utterance early.
+            early_start: !args.no_early_start,
+            ..RunOptions::default()
+        },
     };
     // The stream stays on this thread (it need not be `Send`); the backend runs on its own.
     let running = std::thread::Builder::new()
@@ -116,6 +120,7 @@ fn transcribe_options(args: &LiveArgs) -> TranscribeArgs {
         realtime: false,
         report: args.report.clone(),
         threads: args.threads,
+        no_early_start: args.no_early_start,
         min_silence_ms: args.min_silence_ms,
         max_chunk: args.max_chunk,
         workers: args.workers,

@@ -54,6 +54,7 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
         let (output, sink) = Output::create(target.output.as_deref(), format)?;
         let options = RunOptions {
             realtime: args.realtime,
+            early_start: args.realtime && !args.no_early_start,
             ..RunOptions::default()
         };
         let progress = ProgressDisplay::start(
@@ -121,6 +122,7 @@ fn transcribe_in_parallel(
         };
         let options = RunOptions {
             realtime: args.realtime,
+            early_start: args.realtime && !args.no_early_start,
             ..RunOptions::default()
         };
         cancels.push(options.cancel.clone());

@@ -363,6 +363,11 @@ fn realtime_mode_paces_the_input_and_measures_latency() {
     }
     // In real time the end of speech happened when its sample was due: the speaker stopped
     // before the chunk's trailing padding had played, so that latency is the longer one.
+    // Early start is on in real time, and was used: the words above are what waiting gives.
+    assert!(
+        report["early_starts_used"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
     let (latency, speech_end) = (&report["latency_ms"], &report["speech_end_latency_ms"]);
     for p in ["p50", "p95", "max"] {
         let (a, b) = (

@@ -390,17 +390,21 @@ impl SlotContext {
                 // The run fails at an earlier chunk once the chunks before it are written.
                 continue;
             }
-            let began = std::time::Instant::now();
-            let outcome = match self.transcribe(current, cost, &timed) {
-                // The round trip to the worker counts as transcription time, so the report's
-                // overhead leaves out the pipe hand-off (see BENCHMARKS.md).
-                Some(Ok(done)) => Ok(Transcript::new(&timed, done, began.elapsed())),
-                Some(Err(error)) => {
-                    self.shared.first_failed.fetch_min(index, Ordering::SeqCst);
-                    Err(error)
-                }
-                None => return,
-            };
+            // The round trip to the worker counts as transcription time, so the report's
+            // overhead leaves out the pipe hand-off (see BENCHMARKS.md).
+            let mut stopped = false;
+            let outcome = steno_core::transcribe_with(&timed, |_| {
+                self.transcribe(current, cost, &timed).unwrap_or_else(|| {
+                    stopped = true;
+                    Err(Error::Cancelled)
+                })
+            });
+            if stopped {
+                return;
+            }
+            if outcome.is_err() {
+                self.shared.first_failed.fetch_min(index, Ordering::SeqCst);
+            }
             if self.texts.send((index, outcome)).is_err() {
                 return;
             }

@@ -457,8 +457,14 @@ impl Dispatcher {
                         break;
                     }
                 };
-                active.dispatched += 1;
                 let chunk = timed.chunk.index;
+                // A provisional chunk shares its index with the final one that follows: only
+                // finals count against the input's window.
+                if !timed.provisional {
+                    active.dispatched += 1;
+                } else if active.first_failed.is_some() {
+                    continue;
+                }
                 if active.first_failed.is_some_and(|failed| chunk > failed) {
                     // The input fails at an earlier chunk; count this one as done.
                     active.in_flight += 1;
@@ -501,7 +507,11 @@ impl Dispatcher {
             let Some(active) = self.active.iter_mut().find(|a| a.index == input) else {
                 continue;
             };
-            active.received(chunk);
+            if matches!(&outcome, Ok(transcript) if transcript.provisional) {
+                active.in_flight -= 1;
+            } else {
+                active.received(chunk);
+            }
             if outcome.is_err() {
                 active.first_failed = Some(active.first_failed.map_or(chunk, |f| f.min(chunk)));
             }
