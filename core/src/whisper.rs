@@ -76,6 +76,46 @@ impl WhisperModel {
         &self.path
     }
 
+    /// whisper.cpp's own long-form transcription of a whole recording, decoded the way its
+    /// `whisper-cli` does by default (beam search of 5, temperature fallback, timestamps),
+    /// with no text carried from one 30 s window to the next (`-mc 0`): the anchor `cargo
+    /// xtask compare --anchors` measures steno against. Not a pipeline stage: it needs the
+    /// whole recording at once and gives one text.
+    ///
+    /// # Errors
+    /// [`Error::Model`] when no state can be created; [`Error::Transcribe`] (chunk 0) when
+    /// whisper.cpp fails.
+    pub fn transcribe_like_whisper_cli(&self, samples: &[f32]) -> Result<String> {
+        let mut state = self
+            .context
+            .create_state()
+            .map_err(|e| Error::model(&self.path, format!("cannot create a state: {e}")))?;
+        let fail = |problem: String| Error::Transcribe { chunk: 0, problem };
+        let mut params = FullParams::new(SamplingStrategy::BeamSearch {
+            beam_size: 5,
+            patience: -1.0,
+        });
+        params.set_n_threads(i32::try_from(self.threads_per_state).unwrap_or(1));
+        params.set_language(Some("en"));
+        params.set_n_max_text_ctx(0);
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        state
+            .full(params, samples)
+            .map_err(|e| fail(format!("whisper.cpp failed: {e}")))?;
+        let mut text = String::new();
+        for segment in state.as_iter() {
+            let piece = segment
+                .to_str_lossy()
+                .map_err(|e| fail(format!("cannot read segment text: {e}")))?;
+            text.push_str(&piece);
+            text.push(' ');
+        }
+        Ok(clean_text(&text))
+    }
+
     /// A transcriber with its own state on this model.
     ///
     /// # Errors

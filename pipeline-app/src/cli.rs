@@ -152,8 +152,14 @@ pub(crate) struct FloorArgs {
     pub(crate) threads: u16,
 
     /// Use the scripted stand-in costing MS milliseconds per second of audio.
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", conflicts_with = "whisper_cli")]
     pub(crate) simulate_cost_ms: Option<u64>,
+
+    /// Instead of steno's chunks, whisper.cpp's own long-form transcription of the whole
+    /// file with whisper-cli's default decoding and no text carried between windows (its
+    /// `-mc 0`): the anchor `cargo xtask compare --anchors` compares steno with.
+    #[arg(long)]
+    pub(crate) whisper_cli: bool,
 }
 
 const LIVE_EXAMPLES: &str = "\

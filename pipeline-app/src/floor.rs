@@ -13,8 +13,14 @@ use steno_core::{
 use crate::cli::FloorArgs;
 use crate::output::write_atomically;
 
-/// `steno floor`: the model (or the scripted stand-in) on `args.input`, default chunking.
+/// `steno floor`: the model (or the scripted stand-in) on `args.input`, default chunking; or
+/// with `--whisper-cli`, whisper.cpp's own long-form path.
 pub(crate) fn run_command(args: &FloorArgs) -> anyhow::Result<()> {
+    if args.whisper_cli {
+        let path = crate::model::resolve(args.model.as_deref())?;
+        let model = steno_core::WhisperModel::load(&path, usize::from(args.threads))?;
+        return run_whisper_cli(&args.input, &model, &args.report);
+    }
     let transcriber: Arc<dyn TranscriberFactory> = match args.simulate_cost_ms {
         Some(ms) => Arc::new(crate::transcribe::simulated(ms)),
         None => {
@@ -31,6 +37,33 @@ pub(crate) fn run_command(args: &FloorArgs) -> anyhow::Result<()> {
         &transcriber,
         &args.report,
     )
+}
+
+/// Decodes `input` and transcribes it whole as whisper-cli does, writing the text to stdout
+/// and the run report to `report` (backend `whisper.cpp`).
+fn run_whisper_cli(
+    input: &Path,
+    model: &steno_core::WhisperModel,
+    report: &Path,
+) -> anyhow::Result<()> {
+    let start = RunStart::now();
+    let samples = read_file(input)?;
+    let text = model.transcribe_like_whisper_cli(&samples)?;
+    println!("{text}");
+    let tally = RunTally {
+        audio_samples: samples.len() as u64,
+        chunks: 1,
+        segments: 1,
+        ..RunTally::default()
+    };
+    let report_data = start.report(
+        "whisper.cpp",
+        model.path().display().to_string(),
+        false,
+        &tally,
+    );
+    let json = serde_json::to_vec_pretty(&report_data).context("cannot encode the report")?;
+    write_atomically(report, &json)
 }
 
 /// Decodes `input`, cuts it with `chunker`, transcribes every chunk in order on one

@@ -1,6 +1,10 @@
 //! `cargo xtask compare`: runs the release `steno` binary once per backend and run, on the same
 //! inputs, interleaved, and compares wall time, real-time factor, latency, CPU, memory, drops
-//! and output against a floor: the same chunks transcribed by a plain sequential loop.
+//! and output against a floor: the same chunks transcribed by a plain sequential loop. With
+//! `--anchors`, offline runs also measure the tools steno is held to, in the same run:
+//! faster-whisper (in a venv under `target/anchors/`, on the CTranslate2 copy of the weights
+//! the converter starts from) and whisper.cpp's own long-form path (`steno floor
+//! --whisper-cli`: `whisper_full` over the whole file with whisper-cli's defaults, `-mc 0`).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -11,7 +15,14 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 const USAGE: &str = "usage: cargo xtask compare [--inputs FILES] [--backends LIST] [--realtime] \
-[--simulated] [--reference TEXT_FILE] [--runs N] [--json OUT.json] [--plot OUT.svg]";
+[--simulated] [--anchors] [--reference TEXT_FILE] [--runs N] [--json OUT.json] [--plot OUT.svg]";
+
+/// The anchor rows of `--anchors`.
+const FASTER_WHISPER: &str = "faster-whisper";
+const WHISPER_CPP: &str = "whisper.cpp";
+
+/// Threads every anchor and steno's Whisper state use: the cores of the reference machine.
+const ANCHOR_THREADS: &str = "2";
 
 /// Cost of the simulated transcriber, in milliseconds per second of audio (about tiny.en's
 /// speed on two cores), so the pipeline's own overhead is measured without the model's noise.
@@ -24,6 +35,7 @@ pub(crate) struct Options {
     backends: Option<Vec<String>>,
     realtime: bool,
     simulated: bool,
+    anchors: bool,
     reference: Option<PathBuf>,
     runs: usize,
     json: Option<PathBuf>,
@@ -38,6 +50,7 @@ impl Options {
             backends: None,
             realtime: false,
             simulated: false,
+            anchors: false,
             reference: None,
             runs: 3,
             json: None,
@@ -61,6 +74,7 @@ impl Options {
                 }
                 "--realtime" => options.realtime = true,
                 "--simulated" => options.simulated = true,
+                "--anchors" => options.anchors = true,
                 "--reference" => options.reference = Some(value("--reference")?.into()),
                 "--runs" => {
                     let runs = value("--runs")?;
@@ -86,6 +100,9 @@ impl Options {
             if !input.is_file() {
                 bail!("{}: no such input file", input.display());
             }
+        }
+        if options.anchors && (options.realtime || options.simulated) {
+            bail!("--anchors compares offline runs of the real model: drop --realtime/--simulated");
         }
         Ok(options)
     }
@@ -114,6 +131,28 @@ struct Measurement {
     text: String,
 }
 
+impl Measurement {
+    /// Nothing measured yet for `backend` in run `run`.
+    fn new(backend: &str, run: usize) -> Self {
+        Measurement {
+            backend: backend.to_owned(),
+            run,
+            wall_seconds: 0.0,
+            audio_seconds: 0.0,
+            cpu_seconds: 0.0,
+            peak_rss_bytes: 0,
+            dropped_samples: 0,
+            restarts: 0,
+            retries: 0,
+            latencies_ms: Vec::new(),
+            speech_end_latencies_ms: Vec::new(),
+            overhead_p99_ms: None,
+            output: Vec::new(),
+            text: String::new(),
+        }
+    }
+}
+
 pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     crate::deps::ensure()?;
     let model = crate::model::ensure(root)?;
@@ -124,16 +163,31 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         None => available_backends(&steno)?,
     };
     let scratch = tempfile_dir(root)?;
+    let anchors = if options.anchors {
+        Some(Anchors::prepare(root)?)
+    } else {
+        None
+    };
     let mut measurements = Vec::new();
     let with_floor = !options.realtime;
+    let mut extra = Vec::new();
+    if with_floor {
+        extra.push("floor");
+    }
+    if anchors.is_some() {
+        extra.extend([FASTER_WHISPER, WHISPER_CPP]);
+    }
     for run in 0..options.runs {
-        let mut order: Vec<&str> = backends.iter().map(String::as_str).collect();
-        if with_floor {
-            order.push("floor");
-        }
+        let order = backends
+            .iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied());
         for backend in order {
             eprintln!("xtask: run {}/{} {backend}", run + 1, options.runs);
-            let measurement = measure(&steno, &model, backend, run, options, &scratch)?;
+            let measurement = match (&anchors, backend) {
+                (Some(anchors), FASTER_WHISPER) => anchors.faster_whisper(run, options)?,
+                _ => measure(&steno, &model, backend, run, options, &scratch)?,
+            };
             measurements.push(measurement);
         }
     }
@@ -145,8 +199,11 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let rows = summarise(&backends, with_floor, &measurements, reference.as_deref());
+    let rows = summarise(&backends, &extra, &measurements, reference.as_deref());
     print!("{}", render_table(&rows, options));
+    if anchors.is_some() {
+        print!("{}", render_anchor_ratios(&backends, &measurements));
+    }
     if let Some(path) = &options.json {
         let document = json!({
             "realtime": options.realtime,
@@ -197,28 +254,15 @@ fn measure(
     options: &Options,
     scratch: &Path,
 ) -> anyhow::Result<Measurement> {
-    let mut measurement = Measurement {
-        backend: backend.to_owned(),
-        run,
-        wall_seconds: 0.0,
-        audio_seconds: 0.0,
-        cpu_seconds: 0.0,
-        peak_rss_bytes: 0,
-        dropped_samples: 0,
-        restarts: 0,
-        retries: 0,
-        latencies_ms: Vec::new(),
-        speech_end_latencies_ms: Vec::new(),
-        overhead_p99_ms: None,
-        output: Vec::new(),
-        text: String::new(),
-    };
+    let mut measurement = Measurement::new(backend, run);
     for (i, input) in options.inputs.iter().enumerate() {
         let report_path = scratch.join(format!("{backend}-{run}-{i}.json"));
         let output_path = scratch.join(format!("{backend}-{run}-{i}.jsonl"));
         let mut command = Command::new(steno);
         if backend == "floor" {
             command.arg("floor");
+        } else if backend == WHISPER_CPP {
+            command.args(["floor", "--whisper-cli", "--threads", ANCHOR_THREADS]);
         } else {
             command
                 .args([
@@ -272,7 +316,7 @@ fn measure(
             let previous = measurement.overhead_p99_ms.unwrap_or(0.0);
             measurement.overhead_p99_ms = Some(previous.max(p99));
         }
-        if backend == "floor" {
+        if backend == "floor" || backend == WHISPER_CPP {
             measurement
                 .text
                 .push_str(&String::from_utf8_lossy(&output.stdout));
@@ -349,9 +393,10 @@ pub(crate) struct Row {
     pub(crate) wer: Option<f64>,
 }
 
+/// One row per backend, then one per `extra` row (the floor, the anchors) that was measured.
 fn summarise(
     backends: &[String],
-    with_floor: bool,
+    extra: &[&str],
     measurements: &[Measurement],
     reference: Option<&str>,
 ) -> Vec<Row> {
@@ -362,12 +407,11 @@ fn summarise(
     let of = |name: &str| -> Vec<&Measurement> {
         measurements.iter().filter(|m| m.backend == name).collect()
     };
-    let floor_wall =
-        with_floor.then(|| median(of("floor").iter().map(|m| m.wall_seconds).collect()));
+    let floor_wall = extra
+        .contains(&"floor")
+        .then(|| median(of("floor").iter().map(|m| m.wall_seconds).collect()));
     let mut names: Vec<&str> = backends.iter().map(String::as_str).collect();
-    if with_floor {
-        names.push("floor");
-    }
+    names.extend(extra);
     names
         .into_iter()
         .map(|name| {
@@ -376,7 +420,8 @@ fn summarise(
             let wall = median(walls.clone());
             let audio = runs.first().map_or(0.0, |m| m.audio_seconds);
             let latencies: Vec<f64> = runs.iter().flat_map(|m| m.latencies_ms.clone()).collect();
-            let has_latency = !latencies.is_empty() && name != "floor";
+            let is_backend = backends.iter().any(|b| b == name);
+            let has_latency = !latencies.is_empty() && is_backend;
             let speech_end: Vec<f64> = runs
                 .iter()
                 .flat_map(|m| m.speech_end_latencies_ms.clone())
@@ -404,9 +449,11 @@ fn summarise(
                 dropped_samples: runs.iter().map(|m| m.dropped_samples).max().unwrap_or(0),
                 worker_restarts: runs.iter().map(|m| m.restarts).sum(),
                 full_window_retries: runs.iter().map(|m| m.retries).max().unwrap_or(0),
-                identical_to_threads: match (&threads_output, name) {
-                    (_, "floor") | (None, _) => None,
-                    (Some(expected), _) => Some(runs.iter().all(|m| &m.output == expected)),
+                identical_to_threads: match &threads_output {
+                    Some(expected) if is_backend => {
+                        Some(runs.iter().all(|m| &m.output == expected))
+                    }
+                    _ => None,
                 },
                 wer: reference.and_then(|r| runs.first().map(|m| crate::wer::wer(r, &m.text))),
             }
@@ -457,6 +504,119 @@ fn percentile(values: &[f64], p: f64) -> f64 {
     sorted.sort_by(f64::total_cmp);
     let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
+}
+
+/// What `--anchors` runs faster-whisper with: its venv, script and the CTranslate2 weights.
+struct Anchors {
+    python: PathBuf,
+    script: PathBuf,
+    ct2_model: PathBuf,
+}
+
+impl Anchors {
+    /// Makes the venv under `target/anchors/` and installs faster-whisper into it from PyPI
+    /// (once), and fetches the CTranslate2 copy of the model.
+    fn prepare(root: &Path) -> anyhow::Result<Anchors> {
+        let venv = root.join("target/anchors/venv");
+        let python = venv.join("bin/python");
+        if !python.is_file() {
+            eprintln!("xtask: creating {}", venv.display());
+            crate::run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+                .context("python3 -m venv failed (is python3-venv installed?)")?;
+        }
+        let installed = Command::new(&python)
+            .args(["-c", "import faster_whisper"])
+            .status()
+            .is_ok_and(|status| status.success());
+        if !installed {
+            eprintln!("xtask: installing faster-whisper into {}", venv.display());
+            crate::run(Command::new(&python).args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "faster-whisper",
+            ]))
+            .context("pip could not install faster-whisper")?;
+        }
+        Ok(Anchors {
+            python,
+            script: root.join("xtask/anchors/faster_whisper_anchor.py"),
+            ct2_model: crate::model::ct2_model_dir(root)?,
+        })
+    }
+
+    /// faster-whisper over every input, as one run.
+    fn faster_whisper(&self, run: usize, options: &Options) -> anyhow::Result<Measurement> {
+        let mut measurement = Measurement::new(FASTER_WHISPER, run);
+        for input in &options.inputs {
+            let cpu_before = children_cpu_seconds();
+            let output = Command::new(&self.python)
+                .arg(&self.script)
+                .arg(&self.ct2_model)
+                .arg(input)
+                .arg(ANCHOR_THREADS)
+                // OpenBLAS tuning meant for numpy on some CPUs: not CTranslate2's concern.
+                .env_remove("OPENBLAS_CORETYPE")
+                .env_remove("OPENBLAS_L2_SIZE")
+                .output()
+                .context("cannot run the faster-whisper anchor")?;
+            if !output.status.success() {
+                bail!(
+                    "faster-whisper on {}: {}",
+                    input.display(),
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
+            }
+            measurement.cpu_seconds += children_cpu_seconds() - cpu_before;
+            let result: Value = serde_json::from_slice(&output.stdout)
+                .context("the faster-whisper anchor printed no JSON")?;
+            measurement.wall_seconds += result["wall_seconds"].as_f64().unwrap_or(0.0);
+            measurement.audio_seconds += result["audio_seconds"].as_f64().unwrap_or(0.0);
+            measurement.peak_rss_bytes = measurement
+                .peak_rss_bytes
+                .max(result["peak_rss_bytes"].as_u64().unwrap_or(0));
+            measurement
+                .text
+                .push_str(result["text"].as_str().unwrap_or(""));
+            measurement.text.push(' ');
+        }
+        Ok(measurement)
+    }
+}
+
+/// steno's backends against the anchors, as ratios of wall time run by run (the runs are
+/// interleaved, so each ratio compares neighbours): median and range.
+fn render_anchor_ratios(backends: &[String], measurements: &[Measurement]) -> String {
+    let wall = |name: &str, run: usize| {
+        measurements
+            .iter()
+            .find(|m| m.backend == name && m.run == run)
+            .map(|m| m.wall_seconds)
+    };
+    let runs = measurements.iter().map(|m| m.run + 1).max().unwrap_or(0);
+    let mut out = String::from("\n| backend | x faster-whisper | x whisper.cpp |\n|---|---|---|\n");
+    for backend in backends {
+        let ratios = |anchor: &str| -> String {
+            let per_run: Vec<f64> = (0..runs)
+                .filter_map(|run| Some(wall(backend, run)? / wall(anchor, run)?))
+                .collect();
+            if per_run.is_empty() {
+                return "-".to_owned();
+            }
+            let (low, high) = per_run
+                .iter()
+                .fold((f64::INFINITY, 0.0_f64), |(l, h), &r| (l.min(r), h.max(r)));
+            format!("{:.2} ({low:.2}-{high:.2})", median(per_run))
+        };
+        let _ = writeln!(
+            out,
+            "| {backend} | {} | {} |",
+            ratios(FASTER_WHISPER),
+            ratios(WHISPER_CPP)
+        );
+    }
+    out
 }
 
 fn render_table(rows: &[Row], options: &Options) -> String {
@@ -562,7 +722,7 @@ mod tests {
         ];
         let rows = summarise(
             &["threads".into(), "tokio".into()],
-            true,
+            &["floor"],
             &measurements,
             Some("the quick brown dog"),
         );

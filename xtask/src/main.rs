@@ -22,7 +22,7 @@ tasks:
   model     install the default Whisper model (models/ggml-tiny.en.bin)
   conformance-table [FILE]
             run the conformance suite and write its table into README.md (or FILE)
-  compare [--inputs FILES] [--backends LIST] [--realtime] [--simulated]
+  compare [--inputs FILES] [--backends LIST] [--realtime] [--simulated] [--anchors]
           [--reference TEXT_FILE] [--runs N] [--json OUT.json] [--plot OUT.svg]
             build steno in release and compare every backend side by side
   deps      install the system packages steno builds with (apt-get, when root)

