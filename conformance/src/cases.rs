@@ -924,6 +924,50 @@ pub fn early_start(make: &BackendFactory) -> CaseResult {
     Ok(())
 }
 
+/// **packing**: with [`RunOptions::pack`], utterances are decoded in windows, and every
+/// utterance still comes out as its own segment, exactly as without packing.
+///
+/// Thirty utterances of 0.3-1.5 s with 0.6 s pauses (about 45 s), offline, with the scripted
+/// transcriber (which times each utterance's text inside a window). Asserts: the segments are
+/// those of the pure chunker, in order; the report counts every utterance as a chunk, and
+/// fewer packed windows than utterances (so windows were formed and decoded).
+///
+/// # Errors
+/// [`crate::Unsupported`] when the backend declines the run.
+///
+/// # Panics
+/// When the backend breaks one of these promises.
+pub fn packing(make: &BackendFactory) -> CaseResult {
+    let lengths: Vec<f64> = (0..30).map(|i| 0.3 + f64::from(i % 5) * 0.3).collect();
+    let track = Track::new().silence(0.4).utterances(&lengths, 0.6);
+    let config = energy();
+    let expected = expected_segments(&track.samples, &config);
+    let options = RunOptions {
+        pack: true,
+        ..RunOptions::default()
+    };
+    let probe = Probe::new();
+    let pipeline = probe.pipeline(track.source(), ScriptedTranscriber::new(), config, options);
+    let report = succeeded(run(make, pipeline, FAST_DEADLINE)?, "packing");
+    assert_same_segments(
+        &written(&probe.segments()),
+        &expected,
+        "packing: the packed run wrote other segments than decoding each utterance alone",
+    );
+    assert_eq!(
+        report.chunks,
+        expected.len(),
+        "packing: report.chunks counts utterances"
+    );
+    let windows = report.packed_windows as usize;
+    assert!(
+        0 < windows && windows < expected.len(),
+        "packing: {windows} windows for {} utterances",
+        expected.len()
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -155,6 +155,12 @@ pub const FAST_CASES: &[Case] = &[
                   waiting writes",
         check: cases::early_start,
     },
+    Case {
+        name: "packing",
+        summary: "utterances decoded together in windows are each written as their own \
+                  segment, as unpacked",
+        check: cases::packing,
+    },
 ];
 
 /// The fast case called `name`.

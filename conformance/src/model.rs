@@ -96,11 +96,12 @@ fn render(
     match outcome {
         Ok(report) => text.push_str(&format!(
             "report: chunks {}, segments {}, audio {:.2} s, dropped {} samples, \
-             full-window retries {}\n",
+             packed windows {}, full-window retries {}\n",
             report.chunks,
             report.segments,
             report.audio_seconds,
             report.dropped_samples,
+            report.packed_windows,
             report.full_window_retries
         )),
         Err(error) => {
@@ -133,8 +134,9 @@ pub fn transcript(make: &BackendFactory, input: &ModelInput) -> Result<String, U
         Err(error) => return Ok(render(&[], Err(error))),
     };
     let sink = CollectingSink::new();
-    // The default pipeline, as `steno transcribe` runs it.
-    let pipeline = Pipeline::new(source, model, sink.clone());
+    // The default pipeline, as `steno transcribe` runs a file: utterances packed.
+    let mut pipeline = Pipeline::new(source, model, sink.clone());
+    pipeline.options.pack = true;
     let outcome = run(make, pipeline, MODEL_DEADLINE)?;
     Ok(render(&sink.segments(), outcome))
 }

@@ -42,6 +42,7 @@ macro_rules! fast_case_names {
             many_utterances
             determinism
             early_start
+            packing
         }
     };
 }

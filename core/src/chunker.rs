@@ -25,6 +25,34 @@ pub struct Chunk {
     /// the chunk's trailing padding follows. Equal to [`end_sample`](Self::end_sample) for
     /// fixed windows and for chunks made with [`Chunk::new`].
     pub speech_end_sample: u64,
+    /// For a packed window ([`RunOptions::pack`](crate::RunOptions::pack)): the utterances
+    /// it holds, in order, each written as a segment of its own. Empty for an utterance.
+    pub utterances: Vec<Utterance>,
+}
+
+/// One utterance inside a packed window: where it sits in the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Utterance {
+    /// Its index among the stream's utterances (what it would be as a chunk of its own).
+    pub index: usize,
+    /// Its first sample in the stream.
+    pub start_sample: u64,
+    /// One past its last sample.
+    pub end_sample: u64,
+    /// One past its last voiced sample.
+    pub speech_end_sample: u64,
+}
+
+impl Utterance {
+    /// Where `chunk` (an utterance) sits.
+    pub fn of(chunk: &Chunk) -> Self {
+        Utterance {
+            index: chunk.index,
+            start_sample: chunk.start_sample,
+            end_sample: chunk.end_sample(),
+            speech_end_sample: chunk.speech_end_sample,
+        }
+    }
 }
 
 impl Chunk {
@@ -41,6 +69,7 @@ impl Chunk {
             start_sample,
             samples,
             speech_end_sample,
+            utterances: Vec::new(),
         }
     }
 
@@ -233,6 +262,12 @@ impl Chunker {
         })
     }
 
+    /// The earliest sample a chunk still to come can start at: the chunker has forgotten the
+    /// samples before it.
+    pub fn earliest_next_start(&self) -> u64 {
+        self.buffer_start
+    }
+
     /// Total samples received so far.
     pub fn samples_seen(&self) -> u64 {
         self.buffer_start + self.buffer.len() as u64
@@ -317,6 +352,7 @@ impl Chunker {
             start_sample: start,
             samples: self.buffer[from..to].to_vec(),
             speech_end_sample: (last_speech_frame + 1) * FRAME_LEN as u64,
+            utterances: Vec::new(),
         })
     }
 
@@ -457,6 +493,7 @@ impl Chunker {
             start_sample,
             samples: self.buffer[from..to].to_vec(),
             speech_end_sample,
+            utterances: Vec::new(),
         });
         self.next_index += 1;
         // Everything before the chunk's end is no longer needed.

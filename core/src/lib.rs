@@ -38,6 +38,7 @@ mod chunker;
 mod decode;
 pub mod early;
 mod error;
+mod pack;
 mod pipeline;
 mod report;
 mod resample;
@@ -53,9 +54,10 @@ pub mod window;
 #[cfg(feature = "capture")]
 pub use capture::push_captured;
 pub use capture::{CaptureControl, CaptureSource, MAX_CAPTURE_CHANNELS};
-pub use chunker::{Chunk, Chunker, ChunkerConfig, MAX_CHUNK_LIMIT};
+pub use chunker::{Chunk, Chunker, ChunkerConfig, MAX_CHUNK_LIMIT, Utterance};
 pub use decode::{FileSource, RawPcmSource, read_file};
 pub use error::{Error, Result};
+pub use pack::split_window;
 pub use pipeline::{
     Backend, CancelToken, ChunkStage, Emitter, Pipeline, Progress, RunControl, RunOptions,
     SourceStage, TimedChunk, Transcript, Wait, transcribe, transcribe_with,
@@ -66,7 +68,8 @@ pub use ring::{RingReader, RingWriter, ring};
 pub use sink::{CallbackSink, ChannelSink, CollectingSink, Format, FormatSink, Segment, Sink};
 pub use source::{Source, VecSource};
 pub use transcriber::{
-    ScriptedTranscriber, Transcriber, TranscriberFactory, Transcription, transcribers_fitting_cores,
+    ScriptedTranscriber, TimedText, Transcriber, TranscriberFactory, Transcription,
+    transcribers_fitting_cores,
 };
 pub use vad::{EarshotVad, EnergyVad, FRAME_LEN, VadKind, VoiceDetector, level_db};
 pub use wer::{normalized_words, word_error_rate};

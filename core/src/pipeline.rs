@@ -12,9 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::early::{EarlyDecode, same_chunk};
+use crate::pack::{Packer, split_window};
 use crate::{
     Chunk, Chunker, ChunkerConfig, Error, Result, RingReader, RingWriter, RunReport, RunTally,
-    SAMPLE_RATE, Segment, Sink, Source, Transcriber, TranscriberFactory, Transcription,
+    SAMPLE_RATE, Segment, Sink, Source, TimedText, Transcriber, TranscriberFactory, Transcription,
+    Utterance,
 };
 
 /// Runs a [`Pipeline`]: the one thing every scheduling backend implements.
@@ -94,6 +96,12 @@ pub struct RunOptions {
     /// when audio arrives in real time (a microphone, `realtime`); off by default because a
     /// file read at full speed rarely gains and may decode some utterances twice.
     pub early_start: bool,
+    /// Decode consecutive utterances together, in windows of up to 12 s (see
+    /// [`split_window`](crate::split_window)): fewer, more accurate Whisper calls when the
+    /// whole input is available (a file, not real time). Each utterance is still written as
+    /// a segment of its own, but text appears a window at a time, so leave it off for live
+    /// input. The text can differ from unpacked decoding: Whisper hears more context.
+    pub pack: bool,
     /// Stops the run from another thread.
     pub cancel: CancelToken,
     /// Counts samples read, for progress display.
@@ -107,6 +115,7 @@ impl Default for RunOptions {
             ring_capacity: SAMPLE_RATE as usize * 4,
             queue_capacity: 4,
             early_start: false,
+            pack: false,
             cancel: CancelToken::new(),
             progress: Progress::default(),
         }
@@ -541,6 +550,8 @@ pub struct ChunkStage {
     early_start: bool,
     /// The provisional chunk handed out last and its decode, until its final chunk is cut.
     provisional: Option<(Chunk, Arc<EarlyDecode>)>,
+    /// Packs utterances into windows when [`RunOptions::pack`] is on.
+    packer: Option<Packer>,
 }
 
 impl ChunkStage {
@@ -564,8 +575,9 @@ impl ChunkStage {
             chunks: Vec::new(),
             arrivals: VecDeque::new(),
             finished: false,
-            early_start: options.early_start,
+            early_start: options.early_start && !options.pack,
             provisional: None,
+            packer: options.pack.then(Packer::default),
         })
     }
 
@@ -588,11 +600,26 @@ impl ChunkStage {
         let popped = self.reader.pop_into(&mut self.block);
         if popped > 0 {
             self.chunker.push(&self.block, &mut self.chunks);
+            if let Some(packer) = &mut self.packer {
+                packer.record(&self.block);
+            }
             self.arrivals
                 .push_back((self.chunker.samples_seen(), Instant::now()));
         } else if writer_gone {
             self.chunker.finish(&mut self.chunks);
             self.finished = true;
+        }
+        if let Some(packer) = &mut self.packer {
+            // Utterances become windows; only windows go on.
+            let mut windows = Vec::new();
+            for utterance in self.chunks.drain(..) {
+                packer.push(&utterance, &mut windows);
+            }
+            if self.finished {
+                packer.finish(&mut windows);
+            }
+            packer.forget_before(self.chunker.earliest_next_start());
+            self.chunks = windows;
         }
         for chunk in self.chunks.drain(..) {
             let (speech_end_at, available_at) = if self.realtime {
@@ -732,6 +759,10 @@ pub struct Transcript {
     pub provisional: bool,
     /// A provisional chunk: its early decode ran. A final chunk: it took that early result.
     pub early_decoded: bool,
+    /// A packed window's utterances, each written as a segment of its own.
+    pub utterances: Vec<Utterance>,
+    /// A packed window's text, timed (see [`Transcription::timed`]).
+    pub timed: Vec<TimedText>,
     /// When the chunker cut the chunk.
     pub cut_at: Instant,
     /// How long transcribing it took.
@@ -752,6 +783,8 @@ impl Transcript {
             full_window_retries: done.full_window_retries,
             provisional: false,
             early_decoded: false,
+            utterances: timed.chunk.utterances.clone(),
+            timed: done.timed,
             cut_at: timed.cut_at,
             transcribe_time,
         }
@@ -865,37 +898,60 @@ impl Emitter {
         self.waiting.insert(transcript.chunk, transcript);
         while let Some(next) = self.waiting.remove(&self.next_chunk) {
             self.next_chunk += 1;
-            self.tally.chunks += 1;
             self.tally.full_window_retries += u64::from(next.full_window_retries);
             self.tally.early_starts_used += u64::from(next.early_decoded);
-            if next.text.is_empty() {
+            if next.utterances.is_empty() {
+                self.tally.chunks += 1;
+                let whole = Utterance {
+                    index: next.chunk,
+                    start_sample: next.start_sample,
+                    end_sample: next.end_sample,
+                    speech_end_sample: next.speech_end_sample,
+                };
+                self.write(&next, whole, next.text.clone())?;
                 continue;
             }
-            let now = Instant::now();
-            let latency = now.saturating_duration_since(next.available_at);
-            let speech_end_latency = now.saturating_duration_since(next.speech_end_at);
-            let rate = f64::from(SAMPLE_RATE);
-            self.sink.write(&Segment {
-                chunk: next.chunk,
-                start: next.start_sample as f64 / rate,
-                end: next.end_sample as f64 / rate,
-                speech_end: next.speech_end_sample as f64 / rate,
-                text: next.text,
-                emitted_at: now.duration_since(self.started).as_secs_f64(),
-                latency_ms: latency.as_millis() as u64,
-            })?;
-            self.tally.segments += 1;
-            self.tally.latencies_ms.push(latency.as_secs_f64() * 1000.0);
-            self.tally
-                .speech_end_latencies_ms
-                .push(speech_end_latency.as_secs_f64() * 1000.0);
-            let overhead = now
-                .saturating_duration_since(next.cut_at)
-                .saturating_sub(next.transcribe_time);
-            self.tally
-                .overheads_ms
-                .push(overhead.as_secs_f64() * 1000.0);
+            // A packed window: one segment per utterance, with its part of the text.
+            self.tally.chunks += next.utterances.len();
+            self.tally.packed_windows += u64::from(next.utterances.len() > 1);
+            let texts = split_window(&next.utterances, next.start_sample, &next.timed, &next.text);
+            for (utterance, text) in next.utterances.iter().zip(texts) {
+                self.write(&next, *utterance, text)?;
+            }
         }
+        Ok(())
+    }
+
+    /// Writes `text` as the segment of `utterance`, timed by `transcript`; nothing when the
+    /// text is empty.
+    fn write(&mut self, transcript: &Transcript, utterance: Utterance, text: String) -> Result<()> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let latency = now.saturating_duration_since(transcript.available_at);
+        let speech_end_latency = now.saturating_duration_since(transcript.speech_end_at);
+        let rate = f64::from(SAMPLE_RATE);
+        self.sink.write(&Segment {
+            chunk: utterance.index,
+            start: utterance.start_sample as f64 / rate,
+            end: utterance.end_sample as f64 / rate,
+            speech_end: utterance.speech_end_sample as f64 / rate,
+            text,
+            emitted_at: now.duration_since(self.started).as_secs_f64(),
+            latency_ms: latency.as_millis() as u64,
+        })?;
+        self.tally.segments += 1;
+        self.tally.latencies_ms.push(latency.as_secs_f64() * 1000.0);
+        self.tally
+            .speech_end_latencies_ms
+            .push(speech_end_latency.as_secs_f64() * 1000.0);
+        let overhead = now
+            .saturating_duration_since(transcript.cut_at)
+            .saturating_sub(transcript.transcribe_time);
+        self.tally
+            .overheads_ms
+            .push(overhead.as_secs_f64() * 1000.0);
         Ok(())
     }
 
@@ -966,6 +1022,8 @@ mod tests {
             full_window_retries: 0,
             provisional: false,
             early_decoded: false,
+            utterances: Vec::new(),
+            timed: Vec::new(),
             cut_at: Instant::now(),
             transcribe_time: Duration::ZERO,
         }

@@ -97,6 +97,10 @@ pub struct RunReport {
     /// nothing, the price of early start.
     #[serde(default)]
     pub early_starts_discarded: u64,
+    /// Windows of several utterances decoded together (`RunOptions::pack`); 0 when every
+    /// utterance was decoded alone. `chunks` still counts utterances.
+    #[serde(default)]
+    pub packed_windows: u64,
 }
 
 /// What a backend's stages counted during a run, to be turned into a [`RunReport`].
@@ -124,6 +128,8 @@ pub struct RunTally {
     pub early_starts_used: u64,
     /// Early decodes dropped because speech resumed inside the hangover.
     pub early_starts_discarded: u64,
+    /// Windows of several utterances decoded.
+    pub packed_windows: u64,
 }
 
 /// The moment a run started and the process's resource use then, to report the difference.
@@ -178,6 +184,7 @@ impl RunStart {
             full_window_retries: tally.full_window_retries,
             early_starts_used: tally.early_starts_used,
             early_starts_discarded: tally.early_starts_discarded,
+            packed_windows: tally.packed_windows,
         }
     }
 }
@@ -252,6 +259,7 @@ mod tests {
             "full_window_retries",
             "early_starts_used",
             "early_starts_discarded",
+            "packed_windows",
         ] {
             json.as_object_mut().unwrap().remove(newer);
         }

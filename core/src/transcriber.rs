@@ -18,6 +18,21 @@ pub struct Transcription {
     /// decode with the window sized to the chunk looked degenerate (a loop, the token budget
     /// used up, nothing at all). Counted in the run report.
     pub full_window_retries: u32,
+    /// For a packed window ([`Chunk::utterances`]): the text in pieces with their times, so
+    /// each piece can be given to the utterance it was spoken in. Empty otherwise.
+    pub timed: Vec<TimedText>,
+}
+
+/// A piece of a packed window's text and when it was spoken, in samples from the window's
+/// first sample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedText {
+    /// Where the piece starts.
+    pub start: u64,
+    /// Where it ends.
+    pub end: u64,
+    /// Its words.
+    pub text: String,
 }
 
 impl From<String> for Transcription {
@@ -25,6 +40,7 @@ impl From<String> for Transcription {
         Transcription {
             text,
             full_window_retries: 0,
+            timed: Vec::new(),
         }
     }
 }
@@ -185,6 +201,21 @@ impl ScriptedTranscriber {
     }
 }
 
+impl ScriptedTranscriber {
+    /// The text of utterance `index` spanning `start..end` (samples).
+    fn text_of(&self, index: usize, start: u64, end: u64) -> String {
+        if let Some(text) = self.texts.as_ref().and_then(|t| t.get(index)) {
+            return text.clone();
+        }
+        let rate = f64::from(crate::SAMPLE_RATE);
+        format!(
+            "chunk {index} at {:.2}-{:.2}",
+            start as f64 / rate,
+            end as f64 / rate
+        )
+    }
+}
+
 impl Transcriber for ScriptedTranscriber {
     fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
         if !self.cost_per_audio_second.is_zero() {
@@ -196,16 +227,31 @@ impl Transcriber for ScriptedTranscriber {
                 problem: "scripted failure".into(),
             });
         }
-        if let Some(text) = self.texts.as_ref().and_then(|t| t.get(chunk.index)) {
-            return Ok(text.clone().into());
+        if !chunk.utterances.is_empty() {
+            // A packed window: each utterance's own text, timed inside it, as if unpacked.
+            let timed: Vec<TimedText> = chunk
+                .utterances
+                .iter()
+                .map(|u| TimedText {
+                    start: u.start_sample - chunk.start_sample,
+                    end: u.end_sample - chunk.start_sample,
+                    text: self.text_of(u.index, u.start_sample, u.end_sample),
+                })
+                .collect();
+            let text = timed
+                .iter()
+                .map(|piece| piece.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            return Ok(Transcription {
+                text,
+                full_window_retries: 0,
+                timed,
+            });
         }
-        Ok(format!(
-            "chunk {} at {:.2}-{:.2}",
-            chunk.index,
-            chunk.start_seconds(),
-            chunk.end_seconds()
-        )
-        .into())
+        Ok(self
+            .text_of(chunk.index, chunk.start_sample, chunk.end_sample())
+            .into())
     }
 }
 

@@ -11,7 +11,9 @@ use whisper_rs::{
 };
 
 use crate::window::{WindowPlan, degenerate};
-use crate::{Chunk, Error, Result, SAMPLE_RATE, Transcriber, TranscriberFactory, Transcription};
+use crate::{
+    Chunk, Error, Result, SAMPLE_RATE, TimedText, Transcriber, TranscriberFactory, Transcription,
+};
 
 /// The magic number at the start of every ggml Whisper model ("ggml" as a little-endian u32).
 const GGML_MAGIC: u32 = 0x6767_6d6c;
@@ -189,9 +191,14 @@ impl std::fmt::Debug for WhisperTranscriber {
     }
 }
 
-/// The decoding parameters for one decode under `plan`. Everything that changes the text is
-/// fixed here so every backend, worker and run produces the same output for the same chunk.
-fn pinned_params(threads: usize, plan: WindowPlan) -> FullParams<'static, 'static> {
+/// The decoding parameters for one decode under `plan`, with segment timestamps when the
+/// chunk is a packed window. Everything that changes the text is fixed here so every backend,
+/// worker and run produces the same output for the same chunk.
+fn pinned_params(
+    threads: usize,
+    plan: WindowPlan,
+    timestamps: bool,
+) -> FullParams<'static, 'static> {
     let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
     params.set_n_threads(i32::try_from(threads).unwrap_or(1));
     // 0 is whisper.cpp's "the model's full window" and "no limit of our own".
@@ -208,12 +215,23 @@ fn pinned_params(threads: usize, plan: WindowPlan) -> FullParams<'static, 'stati
     params.set_temperature_inc(0.0);
     params.set_suppress_blank(true);
     params.set_suppress_nst(true);
-    params.set_no_timestamps(true);
+    // A lone utterance is one segment; a packed window's segments are timed, so that each
+    // piece of text can go back to the utterance it was spoken in.
+    params.set_no_timestamps(!timestamps);
     params.set_print_special(false);
     params.set_print_progress(false);
     params.set_print_realtime(false);
     params.set_print_timestamps(false);
     params
+}
+
+/// What one whisper.cpp call gave.
+#[derive(Debug)]
+struct Decoded {
+    text: String,
+    /// Tokens of the longest segment (the budget is per segment).
+    tokens: usize,
+    timed: Vec<TimedText>,
 }
 
 impl WhisperTranscriber {
@@ -229,31 +247,60 @@ impl WhisperTranscriber {
         samples: &[f32],
         plan: WindowPlan,
     ) -> Result<(String, usize)> {
+        let decoded = self.decode_timed(index, samples, plan, false)?;
+        Ok((decoded.text, decoded.tokens))
+    }
+
+    fn decode_timed(
+        &mut self,
+        index: usize,
+        samples: &[f32],
+        plan: WindowPlan,
+        timestamps: bool,
+    ) -> Result<Decoded> {
         let fail = |problem: String| Error::Transcribe {
             chunk: index,
             problem,
         };
         self.state
-            .full(pinned_params(self.threads, plan), samples)
+            .full(pinned_params(self.threads, plan, timestamps), samples)
             .map_err(|e| fail(format!("whisper.cpp failed: {e}")))?;
         let mut text = String::new();
         let mut tokens = 0;
+        let mut timed = Vec::new();
+        // Whisper's timestamps are in centiseconds.
+        let to_samples = |t: i64| u64::try_from(t).unwrap_or(0) * u64::from(SAMPLE_RATE) / 100;
         for segment in self.state.as_iter() {
             let piece = segment
                 .to_str_lossy()
                 .map_err(|e| fail(format!("cannot read segment text: {e}")))?;
             text.push_str(&piece);
             text.push(' ');
-            tokens += usize::try_from(segment.n_tokens()).unwrap_or(0);
+            tokens = tokens.max(usize::try_from(segment.n_tokens()).unwrap_or(0));
+            if timestamps {
+                let cleaned = clean_text(&piece);
+                if !cleaned.is_empty() {
+                    timed.push(TimedText {
+                        start: to_samples(segment.start_timestamp()),
+                        end: to_samples(segment.end_timestamp()),
+                        text: cleaned,
+                    });
+                }
+            }
         }
-        Ok((clean_text(&text), tokens))
+        Ok(Decoded {
+            text: clean_text(&text),
+            tokens,
+            timed,
+        })
     }
 }
 
 impl Transcriber for WhisperTranscriber {
     /// Decodes with the window sized to the chunk; when that output looks degenerate (a
     /// loop, the token budget used up, no words), decodes again with the full 30 s window and
-    /// keeps that, counting the retry.
+    /// keeps that, counting the retry. A packed window ([`Chunk::utterances`]) is decoded
+    /// with segment timestamps, and its text comes with them.
     fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
         let padded;
         let samples = if chunk.samples.len() < MIN_INPUT_SAMPLES {
@@ -266,26 +313,34 @@ impl Transcriber for WhisperTranscriber {
         } else {
             &chunk.samples
         };
+        let timestamps = chunk.utterances.len() > 1;
         let plan = WindowPlan::for_samples(samples.len());
-        let (text, tokens) = self.decode(chunk.index, samples, plan)?;
-        if plan.is_full() {
-            return Ok(text.into());
-        }
-        let Some(reason) = degenerate(&text, tokens, plan) else {
-            return Ok(text.into());
+        let decoded = self.decode_timed(chunk.index, samples, plan, timestamps)?;
+        let reason = if plan.is_full() {
+            None
+        } else {
+            degenerate(&decoded.text, decoded.tokens, plan)
+        };
+        let Some(reason) = reason else {
+            return Ok(Transcription {
+                text: decoded.text,
+                full_window_retries: 0,
+                timed: decoded.timed,
+            });
         };
         tracing::debug!(
             chunk = chunk.index,
             ?reason,
             audio_ctx = plan.audio_ctx,
-            tokens,
-            %text,
+            tokens = decoded.tokens,
+            text = %decoded.text,
             "trimmed window looks degenerate; decoding the full window"
         );
-        let (text, _) = self.decode(chunk.index, samples, WindowPlan::FULL)?;
+        let decoded = self.decode_timed(chunk.index, samples, WindowPlan::FULL, timestamps)?;
         Ok(Transcription {
-            text,
+            text: decoded.text,
             full_window_retries: 1,
+            timed: decoded.timed,
         })
     }
 }

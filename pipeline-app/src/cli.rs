@@ -94,6 +94,12 @@ pub(crate) struct TranscribeArgs {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) threads: Option<u16>,
 
+    /// Decode every utterance alone. By default a file (without --realtime) is decoded in
+    /// windows of consecutive utterances of up to 12 s: fewer Whisper calls, and Whisper hears
+    /// each sentence with its neighbours (each utterance is still its own segment).
+    #[arg(long)]
+    pub(crate) no_pack: bool,
+
     /// Wait for the whole hangover before transcribing an utterance. By default, when audio
     /// arrives in real time, transcription starts as soon as the speech's trailing padding
     /// has arrived and the text is written once the hangover confirms the end (same text,

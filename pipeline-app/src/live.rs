@@ -121,6 +121,7 @@ fn transcribe_options(args: &LiveArgs) -> TranscribeArgs {
         report: args.report.clone(),
         threads: args.threads,
         no_early_start: args.no_early_start,
+        no_pack: true,
         min_silence_ms: args.min_silence_ms,
         max_chunk: args.max_chunk,
         workers: args.workers,

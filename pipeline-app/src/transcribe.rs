@@ -55,6 +55,7 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
         let options = RunOptions {
             realtime: args.realtime,
             early_start: args.realtime && !args.no_early_start,
+            pack: packs(args, source.as_ref()),
             ..RunOptions::default()
         };
         let progress = ProgressDisplay::start(
@@ -102,6 +103,12 @@ pub(crate) fn publish(
 /// first are held in memory until their turn. The first failure ends the command: the
 /// outputs of the inputs before it are published, later ones are not (as with the other
 /// backends, which stop there).
+/// Whether to pack utterances into windows: for a whole file read at full speed, unless
+/// `--no-pack`. Not for stdin (often a live capture: text would come a window at a time).
+fn packs(args: &TranscribeArgs, source: &dyn Source) -> bool {
+    !args.realtime && !args.no_pack && source.name() != "-"
+}
+
 fn transcribe_in_parallel(
     args: &TranscribeArgs,
     sources: Vec<Box<dyn Source>>,
@@ -123,6 +130,7 @@ fn transcribe_in_parallel(
         let options = RunOptions {
             realtime: args.realtime,
             early_start: args.realtime && !args.no_early_start,
+            pack: packs(args, source.as_ref()),
             ..RunOptions::default()
         };
         cancels.push(options.cancel.clone());

@@ -122,21 +122,24 @@ fn the_report_describes_the_run() {
     assert!(0.0 < p50 && p50 <= p95 && p95 <= max, "{latency}");
     let speech_end = &report["speech_end_latency_ms"];
     assert!(speech_end["p95"].as_f64().unwrap() >= p95, "{report}");
-    // The session's five sentences decode cleanly with the trimmed window.
+    // The session's five sentences decode cleanly with the trimmed window, packed in two
+    // windows of up to 12 s (0.4-8.6 s and 9.7-20.4 s).
     assert_eq!(report["full_window_retries"], 0, "{report}");
+    assert_eq!(report["packed_windows"], 2, "{report}");
 }
 
 /// The short-utterance fixture: 40 phrases of 1-2 s in eleven voice/speed mixes under three
 /// noise levels, where Whisper on a window sized to the chunk with no floor or margin loops on
 /// 33 of 40 (see `core/tests/data/trimmed-window-outputs.tsv`). With the pinned recipe and
-/// its guard no output loops, and the words stay close to the reference.
+/// its guard no output loops, and the words stay close to the reference. Each utterance is
+/// decoded alone (`--no-pack`), as in real time: that is where the window is trimmed most.
 #[test]
 fn short_utterances_never_loop_and_keep_their_words() {
     let dir = tempfile::tempdir().unwrap();
     let report_path = dir.path().join("report.json");
     let out = run_ok(
         steno()
-            .args(["transcribe", "--format", "jsonl", "--report"])
+            .args(["transcribe", "--no-pack", "--format", "jsonl", "--report"])
             .args([&report_path, &fixture("short-utterances.flac")]),
     );
     let segments = parse_jsonl(&String::from_utf8(out.stdout).unwrap());
@@ -344,8 +347,14 @@ fn realtime_mode_paces_the_input_and_measures_latency() {
         report["wall_seconds"].as_f64().unwrap() >= SESSION_SECONDS * 0.95,
         "{report}"
     );
-    // Same chunks and words as the offline run: chunking never depends on timing.
-    let (offline, _) = session_jsonl();
+    // Same chunks and words as the offline run decoding each utterance alone, as real time
+    // does: chunking never depends on timing, and early start changes no text.
+    let unpacked = run_ok(
+        steno()
+            .args(["transcribe", "--no-pack", "--format", "jsonl"])
+            .arg(fixture("session.wav")),
+    );
+    let offline = &parse_jsonl(&String::from_utf8(unpacked.stdout).unwrap());
     let strip = |s: &[Segment]| {
         s.iter()
             .map(|s| (s.chunk, s.start, s.end, s.text.clone()))

@@ -9,8 +9,8 @@
 //! |------|---------------|-----------------|----------------------------------------------------------------|
 //! | 1    | [`Message::Hello`]      | parent → worker | magic `STNW`, `u16` version                              |
 //! | 2    | [`Message::Ready`]      | worker → parent | magic `STNW`, `u16` version, `u32` threads, model name   |
-//! | 3    | [`Message::Transcribe`] | parent → worker | `u64` chunk index, `u64` first sample, `u32` sample count `n`, `n` x `f32` (16 kHz mono) |
-//! | 4    | [`Message::Text`]       | worker → parent | `u64` chunk index, `u32` full-window retries, text       |
+//! | 3    | [`Message::Transcribe`] | parent → worker | `u64` chunk index, `u64` first sample, `u32` sample count `n`, `n` x `f32` (16 kHz mono), `u32` utterance count `m`, `m` x (`u64` index, `u64` first sample, `u64` end, `u64` end of speech) |
+//! | 4    | [`Message::Text`]       | worker → parent | `u64` chunk index, `u32` full-window retries, `u32` timed piece count `k`, `k` x (`u64` start, `u64` end, `u32` length `l`, `l` bytes of text), text |
 //! | 5    | [`Message::Failed`]     | worker → parent | `u64` chunk index, what went wrong                       |
 //!
 //! A session: the parent sends `Hello`; the worker, its model loaded, answers `Ready` with its
@@ -27,12 +27,20 @@
 
 use std::io::{self, Read, Write};
 
-use steno_core::{Chunk, MAX_CHUNK_LIMIT, SAMPLE_RATE};
+use steno_core::{Chunk, MAX_CHUNK_LIMIT, SAMPLE_RATE, TimedText, Utterance};
 
 /// The protocol version this build speaks.
 ///
-/// Version 2 added the full-window retries to `Text`.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// Version 2 added the full-window retries to `Text`; version 3 the utterances of a packed
+/// window to `Transcribe` and its timed text to `Text`.
+pub const PROTOCOL_VERSION: u16 = 3;
+
+/// The most utterances one packed window, and timed pieces one answer, may hold: a 30 s
+/// window of the shortest utterances has a few hundred.
+pub const MAX_PARTS: usize = 1024;
+
+/// Bytes of one utterance in `Transcribe`: index, first sample, end, end of speech.
+const UTTERANCE_LEN: usize = 4 * 8;
 
 /// The magic bytes opening `Hello` and `Ready`: a steno worker, not some other program.
 pub const MAGIC: [u8; 4] = *b"STNW";
@@ -53,8 +61,10 @@ const FAILED: u8 = 5;
 /// Size of a `Transcribe` payload before its samples: index, first sample, count.
 const CHUNK_HEADER_LEN: usize = 8 + 8 + 4;
 
-// A full-length chunk must fit in a frame.
-const _: () = assert!(1 + CHUNK_HEADER_LEN + 4 * MAX_CHUNK_SAMPLES <= MAX_FRAME_LEN);
+// A full-length packed window must fit in a frame.
+const _: () = assert!(
+    1 + CHUNK_HEADER_LEN + 4 * MAX_CHUNK_SAMPLES + 4 + MAX_PARTS * UTTERANCE_LEN <= MAX_FRAME_LEN
+);
 
 /// One message of the worker protocol. See the [module docs](self) for the wire layout.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +93,8 @@ pub enum Message {
         text: String,
         /// Full-window decodes the worker's loop guard needed for it.
         full_window_retries: u32,
+        /// A packed window's text in timed pieces (empty otherwise).
+        timed: Vec<TimedText>,
     },
     /// Worker to parent: the transcriber failed on a chunk (the worker itself is fine).
     Failed {
@@ -255,10 +267,28 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
             chunk,
             text,
             full_window_retries,
+            timed,
         } => {
+            if timed.len() > MAX_PARTS {
+                return Err(malformed(
+                    "Text",
+                    format!(
+                        "{} timed pieces, over the limit of {MAX_PARTS}",
+                        timed.len()
+                    ),
+                ));
+            }
             body.push(TEXT);
             body.extend_from_slice(&(*chunk as u64).to_le_bytes());
             body.extend_from_slice(&full_window_retries.to_le_bytes());
+            body.extend_from_slice(&(timed.len() as u32).to_le_bytes());
+            for piece in timed {
+                body.extend_from_slice(&piece.start.to_le_bytes());
+                body.extend_from_slice(&piece.end.to_le_bytes());
+                // A piece is a few words; a frame holds at most MAX_FRAME_LEN anyway.
+                body.extend_from_slice(&(piece.text.len() as u32).to_le_bytes());
+                body.extend_from_slice(piece.text.as_bytes());
+            }
             body.extend_from_slice(text.as_bytes());
         }
         Message::Failed { chunk, problem } => {
@@ -284,7 +314,19 @@ fn encode_chunk(chunk: &Chunk, body: &mut Vec<u8>) -> Result<(), ProtocolError> 
             ),
         ));
     }
-    body.reserve(1 + CHUNK_HEADER_LEN + 4 * chunk.samples.len());
+    if chunk.utterances.len() > MAX_PARTS {
+        return Err(malformed(
+            "Transcribe",
+            format!(
+                "chunk {} packs {} utterances, over the limit of {MAX_PARTS}",
+                chunk.index,
+                chunk.utterances.len()
+            ),
+        ));
+    }
+    body.reserve(
+        1 + CHUNK_HEADER_LEN + 4 * chunk.samples.len() + 4 + UTTERANCE_LEN * chunk.utterances.len(),
+    );
     body.push(TRANSCRIBE);
     body.extend_from_slice(&(chunk.index as u64).to_le_bytes());
     body.extend_from_slice(&chunk.start_sample.to_le_bytes());
@@ -292,6 +334,14 @@ fn encode_chunk(chunk: &Chunk, body: &mut Vec<u8>) -> Result<(), ProtocolError> 
     body.extend_from_slice(&(chunk.samples.len() as u32).to_le_bytes());
     for sample in &chunk.samples {
         body.extend_from_slice(&sample.to_le_bytes());
+    }
+    // Checked above: at most MAX_PARTS.
+    body.extend_from_slice(&(chunk.utterances.len() as u32).to_le_bytes());
+    for utterance in &chunk.utterances {
+        body.extend_from_slice(&(utterance.index as u64).to_le_bytes());
+        body.extend_from_slice(&utterance.start_sample.to_le_bytes());
+        body.extend_from_slice(&utterance.end_sample.to_le_bytes());
+        body.extend_from_slice(&utterance.speech_end_sample.to_le_bytes());
     }
     Ok(())
 }
@@ -409,7 +459,7 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
                     format!("{count} samples is over the limit of {MAX_CHUNK_SAMPLES} (30 s)"),
                 ));
             }
-            if payload.bytes.len() != 4 * count {
+            if payload.bytes.len() < 4 * count + 4 {
                 return Err(malformed(
                     message,
                     format!(
@@ -424,21 +474,56 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
+            let parts = payload.u32("utterance count")? as usize;
+            if parts > MAX_PARTS || payload.bytes.len() != parts * UTTERANCE_LEN {
+                return Err(malformed(
+                    message,
+                    format!(
+                        "{parts} utterances (at most {MAX_PARTS}) need {} bytes, the frame \
+                         holds {}",
+                        parts * UTTERANCE_LEN,
+                        payload.bytes.len()
+                    ),
+                ));
+            }
+            let mut chunk = Chunk::new(index, start_sample, samples);
+            for _ in 0..parts {
+                chunk.utterances.push(Utterance {
+                    index: payload.index()?,
+                    start_sample: payload.u64("utterance start")?,
+                    end_sample: payload.u64("utterance end")?,
+                    speech_end_sample: payload.u64("utterance end of speech")?,
+                });
+            }
             payload.end()?;
-            Ok(Message::Transcribe(Chunk::new(
-                index,
-                start_sample,
-                samples,
-            )))
+            Ok(Message::Transcribe(chunk))
         }
         TEXT => {
             let chunk = payload.index()?;
             let full_window_retries = payload.u32("full-window retries")?;
+            let pieces = payload.u32("timed piece count")? as usize;
+            if pieces > MAX_PARTS {
+                return Err(malformed(
+                    message,
+                    format!("{pieces} timed pieces, over the limit of {MAX_PARTS}"),
+                ));
+            }
+            let mut timed = Vec::with_capacity(pieces);
+            for _ in 0..pieces {
+                let start = payload.u64("piece start")?;
+                let end = payload.u64("piece end")?;
+                let len = payload.u32("piece length")? as usize;
+                let bytes = payload.take(len, "piece text")?;
+                let text = String::from_utf8(bytes.to_vec())
+                    .map_err(|e| malformed(message, format!("a timed piece is not UTF-8 ({e})")))?;
+                timed.push(TimedText { start, end, text });
+            }
             let text = payload.rest_as_text()?;
             Ok(Message::Text {
                 chunk,
                 text,
                 full_window_retries,
+                timed,
             })
         }
         _ => {
@@ -493,11 +578,24 @@ mod tests {
             chunk: 3,
             text: "Héllo, wörld.".into(),
             full_window_retries: 1,
+            timed: vec![
+                TimedText {
+                    start: 0,
+                    end: 16_000,
+                    text: "Héllo,".into(),
+                },
+                TimedText {
+                    start: 20_000,
+                    end: 40_000,
+                    text: "wörld.".into(),
+                },
+            ],
         });
         round_trip(Message::Text {
             chunk: 4,
             text: String::new(),
             full_window_retries: 0,
+            timed: Vec::new(),
         });
         round_trip(Message::Failed {
             chunk: 5,
@@ -513,11 +611,12 @@ mod tests {
         wire.clear();
         let chunk = Chunk::new(2, 3, vec![1.0]);
         write_message(&mut wire, &Message::Transcribe(chunk)).unwrap();
-        let mut expected = vec![25, 0, 0, 0, 3];
+        let mut expected = vec![29, 0, 0, 0, 3];
         expected.extend_from_slice(&2u64.to_le_bytes());
         expected.extend_from_slice(&3u64.to_le_bytes());
         expected.extend_from_slice(&1u32.to_le_bytes());
         expected.extend_from_slice(&1.0f32.to_le_bytes());
+        expected.extend_from_slice(&0u32.to_le_bytes());
         assert_eq!(wire, expected);
     }
 
@@ -585,7 +684,18 @@ mod tests {
             (b"\x01STNX\x01\x00", "bad magic"),
             (b"\x01STNW\x01", "too short for its version"),
             (b"\x01STNW\x01\x00\x00", "1 unexpected bytes"),
-            (&[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff], "not UTF-8"),
+            (
+                &[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff],
+                "not UTF-8",
+            ),
+            (
+                &[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                "too short for its timed piece count",
+            ),
+            (
+                &[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+                "too short for its piece start",
+            ),
             (
                 &[4, 1, 0, 0, 0, 0, 0, 0, 0, 1],
                 "too short for its full-window retries",
@@ -612,11 +722,21 @@ mod tests {
         let err = read_message(&mut Cursor::new(frame(&header(1_000_000_000)))).unwrap_err();
         assert!(err.to_string().contains("over the limit"), "{err}");
         let mut body = header(2);
-        body.extend_from_slice(&[0; 12]);
+        body.extend_from_slice(&[0; 6]);
         let err = read_message(&mut Cursor::new(frame(&body))).unwrap_err();
         assert!(
             err.to_string()
-                .contains("2 samples need 8 bytes, the frame holds 12"),
+                .contains("2 samples need 8 bytes, the frame holds 6"),
+            "{err}"
+        );
+        // Claims an utterance the frame does not hold.
+        let mut body = header(2);
+        body.extend_from_slice(&[0; 8]);
+        body.extend_from_slice(&1u32.to_le_bytes());
+        let err = read_message(&mut Cursor::new(frame(&body))).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("1 utterances (at most 1024) need 32 bytes, the frame holds 0"),
             "{err}"
         );
     }

@@ -67,6 +67,7 @@ pub fn serve(factory: &dyn TranscriberFactory, input: impl Read, output: impl Wr
                 chunk: chunk.index,
                 text: done.text,
                 full_window_retries: done.full_window_retries,
+                timed: done.timed,
             },
             Err(Error::Transcribe { problem, .. }) => Message::Failed {
                 chunk: chunk.index,
@@ -162,6 +163,7 @@ mod tests {
                     chunk: 0,
                     text: "chunk 0 at 0.00-0.50".into(),
                     full_window_retries: 0,
+                    timed: Vec::new(),
                 },
                 Message::Failed {
                     chunk: 1,
@@ -171,6 +173,7 @@ mod tests {
                     chunk: 2,
                     text: "chunk 2 at 2.00-2.50".into(),
                     full_window_retries: 0,
+                    timed: Vec::new(),
                 },
             ]
         );

@@ -278,9 +278,11 @@ impl Worker {
                 chunk: index,
                 text,
                 full_window_retries,
+                timed,
             }) if index == chunk.index => Ok(Reply::Text(Transcription {
                 text,
                 full_window_retries,
+                timed,
             })),
             Ok(Message::Failed {
                 chunk: index,
