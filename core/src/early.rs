@@ -10,6 +10,7 @@
 //! result is dropped. Either way the output is what waiting would have given.
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Instant;
 
 use crate::{Chunk, Result, Transcription};
 
@@ -31,8 +32,8 @@ enum State {
     Idle,
     /// The provisional chunk is being decoded.
     Running,
-    /// The provisional chunk's outcome, for the final chunk.
-    Done(Result<Transcription>),
+    /// The provisional chunk's outcome, for the final chunk, and when it was ready.
+    Done(Result<Transcription>, Instant),
     /// The final chunk has its text (decoded itself, or taken from `Done`).
     Claimed,
 }
@@ -57,25 +58,25 @@ impl EarlyDecode {
         let mut reset = ResetOnUnwind(Some(self));
         let outcome = decode();
         reset.0 = None;
-        *self.lock() = State::Done(outcome);
+        *self.lock() = State::Done(outcome, Instant::now());
         self.changed.notify_all();
         true
     }
 
     /// For the final chunk: the provisional chunk's outcome (waiting while it is decoded), or
-    /// `decode`'s when the provisional chunk was not started; and whether it was the early
-    /// one.
+    /// `decode`'s when the provisional chunk was not started; and, when it was the early
+    /// one, when that was ready.
     ///
     /// # Errors
     /// The error of whichever decode ran.
     pub fn run_final(
         &self,
         decode: impl FnOnce() -> Result<Transcription>,
-    ) -> (Result<Transcription>, bool) {
+    ) -> (Result<Transcription>, Option<Instant>) {
         let mut state = self.lock();
         loop {
             match std::mem::replace(&mut *state, State::Claimed) {
-                State::Done(outcome) => return (outcome, true),
+                State::Done(outcome, ready_at) => return (outcome, Some(ready_at)),
                 State::Running => {
                     *state = State::Running;
                     state = self
@@ -85,7 +86,7 @@ impl EarlyDecode {
                 }
                 State::Idle | State::Claimed => {
                     drop(state);
-                    return (decode(), false);
+                    return (decode(), None);
                 }
             }
         }
@@ -128,15 +129,16 @@ mod tests {
     fn the_final_chunk_takes_the_early_result() {
         let early = EarlyDecode::new();
         assert!(early.run_provisional(|| text("early")));
-        let (done, reused) = early.run_final(|| panic!("decoded twice"));
-        assert_eq!((done.unwrap().text.as_str(), reused), ("early", true));
+        let (done, ready_at) = early.run_final(|| panic!("decoded twice"));
+        assert_eq!(done.unwrap().text, "early");
+        assert!(ready_at.is_some());
     }
 
     #[test]
     fn a_final_chunk_that_comes_first_decodes_and_the_provisional_one_does_nothing() {
         let early = EarlyDecode::new();
-        let (done, reused) = early.run_final(|| text("final"));
-        assert_eq!((done.unwrap().text.as_str(), reused), ("final", false));
+        let (done, ready_at) = early.run_final(|| text("final"));
+        assert_eq!((done.unwrap().text.as_str(), ready_at), ("final", None));
         assert!(!early.run_provisional(|| panic!("decoded twice")));
     }
 

@@ -812,18 +812,23 @@ pub fn transcribe_with(
     decode: impl FnOnce(&Chunk) -> Result<Transcription>,
 ) -> Result<Transcript> {
     let began = Instant::now();
+    let mut transcribe_time = None;
     let (done, early_decoded) = match (&timed.early, timed.provisional) {
         (Some(early), true) => {
             let decoded = early.run_provisional(|| decode(&timed.chunk));
             (Transcription::default(), decoded)
         }
         (Some(early), false) => {
-            let (outcome, reused) = early.run_final(|| decode(&timed.chunk));
-            (outcome?, reused)
+            let (outcome, ready_at) = early.run_final(|| decode(&timed.chunk));
+            // The early decode was this chunk's transcription: the part of it after the
+            // cut is transcription time, not pipeline overhead (waiting behind it included).
+            transcribe_time = ready_at.map(|at| at.saturating_duration_since(timed.cut_at));
+            (outcome?, ready_at.is_some())
         }
         (None, _) => (decode(&timed.chunk)?, false),
     };
-    let mut transcript = Transcript::new(timed, done, began.elapsed());
+    let transcribe_time = transcribe_time.unwrap_or_else(|| began.elapsed());
+    let mut transcript = Transcript::new(timed, done, transcribe_time);
     transcript.provisional = timed.provisional;
     transcript.early_decoded = early_decoded;
     Ok(transcript)
