@@ -291,7 +291,6 @@ pub(crate) enum BackendName {
 pub(crate) enum VadName {
     Energy,
     Earshot,
-    Webrtc,
     Fixed,
 }
 

@@ -104,9 +104,10 @@ pub(crate) fn publish(
 /// outputs of the inputs before it are published, later ones are not (as with the other
 /// backends, which stop there).
 /// Whether to pack utterances into windows: for a whole file read at full speed, unless
-/// `--no-pack`. Not for stdin (often a live capture: text would come a window at a time).
+/// `--no-pack`. Not for stdin (often a live capture: text would come a window at a time),
+/// nor for `--vad fixed`, the 5 s windows of the naive baseline it stands for.
 fn packs(args: &TranscribeArgs, source: &dyn Source) -> bool {
-    !args.realtime && !args.no_pack && source.name() != "-"
+    !args.realtime && !args.no_pack && args.vad != VadName::Fixed && source.name() != "-"
 }
 
 fn transcribe_in_parallel(
@@ -259,10 +260,6 @@ pub(crate) fn chunker_config(args: &TranscribeArgs) -> anyhow::Result<ChunkerCon
         VadName::Energy => VadKind::Energy,
         VadName::Earshot => VadKind::Earshot,
         VadName::Fixed => VadKind::Fixed,
-        VadName::Webrtc => bail!(
-            "--vad webrtc: not available in this build yet (webrtc-vad's detector cannot move \
-             between threads); use earshot or energy"
-        ),
     };
     if !(args.max_chunk.is_finite() && args.max_chunk > 0.0) {
         bail!(
