@@ -117,7 +117,9 @@ fn transcribe_options(args: &LiveArgs) -> TranscribeArgs {
         vad: args.vad,
         format: args.format,
         output: args.output.clone(),
-        realtime: false,
+        // Capture is real time by nature (sizing decodes one utterance as fast as it can);
+        // the live pipeline's own options never pace a source.
+        realtime: true,
         report: args.report.clone(),
         threads: args.threads,
         no_early_start: args.no_early_start,

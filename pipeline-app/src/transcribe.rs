@@ -176,14 +176,21 @@ pub(crate) struct Sizing {
 
 impl Sizing {
     /// `--threads` if given, else `max(1, cores / N)` when `--workers N` or `--pool N` is
-    /// given, else 2; and `N` if given, else `max(1, cores / threads)`: so by default
-    /// states x threads fills the cores without oversubscribing them.
+    /// given, else 1 for an offline rayon run and 2 otherwise; and `N` if given, else
+    /// `max(1, cores / threads)`: so by default states x threads fills the cores without
+    /// oversubscribing them.
+    ///
+    /// Rayon offline gets one 1-thread state per core: its windows are independent, and two
+    /// 1-thread states were 12 % faster than one 2-thread state on two cores (ggml's threads
+    /// spin while they wait for each other; BENCHMARKS.md). In real time one utterance at a
+    /// time is decoded, and two threads finish it sooner.
     pub(crate) fn of(args: &TranscribeArgs) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let asked = args.workers.or(args.pool).map(usize::from);
         let threads = match (args.threads, asked) {
             (Some(threads), _) => usize::from(threads),
             (None, Some(n)) => (cores / n.max(1)).max(1),
+            (None, None) if args.backend == BackendName::Rayon && !args.realtime => 1,
             (None, None) => DEFAULT_THREADS_PER_STATE,
         };
         Sizing {
@@ -495,6 +502,11 @@ mod tests {
         assert_eq!((sizing.threads, sizing.parallel), ((cores / 2).max(1), 2));
         let sizing = Sizing::of(&args(&["--backend", "rayon", "--threads", "1", "a.wav"]));
         assert_eq!((sizing.threads, sizing.parallel), (1, cores));
+        // Offline rayon: one 1-thread state per core; in real time, 2-thread states.
+        let sizing = Sizing::of(&args(&["--backend", "rayon", "a.wav"]));
+        assert_eq!((sizing.threads, sizing.parallel), (1, cores));
+        let sizing = Sizing::of(&args(&["--backend", "rayon", "--realtime", "a.wav"]));
+        assert_eq!((sizing.threads, sizing.parallel), (2, (cores / 2).max(1)));
         let sizing = Sizing::of(&args(&[
             "--backend",
             "rayon",
