@@ -88,11 +88,7 @@ impl WhisperModel {
     /// [`Error::Model`] when no state can be created; [`Error::Transcribe`] (chunk 0) when
     /// whisper.cpp fails.
     pub fn transcribe_like_whisper_cli(&self, samples: &[f32]) -> Result<String> {
-        let mut state = self
-            .context
-            .create_state()
-            .map_err(|e| Error::model(&self.path, format!("cannot create a state: {e}")))?;
-        let fail = |problem: String| Error::Transcribe { chunk: 0, problem };
+        let mut transcriber = self.transcriber()?;
         let mut params = FullParams::new(SamplingStrategy::BeamSearch {
             beam_size: 5,
             patience: -1.0,
@@ -104,18 +100,7 @@ impl WhisperModel {
         params.set_print_progress(false);
         params.set_print_realtime(false);
         params.set_print_timestamps(false);
-        state
-            .full(params, samples)
-            .map_err(|e| fail(format!("whisper.cpp failed: {e}")))?;
-        let mut text = String::new();
-        for segment in state.as_iter() {
-            let piece = segment
-                .to_str_lossy()
-                .map_err(|e| fail(format!("cannot read segment text: {e}")))?;
-            text.push_str(&piece);
-            text.push(' ');
-        }
-        Ok(clean_text(&text))
+        Ok(run_full(&mut transcriber.state, params, samples, 0, false)?.text)
     }
 
     /// A transcriber with its own state on this model.
@@ -258,42 +243,56 @@ impl WhisperTranscriber {
         plan: WindowPlan,
         timestamps: bool,
     ) -> Result<Decoded> {
-        let fail = |problem: String| Error::Transcribe {
-            chunk: index,
-            problem,
-        };
-        self.state
-            .full(pinned_params(self.threads, plan, timestamps), samples)
-            .map_err(|e| fail(format!("whisper.cpp failed: {e}")))?;
-        let mut text = String::new();
-        let mut tokens = 0;
-        let mut timed = Vec::new();
-        // Whisper's timestamps are in centiseconds.
-        let to_samples = |t: i64| u64::try_from(t).unwrap_or(0) * u64::from(SAMPLE_RATE) / 100;
-        for segment in self.state.as_iter() {
-            let piece = segment
-                .to_str_lossy()
-                .map_err(|e| fail(format!("cannot read segment text: {e}")))?;
-            text.push_str(&piece);
-            text.push(' ');
-            tokens = tokens.max(usize::try_from(segment.n_tokens()).unwrap_or(0));
-            if timestamps {
-                let cleaned = clean_text(&piece);
-                if !cleaned.is_empty() {
-                    timed.push(TimedText {
-                        start: to_samples(segment.start_timestamp()),
-                        end: to_samples(segment.end_timestamp()),
-                        text: cleaned,
-                    });
-                }
+        let params = pinned_params(self.threads, plan, timestamps);
+        run_full(&mut self.state, params, samples, index, timestamps)
+    }
+}
+
+/// One `whisper_full` call on chunk `index`'s `samples` with `params`: the cleaned text, the
+/// tokens of its longest segment, and with `timed` its segments as timed pieces.
+fn run_full(
+    state: &mut WhisperState,
+    params: FullParams<'_, '_>,
+    samples: &[f32],
+    index: usize,
+    timed: bool,
+) -> Result<Decoded> {
+    let fail = |problem: String| Error::Transcribe {
+        chunk: index,
+        problem,
+    };
+    state
+        .full(params, samples)
+        .map_err(|e| fail(format!("whisper.cpp failed: {e}")))?;
+    let mut decoded = Decoded {
+        text: String::new(),
+        tokens: 0,
+        timed: Vec::new(),
+    };
+    // Whisper's timestamps are in centiseconds.
+    let to_samples = |t: i64| u64::try_from(t).unwrap_or(0) * u64::from(SAMPLE_RATE) / 100;
+    for segment in state.as_iter() {
+        let piece = segment
+            .to_str_lossy()
+            .map_err(|e| fail(format!("cannot read segment text: {e}")))?;
+        decoded.text.push_str(&piece);
+        decoded.text.push(' ');
+        decoded.tokens = decoded
+            .tokens
+            .max(usize::try_from(segment.n_tokens()).unwrap_or(0));
+        if timed {
+            let cleaned = clean_text(&piece);
+            if !cleaned.is_empty() {
+                decoded.timed.push(TimedText {
+                    start: to_samples(segment.start_timestamp()),
+                    end: to_samples(segment.end_timestamp()),
+                    text: cleaned,
+                });
             }
         }
-        Ok(Decoded {
-            text: clean_text(&text),
-            tokens,
-            timed,
-        })
     }
+    decoded.text = clean_text(&decoded.text);
+    Ok(decoded)
 }
 
 impl Transcriber for WhisperTranscriber {
