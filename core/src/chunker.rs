@@ -300,10 +300,9 @@ impl Chunker {
             frames,
         } = std::mem::replace(&mut self.state, State::Idle)
         {
-            let speech = frames.iter().filter(|f| f.speech).count() as u64;
             let end_sample = ((last_speech_frame + 1 + self.padding_frames) * FRAME_LEN as u64)
                 .min(self.samples_seen());
-            if speech >= self.min_speech_frames {
+            if self.enough_speech(&frames) {
                 let speech_end = ((last_speech_frame + 1) * FRAME_LEN as u64).min(end_sample);
                 self.emit(start_frame * FRAME_LEN as u64, end_sample, speech_end, out);
             }
@@ -340,20 +339,32 @@ impl Chunker {
             return None;
         };
         let end_frame = last_speech_frame + 1 + self.padding_frames;
-        let speech = frames.iter().filter(|f| f.speech).count() as u64;
-        if self.frames_done < end_frame || speech < self.min_speech_frames {
+        if self.frames_done < end_frame || !self.enough_speech(frames) {
             return None;
         }
-        let (start, end) = (start_frame * FRAME_LEN as u64, end_frame * FRAME_LEN as u64);
-        let from = (start - self.buffer_start) as usize;
-        let to = (end - self.buffer_start) as usize;
-        Some(Chunk {
+        Some(self.next_chunk(
+            start_frame * FRAME_LEN as u64,
+            end_frame * FRAME_LEN as u64,
+            (last_speech_frame + 1) * FRAME_LEN as u64,
+        ))
+    }
+
+    /// Whether an utterance of `frames` has speech enough to be a chunk (not a click).
+    fn enough_speech(&self, frames: &[FrameInfo]) -> bool {
+        frames.iter().filter(|f| f.speech).count() as u64 >= self.min_speech_frames
+    }
+
+    /// The next chunk, from `start_sample` to `end_sample` of the buffer (not emitted).
+    fn next_chunk(&self, start_sample: u64, end_sample: u64, speech_end_sample: u64) -> Chunk {
+        let from = (start_sample - self.buffer_start) as usize;
+        let to = (end_sample - self.buffer_start) as usize;
+        Chunk {
             index: self.next_index,
-            start_sample: start,
+            start_sample,
             samples: self.buffer[from..to].to_vec(),
-            speech_end_sample: (last_speech_frame + 1) * FRAME_LEN as u64,
+            speech_end_sample,
             utterances: Vec::new(),
-        })
+        }
     }
 
     fn cut_fixed_windows(&mut self, out: &mut Vec<Chunk>, at_end: bool) {
@@ -428,8 +439,7 @@ impl Chunker {
             return;
         };
         let end_frame = (last_speech_frame + 1 + self.padding_frames).min(self.frames_done);
-        let speech = frames.iter().filter(|f| f.speech).count() as u64;
-        if speech >= self.min_speech_frames {
+        if self.enough_speech(&frames) {
             self.emit(
                 start_frame * FRAME_LEN as u64,
                 end_frame * FRAME_LEN as u64,
@@ -486,18 +496,11 @@ impl Chunker {
         speech_end_sample: u64,
         out: &mut Vec<Chunk>,
     ) {
-        let from = (start_sample - self.buffer_start) as usize;
-        let to = (end_sample - self.buffer_start) as usize;
-        out.push(Chunk {
-            index: self.next_index,
-            start_sample,
-            samples: self.buffer[from..to].to_vec(),
-            speech_end_sample,
-            utterances: Vec::new(),
-        });
+        out.push(self.next_chunk(start_sample, end_sample, speech_end_sample));
         self.next_index += 1;
         // Everything before the chunk's end is no longer needed.
-        self.buffer.drain(..to);
+        self.buffer
+            .drain(..(end_sample - self.buffer_start) as usize);
         self.buffer_start = end_sample;
     }
 
