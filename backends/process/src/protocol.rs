@@ -401,9 +401,15 @@ impl<'a> Payload<'a> {
         Ok(())
     }
 
-    fn rest_as_text(self) -> Result<String, ProtocolError> {
-        String::from_utf8(self.bytes.to_vec())
-            .map_err(|e| malformed(self.message, format!("its text is not UTF-8 ({e})")))
+    /// The next `n` bytes as UTF-8 text, named `what` in errors.
+    fn text(&mut self, n: usize, what: &str) -> Result<String, ProtocolError> {
+        let bytes = self.take(n, what)?;
+        String::from_utf8(bytes.to_vec())
+            .map_err(|e| malformed(self.message, format!("its {what} is not UTF-8 ({e})")))
+    }
+
+    fn rest_as_text(mut self) -> Result<String, ProtocolError> {
+        self.text(self.bytes.len(), "text")
     }
 
     fn end(self) -> Result<(), ProtocolError> {
@@ -513,9 +519,7 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
                 let start = payload.u64("piece start")?;
                 let end = payload.u64("piece end")?;
                 let len = payload.u32("piece length")? as usize;
-                let bytes = payload.take(len, "piece text")?;
-                let text = String::from_utf8(bytes.to_vec())
-                    .map_err(|e| malformed(message, format!("a timed piece is not UTF-8 ({e})")))?;
+                let text = payload.text(len, "piece text")?;
                 timed.push(TimedText { start, end, text });
             }
             let text = payload.rest_as_text()?;
