@@ -52,12 +52,7 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
     };
     for (source, target) in sources.into_iter().zip(targets) {
         let (output, sink) = Output::create(target.output.as_deref(), format)?;
-        let options = RunOptions {
-            realtime: args.realtime,
-            early_start: args.realtime && !args.no_early_start,
-            pack: packs(args, source.as_ref()),
-            ..RunOptions::default()
-        };
+        let options = run_options(args, source.as_ref());
         let progress = ProgressDisplay::start(
             options.progress.clone(),
             source.len_hint().filter(|_| source.name() != "-"),
@@ -103,11 +98,17 @@ pub(crate) fn publish(
 /// first are held in memory until their turn. The first failure ends the command: the
 /// outputs of the inputs before it are published, later ones are not (as with the other
 /// backends, which stop there).
-/// Whether to pack utterances into windows: for a whole file read at full speed, unless
-/// `--no-pack`. Not for stdin (often a live capture: text would come a window at a time),
-/// nor for `--vad fixed`, the 5 s windows of the naive baseline it stands for.
-fn packs(args: &TranscribeArgs, source: &dyn Source) -> bool {
-    !args.realtime && !args.no_pack && args.vad != VadName::Fixed && source.name() != "-"
+/// The run options of one input: real-time pacing with early start (unless
+/// `--no-early-start`), or packing. A whole file read at full speed is packed unless
+/// `--no-pack`; not stdin (often a live capture: text would come a window at a time), nor
+/// `--vad fixed`, the 5 s windows of the naive baseline it stands for.
+fn run_options(args: &TranscribeArgs, source: &dyn Source) -> RunOptions {
+    RunOptions {
+        realtime: args.realtime,
+        early_start: args.realtime && !args.no_early_start,
+        pack: !args.realtime && !args.no_pack && args.vad != VadName::Fixed && source.name() != "-",
+        ..RunOptions::default()
+    }
 }
 
 fn transcribe_in_parallel(
@@ -128,12 +129,7 @@ fn transcribe_in_parallel(
             None if index > 0 => Output::buffered(format),
             path => Output::create(path.as_deref(), format)?,
         };
-        let options = RunOptions {
-            realtime: args.realtime,
-            early_start: args.realtime && !args.no_early_start,
-            pack: packs(args, source.as_ref()),
-            ..RunOptions::default()
-        };
+        let options = run_options(args, source.as_ref());
         cancels.push(options.cancel.clone());
         outputs.push(Some(output));
         pipelines.push(Pipeline {
