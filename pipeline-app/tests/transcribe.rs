@@ -135,19 +135,8 @@ fn the_report_describes_the_run() {
 /// decoded alone (`--no-pack`), as in real time: that is where the window is trimmed most.
 #[test]
 fn short_utterances_never_loop_and_keep_their_words() {
-    let dir = tempfile::tempdir().unwrap();
-    let report_path = dir.path().join("report.json");
-    let out = run_ok(
-        steno()
-            .args(["transcribe", "--no-pack", "--format", "jsonl", "--report"])
-            .args([&report_path, &fixture("short-utterances.flac")]),
-    );
-    let segments = parse_jsonl(&String::from_utf8(out.stdout).unwrap());
-    let reference: Vec<String> = std::fs::read_to_string(fixture("short-utterances.txt"))
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let (segments, report) = jsonl_and_report(&["--no-pack"], &fixture("short-utterances.flac"));
+    let reference = reference_lines("short-utterances.txt");
     assert_eq!(segments.len(), reference.len(), "one segment per phrase");
     for (segment, expected) in segments.iter().zip(&reference) {
         let verdict =
@@ -162,8 +151,6 @@ fn short_utterances_never_loop_and_keep_their_words() {
     let error = wer(&reference.join(" "), &joined(&segments));
     // Measured: 24.6 % with the guard, 21.1 % with full windows (robotic festival voices).
     assert!(error <= 0.30, "WER {error:.3}: {}", joined(&segments));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
     let retries = report["full_window_retries"].as_u64().unwrap();
     // The fixture holds a phrase the trimmed window loops on, so the guard is exercised; a
     // guard that fired on most phrases would cost the speed it exists to keep.
@@ -332,16 +319,7 @@ fn raw_pcm_on_stdin_is_transcribed() {
 
 #[test]
 fn realtime_mode_paces_the_input_and_measures_latency() {
-    let dir = tempfile::tempdir().unwrap();
-    let report_path = dir.path().join("report.json");
-    let out = run_ok(
-        steno()
-            .args(["transcribe", "--realtime", "--format", "jsonl", "--report"])
-            .args([&report_path, &fixture("session.wav")]),
-    );
-    let segments = parse_jsonl(&String::from_utf8(out.stdout).unwrap());
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
+    let (segments, report) = jsonl_and_report(&["--realtime"], &fixture("session.wav"));
     assert!(report["realtime"].as_bool().unwrap());
     assert!(
         report["wall_seconds"].as_f64().unwrap() >= SESSION_SECONDS * 0.95,
@@ -349,12 +327,7 @@ fn realtime_mode_paces_the_input_and_measures_latency() {
     );
     // Same chunks and words as the offline run decoding each utterance alone, as real time
     // does: chunking never depends on timing, and early start changes no text.
-    let unpacked = run_ok(
-        steno()
-            .args(["transcribe", "--no-pack", "--format", "jsonl"])
-            .arg(fixture("session.wav")),
-    );
-    let offline = &parse_jsonl(&String::from_utf8(unpacked.stdout).unwrap());
+    let (offline, _) = &jsonl_and_report(&["--no-pack"], &fixture("session.wav"));
     let strip = |s: &[Segment]| {
         s.iter()
             .map(|s| (s.chunk, s.start, s.end, s.text.clone()))

@@ -53,11 +53,36 @@ pub(crate) use steno_core::{normalized_words as words, word_error_rate as wer};
 
 /// The sentences spoken in the session fixture, one per utterance.
 pub(crate) fn session_sentences() -> Vec<String> {
-    std::fs::read_to_string(fixture("session.txt"))
-        .expect("session.txt")
+    reference_lines("session.txt")
+}
+
+/// The lines of the reference text `name` in `conformance/inputs/`: one per utterance.
+pub(crate) fn reference_lines(name: &str) -> Vec<String> {
+    std::fs::read_to_string(fixture(name))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
         .lines()
         .map(str::to_owned)
         .collect()
+}
+
+/// `steno transcribe --format jsonl --report FILE` with `args` on `input`: the segments and
+/// the run report.
+pub(crate) fn jsonl_and_report(args: &[&str], input: &Path) -> (Vec<Segment>, serde_json::Value) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let report = dir.path().join("report.json");
+    let out = run_ok(
+        steno()
+            .arg("transcribe")
+            .args(args)
+            .args(["--format", "jsonl", "--report"])
+            .args([&report, input]),
+    );
+    let segments = parse_jsonl(&String::from_utf8(out.stdout).expect("UTF-8 output"));
+    let report = std::fs::read_to_string(&report).expect("the report");
+    (
+        segments,
+        serde_json::from_str(&report).expect("a JSON report"),
+    )
 }
 
 /// Length of the session fixture in seconds.
