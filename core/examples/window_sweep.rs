@@ -18,7 +18,7 @@
 
 use std::time::Instant;
 
-use steno_core::window::{WindowPlan, degenerate};
+use steno_core::window::{MIN_INPUT_SAMPLES, WindowPlan, degenerate};
 use steno_core::{Chunker, ChunkerConfig, Transcriber, WhisperModel, read_file, word_error_rate};
 
 /// How an utterance is decoded.
@@ -72,7 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for chunk in &chunks {
         // whisper.cpp refuses under 1 s; pad as the transcriber does.
         let mut padded = chunk.samples.clone();
-        padded.resize(padded.len().max(17_600), 0.0);
+        padded.resize(padded.len().max(MIN_INPUT_SAMPLES), 0.0);
         let pinned = WindowPlan::for_samples(padded.len());
         let tight = WindowPlan {
             audio_ctx: (chunk.seconds() * 50.0).ceil() as usize,

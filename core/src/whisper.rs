@@ -10,16 +10,13 @@ use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
 };
 
-use crate::window::{WindowPlan, degenerate};
+use crate::window::{MIN_INPUT_SAMPLES, WindowPlan, degenerate};
 use crate::{
     Chunk, Error, Result, SAMPLE_RATE, TimedText, Transcriber, TranscriberFactory, Transcription,
 };
 
 /// The magic number at the start of every ggml Whisper model ("ggml" as a little-endian u32).
 const GGML_MAGIC: u32 = 0x6767_6d6c;
-
-/// whisper.cpp refuses input shorter than 1 s; shorter chunks are padded with silence to this.
-const MIN_INPUT_SAMPLES: usize = SAMPLE_RATE as usize * 11 / 10;
 
 /// Threads each Whisper state uses by default. Two saturate the two cores steno is tuned on;
 /// backends running several states at once divide the cores between them.

@@ -11,6 +11,10 @@
 
 use crate::{SAMPLE_RATE, normalized_words};
 
+/// whisper.cpp refuses input shorter than 1 s; shorter chunks are padded with silence to
+/// this many samples before they are decoded (and their window planned).
+pub const MIN_INPUT_SAMPLES: usize = SAMPLE_RATE as usize * 11 / 10;
+
 /// Encoder positions in Whisper's full 30 s window.
 pub const FULL_WINDOW: usize = 1500;
 
