@@ -330,6 +330,13 @@ impl Chunker {
     /// assert_eq!(chunks, [early]);
     /// ```
     pub fn provisional(&self) -> Option<Chunk> {
+        let span = self.provisional_span()?;
+        Some(self.next_chunk(span.start_sample, span.end_sample, span.speech_end_sample))
+    }
+
+    /// Where [`provisional`](Self::provisional)'s chunk would be, without copying its
+    /// samples: a caller polling while the hangover runs can tell whether it changed.
+    pub fn provisional_span(&self) -> Option<Utterance> {
         let State::InSpeech {
             start_frame,
             last_speech_frame,
@@ -342,11 +349,12 @@ impl Chunker {
         if self.frames_done < end_frame || !self.enough_speech(frames) {
             return None;
         }
-        Some(self.next_chunk(
-            start_frame * FRAME_LEN as u64,
-            end_frame * FRAME_LEN as u64,
-            (last_speech_frame + 1) * FRAME_LEN as u64,
-        ))
+        Some(Utterance {
+            index: self.next_index,
+            start_sample: start_frame * FRAME_LEN as u64,
+            end_sample: end_frame * FRAME_LEN as u64,
+            speech_end_sample: (last_speech_frame + 1) * FRAME_LEN as u64,
+        })
     }
 
     /// Whether an utterance of `frames` has speech enough to be a chunk (not a click).

@@ -12,7 +12,7 @@
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
-use crate::{Chunk, Result, Transcription};
+use crate::{Chunk, Result, Transcription, Utterance};
 
 /// The decode of one provisional chunk, shared with the final chunk that confirms it.
 ///
@@ -109,10 +109,11 @@ impl Drop for ResetOnUnwind<'_> {
     }
 }
 
-/// The identity of a chunk for matching a provisional chunk with its final one: index and
-/// boundaries (equal boundaries mean equal samples).
-pub(crate) fn same_chunk(a: &Chunk, b: &Chunk) -> bool {
-    (a.index, a.start_sample, a.end_sample()) == (b.index, b.start_sample, b.end_sample())
+/// Whether a final chunk is the one a provisional chunk at `span` stood for: same index and
+/// boundaries (equal boundaries mean equal samples, so the samples need not be kept).
+pub(crate) fn confirms(chunk: &Chunk, span: &Utterance) -> bool {
+    (chunk.index, chunk.start_sample, chunk.end_sample())
+        == (span.index, span.start_sample, span.end_sample)
 }
 
 #[cfg(test)]

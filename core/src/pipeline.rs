@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::early::{EarlyDecode, same_chunk};
+use crate::early::{EarlyDecode, confirms};
 use crate::pack::{Packer, split_window};
 use crate::{
     Chunk, Chunker, ChunkerConfig, Error, Result, RingReader, RingWriter, RunReport, RunTally,
@@ -549,7 +549,7 @@ pub struct ChunkStage {
     finished: bool,
     early_start: bool,
     /// The provisional chunk handed out last and its decode, until its final chunk is cut.
-    provisional: Option<(Chunk, Arc<EarlyDecode>)>,
+    provisional: Option<(Utterance, Arc<EarlyDecode>)>,
     /// Packs utterances into windows when [`RunOptions::pack`] is on.
     packer: Option<Packer>,
 }
@@ -638,7 +638,7 @@ impl ChunkStage {
             // Finals come in order and a provisional chunk is the open utterance's, so the
             // next final either confirms it or replaces it (speech resumed, or a split).
             if let Some((provisional, early)) = self.provisional.take()
-                && same_chunk(&provisional, &timed.chunk)
+                && confirms(&timed.chunk, &provisional)
             {
                 timed.early = Some(early);
             }
@@ -661,23 +661,27 @@ impl ChunkStage {
 
     /// Hands out the open utterance's provisional chunk, once per set of boundaries.
     fn hand_out_provisional(&mut self, out: &mut Vec<TimedChunk>) {
-        let Some(chunk) = self.chunker.provisional() else {
+        // Polled on every step of the hangover: compare spans, copy samples only when new.
+        let Some(span) = self.chunker.provisional_span() else {
             return;
         };
         if self
             .provisional
             .as_ref()
-            .is_some_and(|(handed, _)| same_chunk(handed, &chunk))
+            .is_some_and(|(handed, _)| *handed == span)
         {
             return;
         }
+        let Some(chunk) = self.chunker.provisional() else {
+            return;
+        };
         // Its times are never reported: the final chunk's are.
         let now = Instant::now();
         let early = EarlyDecode::new();
-        let mut timed = TimedChunk::new(chunk.clone(), now, now);
+        self.provisional = Some((span, Arc::clone(&early)));
+        let mut timed = TimedChunk::new(chunk, now, now);
         timed.provisional = true;
-        timed.early = Some(Arc::clone(&early));
-        self.provisional = Some((chunk, early));
+        timed.early = Some(early);
         out.push(timed);
     }
     /// Steps until chunks are ready in `ready` or the stage must wait, calling `drained` after
