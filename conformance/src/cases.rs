@@ -20,7 +20,7 @@ use crate::audio::{
     Track, Written, energy, expected_segments, quiet_noise, sample_at, samples_in, scripted_text,
     seconds_of,
 };
-use crate::probe::{ChunkSeen, Probe};
+use crate::probe::{ChunkSeen, PROBE_SINK, Probe};
 use crate::run::{FAST_DEADLINE, run, start, succeeded};
 use crate::{BackendFactory, CaseResult};
 
@@ -716,6 +716,55 @@ pub fn source_error(make: &BackendFactory) -> CaseResult {
         "source_error: a failed run must not finish its sink"
     );
     probe.assert_released("source_error");
+    Ok(())
+}
+
+/// **sink error** (a full disk): the run ends with the sink's error, promptly, with every
+/// stage released, however far transcription had run ahead of the sink.
+///
+/// The sink fails on its third write. The utterance behind that segment is long and the
+/// transcriber's cost grows with the audio, so while it is decoded the other transcribers run
+/// ahead until the run-ahead bound stops them: when the write fails, several stages are waiting
+/// on the sink at once, and every one of them must still end. Asserts: the run returns the
+/// sink's [`Error::Sink`]; the sink received exactly the two segments before the failure; it
+/// was not finished; every stage object was released.
+///
+/// # Errors
+/// [`crate::Unsupported`] when the backend declines the run.
+///
+/// # Panics
+/// When the backend breaks one of these promises.
+pub fn sink_error(make: &BackendFactory) -> CaseResult {
+    const FAILING: usize = 2;
+    let mut lengths = vec![0.3, 0.3, 8.0];
+    lengths.extend([0.3; 40]);
+    let track = Track::new().silence(0.3).utterances(&lengths, 0.6);
+    let config = energy();
+    let probe = Probe::with_sink_failing_at(FAILING);
+    let transcriber =
+        ScriptedTranscriber::new().with_cost_per_audio_second(Duration::from_millis(100));
+    let pipeline = probe.pipeline(
+        track.source(),
+        transcriber,
+        config.clone(),
+        RunOptions::default(),
+    );
+    let result = run(make, pipeline, FAST_DEADLINE)?;
+
+    assert!(
+        matches!(&result, Err(Error::Sink { sink, problem }) if sink == PROBE_SINK && problem.contains("injected failure")),
+        "sink_error: the run must end with the sink's error, got {result:?}"
+    );
+    assert_same_segments(
+        &written(&probe.segments()),
+        &expected_segments(&track.samples, &config)[..FAILING],
+        &format!("sink_error: the {FAILING} segments before the failed write must be written"),
+    );
+    assert!(
+        !probe.is_finished(),
+        "sink_error: a failed run must not finish its sink"
+    );
+    probe.assert_released("sink_error");
     Ok(())
 }
 

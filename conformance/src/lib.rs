@@ -140,6 +140,12 @@ pub const FAST_CASES: &[Case] = &[
         check: cases::source_error,
     },
     Case {
+        name: "sink_error",
+        summary: "a sink error (a full disk) with transcription run ahead: the run ends \
+                  promptly with that error, earlier segments written",
+        check: cases::sink_error,
+    },
+    Case {
         name: "many_utterances",
         summary: "hundreds of short utterances, and one long utterance split at the max length",
         check: cases::many_utterances,

@@ -61,6 +61,8 @@ struct State {
     /// probe in this process, by the file `until` in a worker process (see [`WorkerStall`]).
     stall: Option<WorkerStall>,
     stall_timed_out: AtomicBool,
+    /// When set, the sink fails on this write (counted from 0) and on every write after it.
+    sink_fails_at: Option<usize>,
 }
 
 /// Records what a backend does with the stages it is given.
@@ -85,6 +87,16 @@ impl Probe {
         Self::with_stall(Some(limit))
     }
 
+    /// A probe whose sink fails (a full disk) on its write of segment `index`, counted from 0,
+    /// and on every write after it.
+    pub(crate) fn with_sink_failing_at(index: usize) -> Self {
+        let mut probe = Self::new();
+        if let Some(state) = Arc::get_mut(&mut probe.state) {
+            state.sink_fails_at = Some(index);
+        }
+        probe
+    }
+
     fn with_stall(limit: Option<Duration>) -> Self {
         let stall = limit.map(|limit| {
             let files = unique_temp_path();
@@ -104,6 +116,7 @@ impl Probe {
                 samples_read: AtomicU64::new(0),
                 stall,
                 stall_timed_out: AtomicBool::new(false),
+                sink_fails_at: None,
             }),
         }
     }
@@ -128,6 +141,7 @@ impl Probe {
             }),
             sink: Box::new(ProbeSink {
                 state: Arc::clone(&self.state),
+                writes_attempted: 0,
             }),
             options,
         }
@@ -380,13 +394,24 @@ impl Transcriber for ProbeTranscriber {
     }
 }
 
+/// The name the probe's sink gives in its errors.
+pub(crate) const PROBE_SINK: &str = "probe sink";
+
 struct ProbeSink {
     state: Arc<State>,
+    writes_attempted: usize,
 }
 
 impl Sink for ProbeSink {
     fn write(&mut self, segment: &Segment) -> Result<()> {
         let state = &self.state;
+        let failing = state
+            .sink_fails_at
+            .is_some_and(|index| self.writes_attempted >= index);
+        self.writes_attempted += 1;
+        if failing {
+            return Err(Error::sink(PROBE_SINK, "injected failure: the disk is full"));
+        }
         state.record(|log| {
             log.first_segment_at.get_or_insert_with(Instant::now);
             if let Some(stall) = &state.stall

@@ -39,6 +39,7 @@ macro_rules! fast_case_names {
             cancellation
             transcriber_error
             source_error
+            sink_error
             many_utterances
             determinism
             early_start

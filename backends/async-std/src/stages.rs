@@ -153,8 +153,9 @@ pub(crate) async fn run_pipeline(
             }
         }
     }
-    // Workers still sending see the channel closed and stop.
-    drop(text_rx);
+    // Workers still sending see the channel closed and stop; workers waiting for a run-ahead
+    // token (the emitter will give back no more) see the token channel closed and stop.
+    drop((text_rx, token_tx));
 
     let samples_read = source_task.await;
     let dropped_samples = chunk_task.await;

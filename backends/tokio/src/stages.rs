@@ -162,8 +162,9 @@ pub(crate) async fn run_pipeline(
             }
         }
     }
-    // Workers still sending see the channel closed and stop.
-    drop(text_rx);
+    // Workers still sending see the channel closed and stop; workers waiting for a run-ahead
+    // token (the emitter will give back no more) see the token channel closed and stop.
+    drop((text_rx, token_tx));
 
     let mut tally_from_stages = RunTally::default();
     while let Some(joined) = stages.join_next().await {
