@@ -542,6 +542,74 @@ pub fn backpressure(make: &BackendFactory) -> CaseResult {
     Ok(())
 }
 
+/// **real-time pacing**: real-time input is read no faster than it was spoken, and each segment
+/// is written after its audio ended, with its latency measured.
+///
+/// Two utterances, `realtime` on. Asserts: the run took at least the length of the audio (less
+/// 5 % for timer slack); every segment was written after its end (`emitted_at >= end`, less
+/// 20 ms); nothing was dropped; the segments are exactly the pure chunker's; the report says
+/// real-time and carries a latency summary.
+///
+/// # Errors
+/// [`crate::Unsupported`] when the backend declines real-time input.
+///
+/// # Panics
+/// When the backend breaks one of these promises.
+pub fn realtime_pacing(make: &BackendFactory) -> CaseResult {
+    let track = Track::new().silence(0.5).utterances(&[0.6, 0.6], 0.75);
+    let config = energy();
+    let probe = Probe::new();
+    let options = RunOptions {
+        realtime: true,
+        ..RunOptions::default()
+    };
+    let pipeline = probe.pipeline(
+        track.source(),
+        ScriptedTranscriber::new(),
+        config.clone(),
+        options,
+    );
+    let report = succeeded(run(make, pipeline, FAST_DEADLINE)?, "realtime_pacing");
+
+    let audio_seconds = seconds_of(track.len());
+    assert!(
+        report.wall_seconds >= audio_seconds * 0.95,
+        "realtime_pacing: {audio_seconds:.2} s of real-time audio took only {:.2} s: the \
+         input was not paced",
+        report.wall_seconds
+    );
+    let segments = probe.segments();
+    for segment in &segments {
+        assert!(
+            segment.emitted_at >= segment.end - 0.02,
+            "realtime_pacing: a segment was written at {:.3} s, before its audio ended at \
+             {:.3} s",
+            segment.emitted_at,
+            segment.end
+        );
+    }
+    assert_same_segments(
+        &written(&segments),
+        &expected_segments(&track.samples, &config),
+        "realtime_pacing",
+    );
+    assert_eq!(
+        report.dropped_samples, 0,
+        "realtime_pacing: dropped samples"
+    );
+    assert!(
+        report.realtime,
+        "realtime_pacing: the report must say real-time"
+    );
+    assert!(
+        report.latency_ms.p50 > 0.0 && report.latency_ms.max >= report.latency_ms.p50,
+        "realtime_pacing: the report must summarise the segments' latency, got {:?}",
+        report.latency_ms
+    );
+    assert_completed(&probe, &report, track.len(), "realtime_pacing");
+    Ok(())
+}
+
 /// **cancellation**: cancelling mid-stream ends the run within a bounded time, and everything
 /// the backend spawned is joined.
 ///

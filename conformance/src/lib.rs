@@ -123,6 +123,12 @@ pub const FAST_CASES: &[Case] = &[
         check: cases::backpressure,
     },
     Case {
+        name: "realtime_pacing",
+        summary: "real-time input is read no faster than spoken; each segment is written \
+                  after its audio, its latency measured",
+        check: cases::realtime_pacing,
+    },
+    Case {
         name: "cancellation",
         summary: "cancelling mid-stream ends the run promptly and releases every stage",
         check: cases::cancellation,

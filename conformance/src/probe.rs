@@ -410,7 +410,10 @@ impl Sink for ProbeSink {
             .is_some_and(|index| self.writes_attempted >= index);
         self.writes_attempted += 1;
         if failing {
-            return Err(Error::sink(PROBE_SINK, "injected failure: the disk is full"));
+            return Err(Error::sink(
+                PROBE_SINK,
+                "injected failure: the disk is full",
+            ));
         }
         state.record(|log| {
             log.first_segment_at.get_or_insert_with(Instant::now);

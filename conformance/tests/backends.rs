@@ -36,6 +36,7 @@ macro_rules! fast_case_names {
             end_of_stream_flush
             empty_and_silence
             backpressure
+            realtime_pacing
             cancellation
             transcriber_error
             source_error

@@ -59,8 +59,8 @@ pub use decode::{FileSource, RawPcmSource, read_file};
 pub use error::{Error, Result};
 pub use pack::split_window;
 pub use pipeline::{
-    Backend, CancelToken, ChunkStage, Emitter, Pipeline, Progress, RunControl, RunOptions,
-    SourceStage, TimedChunk, Transcript, Wait, transcribe, transcribe_with,
+    Backend, CancelToken, ChunkStage, Emitter, Pipeline, PreparedRun, Progress, RunControl,
+    RunOptions, SourceStage, TimedChunk, Transcript, Wait, transcribe, transcribe_with,
 };
 pub use report::{LatencySummary, ProcessUsage, RunReport, RunStart, RunTally};
 pub use resample::Conditioner;

@@ -62,7 +62,61 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
+/// A pipeline taken apart into the stages a backend schedules, with the run's clock and its
+/// control already started: what every backend used to set up by hand before its first step.
+///
+/// The source and chunk stages see the run's own stop token (see [`RunControl::options`]), so
+/// a failure anywhere stops them without touching the caller's token.
+pub struct PreparedRun {
+    /// The run's clock; [`RunStart::report`](crate::RunStart::report) turns the tally into the
+    /// report at the end.
+    pub start: crate::RunStart,
+    /// The first error, and the token every stage watches.
+    pub control: RunControl,
+    /// Source to ring.
+    pub source: SourceStage,
+    /// Ring to chunks.
+    pub chunker: ChunkStage,
+    /// Makes one transcriber per worker.
+    pub transcriber: Arc<dyn TranscriberFactory>,
+    /// Transcripts to the sink, in chunk order.
+    pub emitter: Emitter,
+    /// The caller's options (queue sizes, pacing, packing), as given.
+    pub options: RunOptions,
+}
+
 impl Pipeline {
+    /// Starts the run's clock and builds its stages: the ring between source and chunker, the
+    /// chunker (which validates the chunking options), the emitter over the sink.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the chunker's options are invalid.
+    pub fn prepare(self) -> Result<PreparedRun> {
+        let start = crate::RunStart::now();
+        let Pipeline {
+            source,
+            chunker,
+            transcriber,
+            sink,
+            options,
+        } = self;
+        let control = RunControl::new(&options);
+        let stage_options = control.options(&options);
+        let (writer, reader) = crate::ring(options.ring_capacity);
+        let chunker = ChunkStage::new(reader, &chunker, &stage_options, start.at)?;
+        let source = SourceStage::new(source, writer, &stage_options, start.at);
+        let emitter = Emitter::new(sink, start.at);
+        Ok(PreparedRun {
+            start,
+            control,
+            source,
+            chunker,
+            transcriber,
+            emitter,
+            options,
+        })
+    }
+
     /// A pipeline with default chunking and options.
     pub fn new(
         source: impl Source + 'static,

@@ -16,7 +16,7 @@
 //! Two ways in:
 //! - [`run`] (or [`AsyncStdBackend::run_async`]) is a future for the async-std executor:
 //!   `.await` it, or `async_std::task::spawn` it. It never creates a runtime.
-//! - [`AsyncStdBackend`]'s [`Backend::run`] blocks the calling thread on
+//! - [`AsyncStdBackend`]'s [`Backend::run`](steno_core::Backend::run) blocks the calling thread on
 //!   [`async_std::task::block_on`], for programs that are not async (the command line).
 //!
 //! Segments reach the pipeline's sink in chunk order. To consume them as an async stream, put
@@ -59,103 +59,56 @@
 //!
 //! ## What runs where
 //!
-//! Each stage is an async-std task; bounded [`async_std::channel`]s join them, so memory stays
-//! bounded however slow transcription is. Everything that blocks runs on async-std's blocking
-//! pool ([`async_std::task::spawn_blocking`], which is the `blocking` crate's `unblock`):
-//! reading and decoding the input, voice activity detection, Whisper inference and the sink's
-//! writes. The tasks themselves only await: channels, an [`event_listener::Event`] between the
-//! source and the chunker, and async-std timers for real-time pacing.
+//! The stages are those of [`steno_async`], written once for every runtime; this crate is
+//! only async-std's binding ([`AsyncStd`]). The run future drives every stage itself, so it
+//! spawns no task: everything that blocks runs on async-std's blocking pool
+//! ([`async_std::task::spawn_blocking`], which is the `blocking` crate's `unblock`) — reading
+//! and decoding the input, voice activity detection, Whisper inference and the sink's writes —
+//! and real-time pacing uses async-std's timer.
 //!
-//! ## How inference threads are sized
-//!
-//! Each concurrent inference is one transcriber (one Whisper state) using
-//! [`threads_per_transcriber`](steno_core::TranscriberFactory::threads_per_transcriber) CPU
-//! threads. The backend runs `max(1, cores / threads_per_transcriber)` of them, fewer if
-//! [`AsyncStdBackend::with_max_inferences`] says so, so inference never oversubscribes the
-//! cores: on two cores with a two-thread Whisper model, one inference at a time. The blocking
-//! pool holds at most that many inferences plus three short-lived stage steps (source,
-//! chunker, sink) for a run at once.
-//!
-//! ## Cancellation
-//!
-//! Cancel the pipeline's [`CancelToken`](steno_core::CancelToken) (in
-//! [`RunOptions`](steno_core::RunOptions)) and the run future resolves to
-//! [`Error::Cancelled`](steno_core::Error::Cancelled) once every stage task has been joined:
-//! at most a few milliseconds after the inferences in flight finish (Whisper cannot be
-//! interrupted). Dropping the run future instead stops the run's internal token: async-std
-//! tasks cannot be aborted from a destructor, so each stage task sees the token (or its closed
-//! channel) within milliseconds and ends; an inference in flight completes on its blocking
-//! thread and then drops its Whisper state.
-
-mod stages;
-mod stream;
+//! Inference is sized to the cores, and cancelling (or dropping the run future) ends the run
+//! as [`steno_async`] describes.
 
 use std::future::Future;
+use std::time::Instant;
 
-use steno_core::{Backend, Pipeline, Result, RunReport};
+use steno_async::{AsyncBackend, Runtime};
+use steno_core::{Pipeline, Result, RunReport};
 
-pub use stream::{SegmentSink, SegmentStream, segment_stream};
+pub use steno_async::{SegmentSink, SegmentStream, segment_stream};
 
-/// The async-std backend. See the [crate docs](crate).
-#[derive(Debug, Clone, Default)]
-pub struct AsyncStdBackend {
-    max_inferences: Option<usize>,
-}
-
-impl AsyncStdBackend {
-    /// The backend with default settings: as many concurrent inferences as the cores allow.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Runs at most `max` inferences at once (at least one); the cores still bound it.
-    #[must_use]
-    pub fn with_max_inferences(mut self, max: usize) -> Self {
-        self.max_inferences = Some(max);
-        self
-    }
-
-    /// Runs the pipeline as async-std tasks, to the end of its input. The future is
-    /// `Send + 'static`, so it can be spawned.
-    ///
-    /// Segments reach the sink in chunk order; on success the sink's `finish` has been called,
-    /// on error it has not.
-    ///
-    /// # Errors
-    /// The first error of any stage ([`Error::Input`](steno_core::Error::Input),
-    /// [`Error::Transcribe`](steno_core::Error::Transcribe),
-    /// [`Error::Sink`](steno_core::Error::Sink), ...), or
-    /// [`Error::Cancelled`](steno_core::Error::Cancelled) when the run was cancelled.
-    pub fn run_async(
-        &self,
-        pipeline: Pipeline,
-    ) -> impl Future<Output = Result<RunReport>> + Send + 'static {
-        stages::run_pipeline(pipeline, self.max_inferences, BACKEND_NAME)
-    }
-}
+/// The async-std backend: the async driver over [`AsyncStd`]. See the [crate docs](crate).
+pub type AsyncStdBackend = AsyncBackend<AsyncStd>;
 
 /// Runs the pipeline with default settings: the same as
-/// [`AsyncStdBackend::new().run_async(pipeline)`](AsyncStdBackend::run_async).
+/// [`AsyncStdBackend::new().run_async(pipeline)`](AsyncBackend::run_async).
 ///
 /// # Errors
-/// As [`AsyncStdBackend::run_async`].
+/// As [`AsyncBackend::run_async`].
 pub async fn run(pipeline: Pipeline) -> Result<RunReport> {
     AsyncStdBackend::new().run_async(pipeline).await
 }
 
-const BACKEND_NAME: &str = "async-std";
+/// async-std's binding for the async driver: its blocking pool and its timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AsyncStd;
 
-impl Backend for AsyncStdBackend {
-    fn name(&self) -> &'static str {
-        BACKEND_NAME
+impl Runtime for AsyncStd {
+    const NAME: &'static str = "async-std";
+
+    async fn unblock<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        Some(async_std::task::spawn_blocking(work).await)
     }
 
-    /// Runs the pipeline on the calling thread with [`async_std::task::block_on`]; every task
-    /// of the run has been joined when it returns.
-    ///
-    /// # Errors
-    /// As [`AsyncStdBackend::run_async`].
-    fn run(&self, pipeline: Pipeline) -> Result<RunReport> {
-        async_std::task::block_on(self.run_async(pipeline))
+    async fn sleep_until(&self, deadline: Instant) {
+        async_std::task::sleep(deadline.saturating_duration_since(Instant::now())).await;
+    }
+
+    /// Runs on the calling thread with [`async_std::task::block_on`].
+    fn block_on<T>(&self, run: impl Future<Output = Result<T>>) -> Result<T> {
+        async_std::task::block_on(run)
     }
 }

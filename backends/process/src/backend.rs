@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use steno_core::{
-    Backend, ChunkStage, Emitter, Error, Pipeline, Result, RunControl, RunReport, RunStart,
-    SourceStage, TimedChunk, Transcriber, TranscriberFactory, Transcript, Transcription, ring,
+    Backend, Error, Pipeline, PreparedRun, Result, RunControl, RunReport, TimedChunk, Transcriber,
+    TranscriberFactory, Transcript, Transcription,
 };
 
 use crate::worker::{Failure, Killer, Reply, Worker, WorkerCommand};
@@ -123,20 +123,15 @@ impl Backend for ProcessBackend {
     /// pipeline's; [`Error::Transcribe`] when workers died on the same chunk
     /// [`with_max_attempts`](Self::with_max_attempts) times in a row.
     fn run(&self, pipeline: Pipeline) -> Result<RunReport> {
-        let start = RunStart::now();
-        let started = start.at;
-        let Pipeline {
+        let PreparedRun {
+            start,
+            control,
             source,
             chunker,
             transcriber,
-            sink,
+            mut emitter,
             options,
-        } = pipeline;
-        let control = RunControl::new(&options);
-        let stage_options = control.options(&options);
-        let (writer, reader) = ring(options.ring_capacity);
-        let chunk_stage = ChunkStage::new(reader, &chunker, &stage_options, started)?;
-        let source_stage = SourceStage::new(source, writer, &stage_options, started);
+        } = pipeline.prepare()?;
 
         let slots = self.worker_count(transcriber.threads_per_transcriber());
         let mut reused = {
@@ -165,12 +160,12 @@ impl Backend for ProcessBackend {
 
         let chunker_thread = control.spawn_stage("chunker", {
             let control = control.clone();
-            move || chunk_stage.run_blocking(&control, |chunk| chunk_tx.send(chunk).is_ok())
+            move || chunker.run_blocking(&control, |chunk| chunk_tx.send(chunk).is_ok())
         });
         let chunker_handle = chunker_thread.as_ref().map(|h| h.thread().clone());
         let source_thread = control.spawn_stage("source", {
             let control = control.clone();
-            move || source_stage.run_blocking(&control, chunker_handle.as_ref())
+            move || source.run_blocking(&control, chunker_handle.as_ref())
         });
         let mut slot_threads = Vec::with_capacity(slots);
         for slot in 0..slots {
@@ -186,7 +181,6 @@ impl Backend for ProcessBackend {
         }
         drop((chunk_rx, token_rx, text_tx));
 
-        let mut emitter = Emitter::new(sink, started);
         loop {
             match text_rx.recv_timeout(STOP_POLL) {
                 Ok((chunk, outcome)) => {

@@ -71,8 +71,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, bounded, unbounded};
 use steno_core::{
-    Backend, ChunkStage, Emitter, Error, Pipeline, Result, RunControl, RunReport, RunStart,
-    SourceStage, TimedChunk, Transcriber, TranscriberFactory, Transcript, ring, transcribe,
+    Backend, Emitter, Error, Pipeline, PreparedRun, Result, RunControl, RunReport, RunStart,
+    TimedChunk, Transcriber, TranscriberFactory, Transcript, transcribe,
 };
 
 /// How often the dispatcher looks for cancelled inputs while nothing else happens.
@@ -275,29 +275,24 @@ struct Active {
 impl Active {
     /// Starts input `index`: its source and chunker threads begin to run.
     fn start(index: usize, pipeline: Pipeline, model: usize) -> Result<Active> {
-        let start = RunStart::now();
-        let started = start.at;
-        let Pipeline {
+        let PreparedRun {
+            start,
+            control,
             source,
             chunker,
             transcriber,
-            sink,
+            emitter,
             options,
-        } = pipeline;
-        let control = RunControl::new(&options);
-        let stage_options = control.options(&options);
-        let (writer, reader) = ring(options.ring_capacity);
-        let chunk_stage = ChunkStage::new(reader, &chunker, &stage_options, started)?;
-        let source_stage = SourceStage::new(source, writer, &stage_options, started);
+        } = pipeline.prepare()?;
         let (chunk_tx, chunk_rx) = bounded::<TimedChunk>(options.queue_capacity.max(1));
         let chunker_thread = control.spawn_stage("chunker", {
             let control = control.clone();
-            move || chunk_stage.run_blocking(&control, |chunk| chunk_tx.send(chunk).is_ok())
+            move || chunker.run_blocking(&control, |chunk| chunk_tx.send(chunk).is_ok())
         });
         let chunker_handle = chunker_thread.as_ref().map(|h| h.thread().clone());
         let source_thread = control.spawn_stage("source", {
             let control = control.clone();
-            move || source_stage.run_blocking(&control, chunker_handle.as_ref())
+            move || source.run_blocking(&control, chunker_handle.as_ref())
         });
         Ok(Active {
             index,
@@ -309,7 +304,7 @@ impl Active {
             chunks: Some(chunk_rx),
             source: source_thread,
             chunker: chunker_thread,
-            emitter: Emitter::new(sink, started),
+            emitter,
             in_flight: 0,
             dispatched: 0,
             received_below: 0,

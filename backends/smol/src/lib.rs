@@ -9,7 +9,7 @@
 //! Two ways in:
 //! - [`run`] (or [`SmolBackend::run_async`]) is a future: `.await` it, spawn it on your
 //!   [`smol::Executor`], or pass it to [`smol::block_on`]. It starts no executor threads.
-//! - [`SmolBackend`]'s [`Backend::run`] blocks the calling thread on [`smol::block_on`], for
+//! - [`SmolBackend`]'s [`Backend::run`](steno_core::Backend::run) blocks the calling thread on [`smol::block_on`], for
 //!   programs that are not async (the command line).
 //!
 //! Segments reach the pipeline's sink in chunk order. To consume them as an async stream, put
@@ -53,105 +53,57 @@
 //!
 //! ## What runs where
 //!
-//! Each stage is a task; bounded [`smol::channel`]s join them, so memory stays bounded however
-//! slow transcription is. smol leaves the choice of executor to the application, and a
-//! library that spawned onto smol's global executor would start that executor's threads next
-//! to the application's own. So the stage tasks live on a small executor of the run's own,
-//! which the run future drives whenever it is polled: no thread of its own, nothing outliving
-//! the run future. Everything that blocks runs on the `blocking` thread pool
-//! ([`smol::unblock`]): reading and decoding the input, voice activity detection, Whisper
-//! inference and the sink's writes. The tasks themselves only await: channels, an
-//! [`event_listener::Event`] between the source and the chunker, and [`smol::Timer`]s for
-//! real-time pacing.
+//! The stages are those of [`steno_async`], written once for every runtime; this crate is
+//! only smol's binding ([`Smol`]). smol leaves the choice of executor to the application, and
+//! the run future needs none: it drives every stage itself whenever it is polled, with no
+//! thread of its own and nothing outliving it. Everything that blocks runs on the `blocking`
+//! thread pool ([`smol::unblock`]) — reading and decoding the input, voice activity detection,
+//! Whisper inference and the sink's writes — and real-time pacing uses [`smol::Timer`].
 //!
-//! ## How inference threads are sized
-//!
-//! Each concurrent inference is one transcriber (one Whisper state) using
-//! [`threads_per_transcriber`](steno_core::TranscriberFactory::threads_per_transcriber) CPU
-//! threads. The backend runs `max(1, cores / threads_per_transcriber)` of them, fewer if
-//! [`SmolBackend::with_max_inferences`] says so, so inference never oversubscribes the cores:
-//! on two cores with a two-thread Whisper model, one inference at a time. The `blocking` pool
-//! holds at most that many inferences plus three short-lived stage steps (source, chunker,
-//! sink) for a run at once.
-//!
-//! ## Cancellation
-//!
-//! Cancel the pipeline's [`CancelToken`](steno_core::CancelToken) (in
-//! [`RunOptions`](steno_core::RunOptions)) and the run future resolves to
-//! [`Error::Cancelled`](steno_core::Error::Cancelled) once every stage has stopped: at most a
-//! few milliseconds after the inferences in flight finish (Whisper cannot be interrupted).
-//! Dropping the run future instead cancels every stage task at once; an inference in flight
-//! still completes on its `blocking` thread and then drops its Whisper state.
-
-mod stages;
-mod stream;
+//! Inference is sized to the cores, and cancelling (or dropping the run future) ends the run
+//! as [`steno_async`] describes.
 
 use std::future::Future;
+use std::time::Instant;
 
-use steno_core::{Backend, Pipeline, Result, RunReport};
+use steno_async::{AsyncBackend, Runtime};
+use steno_core::{Pipeline, Result, RunReport};
 
-pub use stream::{SegmentSink, SegmentStream, segment_stream};
+pub use steno_async::{SegmentSink, SegmentStream, segment_stream};
 
-/// The smol backend. See the [crate docs](crate).
-#[derive(Debug, Clone, Default)]
-pub struct SmolBackend {
-    max_inferences: Option<usize>,
-}
-
-impl SmolBackend {
-    /// The backend with default settings: as many concurrent inferences as the cores allow.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Runs at most `max` inferences at once (at least one); the cores still bound it.
-    #[must_use]
-    pub fn with_max_inferences(mut self, max: usize) -> Self {
-        self.max_inferences = Some(max);
-        self
-    }
-
-    /// Runs the pipeline on whichever executor polls the returned future, to the end of its
-    /// input. The future is `Send + 'static`, so it can be spawned.
-    ///
-    /// Segments reach the sink in chunk order; on success the sink's `finish` has been called,
-    /// on error it has not.
-    ///
-    /// # Errors
-    /// The first error of any stage ([`Error::Input`](steno_core::Error::Input),
-    /// [`Error::Transcribe`](steno_core::Error::Transcribe),
-    /// [`Error::Sink`](steno_core::Error::Sink), ...), or
-    /// [`Error::Cancelled`](steno_core::Error::Cancelled) when the run was cancelled.
-    pub fn run_async(
-        &self,
-        pipeline: Pipeline,
-    ) -> impl Future<Output = Result<RunReport>> + Send + 'static {
-        stages::run_pipeline(pipeline, self.max_inferences, BACKEND_NAME)
-    }
-}
+/// The smol backend: the async driver over [`Smol`]. See the [crate docs](crate).
+pub type SmolBackend = AsyncBackend<Smol>;
 
 /// Runs the pipeline with default settings: the same as
-/// [`SmolBackend::new().run_async(pipeline)`](SmolBackend::run_async).
+/// [`SmolBackend::new().run_async(pipeline)`](AsyncBackend::run_async).
 ///
 /// # Errors
-/// As [`SmolBackend::run_async`].
+/// As [`AsyncBackend::run_async`].
 pub async fn run(pipeline: Pipeline) -> Result<RunReport> {
     SmolBackend::new().run_async(pipeline).await
 }
 
-const BACKEND_NAME: &str = "smol";
+/// smol's binding for the async driver: the `blocking` pool and `async-io`'s timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Smol;
 
-impl Backend for SmolBackend {
-    fn name(&self) -> &'static str {
-        BACKEND_NAME
+impl Runtime for Smol {
+    const NAME: &'static str = "smol";
+
+    async fn unblock<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        Some(smol::unblock(work).await)
     }
 
-    /// Runs the pipeline on the calling thread with [`smol::block_on`]; every blocking task of
-    /// the run has finished when it returns.
-    ///
-    /// # Errors
-    /// As [`SmolBackend::run_async`].
-    fn run(&self, pipeline: Pipeline) -> Result<RunReport> {
-        smol::block_on(self.run_async(pipeline))
+    async fn sleep_until(&self, deadline: Instant) {
+        smol::Timer::at(deadline).await;
+    }
+
+    /// Runs on the calling thread with [`smol::block_on`]; every blocking step of the run has
+    /// finished when it returns.
+    fn block_on<T>(&self, run: impl Future<Output = Result<T>>) -> Result<T> {
+        smol::block_on(run)
     }
 }

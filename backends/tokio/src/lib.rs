@@ -9,7 +9,7 @@
 //! Two ways in:
 //! - [`run`] (or [`TokioBackend::run_async`]) is a future for the runtime you are already on:
 //!   `.await` it, or `tokio::spawn` it. It never creates a runtime.
-//! - [`TokioBackend`]'s [`Backend::run`] blocks the calling thread on a current-thread runtime
+//! - [`TokioBackend`]'s [`Backend::run`](steno_core::Backend::run) blocks the calling thread on a current-thread runtime
 //!   of its own, for programs that are not async (the command line).
 //!
 //! Segments reach the pipeline's sink in chunk order. To consume them as an async stream, put
@@ -49,107 +49,68 @@
 //!
 //! ## What runs where
 //!
-//! Each stage is a tokio task; bounded [`tokio::sync::mpsc`] channels join them, so memory
-//! stays bounded however slow transcription is. Everything that blocks runs on tokio's
-//! blocking pool ([`tokio::task::spawn_blocking`]): reading and decoding the input, voice
-//! activity detection, Whisper inference and the sink's writes. The tasks themselves only
-//! await: channels, a [`tokio::sync::Notify`] between the source and the chunker, and tokio
-//! timers for real-time pacing. The runtime must have its time driver enabled
-//! (`#[tokio::main]` and `Builder::enable_all` do).
+//! The stages are those of [`steno_async`], written once for every runtime; this crate is
+//! only tokio's binding ([`Tokio`]). The run future drives every stage itself, so it needs no
+//! task of its own: everything that blocks runs on tokio's blocking pool
+//! ([`tokio::task::spawn_blocking`]) — reading and decoding the input, voice activity
+//! detection, Whisper inference and the sink's writes — and real-time pacing uses tokio's
+//! timer, so the runtime must have its time driver enabled (`#[tokio::main]` and
+//! `Builder::enable_all` do). Polled outside a tokio runtime, the run ends at once with
+//! [`Error::Unsupported`].
 //!
-//! ## How inference threads are sized
-//!
-//! Each concurrent inference is one transcriber (one Whisper state) using
-//! [`threads_per_transcriber`](steno_core::TranscriberFactory::threads_per_transcriber) CPU
-//! threads. The backend runs `max(1, cores / threads_per_transcriber)` of them, fewer if
-//! [`TokioBackend::with_max_inferences`] says so, so inference never oversubscribes the cores:
-//! on two cores with a two-thread Whisper model, one inference at a time. The blocking pool
-//! holds at most that many inferences plus three short-lived stage steps (source, chunker,
-//! sink) at once.
-//!
-//! ## Cancellation
-//!
-//! Cancel the pipeline's [`CancelToken`](steno_core::CancelToken) (in
-//! [`RunOptions`](steno_core::RunOptions)) and the run future resolves to
-//! [`Error::Cancelled`] once every stage has stopped: at most a
-//! few milliseconds after the inferences in flight finish (Whisper cannot be interrupted).
-//! Dropping the run future instead aborts every stage task at once; an inference in flight
-//! still completes on its blocking thread and then drops its Whisper state.
-
-mod stages;
-mod stream;
+//! Inference is sized to the cores, and cancelling (or dropping the run future) ends the run
+//! as [`steno_async`] describes.
 
 use std::future::Future;
+use std::time::Instant;
 
-use steno_core::{Backend, Error, Pipeline, Result, RunReport};
+use steno_async::{AsyncBackend, Runtime};
+use steno_core::{Error, Pipeline, Result, RunReport};
 
-pub use stream::{SegmentSink, SegmentStream, segment_stream};
+pub use steno_async::{SegmentSink, SegmentStream, segment_stream};
 
-/// The tokio backend. See the [crate docs](crate).
-#[derive(Debug, Clone, Default)]
-pub struct TokioBackend {
-    max_inferences: Option<usize>,
-}
-
-impl TokioBackend {
-    /// The backend with default settings: as many concurrent inferences as the cores allow.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Runs at most `max` inferences at once (at least one); the cores still bound it.
-    #[must_use]
-    pub fn with_max_inferences(mut self, max: usize) -> Self {
-        self.max_inferences = Some(max);
-        self
-    }
-
-    /// Runs the pipeline on the tokio runtime the returned future is polled on, to the end of
-    /// its input. The future is `Send + 'static`, so it can be spawned.
-    ///
-    /// Segments reach the sink in chunk order; on success the sink's `finish` has been called,
-    /// on error it has not.
-    ///
-    /// # Errors
-    /// The first error of any stage ([`Error::Input`], [`Error::Transcribe`],
-    /// [`Error::Sink`], ...), [`Error::Cancelled`] when the run was cancelled, or
-    /// [`Error::Unsupported`] when polled outside a tokio runtime.
-    pub fn run_async(
-        &self,
-        pipeline: Pipeline,
-    ) -> impl Future<Output = Result<RunReport>> + Send + 'static {
-        let max_inferences = self.max_inferences;
-        stages::run_pipeline(pipeline, max_inferences, BACKEND_NAME)
-    }
-}
+/// The tokio backend: the async driver over [`Tokio`]. See the [crate docs](crate).
+pub type TokioBackend = AsyncBackend<Tokio>;
 
 /// Runs the pipeline on the current tokio runtime with default settings: the same as
-/// [`TokioBackend::new().run_async(pipeline)`](TokioBackend::run_async).
+/// [`TokioBackend::new().run_async(pipeline)`](AsyncBackend::run_async).
 ///
 /// # Errors
-/// As [`TokioBackend::run_async`].
+/// As [`AsyncBackend::run_async`]; [`Error::Unsupported`] when polled outside a tokio runtime.
 pub async fn run(pipeline: Pipeline) -> Result<RunReport> {
     TokioBackend::new().run_async(pipeline).await
 }
 
-const BACKEND_NAME: &str = "tokio";
+/// tokio's binding for the async driver: its blocking pool and its timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tokio;
 
-impl Backend for TokioBackend {
-    fn name(&self) -> &'static str {
-        BACKEND_NAME
+impl Runtime for Tokio {
+    const NAME: &'static str = "tokio";
+
+    async fn unblock<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        // Spawned when first polled: inside the runtime (see `check_context`).
+        tokio::task::spawn_blocking(work).await.ok()
     }
 
-    /// Builds a current-thread tokio runtime, runs the pipeline on it, and shuts the runtime
-    /// down, waiting for its blocking threads, before returning.
+    async fn sleep_until(&self, deadline: Instant) {
+        tokio::time::sleep_until(deadline.into()).await;
+    }
+
+    /// Builds a current-thread tokio runtime, runs on it, and shuts the runtime down, waiting
+    /// for its blocking threads, before returning.
     ///
     /// # Errors
-    /// As [`TokioBackend::run_async`]; also [`Error::Unsupported`] when called from inside a
-    /// tokio runtime (await [`TokioBackend::run_async`] there instead), and [`Error::Stage`]
-    /// when the runtime cannot be built.
-    fn run(&self, pipeline: Pipeline) -> Result<RunReport> {
+    /// `run`'s error; [`Error::Unsupported`] when called from inside a tokio runtime (await
+    /// [`AsyncBackend::run_async`] there instead); [`Error::Stage`] when the runtime cannot
+    /// be built.
+    fn block_on<T>(&self, run: impl Future<Output = Result<T>>) -> Result<T> {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(Error::Unsupported {
-                backend: BACKEND_NAME,
+                backend: Self::NAME,
                 what: "a blocking run inside a tokio runtime (await TokioBackend::run_async)"
                     .into(),
             });
@@ -162,9 +123,19 @@ impl Backend for TokioBackend {
                 stage: "tokio runtime",
                 problem: format!("cannot start the runtime: {e}"),
             })?;
-        let result = runtime.block_on(self.run_async(pipeline));
+        let result = runtime.block_on(run);
         // Dropping the runtime waits for its blocking tasks: nothing outlives the run.
         drop(runtime);
         result
+    }
+
+    fn check_context(&self) -> Result<()> {
+        tokio::runtime::Handle::try_current()
+            .map(drop)
+            .map_err(|_| Error::Unsupported {
+                backend: Self::NAME,
+                what: "running outside a tokio runtime (call Backend::run to let it build one)"
+                    .into(),
+            })
     }
 }

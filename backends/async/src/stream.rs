@@ -1,10 +1,11 @@
-//! Segments as an async stream: a sink whose segments an async-std application awaits one by one.
+//! Segments as an async stream: a sink whose segments an async application awaits one by one,
+//! on any runtime.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use async_std::channel;
-use async_std::stream::Stream;
+use async_channel as channel;
+use futures_lite::Stream;
 use steno_core::{Error, Result, Segment, Sink};
 
 /// Creates a [`SegmentSink`] to put in a [`Pipeline`](steno_core::Pipeline) and the
