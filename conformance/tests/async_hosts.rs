@@ -4,9 +4,9 @@
 //! releases the model. Everything else an async backend does is held by the conformance suite
 //! (`backends.rs`), like every other backend.
 //!
-//! Each test is a function generic over [`Host`], a runtime as an application uses it (its
-//! `block_on` and its timer); [`host_tests!`] runs every one of them per runtime, as
-//! `<runtime>::<test>`.
+//! Each test is a function generic over the runtime's binding (through [`Host`]: the runtime as
+//! an application uses it, its `block_on` and its timer); [`host_tests!`] runs every one of
+//! them per runtime, as `<runtime>::<test>`.
 #![allow(clippy::unwrap_used, reason = "a test that cannot set up should panic")]
 
 use std::future::Future;
@@ -15,68 +15,31 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_lite::future;
+use steno_async::{AsyncBackend, Runtime};
 use steno_core::{
     Chunk, ChunkerConfig, Error, Pipeline, Result, RunReport, ScriptedTranscriber, Transcriber,
     TranscriberFactory, Transcription, VadKind, VecSource,
 };
 
-/// A runtime as a host application uses it.
-trait Host {
+/// A runtime as a host application uses it: its own `block_on` (tokio's is a current-thread
+/// runtime, so anything steno blocked its executor with would stall the application's task
+/// too) and its own timer, both from the runtime's binding.
+trait Host: Runtime + Default {
     /// Runs `body` to the end on the calling thread, as the application's `main` would.
-    fn block_on<T>(body: impl Future<Output = T> + Send) -> T;
+    fn host<T>(body: impl Future<Output = T>) -> T {
+        Self::default().block_on(async { Ok(body.await) }).unwrap()
+    }
     /// Resolves after `duration`, on the runtime's timer.
-    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send;
+    fn sleep(duration: Duration) -> impl Future<Output = ()> {
+        async move { Self::default().sleep_until(Instant::now() + duration).await }
+    }
     /// The backend's run future for `pipeline`.
-    fn run(pipeline: Pipeline) -> impl Future<Output = Result<RunReport>> + Send + 'static;
-}
-
-struct Tokio;
-
-impl Host for Tokio {
-    fn block_on<T>(body: impl Future<Output = T> + Send) -> T {
-        // A current-thread runtime: anything steno blocked its executor with would stall the
-        // application's own task too.
-        ::tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(body)
-    }
-    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
-        ::tokio::time::sleep(duration)
-    }
     fn run(pipeline: Pipeline) -> impl Future<Output = Result<RunReport>> + Send + 'static {
-        steno_tokio::run(pipeline)
+        AsyncBackend::<Self>::new().run_async(pipeline)
     }
 }
 
-struct Smol;
-
-impl Host for Smol {
-    fn block_on<T>(body: impl Future<Output = T> + Send) -> T {
-        ::smol::block_on(body)
-    }
-    async fn sleep(duration: Duration) {
-        ::smol::Timer::after(duration).await;
-    }
-    fn run(pipeline: Pipeline) -> impl Future<Output = Result<RunReport>> + Send + 'static {
-        steno_smol::run(pipeline)
-    }
-}
-
-struct AsyncStd;
-
-impl Host for AsyncStd {
-    fn block_on<T>(body: impl Future<Output = T> + Send) -> T {
-        ::async_std::task::block_on(body)
-    }
-    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
-        ::async_std::task::sleep(duration)
-    }
-    fn run(pipeline: Pipeline) -> impl Future<Output = Result<RunReport>> + Send + 'static {
-        steno_async_std::run(pipeline)
-    }
-}
+impl<R: Runtime + Default> Host for R {}
 
 fn speech(seconds: f32) -> Vec<f32> {
     (0..(seconds * 16_000.0) as usize)
@@ -210,7 +173,7 @@ fn embedded_the_host_keeps_ticking_while_inference_runs<H: Host>() {
         (max_gap, during_inference)
     };
     let (report, (texts, (max_gap, during_inference))) =
-        H::block_on(future::zip(run, future::zip(read, tick)));
+        H::host(future::zip(run, future::zip(read, tick)));
     let report = report.unwrap();
     assert_eq!(texts.len(), 6, "{texts:?}");
     assert!(texts[0].starts_with("chunk 0 at"), "{texts:?}");
@@ -245,7 +208,7 @@ fn cancelling_mid_stream_returns_soon_after_the_inference_in_flight<H: Host>() {
         while segments.next().await.is_some() {}
         cancelled_at
     };
-    let ((result, returned_at), cancelled_at) = H::block_on(future::zip(run, cancel_after_first));
+    let ((result, returned_at), cancelled_at) = H::host(future::zip(run, cancel_after_first));
     let err = result.unwrap_err();
     assert!(matches!(err, Error::Cancelled), "{err}");
     let cancel_to_return = returned_at - cancelled_at;
@@ -262,7 +225,7 @@ fn dropping_the_run_future_stops_the_pipeline_and_releases_the_model<H: Host>() 
     let tracker = Tracker::default();
     let (pipeline, mut segments) = pipeline(40, &tracker);
     let watched = tracker.clone();
-    let released_after = H::block_on(async move {
+    let released_after = H::host(async move {
         let run = async move {
             let result = H::run(pipeline).await;
             panic!("the run ended before it was dropped: {result:?}");
@@ -308,6 +271,6 @@ macro_rules! host_tests {
     };
 }
 
-host_tests!(tokio, super::Tokio);
-host_tests!(smol, super::Smol);
-host_tests!(async_std, super::AsyncStd);
+host_tests!(tokio, steno_tokio::Tokio);
+host_tests!(smol, steno_smol::Smol);
+host_tests!(async_std, steno_async_std::AsyncStd);

@@ -187,7 +187,7 @@ impl<R: Runtime> AsyncBackend<R> {
     pub fn run_async(
         &self,
         pipeline: Pipeline,
-    ) -> impl Future<Output = Result<RunReport>> + Send + 'static {
+    ) -> impl Future<Output = Result<RunReport>> + Send + use<R> {
         driver::run(self.runtime.clone(), pipeline, self.max_inferences)
     }
 }
