@@ -41,6 +41,7 @@
 
 pub mod cases;
 pub mod harness;
+#[cfg(feature = "model")]
 pub mod model;
 
 mod audio;

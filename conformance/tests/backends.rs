@@ -25,7 +25,9 @@
 
 use std::path::Path;
 
-use steno_conformance::{BackendFactory, FAST_CASES, MODEL_INPUTS, harness, model, model_input};
+#[cfg(feature = "model")]
+use steno_conformance::{BackendFactory, harness, model, model_input};
+use steno_conformance::{FAST_CASES, MODEL_INPUTS};
 
 /// Calls `$then!` with the name of every fast case: the one list the harness runs.
 macro_rules! fast_case_names {
@@ -74,6 +76,7 @@ macro_rules! fast_tests {
     };
 }
 
+#[cfg(feature = "model")]
 macro_rules! model_tests {
     ($($case:ident)*) => {
         $(
@@ -93,6 +96,7 @@ macro_rules! backend_suite {
                 ($make)()
             }
             fast_case_names!(fast_tests);
+            #[cfg(feature = "model")]
             model_case_names!(model_tests);
         }
     };
@@ -112,6 +116,7 @@ backend_suite!(process, || Box::new(
 
 /// Transcribes the model case's fixture on the backend and compares the result with the
 /// input's shared snapshot; records the outcome.
+#[cfg(feature = "model")]
 fn check_model_case(case: &str, make: &BackendFactory) {
     let Some(input) = model_input(case) else {
         panic!("the conformance suite has no model case called {case}")

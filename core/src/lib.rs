@@ -14,6 +14,19 @@
 //! `steno-threads`. Use it directly if you write a backend. It depends on no async runtime,
 //! no thread pool and no channel library.
 //!
+//! ## Features
+//!
+//! - `whisper` (default): [`WhisperModel`], through whisper-rs, which builds whisper.cpp
+//!   (cmake and a C++ compiler).
+//! - `decode` (default): [`FileSource`] and [`read_file`]: WAV through hound; FLAC, MP3 and
+//!   Ogg Vorbis through symphonia.
+//! - `capture`: `push_captured`, the body of a cpal audio callback (needs ALSA's headers on
+//!   Linux).
+//!
+//! An application that brings its own [`Transcriber`] and its own audio turns the defaults off
+//! (`default-features = false`): everything else here, from the ring to the sinks, builds in
+//! pure Rust.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use steno_core::{Chunker, ChunkerConfig, ScriptedTranscriber, Transcriber, VadKind};
@@ -35,19 +48,23 @@
 
 mod capture;
 mod chunker;
+#[cfg(feature = "decode")]
 mod decode;
 pub mod early;
 mod error;
 mod pack;
 mod pipeline;
+mod raw;
 mod report;
 mod resample;
 mod ring;
 mod sink;
 mod source;
+pub mod stage;
 mod transcriber;
 mod vad;
 mod wer;
+#[cfg(feature = "whisper")]
 mod whisper;
 pub mod window;
 
@@ -55,24 +72,22 @@ pub mod window;
 pub use capture::push_captured;
 pub use capture::{CaptureControl, CaptureSource, MAX_CAPTURE_CHANNELS};
 pub use chunker::{Chunk, Chunker, ChunkerConfig, MAX_CHUNK_LIMIT, Utterance};
-pub use decode::{FileSource, RawPcmSource, read_file};
+#[cfg(feature = "decode")]
+pub use decode::{FileSource, read_file};
 pub use error::{Error, Result};
-pub use pack::split_window;
-pub use pipeline::{
-    Backend, CancelToken, ChunkStage, Emitter, Pipeline, PreparedRun, Progress, RunControl,
-    RunOptions, SourceStage, TimedChunk, Transcript, Wait, transcribe, transcribe_with,
-};
-pub use report::{LatencySummary, ProcessUsage, RunReport, RunStart, RunTally};
+pub use pipeline::{Backend, CancelToken, Pipeline, Progress, RunOptions};
+pub use raw::RawPcmSource;
+pub use report::{LatencySummary, ProcessUsage, RunReport};
 pub use resample::Conditioner;
 pub use ring::{RingReader, RingWriter, ring};
 pub use sink::{CallbackSink, ChannelSink, CollectingSink, Format, FormatSink, Segment, Sink};
 pub use source::{Source, VecSource};
 pub use transcriber::{
     ScriptedTranscriber, TimedText, Transcriber, TranscriberFactory, Transcription,
-    transcribers_fitting_cores,
 };
 pub use vad::{EarshotVad, EnergyVad, FRAME_LEN, VadKind, VoiceDetector, level_db};
 pub use wer::{normalized_words, word_error_rate};
+#[cfg(feature = "whisper")]
 pub use whisper::{DEFAULT_THREADS_PER_STATE, WhisperModel, WhisperTranscriber, clean_text};
 
 /// The sample rate of every stage after decoding: Whisper's 16 kHz.

@@ -97,7 +97,7 @@ impl Packer {
 /// let piece = |start, end, text: &str| TimedText { start, end, text: text.into() };
 /// // Times are from the window's start (sample 16 000).
 /// let timed = [piece(0, 20_000, "Hello there."), piece(50_000, 78_000, "Goodbye.")];
-/// let texts = steno_core::split_window(&utterances, 16_000, &timed, "Hello there. Goodbye.");
+/// let texts = steno_core::stage::split_window(&utterances, 16_000, &timed, "Hello there. Goodbye.");
 /// assert_eq!(texts, ["Hello there.", "Goodbye."]);
 /// ```
 pub fn split_window(

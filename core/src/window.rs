@@ -86,7 +86,7 @@ pub enum Degenerate {
     Empty,
     /// The decode wrote as many tokens as its budget allowed: it was stopped, not finished.
     TokenBudget,
-    /// A run of words repeats back to back (see [`repeats`]).
+    /// A run of words repeats back to back (see `repeats`).
     Repeats,
     /// The text compresses like a loop does.
     Compresses,

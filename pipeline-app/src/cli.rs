@@ -277,6 +277,8 @@ pub(crate) struct WorkerArgs {
     pub(crate) fail_on_chunk: Option<usize>,
 }
 
+/// Every backend this build can run: the one list of their names (`--backend`, `steno
+/// backends`); each name is also what its backend's `Backend::name` and reports say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum BackendName {
     Threads,
@@ -285,6 +287,14 @@ pub(crate) enum BackendName {
     Smol,
     Rayon,
     Process,
+}
+
+impl BackendName {
+    /// The name as `--backend` takes it (`async-std`, ...).
+    pub(crate) fn name(self) -> String {
+        self.to_possible_value()
+            .map_or_else(String::new, |value| value.get_name().to_owned())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -6,9 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use steno_core::{
-    Chunker, ChunkerConfig, RunStart, RunTally, SAMPLE_RATE, TranscriberFactory, read_file,
-};
+use steno_core::stage::{RunStart, RunTally};
+use steno_core::{Chunker, ChunkerConfig, SAMPLE_RATE, TranscriberFactory, read_file};
 
 use crate::cli::FloorArgs;
 use crate::output::write_atomically;

@@ -22,8 +22,8 @@ fn main() -> ExitCode {
         cli::Command::Live(args) => live::run(&args),
         cli::Command::Worker(args) => worker::run(&args),
         cli::Command::Backends => {
-            for name in transcribe::BACKEND_NAMES {
-                println!("{name}");
+            for backend in <cli::BackendName as clap::ValueEnum>::value_variants() {
+                println!("{}", backend.name());
             }
             Ok(())
         }

@@ -232,10 +232,6 @@ fn process_backend(
     Ok(steno_process::ProcessBackend::new(command).with_workers(sizing.parallel))
 }
 
-/// Every backend this build can run, as `--backend` names them.
-pub(crate) const BACKEND_NAMES: &[&str] =
-    &["threads", "tokio", "async-std", "smol", "rayon", "process"];
-
 /// The scripted stand-in for Whisper, costing `ms` per second of audio.
 pub(crate) fn simulated(ms: u64) -> steno_core::ScriptedTranscriber {
     steno_core::ScriptedTranscriber::new().with_cost_per_audio_second(Duration::from_millis(ms))
@@ -420,6 +416,17 @@ mod tests {
         match cli.command {
             crate::cli::Command::Transcribe(args) => args,
             _ => panic!("not transcribe"),
+        }
+    }
+
+    #[test]
+    fn every_backend_name_is_the_name_its_backend_reports() {
+        use clap::ValueEnum;
+        for name in BackendName::value_variants() {
+            let args = args(&["--backend", &name.name(), "in.wav"]);
+            let backend = backend(&args, &Sizing::of(&args), Path::new("model.bin"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(backend.name(), name.name());
         }
     }
 

@@ -6,6 +6,7 @@ mod conformance_table;
 mod convert;
 mod deps;
 mod model;
+mod tidy;
 mod wer;
 
 use std::path::{Path, PathBuf};
@@ -97,6 +98,15 @@ fn test(root: &Path) -> anyhow::Result<()> {
     // insta in check mode: a changed or new snapshot fails instead of being written (the
     // conformance suite itself rejects unreferenced ones). The suite records each case's
     // outcome, and the README's generated table must match them.
+    // Core without Whisper and the file decoders: what an application with its own
+    // transcriber builds (the tidy tests check that nothing else pulls whisper.cpp in).
+    run(cargo(root).args([
+        "test",
+        "-p",
+        "steno-core",
+        "--no-default-features",
+        "--locked",
+    ]))?;
     let results = conformance_table::clear_results(root)?;
     run(cargo(root)
         .args(["test", "--workspace", "--locked"])

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use async_channel::{Receiver, Sender};
 use event_listener::{Event, EventListener};
 use futures_lite::future;
-use steno_core::{
-    ChunkStage, Emitter, Error, Pipeline, PreparedRun, Result, RunControl, RunReport, SourceStage,
-    TimedChunk, Transcriber, Transcript, Wait, transcribe,
+use steno_core::stage::{
+    ChunkStage, Emitter, PreparedRun, RunControl, SourceStage, TimedChunk, Transcript, Wait,
+    transcribe, transcribers_fitting_cores,
 };
+use steno_core::{Error, Pipeline, Result, RunReport, Transcriber};
 
 use crate::Runtime;
 
@@ -101,10 +102,7 @@ pub(crate) async fn run<R: Runtime>(
     let _stop_on_drop = StopOnDrop(control.clone());
 
     // Creating a Whisper state allocates its buffers: blocking work too.
-    let slots = steno_core::transcribers_fitting_cores(
-        transcriber.threads_per_transcriber(),
-        max_inferences,
-    );
+    let slots = transcribers_fitting_cores(transcriber.threads_per_transcriber(), max_inferences);
     let factory = Arc::clone(&transcriber);
     let workers = off_executor(&runtime, "transcriber", move || {
         (0..slots)

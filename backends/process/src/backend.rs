@@ -6,9 +6,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use steno_core::stage::{
+    PreparedRun, RunControl, TimedChunk, Transcript, transcribe_with, transcribers_fitting_cores,
+};
 use steno_core::{
-    Backend, Error, Pipeline, PreparedRun, Result, RunControl, RunReport, TimedChunk, Transcriber,
-    TranscriberFactory, Transcript, Transcription,
+    Backend, Error, Pipeline, Result, RunReport, Transcriber, TranscriberFactory, Transcription,
 };
 
 use crate::worker::{Failure, Killer, Reply, Worker, WorkerCommand};
@@ -88,9 +90,8 @@ impl ProcessBackend {
     }
 
     fn worker_count(&self, threads_per_transcriber: usize) -> usize {
-        self.workers.unwrap_or_else(|| {
-            steno_core::transcribers_fitting_cores(threads_per_transcriber, None)
-        })
+        self.workers
+            .unwrap_or_else(|| transcribers_fitting_cores(threads_per_transcriber, None))
     }
 }
 
@@ -387,7 +388,7 @@ impl SlotContext {
             // The round trip to the worker counts as transcription time, so the report's
             // overhead leaves out the pipe hand-off (see BENCHMARKS.md).
             let mut stopped = false;
-            let outcome = steno_core::transcribe_with(&timed, |_| {
+            let outcome = transcribe_with(&timed, |_| {
                 self.transcribe(current, cost, &timed).unwrap_or_else(|| {
                     stopped = true;
                     Err(Error::Cancelled)

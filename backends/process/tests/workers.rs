@@ -110,7 +110,7 @@ impl Backend for InProcess {
     }
 
     fn run(&self, pipeline: Pipeline) -> steno_core::Result<RunReport> {
-        let start = steno_core::RunStart::now();
+        let start = steno_core::stage::RunStart::now();
         let mut chunker = steno_core::Chunker::new(&pipeline.chunker)?;
         let mut source = pipeline.source;
         let mut chunks = Vec::new();
@@ -119,10 +119,10 @@ impl Backend for InProcess {
         }
         chunker.finish(&mut chunks);
         let mut transcriber = pipeline.transcriber.create()?;
-        let mut emitter = steno_core::Emitter::new(pipeline.sink, start.at);
+        let mut emitter = steno_core::stage::Emitter::new(pipeline.sink, start.at);
         for chunk in chunks {
-            let timed = steno_core::TimedChunk::new(chunk, Instant::now(), Instant::now());
-            emitter.emit(steno_core::transcribe(transcriber.as_mut(), &timed)?)?;
+            let timed = steno_core::stage::TimedChunk::new(chunk, Instant::now(), Instant::now());
+            emitter.emit(steno_core::stage::transcribe(transcriber.as_mut(), &timed)?)?;
         }
         let tally = emitter.finish()?;
         Ok(start.report(self.name(), pipeline.transcriber.name(), false, &tally))

@@ -70,10 +70,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, bounded, unbounded};
-use steno_core::{
-    Backend, Emitter, Error, Pipeline, PreparedRun, Result, RunControl, RunReport, RunStart,
-    TimedChunk, Transcriber, TranscriberFactory, Transcript, transcribe,
+use steno_core::stage::{
+    Emitter, PreparedRun, RunControl, RunStart, TimedChunk, Transcript, transcribe,
 };
+use steno_core::{Backend, Error, Pipeline, Result, RunReport, Transcriber, TranscriberFactory};
 
 /// How often the dispatcher looks for cancelled inputs while nothing else happens.
 const STOP_POLL: Duration = Duration::from_millis(10);
@@ -103,7 +103,7 @@ impl RayonBackend {
     /// The pool size for pipelines whose transcribers use `threads_per_transcriber` threads.
     pub fn pool_size(&self, threads_per_transcriber: usize) -> usize {
         self.pool_size.unwrap_or_else(|| {
-            steno_core::transcribers_fitting_cores(threads_per_transcriber, None)
+            steno_core::stage::transcribers_fitting_cores(threads_per_transcriber, None)
         })
     }
 

@@ -34,9 +34,8 @@
 //! ```
 
 use crossbeam_channel::bounded;
-use steno_core::{
-    Backend, Pipeline, PreparedRun, Result, RunReport, TimedChunk, Transcript, transcribe,
-};
+use steno_core::stage::{PreparedRun, TimedChunk, Transcript, transcribe};
+use steno_core::{Backend, Pipeline, Result, RunReport};
 
 /// The std-threads backend. See the [crate docs](crate).
 #[derive(Debug, Clone, Default)]

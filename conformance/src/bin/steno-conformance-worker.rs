@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use steno_conformance::WorkerScript;
-use steno_core::{TranscriberFactory, WhisperModel};
+use steno_core::TranscriberFactory;
 
 fn main() -> ExitCode {
     match run() {
@@ -47,7 +47,7 @@ fn run() -> std::result::Result<(), String> {
     }
     let model = model.ok_or("--model is required")?;
     let factory: Box<dyn TranscriberFactory> = if Path::new(&model).is_file() {
-        Box::new(WhisperModel::load(&model, threads).map_err(|e| e.to_string())?)
+        load_model(&model, threads)?
     } else {
         Box::new(WorkerScript::parse(&model).map_err(|e| e.to_string())?)
     };
@@ -57,4 +57,19 @@ fn run() -> std::result::Result<(), String> {
         std::io::stdout().lock(),
     )
     .map_err(|e| e.to_string())
+}
+
+/// The Whisper model file at `path`, with `threads` threads per state.
+#[cfg(feature = "model")]
+fn load_model(path: &str, threads: usize) -> Result<Box<dyn TranscriberFactory>, String> {
+    let model = steno_core::WhisperModel::load(path, threads).map_err(|e| e.to_string())?;
+    Ok(Box::new(model))
+}
+
+/// Without the `model` feature there is no Whisper to load the file with.
+#[cfg(not(feature = "model"))]
+fn load_model(path: &str, _threads: usize) -> Result<Box<dyn TranscriberFactory>, String> {
+    Err(format!(
+        "{path}: this worker was built without the `model` feature, so it cannot load a model"
+    ))
 }

@@ -1,0 +1,1068 @@
+//! The stages a backend schedules, and the logic every backend shares: [`SourceStage`] (source
+//! to ring), [`ChunkStage`] (ring to chunks), [`transcribe`] with a [`Transcriber`] per worker,
+//! and [`Emitter`] (transcripts to the sink, in chunk order), joined by a [`RunControl`].
+//!
+//! A backend only decides where and when these run and how data moves between them. Each
+//! stage is a plain state machine whose `step` says what to wait for ([`Wait`]), so threads and
+//! async tasks drive the same code. [`Pipeline::prepare`](crate::Pipeline::prepare) builds
+//! them all ([`PreparedRun`]). An application that only runs pipelines needs none of this.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::early::{EarlyDecode, confirms};
+use crate::pack::Packer;
+use crate::{
+    CancelToken, Chunk, Chunker, ChunkerConfig, Error, Progress, Result, RingReader, RingWriter,
+    RunOptions, SAMPLE_RATE, Segment, Sink, Source, TimedText, Transcriber, TranscriberFactory,
+    Transcription, Utterance,
+};
+
+pub use crate::pack::split_window;
+pub use crate::report::{RunStart, RunTally};
+pub use crate::transcriber::transcribers_fitting_cores;
+
+/// A pipeline taken apart into the stages a backend schedules, with the run's clock and its
+/// control already started: what every backend used to set up by hand before its first step.
+///
+/// The source and chunk stages see the run's own stop token (see [`RunControl::options`]), so
+/// a failure anywhere stops them without touching the caller's token.
+pub struct PreparedRun {
+    /// The run's clock; [`RunStart::report`] turns the tally into the
+    /// report at the end.
+    pub start: RunStart,
+    /// The first error, and the token every stage watches.
+    pub control: RunControl,
+    /// Source to ring.
+    pub source: SourceStage,
+    /// Ring to chunks.
+    pub chunker: ChunkStage,
+    /// Makes one transcriber per worker.
+    pub transcriber: Arc<dyn TranscriberFactory>,
+    /// Transcripts to the sink, in chunk order.
+    pub emitter: Emitter,
+    /// The caller's options (queue sizes, pacing, packing), as given.
+    pub options: RunOptions,
+}
+
+/// Shared by a run's stages: the first real failure is kept and stops every other stage.
+///
+/// Stages run with [`RunControl::options`], whose cancel token is a child of the caller's; when
+/// a stage fails it calls [`fail`](Self::fail), the other stages see `Cancelled` and wind down,
+/// and [`outcome`](Self::outcome) returns the failure that started it.
+#[derive(Debug, Clone)]
+pub struct RunControl {
+    stop: CancelToken,
+    first_error: Arc<std::sync::Mutex<Option<Error>>>,
+}
+
+impl RunControl {
+    /// A control for a run with the caller's `options`.
+    pub fn new(options: &RunOptions) -> Self {
+        RunControl {
+            stop: options.cancel.child(),
+            first_error: Arc::default(),
+        }
+    }
+
+    /// The caller's options with this run's internal stop token in place of its cancel token.
+    pub fn options(&self, options: &RunOptions) -> RunOptions {
+        RunOptions {
+            cancel: self.stop.clone(),
+            ..options.clone()
+        }
+    }
+
+    /// The token every stage of the run watches.
+    pub fn token(&self) -> &CancelToken {
+        &self.stop
+    }
+
+    /// Records a stage's failure and stops the other stages. `Cancelled` is a consequence,
+    /// not a cause, and is not recorded.
+    ///
+    /// An input error ([`Error::Input`], from the source) is recorded but does not stop the
+    /// other stages: it ends the stream there, like a truncated file. The source stage stops
+    /// (its loop ends on the error, which drops the ring writer), the audio read before the
+    /// error is still chunked, transcribed and written, and [`outcome`](Self::outcome) then
+    /// returns the error, so the sink is not finished and the output is visibly partial.
+    pub fn fail(&self, error: Error) {
+        let ends_the_stream_only = matches!(error, Error::Input { .. });
+        if !matches!(error, Error::Cancelled) {
+            let mut slot = self
+                .first_error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            slot.get_or_insert(error);
+        }
+        if !ends_the_stream_only {
+            self.stop.cancel();
+        }
+    }
+
+    /// Records the error of `result`, if any, and passes the value on.
+    pub fn check<T>(&self, result: Result<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.fail(error);
+                None
+            }
+        }
+    }
+
+    /// Whether some stage failed (other than the input, whose error only ends the stream) or
+    /// the run was cancelled.
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    /// Starts a stage on a thread of its own named `steno-<stage>`; a thread that cannot start
+    /// fails the run (recorded here) and gives `None`.
+    pub fn spawn_stage<T: Send + 'static>(
+        &self,
+        stage: &'static str,
+        body: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<std::thread::JoinHandle<T>> {
+        let spawned = std::thread::Builder::new()
+            .name(format!("steno-{stage}"))
+            .spawn(body);
+        match spawned {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                self.fail(Error::Stage {
+                    stage,
+                    problem: format!("cannot start a thread: {error}"),
+                });
+                None
+            }
+        }
+    }
+
+    /// Joins a stage thread; a panic becomes the run's failure and gives `None`.
+    pub fn join_stage<T>(
+        &self,
+        handle: std::thread::JoinHandle<T>,
+        stage: &'static str,
+    ) -> Option<T> {
+        match handle.join() {
+            Ok(value) => Some(value),
+            Err(_) => {
+                self.fail(Error::Stage {
+                    stage,
+                    problem: "the thread panicked".into(),
+                });
+                None
+            }
+        }
+    }
+
+    /// `Ok` if nothing failed; otherwise the first failure, or `Cancelled`.
+    ///
+    /// # Errors
+    /// The first recorded failure, or [`Error::Cancelled`] if the run was cancelled.
+    pub fn outcome(&self) -> Result<()> {
+        let mut slot = self
+            .first_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match slot.take() {
+            Some(error) => Err(error),
+            None => self.stop.check(),
+        }
+    }
+}
+
+/// What a stage needs before it can make progress again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Call `step` again now.
+    No,
+    /// The ring is full (source) or empty (chunker): wait a little, or until the other side
+    /// signals.
+    ForRing,
+    /// Real-time pacing: nothing to do before this instant.
+    Until(Instant),
+    /// The stage is finished.
+    Done,
+}
+
+/// Reads the source and feeds the ring, paced like a microphone in real-time mode.
+pub struct SourceStage {
+    source: Box<dyn Source>,
+    writer: RingWriter,
+    realtime: bool,
+    started: Instant,
+    cancel: CancelToken,
+    progress: Progress,
+    pending: Vec<f32>,
+    pending_from: usize,
+    samples_read: u64,
+    /// Source losses already added to the ring's dropped count.
+    source_drops_forwarded: u64,
+}
+
+impl std::fmt::Debug for SourceStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceStage")
+            .field("source", &self.source.name())
+            .field("samples_read", &self.samples_read)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SourceStage {
+    /// The source stage of a run that started at `started`.
+    pub fn new(
+        source: Box<dyn Source>,
+        writer: RingWriter,
+        options: &RunOptions,
+        started: Instant,
+    ) -> Self {
+        SourceStage {
+            source,
+            writer,
+            realtime: options.realtime,
+            started,
+            cancel: options.cancel.clone(),
+            progress: options.progress.clone(),
+            pending: Vec::new(),
+            pending_from: 0,
+            samples_read: 0,
+            source_drops_forwarded: 0,
+        }
+    }
+
+    /// Moves the stream forward by at most one block.
+    ///
+    /// # Errors
+    /// The source's errors, and [`Error::Cancelled`].
+    pub fn step(&mut self) -> Result<Wait> {
+        self.cancel.check()?;
+        if self.writer.is_reader_gone() {
+            // The pipeline stopped downstream; its own error explains why.
+            return Ok(Wait::Done);
+        }
+        if self.pending_from < self.pending.len() {
+            if self.realtime {
+                // A microphone delivers small buffers; each is "captured" once the time of its
+                // last sample has come.
+                let piece_end = (self.pending_from + REALTIME_PIECE).min(self.pending.len());
+                let block_start = self.samples_read - self.pending.len() as u64;
+                let due = self.started + samples_to_duration(block_start + piece_end as u64);
+                if Instant::now() < due {
+                    return Ok(Wait::Until(due));
+                }
+                self.writer
+                    .push_or_drop(&self.pending[self.pending_from..piece_end]);
+                self.pending_from = piece_end;
+            } else {
+                self.pending_from += self.writer.push_some(&self.pending[self.pending_from..]);
+                if self.pending_from < self.pending.len() {
+                    return Ok(Wait::ForRing);
+                }
+            }
+            return Ok(Wait::No);
+        }
+        let next = self.source.next_block();
+        self.forward_source_drops();
+        match next? {
+            Some(block) => {
+                self.samples_read += block.len() as u64;
+                self.progress.set(self.samples_read);
+                self.pending = block;
+                self.pending_from = 0;
+                Ok(Wait::No)
+            }
+            None => Ok(Wait::Done),
+        }
+    }
+
+    /// Samples read from the source so far.
+    pub fn samples_read(&self) -> u64 {
+        self.samples_read
+    }
+
+    /// Samples the source lost before handing them out (see [`Source::dropped_samples`]).
+    /// They are also counted into the ring's dropped samples as they happen, so
+    /// [`ChunkStage::dropped_samples`] already includes them.
+    pub fn source_dropped_samples(&self) -> u64 {
+        self.source.dropped_samples()
+    }
+
+    /// Adds the source's new losses to the ring's count, which every backend reports.
+    fn forward_source_drops(&mut self) {
+        let total = self.source.dropped_samples();
+        self.writer
+            .count_dropped(total.saturating_sub(self.source_drops_forwarded));
+        self.source_drops_forwarded = self.source_drops_forwarded.max(total);
+    }
+    /// Steps until the stage must wait, calling `pushed` after every step that may have put
+    /// samples in the ring (to wake the chunk stage), and returns what it waits for: never
+    /// [`Wait::No`].
+    ///
+    /// # Errors
+    /// As [`step`](Self::step).
+    pub fn step_until_wait(&mut self, mut pushed: impl FnMut()) -> Result<Wait> {
+        loop {
+            match self.step()? {
+                Wait::No => pushed(),
+                wait => return Ok(wait),
+            }
+        }
+    }
+
+    /// Drives the stage on the calling thread until the stream ends or `control` stops the
+    /// run, and returns the samples read. After each block pushed (and at the end) `wake` is
+    /// unparked: the thread draining the ring. For backends that give the source a thread of
+    /// its own (threads, rayon, process); async backends step the stage themselves.
+    pub fn run_blocking(mut self, control: &RunControl, wake: Option<&std::thread::Thread>) -> u64 {
+        let wake = || {
+            if let Some(thread) = wake {
+                thread.unpark();
+            }
+        };
+        while let Some(wait) = control.check(self.step_until_wait(wake)) {
+            match wait {
+                Wait::No => {}
+                Wait::ForRing => std::thread::park_timeout(Duration::from_millis(1)),
+                Wait::Until(at) => {
+                    std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                }
+                Wait::Done => break,
+            }
+        }
+        let samples_read = self.samples_read;
+        // Dropping the stage drops the ring writer: the end of the stream.
+        drop(self);
+        wake();
+        samples_read
+    }
+}
+
+/// Real-time input arrives in 20 ms pieces, the buffer size of a typical capture device.
+const REALTIME_PIECE: usize = SAMPLE_RATE as usize / 50;
+
+fn samples_to_duration(samples: u64) -> Duration {
+    Duration::from_secs_f64(samples as f64 / f64::from(SAMPLE_RATE))
+}
+
+/// A chunk and the moment its last sample became available to the pipeline.
+#[derive(Debug, Clone)]
+pub struct TimedChunk {
+    /// The chunk.
+    pub chunk: Chunk,
+    /// When its last sample was available (in real-time mode: when that audio happened).
+    pub available_at: Instant,
+    /// When its speech ended ([`Chunk::speech_end_sample`]) was available: the moment a
+    /// listener heard the speaker stop.
+    pub speech_end_at: Instant,
+    /// When the chunker cut it: from here on, time not spent transcribing is the
+    /// pipeline's own overhead (queues, hand-offs, scheduling).
+    pub cut_at: Instant,
+    /// A provisional chunk (see [`RunOptions::early_start`]): decode it early, write nothing.
+    pub provisional: bool,
+    /// The early decode a provisional chunk and its final chunk share.
+    pub early: Option<Arc<EarlyDecode>>,
+}
+
+impl TimedChunk {
+    /// A chunk cut now whose last sample was available at `available_at` and whose end of
+    /// speech was available at `speech_end_at`.
+    pub fn new(chunk: Chunk, available_at: Instant, speech_end_at: Instant) -> Self {
+        TimedChunk {
+            chunk,
+            available_at,
+            speech_end_at,
+            cut_at: Instant::now(),
+            provisional: false,
+            early: None,
+        }
+    }
+}
+
+/// Drains the ring into the chunker.
+#[derive(Debug)]
+pub struct ChunkStage {
+    reader: RingReader,
+    chunker: Chunker,
+    realtime: bool,
+    started: Instant,
+    cancel: CancelToken,
+    block: Vec<f32>,
+    chunks: Vec<Chunk>,
+    /// (samples received after a pop, when that pop happened): availability of each sample.
+    arrivals: VecDeque<(u64, Instant)>,
+    finished: bool,
+    early_start: bool,
+    /// The provisional chunk handed out last and its decode, until its final chunk is cut.
+    provisional: Option<(Utterance, Arc<EarlyDecode>)>,
+    /// Packs utterances into windows when [`RunOptions::pack`] is on.
+    packer: Option<Packer>,
+}
+
+impl ChunkStage {
+    /// The chunk stage of a run that started at `started`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the chunker configuration is invalid.
+    pub fn new(
+        reader: RingReader,
+        config: &ChunkerConfig,
+        options: &RunOptions,
+        started: Instant,
+    ) -> Result<Self> {
+        Ok(ChunkStage {
+            reader,
+            chunker: Chunker::new(config)?,
+            realtime: options.realtime,
+            started,
+            cancel: options.cancel.clone(),
+            block: Vec::new(),
+            chunks: Vec::new(),
+            arrivals: VecDeque::new(),
+            finished: false,
+            early_start: options.early_start && !options.pack,
+            provisional: None,
+            packer: options.pack.then(Packer::default),
+        })
+    }
+
+    /// Takes what the ring holds; completed chunks are appended to `out`.
+    ///
+    /// Returns [`Wait::ForRing`] when the ring is empty and [`Wait::Done`] once the stream
+    /// has ended and the last utterance was flushed.
+    ///
+    /// # Errors
+    /// [`Error::Cancelled`].
+    pub fn step(&mut self, out: &mut Vec<TimedChunk>) -> Result<Wait> {
+        self.cancel.check()?;
+        if self.finished {
+            return Ok(Wait::Done);
+        }
+        // Check for the end before popping, so no sample pushed before the writer left is
+        // missed.
+        let writer_gone = self.reader.is_writer_gone();
+        self.block.clear();
+        let popped = self.reader.pop_into(&mut self.block);
+        if popped > 0 {
+            self.chunker.push(&self.block, &mut self.chunks);
+            if let Some(packer) = &mut self.packer {
+                packer.record(&self.block);
+            }
+            self.arrivals
+                .push_back((self.chunker.samples_seen(), Instant::now()));
+        } else if writer_gone {
+            self.chunker.finish(&mut self.chunks);
+            self.finished = true;
+        }
+        if let Some(packer) = &mut self.packer {
+            // Utterances become windows; only windows go on.
+            let mut windows = Vec::new();
+            for utterance in self.chunks.drain(..) {
+                packer.push(&utterance, &mut windows);
+            }
+            if self.finished {
+                packer.finish(&mut windows);
+            }
+            packer.forget_before(self.chunker.earliest_next_start());
+            self.chunks = windows;
+        }
+        for chunk in self.chunks.drain(..) {
+            let (speech_end_at, available_at) = if self.realtime {
+                (
+                    self.started + samples_to_duration(chunk.speech_end_sample),
+                    self.started + samples_to_duration(chunk.end_sample()),
+                )
+            } else {
+                // Speech ends at or before the chunk does: look it up first.
+                (
+                    arrival_of(&mut self.arrivals, chunk.speech_end_sample),
+                    arrival_of(&mut self.arrivals, chunk.end_sample()),
+                )
+            };
+            let mut timed = TimedChunk::new(chunk, available_at, speech_end_at);
+            // Finals come in order and a provisional chunk is the open utterance's, so the
+            // next final either confirms it or replaces it (speech resumed, or a split).
+            if let Some((provisional, early)) = self.provisional.take()
+                && confirms(&timed.chunk, &provisional)
+            {
+                timed.early = Some(early);
+            }
+            out.push(timed);
+        }
+        if self.early_start && !self.finished {
+            self.hand_out_provisional(out);
+        }
+        Ok(match (popped, self.finished) {
+            (_, true) => Wait::Done,
+            (0, false) => Wait::ForRing,
+            _ => Wait::No,
+        })
+    }
+
+    /// Samples dropped at the ring so far.
+    pub fn dropped_samples(&self) -> u64 {
+        self.reader.dropped()
+    }
+
+    /// Hands out the open utterance's provisional chunk, once per set of boundaries.
+    fn hand_out_provisional(&mut self, out: &mut Vec<TimedChunk>) {
+        // Polled on every step of the hangover: compare spans, copy samples only when new.
+        let Some(span) = self.chunker.provisional_span() else {
+            return;
+        };
+        if self
+            .provisional
+            .as_ref()
+            .is_some_and(|(handed, _)| *handed == span)
+        {
+            return;
+        }
+        let Some(chunk) = self.chunker.provisional() else {
+            return;
+        };
+        // Its times are never reported: the final chunk's are.
+        let now = Instant::now();
+        let early = EarlyDecode::new();
+        self.provisional = Some((span, Arc::clone(&early)));
+        let mut timed = TimedChunk::new(chunk, now, now);
+        timed.provisional = true;
+        timed.early = Some(early);
+        out.push(timed);
+    }
+    /// Steps until chunks are ready in `ready` or the stage must wait, calling `drained` after
+    /// every step that may have made room in the ring (to wake a source waiting for room).
+    ///
+    /// # Errors
+    /// As [`step`](Self::step).
+    pub fn step_until_ready(
+        &mut self,
+        ready: &mut Vec<TimedChunk>,
+        mut drained: impl FnMut(),
+    ) -> Result<Wait> {
+        loop {
+            let wait = self.step(ready)?;
+            if wait != Wait::ForRing {
+                drained();
+            }
+            if wait != Wait::No || !ready.is_empty() {
+                return Ok(wait);
+            }
+        }
+    }
+
+    /// Drives the stage on the calling thread until the stream ends, `control` stops the run
+    /// or `hand_on` refuses a chunk (returns `false`: downstream is gone), and returns the
+    /// samples dropped at the ring. While the ring is empty the thread parks; the source
+    /// stage's [`SourceStage::run_blocking`] unparks it.
+    pub fn run_blocking(
+        mut self,
+        control: &RunControl,
+        mut hand_on: impl FnMut(TimedChunk) -> bool,
+    ) -> u64 {
+        let mut ready = Vec::new();
+        while let Some(wait) = control.check(self.step_until_ready(&mut ready, || {})) {
+            for chunk in ready.drain(..) {
+                if !hand_on(chunk) {
+                    return self.dropped_samples();
+                }
+            }
+            match wait {
+                Wait::Done => break,
+                // A backstop only: the source unparks this thread after each push.
+                Wait::ForRing => std::thread::park_timeout(Duration::from_millis(5)),
+                Wait::No | Wait::Until(_) => {}
+            }
+        }
+        self.dropped_samples()
+    }
+}
+
+/// When sample `end - 1` arrived; forgets arrivals before it (chunks come in order).
+fn arrival_of(arrivals: &mut VecDeque<(u64, Instant)>, end: u64) -> Instant {
+    while arrivals.len() > 1 && arrivals[0].0 < end {
+        arrivals.pop_front();
+    }
+    arrivals.front().map_or_else(Instant::now, |&(_, at)| at)
+}
+
+/// A chunk's text, on its way to the sink.
+#[derive(Debug, Clone)]
+pub struct Transcript {
+    /// Index of the chunk.
+    pub chunk: usize,
+    /// First sample of the chunk.
+    pub start_sample: u64,
+    /// One past the last sample of the chunk.
+    pub end_sample: u64,
+    /// One past the chunk's last voiced sample.
+    pub speech_end_sample: u64,
+    /// When the chunk's last sample was available.
+    pub available_at: Instant,
+    /// When the chunk's end of speech was available.
+    pub speech_end_at: Instant,
+    /// The text (empty when the chunk held no words).
+    pub text: String,
+    /// Full-window decodes the transcriber's loop guard needed for it.
+    pub full_window_retries: u32,
+    /// The transcript of a provisional chunk: counted, never written.
+    pub provisional: bool,
+    /// A provisional chunk: its early decode ran. A final chunk: it took that early result.
+    pub early_decoded: bool,
+    /// A packed window's utterances, each written as a segment of its own.
+    pub utterances: Vec<Utterance>,
+    /// A packed window's text, timed (see [`Transcription::timed`]).
+    pub timed: Vec<TimedText>,
+    /// When the chunker cut the chunk.
+    pub cut_at: Instant,
+    /// How long transcribing it took.
+    pub transcribe_time: Duration,
+}
+
+impl Transcript {
+    /// The transcript of `timed`: `done`, which took `transcribe_time` to produce.
+    pub fn new(timed: &TimedChunk, done: Transcription, transcribe_time: Duration) -> Self {
+        Transcript {
+            chunk: timed.chunk.index,
+            start_sample: timed.chunk.start_sample,
+            end_sample: timed.chunk.end_sample(),
+            speech_end_sample: timed.chunk.speech_end_sample,
+            available_at: timed.available_at,
+            speech_end_at: timed.speech_end_at,
+            text: done.text,
+            full_window_retries: done.full_window_retries,
+            provisional: false,
+            early_decoded: false,
+            utterances: timed.chunk.utterances.clone(),
+            timed: done.timed,
+            cut_at: timed.cut_at,
+            transcribe_time,
+        }
+    }
+}
+
+/// Transcribes one chunk: the transcription stage, shared by every backend.
+///
+/// # Errors
+/// The transcriber's error.
+pub fn transcribe(transcriber: &mut dyn Transcriber, timed: &TimedChunk) -> Result<Transcript> {
+    transcribe_with(timed, |chunk| transcriber.transcribe(chunk))
+}
+
+/// Transcribes one chunk with `decode` (a transcriber's call, made however the backend makes
+/// it: in this process or in a worker), sharing an early decode: a provisional chunk is
+/// decoded and kept for its final chunk, and gives a provisional transcript that the
+/// [`Emitter`] only counts; a final chunk whose provisional one was decoded (or is being
+/// decoded) takes that result.
+///
+/// # Errors
+/// `decode`'s error; a provisional chunk's error is kept for its final chunk instead.
+pub fn transcribe_with(
+    timed: &TimedChunk,
+    decode: impl FnOnce(&Chunk) -> Result<Transcription>,
+) -> Result<Transcript> {
+    let began = Instant::now();
+    let mut transcribe_time = None;
+    let (done, early_decoded) = match (&timed.early, timed.provisional) {
+        (Some(early), true) => {
+            let decoded = early.run_provisional(|| decode(&timed.chunk));
+            (Transcription::default(), decoded)
+        }
+        (Some(early), false) => {
+            let (outcome, ready_at) = early.run_final(|| decode(&timed.chunk));
+            // The early decode was this chunk's transcription: the part of it after the
+            // cut is transcription time, not pipeline overhead (waiting behind it included).
+            transcribe_time = ready_at.map(|at| at.saturating_duration_since(timed.cut_at));
+            (outcome?, ready_at.is_some())
+        }
+        (None, _) => (decode(&timed.chunk)?, false),
+    };
+    let transcribe_time = transcribe_time.unwrap_or_else(|| began.elapsed());
+    let mut transcript = Transcript::new(timed, done, transcribe_time);
+    transcript.provisional = timed.provisional;
+    transcript.early_decoded = early_decoded;
+    Ok(transcript)
+}
+
+/// Writes transcripts to the sink in chunk order, stamping emission time and latency.
+///
+/// Transcripts may arrive in any order (parallel backends); each is written as soon as every
+/// earlier chunk has been.
+pub struct Emitter {
+    sink: Box<dyn Sink>,
+    started: Instant,
+    next_chunk: usize,
+    /// `next_chunk` when [`Emitter::newly_written`] was last called.
+    reported_written: usize,
+    /// Provisional transcripts accepted since [`Emitter::newly_written`] was last called.
+    provisional_unreported: usize,
+    /// Provisional chunks whose early decode ran.
+    early_decodes: u64,
+    waiting: BTreeMap<usize, Transcript>,
+    /// The earliest failed chunk and its error, held until the chunks before it are written.
+    failure: Option<(usize, Error)>,
+    tally: RunTally,
+}
+
+impl std::fmt::Debug for Emitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emitter")
+            .field("next_chunk", &self.next_chunk)
+            .field("waiting", &self.waiting.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emitter {
+    /// An emitter writing to `sink` for a run that started at `started`.
+    pub fn new(sink: Box<dyn Sink>, started: Instant) -> Self {
+        Emitter {
+            sink,
+            started,
+            next_chunk: 0,
+            reported_written: 0,
+            provisional_unreported: 0,
+            early_decodes: 0,
+            waiting: BTreeMap::new(),
+            failure: None,
+            tally: RunTally::default(),
+        }
+    }
+
+    /// Chunks written (or skipped as empty) in order since the last call, and provisional
+    /// transcripts accepted: transcripts held for reordering are not counted. Parallel
+    /// backends give back this many run-ahead tokens (see [`RunOptions::run_ahead`]).
+    pub fn newly_written(&mut self) -> usize {
+        let newly = self.next_chunk - self.reported_written + self.provisional_unreported;
+        self.reported_written = self.next_chunk;
+        self.provisional_unreported = 0;
+        newly
+    }
+
+    /// Accepts one transcript and writes every transcript that is now in order.
+    ///
+    /// # Errors
+    /// The sink's error.
+    pub fn emit(&mut self, transcript: Transcript) -> Result<()> {
+        if transcript.provisional {
+            // Its text waits in the early decode for the final chunk; only count it.
+            self.provisional_unreported += 1;
+            self.early_decodes += u64::from(transcript.early_decoded);
+            return Ok(());
+        }
+        self.waiting.insert(transcript.chunk, transcript);
+        while let Some(next) = self.waiting.remove(&self.next_chunk) {
+            self.next_chunk += 1;
+            self.tally.full_window_retries += u64::from(next.full_window_retries);
+            self.tally.early_starts_used += u64::from(next.early_decoded);
+            if next.utterances.is_empty() {
+                self.tally.chunks += 1;
+                let whole = Utterance {
+                    index: next.chunk,
+                    start_sample: next.start_sample,
+                    end_sample: next.end_sample,
+                    speech_end_sample: next.speech_end_sample,
+                };
+                self.write(&next, whole, next.text.clone())?;
+                continue;
+            }
+            // A packed window: one segment per utterance, with its part of the text.
+            self.tally.chunks += next.utterances.len();
+            self.tally.packed_windows += u64::from(next.utterances.len() > 1);
+            let texts = split_window(&next.utterances, next.start_sample, &next.timed, &next.text);
+            for (utterance, text) in next.utterances.iter().zip(texts) {
+                self.write(&next, *utterance, text)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `text` as the segment of `utterance`, timed by `transcript`; nothing when the
+    /// text is empty.
+    fn write(&mut self, transcript: &Transcript, utterance: Utterance, text: String) -> Result<()> {
+        if text.is_empty() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let latency = now.saturating_duration_since(transcript.available_at);
+        let speech_end_latency = now.saturating_duration_since(transcript.speech_end_at);
+        let rate = f64::from(SAMPLE_RATE);
+        self.sink.write(&Segment {
+            chunk: utterance.index,
+            start: utterance.start_sample as f64 / rate,
+            end: utterance.end_sample as f64 / rate,
+            speech_end: utterance.speech_end_sample as f64 / rate,
+            text,
+            emitted_at: now.duration_since(self.started).as_secs_f64(),
+            latency_ms: latency.as_millis() as u64,
+        })?;
+        self.tally.segments += 1;
+        self.tally.latencies_ms.push(latency.as_secs_f64() * 1000.0);
+        self.tally
+            .speech_end_latencies_ms
+            .push(speech_end_latency.as_secs_f64() * 1000.0);
+        let overhead = now
+            .saturating_duration_since(transcript.cut_at)
+            .saturating_sub(transcript.transcribe_time);
+        self.tally
+            .overheads_ms
+            .push(overhead.as_secs_f64() * 1000.0);
+        Ok(())
+    }
+
+    /// Accepts the outcome of transcribing chunk `chunk`, as a parallel backend gets them, in
+    /// any order: a transcript is written as by [`emit`](Self::emit); a failure is held back
+    /// until every earlier chunk has been written, and then returned. The sink so receives
+    /// exactly the segments a sequential run writes before the same failure; transcripts of
+    /// later chunks are never written once a failure is held.
+    ///
+    /// # Errors
+    /// The failure of the earliest failed chunk, once every chunk before it has been written;
+    /// the sink's error.
+    pub fn emit_outcome(&mut self, chunk: usize, outcome: Result<Transcript>) -> Result<()> {
+        match outcome {
+            Ok(transcript) => self.emit(transcript)?,
+            Err(error) => {
+                if self.failure.as_ref().is_none_or(|(held, _)| chunk < *held) {
+                    self.failure = Some((chunk, error));
+                }
+            }
+        }
+        match self.failure.take() {
+            Some((held, error)) if held == self.next_chunk => Err(error),
+            other => {
+                self.failure = other;
+                Ok(())
+            }
+        }
+    }
+
+    /// Completes the output after the last transcript of a successful run.
+    ///
+    /// # Errors
+    /// [`Error::Stage`] if a chunk never arrived (a backend bug), or the sink's error.
+    pub fn finish(mut self) -> Result<RunTally> {
+        if let Some(&missing) = self.waiting.keys().next() {
+            return Err(Error::Stage {
+                stage: "emitter",
+                problem: format!(
+                    "chunk {} never arrived before chunk {missing}",
+                    self.next_chunk
+                ),
+            });
+        }
+        self.sink.finish()?;
+        // Every early decode that no final chunk took was dropped: speech resumed.
+        self.tally.early_starts_discarded = self
+            .early_decodes
+            .saturating_sub(self.tally.early_starts_used);
+        Ok(self.tally)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CollectingSink;
+
+    fn transcript(chunk: usize, text: &str) -> Transcript {
+        Transcript {
+            chunk,
+            start_sample: chunk as u64 * 16_000,
+            end_sample: chunk as u64 * 16_000 + 8_000,
+            speech_end_sample: chunk as u64 * 16_000 + 4_800,
+            available_at: Instant::now(),
+            speech_end_at: Instant::now(),
+            text: text.into(),
+            full_window_retries: 0,
+            provisional: false,
+            early_decoded: false,
+            utterances: Vec::new(),
+            timed: Vec::new(),
+            cut_at: Instant::now(),
+            transcribe_time: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn emitter_restores_chunk_order_and_skips_empty_text() {
+        let sink = CollectingSink::new();
+        let mut emitter = Emitter::new(Box::new(sink.clone()), Instant::now());
+        emitter.emit(transcript(2, "two")).unwrap();
+        emitter.emit(transcript(1, "")).unwrap();
+        assert!(sink.segments().is_empty());
+        emitter.emit(transcript(0, "zero")).unwrap();
+        let tally = emitter.finish().unwrap();
+        let texts: Vec<String> = sink.segments().into_iter().map(|s| s.text).collect();
+        assert_eq!(texts, ["zero", "two"]);
+        assert_eq!((tally.chunks, tally.segments), (3, 2));
+        assert!(sink.is_finished());
+    }
+
+    #[test]
+    fn newly_written_counts_chunks_written_in_order_once() {
+        let mut emitter = Emitter::new(Box::new(CollectingSink::new()), Instant::now());
+        emitter.emit(transcript(1, "one")).unwrap();
+        assert_eq!(emitter.newly_written(), 0, "chunk 1 waits for chunk 0");
+        emitter.emit(transcript(0, "")).unwrap();
+        assert_eq!(emitter.newly_written(), 2, "chunk 0 (empty) and chunk 1");
+        assert_eq!(emitter.newly_written(), 0, "each chunk is counted once");
+        let options = RunOptions {
+            queue_capacity: 0,
+            ..RunOptions::default()
+        };
+        assert_eq!(options.run_ahead(2), 3, "a queue holds at least one chunk");
+    }
+
+    #[test]
+    fn emitter_holds_a_failure_until_the_chunks_before_it_are_written() {
+        let sink = CollectingSink::new();
+        let mut emitter = Emitter::new(Box::new(sink.clone()), Instant::now());
+        let failure = || {
+            Err(Error::Transcribe {
+                chunk: 2,
+                problem: "boom".into(),
+            })
+        };
+        emitter.emit_outcome(2, failure()).unwrap();
+        emitter.emit_outcome(3, Ok(transcript(3, "three"))).unwrap();
+        emitter.emit_outcome(0, Ok(transcript(0, "zero"))).unwrap();
+        let err = emitter
+            .emit_outcome(1, Ok(transcript(1, "one")))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "transcriber failed on chunk 2: boom");
+        let texts: Vec<String> = sink.segments().into_iter().map(|s| s.text).collect();
+        assert_eq!(texts, ["zero", "one"], "nothing after the failed chunk");
+        // A failure of the next chunk to write is returned at once.
+        let mut emitter = Emitter::new(Box::new(CollectingSink::new()), Instant::now());
+        assert!(emitter.emit_outcome(0, failure()).is_err());
+    }
+
+    #[test]
+    fn provisional_transcripts_are_counted_never_written() {
+        let sink = CollectingSink::new();
+        let mut emitter = Emitter::new(Box::new(sink.clone()), Instant::now());
+        let provisional = |end_sample: u64| Transcript {
+            end_sample,
+            provisional: true,
+            early_decoded: true,
+            ..transcript(0, "")
+        };
+        // Speech resumed after the first early start; the second one was taken.
+        emitter.emit(provisional(8_000)).unwrap();
+        emitter.emit(provisional(9_000)).unwrap();
+        assert!(sink.segments().is_empty());
+        assert_eq!(
+            emitter.newly_written(),
+            2,
+            "their run-ahead tokens come back"
+        );
+        emitter
+            .emit(Transcript {
+                end_sample: 9_000,
+                early_decoded: true,
+                ..transcript(0, "zero")
+            })
+            .unwrap();
+        assert_eq!(emitter.newly_written(), 1);
+        let tally = emitter.finish().unwrap();
+        assert_eq!(sink.segments().len(), 1);
+        assert_eq!(tally.chunks, 1);
+        assert_eq!(
+            (tally.early_starts_used, tally.early_starts_discarded),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn early_start_hands_out_provisional_chunks_and_links_the_final_one() {
+        let tone = |seconds: f64| -> Vec<f32> {
+            (0..(seconds * 16_000.0) as usize)
+                .map(|i| 0.3 * (i as f32 * 0.05).sin())
+                .collect()
+        };
+        let silence = |seconds: f64| vec![0.0; (seconds * 16_000.0) as usize];
+        let (mut writer, reader) = crate::ring(16_000 * 4);
+        let options = RunOptions {
+            early_start: true,
+            ..RunOptions::default()
+        };
+        let config = ChunkerConfig {
+            vad: crate::VadKind::Energy,
+            ..ChunkerConfig::default()
+        };
+        let mut stage = ChunkStage::new(reader, &config, &options, Instant::now()).unwrap();
+        let mut out = Vec::new();
+        // In 20 ms pieces, as a microphone delivers them.
+        let audio = [tone(0.5), silence(0.3), tone(0.4), silence(0.8)].concat();
+        for piece in audio.chunks(320) {
+            assert_eq!(writer.push_some(piece), piece.len());
+            stage.step(&mut out).unwrap();
+        }
+        let kinds: Vec<(bool, usize, u64)> = out
+            .iter()
+            .map(|t| (t.provisional, t.chunk.index, t.chunk.end_sample()))
+            .collect();
+        assert_eq!(kinds.len(), 3, "{kinds:?}");
+        let (first, second, last) = (&out[0], &out[1], &out[2]);
+        assert!(first.provisional && second.provisional && !last.provisional);
+        assert!(
+            first.chunk.end_sample() < second.chunk.end_sample(),
+            "speech resumed"
+        );
+        assert_eq!(
+            last.chunk, second.chunk,
+            "the final chunk is the provisional one"
+        );
+        assert!(Arc::ptr_eq(
+            last.early.as_ref().unwrap(),
+            second.early.as_ref().unwrap()
+        ));
+        // Without early start, only the final chunk.
+        let (mut writer, reader) = crate::ring(16_000 * 4);
+        let mut stage =
+            ChunkStage::new(reader, &config, &RunOptions::default(), Instant::now()).unwrap();
+        let mut waited = Vec::new();
+        for piece in audio.chunks(320) {
+            writer.push_some(piece);
+            stage.step(&mut waited).unwrap();
+        }
+        assert_eq!(waited.len(), 1);
+        assert_eq!(waited[0].chunk, last.chunk);
+        assert!(waited[0].early.is_none());
+    }
+
+    #[test]
+    fn emitter_reports_a_missing_chunk() {
+        let mut emitter = Emitter::new(Box::new(CollectingSink::new()), Instant::now());
+        emitter.emit(transcript(1, "one")).unwrap();
+        let err = emitter.finish().unwrap_err().to_string();
+        assert!(err.contains("chunk 0 never arrived"), "{err}");
+    }
+
+    #[test]
+    fn an_input_error_ends_the_stream_but_is_still_the_outcome() {
+        let control = RunControl::new(&RunOptions::default());
+        control.fail(Error::input("cut.wav", "truncated"));
+        assert!(
+            !control.is_stopped(),
+            "the other stages finish the audio read"
+        );
+        control.fail(Error::sink("out", "disk full"));
+        assert!(control.is_stopped());
+        let err = control.outcome().unwrap_err().to_string();
+        assert_eq!(err, "cut.wav: truncated");
+    }
+
+    #[test]
+    fn arrival_lookup_finds_the_pop_that_delivered_a_sample() {
+        let t0 = Instant::now();
+        let t1 = t0 + Duration::from_millis(10);
+        let mut arrivals = VecDeque::from([(100, t0), (200, t1)]);
+        assert_eq!(arrival_of(&mut arrivals, 100), t0);
+        assert_eq!(arrival_of(&mut arrivals, 150), t1);
+        assert_eq!(arrivals.len(), 1);
+    }
+}
