@@ -43,15 +43,14 @@ fn handoff(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("50_chunks", name), |b| {
             b.iter(|| {
                 let sink = CollectingSink::new();
-                let mut pipeline = Pipeline::new(
+                let pipeline = Pipeline::builder(
                     VecSource::new(audio.clone()).with_block_len(320),
                     Arc::new(ScriptedTranscriber::new()),
                     sink.clone(),
-                );
-                pipeline.chunker = ChunkerConfig {
-                    vad: VadKind::Energy,
-                    ..ChunkerConfig::default()
-                };
+                )
+                .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+                .build()
+                .expect("a valid pipeline");
                 let report = backend.run(pipeline).expect("the run succeeds");
                 assert_eq!(report.chunks, UTTERANCES);
                 black_box(sink.segments().len())

@@ -91,10 +91,7 @@ impl Track {
 
 /// The default chunker with the energy detector: fast and exact on tones.
 pub(crate) fn energy() -> ChunkerConfig {
-    ChunkerConfig {
-        vad: VadKind::Energy,
-        ..ChunkerConfig::default()
-    }
+    ChunkerConfig::default().with_vad(VadKind::Energy)
 }
 
 /// What the scripted transcriber from core writes for a chunk.

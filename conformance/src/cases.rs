@@ -227,11 +227,9 @@ pub fn accounting(make: &BackendFactory) -> CaseResult {
         .speech(0.6)
         .silence(0.3);
     let window = Duration::from_secs(1);
-    let fixed = ChunkerConfig {
-        vad: VadKind::Fixed,
-        fixed_window: window,
-        ..ChunkerConfig::default()
-    };
+    let fixed = ChunkerConfig::default()
+        .with_vad(VadKind::Fixed)
+        .with_fixed_window(window);
     let (probe, report) = run_track(make, &track, &fixed, ScriptedTranscriber::new())?;
     let chunks = probe.chunks();
     assert_indices_contiguous(&chunks, "accounting (fixed windows)");
@@ -271,10 +269,7 @@ pub fn accounting(make: &BackendFactory) -> CaseResult {
     let track = Track::new()
         .silence(0.3)
         .utterances(&[0.5, 1.0, 0.25, 2.0, 0.7, 0.4], 0.3);
-    let config = ChunkerConfig {
-        min_silence: Duration::from_millis(250),
-        ..energy()
-    };
+    let config = energy().with_min_silence(Duration::from_millis(250));
     let (probe, report) = run_track(make, &track, &config, ScriptedTranscriber::new())?;
     let chunks = probe.chunks();
     assert_indices_contiguous(&chunks, "accounting (energy)");
@@ -466,17 +461,13 @@ pub fn backpressure(make: &BackendFactory) -> CaseResult {
     let bound = ring_capacity as u64 + (queue_capacity as u64 + workers + 2) * window;
     let total = (bound * 3 / 2).div_ceil(window) * window;
     let track = Track::new().speech(seconds_of(total));
-    let config = ChunkerConfig {
-        vad: VadKind::Fixed,
-        fixed_window: Duration::from_millis(100),
-        ..ChunkerConfig::default()
-    };
-    let options = RunOptions {
-        realtime: true,
-        ring_capacity,
-        queue_capacity,
-        ..RunOptions::default()
-    };
+    let config = ChunkerConfig::default()
+        .with_vad(VadKind::Fixed)
+        .with_fixed_window(Duration::from_millis(100));
+    let mut options = RunOptions::default();
+    options.realtime = true;
+    options.ring_capacity = ring_capacity;
+    options.queue_capacity = queue_capacity;
     let probe =
         Probe::stalling(Duration::from_secs(10) + Duration::from_secs_f64(seconds_of(total)));
     let pipeline = probe.pipeline(track.source(), ScriptedTranscriber::new(), config, options);
@@ -559,10 +550,8 @@ pub fn realtime_pacing(make: &BackendFactory) -> CaseResult {
     let track = Track::new().silence(0.5).utterances(&[0.6, 0.6], 0.75);
     let config = energy();
     let probe = Probe::new();
-    let options = RunOptions {
-        realtime: true,
-        ..RunOptions::default()
-    };
+    let mut options = RunOptions::default();
+    options.realtime = true;
     let pipeline = probe.pipeline(
         track.source(),
         ScriptedTranscriber::new(),
@@ -872,10 +861,7 @@ pub fn many_utterances(make: &BackendFactory) -> CaseResult {
     assert_completed(&probe, &report, track.len(), "many_utterances");
 
     let max_chunk = Duration::from_secs(5);
-    let config = ChunkerConfig {
-        max_chunk,
-        ..energy()
-    };
+    let config = energy().with_max_chunk(max_chunk);
     let track = Track::new().silence(0.5).speech(12.0).silence(0.5);
     let (probe, report) = run_track(make, &track, &config, ScriptedTranscriber::new())?;
     let segments = probe.segments();
@@ -935,10 +921,7 @@ pub fn determinism(make: &BackendFactory) -> CaseResult {
         .speech(7.0)
         .silence(0.3)
         .speech(0.5);
-    let config = ChunkerConfig {
-        max_chunk: Duration::from_secs(3),
-        ..energy()
-    };
+    let config = energy().with_max_chunk(Duration::from_secs(3));
     let transcriber =
         ScriptedTranscriber::new().with_cost_per_audio_second(Duration::from_millis(3));
     let mut outputs = Vec::new();
@@ -1008,11 +991,9 @@ pub fn early_start(make: &BackendFactory) -> CaseResult {
     let config = energy();
     let expected = expected_segments(&track.samples, &config);
     assert_eq!(expected.len(), 2, "early_start: the suite's own track");
-    let options = RunOptions {
-        realtime: true,
-        early_start: true,
-        ..RunOptions::default()
-    };
+    let mut options = RunOptions::default();
+    options.realtime = true;
+    options.early_start = true;
     let probe = Probe::new();
     let pipeline = probe.pipeline(track.source(), ScriptedTranscriber::new(), config, options);
     let report = succeeded(run(make, pipeline, FAST_DEADLINE)?, "early_start");
@@ -1059,10 +1040,8 @@ pub fn packing(make: &BackendFactory) -> CaseResult {
     let track = Track::new().silence(0.4).utterances(&lengths, 0.6);
     let config = energy();
     let expected = expected_segments(&track.samples, &config);
-    let options = RunOptions {
-        pack: true,
-        ..RunOptions::default()
-    };
+    let mut options = RunOptions::default();
+    options.pack = true;
     let probe = Probe::new();
     let pipeline = probe.pipeline(track.source(), ScriptedTranscriber::new(), config, options);
     let report = succeeded(run(make, pipeline, FAST_DEADLINE)?, "packing");

@@ -135,8 +135,10 @@ pub fn transcript(make: &BackendFactory, input: &ModelInput) -> Result<String, U
     };
     let sink = CollectingSink::new();
     // The default pipeline, as `steno transcribe` runs a file: utterances packed.
-    let mut pipeline = Pipeline::new(source, model, sink.clone());
-    pipeline.options.pack = true;
+    let pipeline = Pipeline::builder(source, model, sink.clone())
+        .pack(true)
+        .build()
+        .expect("the default pipeline, packed, is valid");
     let outcome = run(make, pipeline, MODEL_DEADLINE)?;
     Ok(render(&sink.segments(), outcome))
 }
@@ -147,15 +149,10 @@ mod tests {
 
     #[test]
     fn rendering_rounds_times_and_drops_wall_clock_fields() {
-        let segment = Segment {
-            chunk: 2,
-            start: 1.23456,
-            end: 3.0049,
-            speech_end: 2.8049,
-            text: "Hello \"there\".".into(),
-            emitted_at: 4.5,
-            latency_ms: 321,
-        };
+        let mut segment = Segment::new(2, 1.23456, 3.0049, "Hello \"there\".");
+        segment.speech_end = 2.8049;
+        segment.emitted_at = 4.5;
+        segment.latency_ms = 321;
         let error = steno_core::Error::input(inputs_dir().join("cut.wav"), "truncated");
         assert_eq!(
             render(&[segment], Err(error)),

@@ -129,22 +129,24 @@ impl Probe {
         chunker: ChunkerConfig,
         options: RunOptions,
     ) -> Pipeline {
-        Pipeline {
-            source: Box::new(ProbeSource {
+        Pipeline::builder(
+            ProbeSource {
                 inner: source,
                 state: Arc::clone(&self.state),
-            }),
-            chunker,
-            transcriber: Arc::new(ProbeFactory {
+            },
+            Arc::new(ProbeFactory {
                 inner: transcriber,
                 state: Arc::downgrade(&self.state),
             }),
-            sink: Box::new(ProbeSink {
+            ProbeSink {
                 state: Arc::clone(&self.state),
                 writes_attempted: 0,
-            }),
-            options,
-        }
+            },
+        )
+        .chunker(chunker)
+        .options(options)
+        .build()
+        .expect("a conformance case builds a valid pipeline")
     }
 
     fn log(&self) -> MutexGuard<'_, Log> {

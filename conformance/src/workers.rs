@@ -46,7 +46,7 @@ impl Backend for ProcessWorkers {
     /// [`Error::Unsupported`] when the transcriber is neither a scripted spec nor a model
     /// file; otherwise what [`ProcessBackend::run`] returns.
     fn run(&self, pipeline: Pipeline) -> Result<RunReport> {
-        let model = pipeline.transcriber.name();
+        let model = pipeline.transcriber().name();
         let servable = WorkerScript::parse(&model).is_ok() || Path::new(&model).is_file();
         if !servable {
             return Err(Error::Unsupported {
@@ -57,7 +57,7 @@ impl Backend for ProcessWorkers {
                 ),
             });
         }
-        let threads = pipeline.transcriber.threads_per_transcriber();
+        let threads = pipeline.transcriber().threads_per_transcriber();
         let command = WorkerCommand::new(&self.program).args([
             "--model".to_owned(),
             model,

@@ -60,18 +60,17 @@ fn session(utterances: usize) -> Vec<f32> {
 /// A pipeline over `utterances` bursts, transcribed slowly, with its segments on a stream.
 fn pipeline(utterances: usize, tracker: &Tracker) -> (Pipeline, steno_async::SegmentStream) {
     let (sink, segments) = steno_async::segment_stream(4);
-    let mut pipeline = Pipeline::new(
+    let pipeline = Pipeline::builder(
         VecSource::new(session(utterances)),
         Arc::new(TrackedFactory {
             inner: ScriptedTranscriber::new().with_cost_per_audio_second(COST_PER_AUDIO_SECOND),
             tracker: tracker.clone(),
         }),
         sink,
-    );
-    pipeline.chunker = ChunkerConfig {
-        vad: VadKind::Energy,
-        ..ChunkerConfig::default()
-    };
+    )
+    .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+    .build()
+    .unwrap();
     (pipeline, segments)
 }
 
@@ -194,7 +193,7 @@ fn embedded_the_host_keeps_ticking_while_inference_runs<H: Host>() {
 fn cancelling_mid_stream_returns_soon_after_the_inference_in_flight<H: Host>() {
     let tracker = Tracker::default();
     let (pipeline, mut segments) = pipeline(40, &tracker);
-    let cancel = pipeline.options.cancel.clone();
+    let cancel = pipeline.cancel_token();
     let run = async move {
         let result = H::run(pipeline).await;
         (result, Instant::now())

@@ -41,16 +41,17 @@ impl Backend for Broken {
         "broken"
     }
 
-    fn run(&self, mut pipeline: Pipeline) -> Result<RunReport> {
+    fn run(&self, pipeline: Pipeline) -> Result<RunReport> {
+        let mut parts = pipeline.into_parts();
         match self.0 {
             Fault::SwapSecondAndThirdSegments => {
-                pipeline.sink = Box::new(Swapping {
-                    inner: pipeline.sink,
+                parts.sink = Box::new(Swapping {
+                    inner: parts.sink,
                     held: None,
                 });
             }
-            Fault::HugeRing => pipeline.options.ring_capacity = 16_000 * 60,
-            Fault::NoRealtime if pipeline.options.realtime => {
+            Fault::HugeRing => parts.options.ring_capacity = 16_000 * 60,
+            Fault::NoRealtime if parts.options.realtime => {
                 return Err(Error::Unsupported {
                     backend: "broken",
                     what: "real-time input".into(),
@@ -58,14 +59,13 @@ impl Backend for Broken {
             }
             Fault::NoRealtime => {}
             Fault::MisattributedText => {
-                pipeline.sink = Box::new(Misattributing(pipeline.sink));
+                parts.sink = Box::new(Misattributing(parts.sink));
             }
             Fault::DetachedThread => {
                 let kept = Arc::new(Mutex::new(None::<Box<dyn Source>>));
-                let source =
-                    std::mem::replace(&mut pipeline.source, Box::new(Shared(kept.clone())));
+                let source = std::mem::replace(&mut parts.source, Box::new(Shared(kept.clone())));
                 *kept.lock().unwrap_or_else(PoisonError::into_inner) = Some(source);
-                let report = ThreadsBackend::new().run(pipeline);
+                let report = ThreadsBackend::new().run(Pipeline::from_parts(parts)?);
                 std::thread::spawn(move || {
                     std::thread::sleep(Duration::from_millis(300));
                     drop(kept);
@@ -73,6 +73,7 @@ impl Backend for Broken {
                 return report;
             }
         }
+        let pipeline = Pipeline::from_parts(parts)?;
         match self.1 {
             Under::Threads => ThreadsBackend::new().run(pipeline),
             Under::Workers => {

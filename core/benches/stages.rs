@@ -48,10 +48,7 @@ fn chunker_throughput(c: &mut Criterion) {
     group.throughput(Throughput::Elements(audio.len() as u64));
     group.sample_size(20);
     for vad in [VadKind::Energy, VadKind::Earshot, VadKind::Fixed] {
-        let config = ChunkerConfig {
-            vad,
-            ..ChunkerConfig::default()
-        };
+        let config = ChunkerConfig::default().with_vad(vad);
         group.bench_function(BenchmarkId::new("10s_of_audio", vad.name()), |b| {
             b.iter(|| {
                 let mut chunker = Chunker::new(&config).expect("valid config");

@@ -94,8 +94,19 @@ impl Chunk {
     }
 }
 
-/// How audio is cut into chunks. The defaults suit conversational speech.
+/// How audio is cut into chunks. The defaults suit conversational speech; each `with_*` method
+/// changes one value:
+///
+/// ```
+/// use std::time::Duration;
+/// use steno_core::{ChunkerConfig, VadKind};
+/// let config = ChunkerConfig::default()
+///     .with_vad(VadKind::Energy)
+///     .with_min_silence(Duration::from_millis(300));
+/// assert_eq!(config.padding, Duration::from_millis(200));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ChunkerConfig {
     /// The voice activity detector.
     pub vad: VadKind,
@@ -132,6 +143,62 @@ impl Default for ChunkerConfig {
 }
 
 impl ChunkerConfig {
+    /// The voice activity detector.
+    #[must_use]
+    pub fn with_vad(mut self, vad: VadKind) -> Self {
+        self.vad = vad;
+        self
+    }
+
+    /// Energy VAD: frames quieter than this (dBFS) are never speech.
+    #[must_use]
+    pub fn with_energy_threshold_db(mut self, energy_threshold_db: f32) -> Self {
+        self.energy_threshold_db = energy_threshold_db;
+        self
+    }
+
+    /// Earshot VAD: frames scoring above this probability are speech.
+    #[must_use]
+    pub fn with_speech_probability(mut self, speech_probability: f32) -> Self {
+        self.speech_probability = speech_probability;
+        self
+    }
+
+    /// Silence that ends an utterance (the hangover).
+    #[must_use]
+    pub fn with_min_silence(mut self, min_silence: Duration) -> Self {
+        self.min_silence = min_silence;
+        self
+    }
+
+    /// Audio kept before the first and after the last speech frame.
+    #[must_use]
+    pub fn with_padding(mut self, padding: Duration) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// Utterances with less speech than this are dropped.
+    #[must_use]
+    pub fn with_min_speech(mut self, min_speech: Duration) -> Self {
+        self.min_speech = min_speech;
+        self
+    }
+
+    /// Longest chunk; a longer utterance is split. At most 30 s.
+    #[must_use]
+    pub fn with_max_chunk(mut self, max_chunk: Duration) -> Self {
+        self.max_chunk = max_chunk;
+        self
+    }
+
+    /// Window length for [`VadKind::Fixed`].
+    #[must_use]
+    pub fn with_fixed_window(mut self, fixed_window: Duration) -> Self {
+        self.fixed_window = fixed_window;
+        self
+    }
+
     /// Checks that the values make sense together.
     ///
     /// # Errors
@@ -195,7 +262,7 @@ enum State {
 ///
 /// ```
 /// use steno_core::{Chunker, ChunkerConfig, VadKind};
-/// let config = ChunkerConfig { vad: VadKind::Energy, ..ChunkerConfig::default() };
+/// let config = ChunkerConfig::default().with_vad(VadKind::Energy);
 /// let mut chunker = Chunker::new(&config).unwrap();
 /// let mut chunks = Vec::new();
 /// // One second of silence, one second of "speech" (a loud tone), one second of silence.
@@ -319,7 +386,7 @@ impl Chunker {
     ///
     /// ```
     /// use steno_core::{Chunker, ChunkerConfig, VadKind};
-    /// let config = ChunkerConfig { vad: VadKind::Energy, ..ChunkerConfig::default() };
+    /// let config = ChunkerConfig::default().with_vad(VadKind::Energy);
     /// let mut chunker = Chunker::new(&config).unwrap();
     /// let mut chunks = Vec::new();
     /// let tone: Vec<f32> = (0..16_000).map(|i| 0.3 * (i as f32 * 0.05).sin()).collect();
@@ -542,10 +609,7 @@ mod tests {
     }
 
     fn energy_config() -> ChunkerConfig {
-        ChunkerConfig {
-            vad: VadKind::Energy,
-            ..ChunkerConfig::default()
-        }
+        ChunkerConfig::default().with_vad(VadKind::Energy)
     }
 
     fn chunk_all(config: &ChunkerConfig, audio: &[f32], block: usize) -> Vec<Chunk> {
@@ -663,10 +727,7 @@ mod tests {
 
     #[test]
     fn fixed_windows_cover_everything() {
-        let config = ChunkerConfig {
-            vad: VadKind::Fixed,
-            ..ChunkerConfig::default()
-        };
+        let config = ChunkerConfig::default().with_vad(VadKind::Fixed);
         let chunks = chunk_all(&config, &silence(12.0), 3000);
         let lengths: Vec<f64> = chunks.iter().map(Chunk::seconds).collect();
         assert_eq!(lengths, [5.0, 5.0, 2.0]);
@@ -674,15 +735,9 @@ mod tests {
 
     #[test]
     fn invalid_configs_are_rejected() {
-        let too_long = ChunkerConfig {
-            max_chunk: Duration::from_secs(31),
-            ..ChunkerConfig::default()
-        };
+        let too_long = ChunkerConfig::default().with_max_chunk(Duration::from_secs(31));
         assert!(Chunker::new(&too_long).is_err());
-        let bad_probability = ChunkerConfig {
-            speech_probability: 1.5,
-            ..ChunkerConfig::default()
-        };
+        let bad_probability = ChunkerConfig::default().with_speech_probability(1.5);
         assert!(Chunker::new(&bad_probability).is_err());
     }
 }

@@ -34,7 +34,7 @@
 //! // Cut two "utterances" (loud tones) out of silence, then transcribe them.
 //! let tone = |n| (0..n).map(|i| 0.3 * (i as f32 * 0.05).sin()).collect::<Vec<f32>>();
 //! let audio = [vec![0.0; 8_000], tone(16_000), vec![0.0; 16_000], tone(8_000)].concat();
-//! let config = ChunkerConfig { vad: VadKind::Energy, ..ChunkerConfig::default() };
+//! let config = ChunkerConfig::default().with_vad(VadKind::Energy);
 //! let mut chunker = Chunker::new(&config)?;
 //! let mut chunks = Vec::new();
 //! chunker.push(&audio, &mut chunks);
@@ -75,7 +75,7 @@ pub use chunker::{Chunk, Chunker, ChunkerConfig, MAX_CHUNK_LIMIT, Utterance};
 #[cfg(feature = "decode")]
 pub use decode::{FileSource, read_file};
 pub use error::{Error, Result};
-pub use pipeline::{Backend, CancelToken, Pipeline, Progress, RunOptions};
+pub use pipeline::{Backend, CancelToken, Pipeline, PipelineBuilder, Progress, RunOptions};
 pub use raw::RawPcmSource;
 pub use report::{LatencySummary, ProcessUsage, RunReport};
 pub use resample::Conditioner;

@@ -28,18 +28,34 @@ pub trait Backend: Send + Sync {
 }
 
 /// Everything a run needs: where audio comes from, how it is cut, what transcribes it and
-/// where text goes.
+/// where text goes. Build one with [`Pipeline::builder`] (or [`Pipeline::new`] for the
+/// defaults) and hand it to a [`Backend`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use steno_core::{ChunkerConfig, CollectingSink, Pipeline, ScriptedTranscriber, VadKind, VecSource};
+///
+/// let builder = Pipeline::builder(
+///     VecSource::new(vec![0.0; 16_000]),
+///     Arc::new(ScriptedTranscriber::new()),
+///     CollectingSink::new(),
+/// )
+/// .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+/// .realtime(true);
+/// // Take the cancel handle before the pipeline moves into a backend.
+/// let cancel = builder.cancel_token();
+/// let pipeline = builder.build()?;
+/// assert!(pipeline.options().realtime);
+/// cancel.cancel();
+/// assert!(pipeline.cancel_token().is_cancelled());
+/// # Ok::<(), steno_core::Error>(())
+/// ```
 pub struct Pipeline {
-    /// The audio input.
-    pub source: Box<dyn Source>,
-    /// How the audio is cut into utterances.
-    pub chunker: ChunkerConfig,
-    /// Makes one transcriber per worker.
-    pub transcriber: Arc<dyn TranscriberFactory>,
-    /// Where segments go.
-    pub sink: Box<dyn Sink>,
-    /// Pacing, queue sizes, cancellation and progress.
-    pub options: RunOptions,
+    source: Box<dyn Source>,
+    chunker: ChunkerConfig,
+    transcriber: Arc<dyn TranscriberFactory>,
+    sink: Box<dyn Sink>,
+    options: RunOptions,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -54,8 +70,101 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
+    /// A pipeline with default chunking and options: the same as
+    /// `Pipeline::builder(source, transcriber, sink).build()`, which cannot fail on defaults.
+    pub fn new(
+        source: impl Source + 'static,
+        transcriber: Arc<dyn TranscriberFactory>,
+        sink: impl Sink + 'static,
+    ) -> Self {
+        Pipeline {
+            source: Box::new(source),
+            chunker: ChunkerConfig::default(),
+            transcriber,
+            sink: Box::new(sink),
+            options: RunOptions::default(),
+        }
+    }
+
+    /// Starts building a pipeline from its three parts; chunking and run options start at
+    /// their defaults.
+    pub fn builder(
+        source: impl Source + 'static,
+        transcriber: Arc<dyn TranscriberFactory>,
+        sink: impl Sink + 'static,
+    ) -> PipelineBuilder {
+        PipelineBuilder {
+            parts: PipelineParts {
+                source: Box::new(source),
+                chunker: ChunkerConfig::default(),
+                transcriber,
+                sink: Box::new(sink),
+                options: RunOptions::default(),
+            },
+        }
+    }
+
+    /// How the audio is cut into utterances.
+    pub fn chunker(&self) -> &ChunkerConfig {
+        &self.chunker
+    }
+
+    /// Pacing, queue sizes, cancellation and progress.
+    pub fn options(&self) -> &RunOptions {
+        &self.options
+    }
+
+    /// What makes the run's transcribers.
+    pub fn transcriber(&self) -> &Arc<dyn TranscriberFactory> {
+        &self.transcriber
+    }
+
+    /// The input's name, as errors and reports give it.
+    pub fn source_name(&self) -> &str {
+        self.source.name()
+    }
+
+    /// A handle that cancels this run from anywhere; the run ends with [`Error::Cancelled`].
+    pub fn cancel_token(&self) -> CancelToken {
+        self.options.cancel.clone()
+    }
+
+    /// Takes the pipeline apart, for a backend (or a test double) that needs its stage objects
+    /// directly; [`Pipeline::from_parts`] puts it back together.
+    pub fn into_parts(self) -> PipelineParts {
+        PipelineParts {
+            source: self.source,
+            chunker: self.chunker,
+            transcriber: self.transcriber,
+            sink: self.sink,
+            options: self.options,
+        }
+    }
+
+    /// A pipeline from its parts, validated as [`PipelineBuilder::build`] validates.
+    ///
+    /// # Errors
+    /// As [`PipelineBuilder::build`].
+    pub fn from_parts(parts: PipelineParts) -> Result<Self> {
+        parts.validate()?;
+        let PipelineParts {
+            source,
+            chunker,
+            transcriber,
+            sink,
+            options,
+        } = parts;
+        Ok(Pipeline {
+            source,
+            chunker,
+            transcriber,
+            sink,
+            options,
+        })
+    }
+
     /// Starts the run's clock and builds its stages: the ring between source and chunker, the
-    /// chunker (which validates the chunking options), the emitter over the sink.
+    /// chunker, the emitter over the sink. What every backend does first.
     ///
     /// # Errors
     /// [`Error::Config`] when the chunker's options are invalid.
@@ -84,25 +193,124 @@ impl Pipeline {
             options,
         })
     }
+}
 
-    /// A pipeline with default chunking and options.
-    pub fn new(
-        source: impl Source + 'static,
-        transcriber: Arc<dyn TranscriberFactory>,
-        sink: impl Sink + 'static,
-    ) -> Self {
-        Pipeline {
-            source: Box::new(source),
-            chunker: ChunkerConfig::default(),
-            transcriber,
-            sink: Box::new(sink),
-            options: RunOptions::default(),
+/// A pipeline taken apart ([`Pipeline::into_parts`]): its stage objects and options, for a
+/// backend or test double that rearranges them. Most code never needs this.
+#[non_exhaustive]
+pub struct PipelineParts {
+    /// The audio input.
+    pub source: Box<dyn Source>,
+    /// How the audio is cut into utterances.
+    pub chunker: ChunkerConfig,
+    /// Makes one transcriber per worker.
+    pub transcriber: Arc<dyn TranscriberFactory>,
+    /// Where segments go.
+    pub sink: Box<dyn Sink>,
+    /// Pacing, queue sizes, cancellation and progress.
+    pub options: RunOptions,
+}
+
+impl PipelineParts {
+    fn validate(&self) -> Result<()> {
+        if self.options.ring_capacity == 0 {
+            return Err(Error::Config(
+                "the ring between source and chunker must hold at least one sample".into(),
+            ));
         }
+        // The chunker checks its own options (durations, thresholds, the detector).
+        crate::Chunker::new(&self.chunker).map(drop)
     }
 }
 
-/// How a run is paced, buffered and controlled.
+/// Builds a [`Pipeline`] ([`Pipeline::builder`]): each method sets one option and returns the
+/// builder, and [`build`](Self::build) checks them all.
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct PipelineBuilder {
+    parts: PipelineParts,
+}
+
+impl std::fmt::Debug for PipelineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineBuilder")
+            .field("source", &self.parts.source.name())
+            .field("chunker", &self.parts.chunker)
+            .field("transcriber", &self.parts.transcriber.name())
+            .field("options", &self.parts.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PipelineBuilder {
+    /// How the audio is cut into utterances (voice detector, silence, padding, lengths).
+    pub fn chunker(mut self, config: ChunkerConfig) -> Self {
+        self.parts.chunker = config;
+        self
+    }
+
+    /// Every run option at once, replacing those set so far (a caller that keeps its options
+    /// in a [`RunOptions`]).
+    pub fn options(mut self, options: RunOptions) -> Self {
+        self.parts.options = options;
+        self
+    }
+
+    /// Feed the input at real-time speed, as a microphone would ([`RunOptions::realtime`]).
+    pub fn realtime(mut self, on: bool) -> Self {
+        self.parts.options.realtime = on;
+        self
+    }
+
+    /// Samples the ring between the source and the chunker holds
+    /// ([`RunOptions::ring_capacity`]).
+    pub fn ring_capacity(mut self, samples: usize) -> Self {
+        self.parts.options.ring_capacity = samples;
+        self
+    }
+
+    /// Chunks that may wait for a transcriber at once ([`RunOptions::queue_capacity`]).
+    pub fn queue_capacity(mut self, chunks: usize) -> Self {
+        self.parts.options.queue_capacity = chunks;
+        self
+    }
+
+    /// Start decoding an utterance before its hangover ends ([`RunOptions::early_start`]).
+    pub fn early_start(mut self, on: bool) -> Self {
+        self.parts.options.early_start = on;
+        self
+    }
+
+    /// Decode consecutive utterances together ([`RunOptions::pack`]).
+    pub fn pack(mut self, on: bool) -> Self {
+        self.parts.options.pack = on;
+        self
+    }
+
+    /// The handle that cancels the run this builds: take it before the pipeline moves into a
+    /// backend.
+    pub fn cancel_token(&self) -> CancelToken {
+        self.parts.options.cancel.clone()
+    }
+
+    /// The counter of samples read by the run this builds, to show progress from another
+    /// thread.
+    pub fn progress(&self) -> Progress {
+        self.parts.options.progress.clone()
+    }
+
+    /// The pipeline, once its options are checked.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when an option is out of range: the chunker's (see
+    /// [`Chunker::new`](crate::Chunker::new)), or a ring of no samples.
+    pub fn build(self) -> Result<Pipeline> {
+        Pipeline::from_parts(self.parts)
+    }
+}
+
+/// How a run is paced, buffered and controlled; [`PipelineBuilder`] sets each option.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RunOptions {
     /// Feed the input at real-time speed, as a microphone would; samples that do not fit in
     /// the ring are then dropped and counted instead of waited for.

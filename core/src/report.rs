@@ -9,6 +9,7 @@ use crate::SAMPLE_RATE;
 /// Utterance latency percentiles in milliseconds (end of the utterance's audio being
 /// available to the text being written).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct LatencySummary {
     /// Median.
     pub p50: f64,
@@ -44,6 +45,7 @@ impl LatencySummary {
 
 /// What a run did and what it cost.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RunReport {
     /// The backend that scheduled the run.
     pub backend: String,
@@ -105,6 +107,7 @@ pub struct RunReport {
 
 /// What a backend's stages counted during a run, to be turned into a [`RunReport`].
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct RunTally {
     /// Samples read from the source.
     pub audio_samples: u64,

@@ -13,6 +13,7 @@ use crate::{Error, Result};
 /// {"chunk":3,"start":12.48,"end":15.92,"speech_end":15.72,"text":"He was not an ill-disposed young man.","emitted_at":16.31,"latency_ms":392}
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Segment {
     /// Index of the chunk this text came from.
     pub chunk: usize,
@@ -31,6 +32,23 @@ pub struct Segment {
     /// From the moment the chunk's last sample was available to the pipeline until this
     /// segment was written, in milliseconds.
     pub latency_ms: u64,
+}
+
+impl Segment {
+    /// A segment of `text` for chunk `chunk`, from `start` to `end` seconds of audio, its speech
+    /// ending at `end`, written at once: for sinks' tests and examples (a run's segments come
+    /// from its emitter, with their times measured).
+    pub fn new(chunk: usize, start: f64, end: f64, text: impl Into<String>) -> Self {
+        Segment {
+            chunk,
+            start,
+            end,
+            speech_end: end,
+            text: text.into(),
+            emitted_at: 0.0,
+            latency_ms: 0,
+        }
+    }
 }
 
 /// Receives segments in audio order.
@@ -94,8 +112,7 @@ impl std::str::FromStr for Format {
 /// ```
 /// use steno_core::{Format, FormatSink, Segment, Sink};
 /// let mut sink = FormatSink::new(Format::Srt, Vec::new(), "buffer");
-/// sink.write(&Segment { chunk: 0, start: 1.5, end: 3.25, speech_end: 3.05, text: "Hello.".into(),
-///     emitted_at: 3.5, latency_ms: 250 }).unwrap();
+/// sink.write(&Segment::new(0, 1.5, 3.25, "Hello.")).unwrap();
 /// sink.finish().unwrap();
 /// assert_eq!(String::from_utf8(sink.into_inner()).unwrap(),
 ///     "1\n00:00:01,500 --> 00:00:03,250\nHello.\n\n");

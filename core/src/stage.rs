@@ -20,6 +20,7 @@ use crate::{
 };
 
 pub use crate::pack::split_window;
+pub use crate::pipeline::PipelineParts;
 pub use crate::report::{RunStart, RunTally};
 pub use crate::transcriber::transcribers_fitting_cores;
 
@@ -80,24 +81,45 @@ impl RunControl {
     }
 
     /// Records a stage's failure and stops the other stages. `Cancelled` is a consequence,
-    /// not a cause, and is not recorded.
-    ///
-    /// An input error ([`Error::Input`], from the source) is recorded but does not stop the
-    /// other stages: it ends the stream there, like a truncated file. The source stage stops
-    /// (its loop ends on the error, which drops the ring writer), the audio read before the
-    /// error is still chunked, transcribed and written, and [`outcome`](Self::outcome) then
-    /// returns the error, so the sink is not finished and the output is visibly partial.
+    /// not a cause, and is not recorded. The source stage's own failures go to
+    /// [`end_input`](Self::end_input) instead.
     pub fn fail(&self, error: Error) {
-        let ends_the_stream_only = matches!(error, Error::Input { .. });
-        if !matches!(error, Error::Cancelled) {
-            let mut slot = self
-                .first_error
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            slot.get_or_insert(error);
+        self.record(error);
+        self.stop.cancel();
+    }
+
+    /// Records the source stage's failure (a truncated file, a device gone) without stopping
+    /// the other stages: it ends the stream there. The source stage stops (its loop ends on the
+    /// error, which drops the ring writer), the audio read before the error is still chunked,
+    /// transcribed and written, and [`outcome`](Self::outcome) then returns the error, so the
+    /// sink is not finished and the output is visibly partial. What decides this is the stage
+    /// that failed, not the error's variant: an [`Error::Input`] from any other stage stops
+    /// the run like any failure.
+    pub fn end_input(&self, error: Error) {
+        self.record(error);
+    }
+
+    /// Keeps the first failure; `Cancelled` is a consequence, not a cause.
+    fn record(&self, error: Error) {
+        if matches!(error, Error::Cancelled) {
+            return;
         }
-        if !ends_the_stream_only {
-            self.stop.cancel();
+        let mut slot = self
+            .first_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.get_or_insert(error);
+    }
+
+    /// [`check`](Self::check) for the source stage: its error ends the stream
+    /// ([`end_input`](Self::end_input)) instead of stopping the run.
+    pub fn check_input<T>(&self, result: Result<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.end_input(error);
+                None
+            }
         }
     }
 
@@ -323,7 +345,7 @@ impl SourceStage {
                 thread.unpark();
             }
         };
-        while let Some(wait) = control.check(self.step_until_wait(wake)) {
+        while let Some(wait) = control.check_input(self.step_until_wait(wake)) {
             match wait {
                 Wait::No => {}
                 Wait::ForRing => std::thread::park_timeout(Duration::from_millis(1)),
@@ -989,10 +1011,7 @@ mod tests {
             early_start: true,
             ..RunOptions::default()
         };
-        let config = ChunkerConfig {
-            vad: crate::VadKind::Energy,
-            ..ChunkerConfig::default()
-        };
+        let config = ChunkerConfig::default().with_vad(crate::VadKind::Energy);
         let mut stage = ChunkStage::new(reader, &config, &options, Instant::now()).unwrap();
         let mut out = Vec::new();
         // In 20 ms pieces, as a microphone delivers them.
@@ -1043,9 +1062,13 @@ mod tests {
     }
 
     #[test]
-    fn an_input_error_ends_the_stream_but_is_still_the_outcome() {
+    fn the_source_stages_error_ends_the_stream_but_is_still_the_outcome() {
         let control = RunControl::new(&RunOptions::default());
-        control.fail(Error::input("cut.wav", "truncated"));
+        assert!(
+            control
+                .check_input::<()>(Err(Error::input("cut.wav", "truncated")))
+                .is_none()
+        );
         assert!(
             !control.is_stopped(),
             "the other stages finish the audio read"
@@ -1054,6 +1077,20 @@ mod tests {
         assert!(control.is_stopped());
         let err = control.outcome().unwrap_err().to_string();
         assert_eq!(err, "cut.wav: truncated");
+    }
+
+    #[test]
+    fn an_input_error_from_another_stage_stops_the_run() {
+        let control = RunControl::new(&RunOptions::default());
+        control.fail(Error::input("model.bin", "unreadable"));
+        assert!(
+            control.is_stopped(),
+            "only the source stage's failure ends just the stream"
+        );
+        assert_eq!(
+            control.outcome().unwrap_err().to_string(),
+            "model.bin: unreadable"
+        );
     }
 
     #[test]

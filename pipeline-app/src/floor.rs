@@ -49,12 +49,10 @@ fn run_whisper_cli(
     let samples = read_file(input)?;
     let text = model.transcribe_like_whisper_cli(&samples)?;
     println!("{text}");
-    let tally = RunTally {
-        audio_samples: samples.len() as u64,
-        chunks: 1,
-        segments: 1,
-        ..RunTally::default()
-    };
+    let mut tally = RunTally::default();
+    tally.audio_samples = samples.len() as u64;
+    tally.chunks = 1;
+    tally.segments = 1;
     let report_data = start.report(
         "whisper.cpp",
         model.path().display().to_string(),
@@ -73,17 +71,16 @@ pub(crate) fn run(
     transcriber: &Arc<dyn TranscriberFactory>,
     report: &Path,
 ) -> anyhow::Result<()> {
-    let mut worker = transcriber.create()?;
+    // The clock starts before the Whisper state is created, as in every backend's run.
     let start = RunStart::now();
+    let mut worker = transcriber.create()?;
     let samples = read_file(input)?;
     let mut chunks = Vec::new();
     let mut cutter = Chunker::new(chunker)?;
     cutter.push(&samples, &mut chunks);
     cutter.finish(&mut chunks);
-    let mut tally = RunTally {
-        audio_samples: samples.len() as u64,
-        ..RunTally::default()
-    };
+    let mut tally = RunTally::default();
+    tally.audio_samples = samples.len() as u64;
     let mut stdout = std::io::stdout().lock();
     for chunk in &chunks {
         let done = worker.transcribe(chunk)?;

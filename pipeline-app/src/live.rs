@@ -16,8 +16,8 @@ use cpal::{
     Device, ErrorKind, FromSample, SampleFormat, SizedSample, StreamConfig, SupportedStreamConfig,
 };
 use steno_core::{
-    CaptureControl, CaptureSource, MAX_CAPTURE_CHANNELS, Pipeline, RingWriter, RunOptions,
-    TranscriberFactory, WhisperModel, push_captured, ring,
+    CaptureControl, CaptureSource, MAX_CAPTURE_CHANNELS, Pipeline, RingWriter, TranscriberFactory,
+    WhisperModel, push_captured, ring,
 };
 
 use crate::cli::{BackendName, LiveArgs, TranscribeArgs};
@@ -85,17 +85,11 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
         config.sample_rate,
         supported.sample_format()
     );
-    let pipeline = Pipeline {
-        source: Box::new(source),
-        chunker,
-        transcriber,
-        sink,
-        options: RunOptions {
-            // A microphone delivers audio in real time: start on each utterance early.
-            early_start: !args.no_early_start,
-            ..RunOptions::default()
-        },
-    };
+    let pipeline = Pipeline::builder(source, transcriber, sink)
+        .chunker(chunker)
+        // A microphone delivers audio in real time: start on each utterance early.
+        .early_start(!args.no_early_start)
+        .build()?;
     // The stream stays on this thread (it need not be `Send`); the backend runs on its own.
     let running = std::thread::Builder::new()
         .name("steno-live".into())

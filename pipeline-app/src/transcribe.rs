@@ -58,13 +58,10 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
             source.len_hint().filter(|_| source.name() != "-"),
             source.name(),
         );
-        let pipeline = Pipeline {
-            source,
-            chunker: chunker.clone(),
-            transcriber: transcriber.clone(),
-            sink,
-            options,
-        };
+        let pipeline = Pipeline::builder(source, transcriber.clone(), sink)
+            .chunker(chunker.clone())
+            .options(options)
+            .build()?;
         let report = backend.run(pipeline);
         drop(progress);
         publish(output, &report?, target.report.as_deref())?;
@@ -103,12 +100,12 @@ pub(crate) fn publish(
 /// `--no-pack`; not stdin (often a live capture: text would come a window at a time), nor
 /// `--vad fixed`, the 5 s windows of the naive baseline it stands for.
 fn run_options(args: &TranscribeArgs, source: &dyn Source) -> RunOptions {
-    RunOptions {
-        realtime: args.realtime,
-        early_start: args.realtime && !args.no_early_start,
-        pack: !args.realtime && !args.no_pack && args.vad != VadName::Fixed && source.name() != "-",
-        ..RunOptions::default()
-    }
+    let mut options = RunOptions::default();
+    options.realtime = args.realtime;
+    options.early_start = args.realtime && !args.no_early_start;
+    options.pack =
+        !args.realtime && !args.no_pack && args.vad != VadName::Fixed && source.name() != "-";
+    options
 }
 
 fn transcribe_in_parallel(
@@ -132,13 +129,12 @@ fn transcribe_in_parallel(
         let options = run_options(args, source.as_ref());
         cancels.push(options.cancel.clone());
         outputs.push(Some(output));
-        pipelines.push(Pipeline {
-            source,
-            chunker: chunker.clone(),
-            transcriber: model.clone(),
-            sink,
-            options,
-        });
+        pipelines.push(
+            Pipeline::builder(source, model.clone(), sink)
+                .chunker(chunker.clone())
+                .options(options)
+                .build()?,
+        );
     }
     let mut failure = None;
     backend.run_all_with(pipelines, |index, report| {
@@ -266,12 +262,10 @@ pub(crate) fn chunker_config(args: &TranscribeArgs) -> anyhow::Result<ChunkerCon
             args.max_chunk
         );
     }
-    let config = ChunkerConfig {
-        vad,
-        min_silence: Duration::from_millis(args.min_silence_ms),
-        max_chunk: Duration::from_secs_f64(args.max_chunk),
-        ..ChunkerConfig::default()
-    };
+    let config = ChunkerConfig::default()
+        .with_vad(vad)
+        .with_min_silence(Duration::from_millis(args.min_silence_ms))
+        .with_max_chunk(Duration::from_secs_f64(args.max_chunk));
     config.validate()?;
     Ok(config)
 }

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::{parse_jsonl, session_opening, session_sentences, steno, texts, wer};
 use steno_core::{
-    Backend, CaptureSource, ChunkerConfig, CollectingSink, Pipeline, RunOptions,
-    ScriptedTranscriber, VadKind, push_captured, ring,
+    Backend, CaptureSource, ChunkerConfig, CollectingSink, Pipeline, ScriptedTranscriber, VadKind,
+    push_captured, ring,
 };
 
 /// A private PulseAudio server with a null sink `steno_test` whose monitor is the default
@@ -227,21 +227,20 @@ fn a_saturated_live_pipeline_counts_its_drops_and_stays_bounded() {
         // Dropping the writer ends the capture.
     });
     let sink = CollectingSink::new();
-    let mut pipeline = Pipeline::new(
+    let pipeline = Pipeline::builder(
         source,
         Arc::new(ScriptedTranscriber::new().with_cost_per_audio_second(Duration::from_secs(3))),
         sink.clone(),
-    );
-    pipeline.chunker = ChunkerConfig {
-        vad: VadKind::Energy,
-        min_silence: Duration::from_millis(200),
-        ..ChunkerConfig::default()
-    };
-    pipeline.options = RunOptions {
-        ring_capacity: 16_000 / 4,
-        queue_capacity: 1,
-        ..RunOptions::default()
-    };
+    )
+    .chunker(
+        ChunkerConfig::default()
+            .with_vad(VadKind::Energy)
+            .with_min_silence(Duration::from_millis(200)),
+    )
+    .ring_capacity(16_000 / 4)
+    .queue_capacity(1)
+    .build()
+    .expect("a valid pipeline");
     let started = Instant::now();
     let report = steno_threads::ThreadsBackend::new()
         .run(pipeline)

@@ -32,12 +32,13 @@
 //! let audio = [vec![0.0; 8_000], tone.clone(), vec![0.0; 16_000], tone].concat();
 //!
 //! let (sink, mut segments) = steno_async_std::segment_stream(16);
-//! let mut pipeline = Pipeline::new(
+//! let pipeline = Pipeline::builder(
 //!     VecSource::new(audio),                 // or steno_core::FileSource::open(path)?
 //!     Arc::new(ScriptedTranscriber::new()), // or steno_core::WhisperModel::load(...)?
 //!     sink,
-//! );
-//! pipeline.chunker = ChunkerConfig { vad: VadKind::Energy, ..ChunkerConfig::default() };
+//! )
+//! .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+//! .build()?;
 //!
 //! // The application (here its `main`, as `#[async_std::main]` would write it).
 //! let (texts, report) = async_std::task::block_on(async {

@@ -235,7 +235,8 @@ async fn source_loop<R: Runtime>(
         let wait = match stepped {
             Ok((back, wait)) => {
                 stage = back;
-                control.check(wait)
+                // The source's failure ends the stream; the audio before it is still written.
+                control.check_input(wait)
             }
             Err(error) => {
                 control.fail(error);

@@ -50,8 +50,9 @@
 //! let audio = [vec![0.0; 8_000], tone].concat();
 //! let sink = CollectingSink::new();
 //! let transcriber = std::sync::Arc::new(ScriptedTranscriber::new());
-//! let mut pipeline = Pipeline::new(VecSource::new(audio), transcriber, sink.clone());
-//! pipeline.chunker = ChunkerConfig { vad: VadKind::Energy, ..ChunkerConfig::default() };
+//! let pipeline = Pipeline::builder(VecSource::new(audio), transcriber, sink.clone())
+//! .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+//! .build()?;
 //!
 //! let report = AsyncBackend::<Toy>::new().run(pipeline)?;
 //! assert_eq!(report.backend, "toy");
@@ -84,8 +85,8 @@
 //!
 //! ## Cancellation
 //!
-//! Cancel the pipeline's [`CancelToken`](steno_core::CancelToken) (in
-//! [`RunOptions`](steno_core::RunOptions)) and the run future resolves to
+//! Cancel the pipeline's [`CancelToken`](steno_core::CancelToken) (take it with
+//! [`Pipeline::cancel_token`] before the run) and the run future resolves to
 //! [`Error::Cancelled`](steno_core::Error::Cancelled) once every stage has stopped: at most a
 //! few milliseconds after the inferences in flight finish (Whisper cannot be interrupted).
 //! Dropping the run future instead drops every stage at once and stops the run's token; an

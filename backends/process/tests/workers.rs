@@ -75,16 +75,14 @@ fn session(utterances: usize) -> Vec<f32> {
 }
 
 fn pipeline(audio: Vec<f32>, sink: CollectingSink) -> Pipeline {
-    let mut pipeline = Pipeline::new(
+    Pipeline::builder(
         VecSource::new(audio),
         Arc::new(ScriptedTranscriber::new()),
         sink,
-    );
-    pipeline.chunker = ChunkerConfig {
-        vad: VadKind::Energy,
-        ..ChunkerConfig::default()
-    };
-    pipeline
+    )
+    .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+    .build()
+    .unwrap()
 }
 
 /// What the scripted transcriber says for `audio`, in process.
@@ -111,6 +109,7 @@ impl Backend for InProcess {
 
     fn run(&self, pipeline: Pipeline) -> steno_core::Result<RunReport> {
         let start = steno_core::stage::RunStart::now();
+        let pipeline = pipeline.into_parts();
         let mut chunker = steno_core::Chunker::new(&pipeline.chunker)?;
         let mut source = pipeline.source;
         let mut chunks = Vec::new();
@@ -280,7 +279,7 @@ fn cancelling_kills_busy_workers_and_returns_promptly() {
     // Each chunk takes 5 s: without killing the busy workers, cancelling would wait for them.
     let backend = ProcessBackend::new(command(&tag, &["--cost-ms-per-s", "5000"])).with_workers(2);
     let p = pipeline(session(8), CollectingSink::new());
-    let cancel = p.options.cancel.clone();
+    let cancel = p.cancel_token();
     let canceller = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(800));
         cancel.cancel();

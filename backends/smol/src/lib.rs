@@ -25,12 +25,13 @@
 //! let audio = [vec![0.0; 8_000], tone.clone(), vec![0.0; 16_000], tone].concat();
 //!
 //! let (sink, mut segments) = steno_smol::segment_stream(16);
-//! let mut pipeline = Pipeline::new(
+//! let pipeline = Pipeline::builder(
 //!     VecSource::new(audio),                 // or steno_core::FileSource::open(path)?
 //!     Arc::new(ScriptedTranscriber::new()), // or steno_core::WhisperModel::load(...)?
 //!     sink,
-//! );
-//! pipeline.chunker = ChunkerConfig { vad: VadKind::Energy, ..ChunkerConfig::default() };
+//! )
+//! .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+//! .build()?;
 //!
 //! // The application's executor: the run is one more of its tasks, and its text arrives as
 //! // it is produced.

@@ -20,12 +20,13 @@
 //! let audio = [vec![0.0; 8_000], tone.clone(), vec![0.0; 16_000], tone].concat();
 //!
 //! let sink = CollectingSink::new();
-//! let mut pipeline = Pipeline::new(
+//! let pipeline = Pipeline::builder(
 //!     VecSource::new(audio),
 //!     Arc::new(ScriptedTranscriber::new()), // or steno_core::WhisperModel::load(...)
 //!     sink.clone(),
-//! );
-//! pipeline.chunker = ChunkerConfig { vad: VadKind::Energy, ..ChunkerConfig::default() };
+//! )
+//! .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+//! .build()?;
 //! let report = ThreadsBackend::new().run(pipeline)?;
 //!
 //! assert_eq!(report.chunks, 2);

@@ -26,12 +26,13 @@
 //!     let audio = [vec![0.0; 8_000], tone.clone(), vec![0.0; 16_000], tone].concat();
 //!
 //!     let (sink, mut segments) = steno_tokio::segment_stream(16);
-//!     let mut pipeline = Pipeline::new(
+//!     let pipeline = Pipeline::builder(
 //!         VecSource::new(audio),                 // or steno_core::FileSource::open(path)?
 //!         Arc::new(ScriptedTranscriber::new()), // or steno_core::WhisperModel::load(...)?
 //!         sink,
-//!     );
-//!     pipeline.chunker = ChunkerConfig { vad: VadKind::Energy, ..ChunkerConfig::default() };
+//!     )
+//!     .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+//!     .build()?;
 //!
 //!     // The run is one more task of the application; its text arrives as it is produced.
 //!     let run = tokio::spawn(steno_tokio::run(pipeline));
