@@ -809,7 +809,7 @@ pub fn sink_error(make: &BackendFactory) -> CaseResult {
     let result = run(make, pipeline, FAST_DEADLINE)?;
 
     assert!(
-        matches!(&result, Err(Error::Sink { sink, problem }) if sink == PROBE_SINK && problem.contains("injected failure")),
+        matches!(&result, Err(Error::Sink { sink, problem, .. }) if sink == PROBE_SINK && problem.contains("injected failure")),
         "sink_error: the run must end with the sink's error, got {result:?}"
     );
     assert_same_segments(

@@ -190,12 +190,12 @@ impl Transcriber for StalledScript {
                 .append(true)
                 .open(&stall.starts)
                 .and_then(|mut file| file.write_all(b"."))
-                .map_err(|error| Error::Transcribe {
-                    chunk: chunk.index,
-                    problem: format!(
-                        "{}: cannot count the start: {error}",
-                        stall.starts.display()
-                    ),
+                .map_err(|error| {
+                    Error::transcribe_caused_by(
+                        chunk.index,
+                        format!("{}: cannot count the start", stall.starts.display()),
+                        error,
+                    )
                 })?;
             let deadline = Instant::now() + stall.limit;
             // A worker cannot be woken by the parent's source: it polls for the file.

@@ -160,18 +160,17 @@ impl CaptureSource {
     ) -> Result<Self> {
         let name = name.into();
         if channels > MAX_CAPTURE_CHANNELS {
-            return Err(Error::Input {
-                input: name,
-                problem: format!(
+            return Err(Error::input_named(
+                name,
+                format!(
                     "{channels} channels: at most {MAX_CAPTURE_CHANNELS} are supported; pick \
                      another device or configuration"
                 ),
-            });
+                None,
+            ));
         }
-        let conditioner = Conditioner::new(rate, channels).map_err(|problem| Error::Input {
-            input: name.clone(),
-            problem,
-        })?;
+        let conditioner = Conditioner::new(rate, channels)
+            .map_err(|problem| Error::input_named(name.clone(), problem, None))?;
         Ok(CaptureSource {
             name,
             reader,
@@ -215,10 +214,7 @@ impl Source for CaptureSource {
         loop {
             if self.ended {
                 return match self.failure.take() {
-                    Some(problem) => Err(Error::Input {
-                        input: self.name.clone(),
-                        problem,
-                    }),
+                    Some(problem) => Err(Error::input_named(self.name.clone(), problem, None)),
                     None => Ok(None),
                 };
             }

@@ -15,7 +15,7 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
-use crate::{Conditioner, Error, Result, SAMPLE_RATE, Source};
+use crate::{Cause, Conditioner, Error, Result, SAMPLE_RATE, Source};
 
 /// Frames decoded per block: about 0.1 s at 44.1 kHz, small enough for real-time pacing.
 const FRAMES_PER_BLOCK: usize = 4096;
@@ -46,13 +46,49 @@ impl std::fmt::Debug for FileSource {
     }
 }
 
+/// Why a file cannot be opened or decoded: what steno was doing, and the decoder's or the
+/// system's own error when there is one (it becomes the [`Error`]'s source).
+#[derive(Debug)]
+struct Failure {
+    problem: String,
+    cause: Option<Cause>,
+}
+
+impl Failure {
+    fn caused_by(problem: &str, cause: impl Into<Cause>) -> Self {
+        Failure {
+            problem: problem.to_owned(),
+            cause: Some(cause.into()),
+        }
+    }
+
+    fn of(self, input: &str) -> Error {
+        Error::input_named(input, self.problem, self.cause)
+    }
+}
+
+impl From<String> for Failure {
+    fn from(problem: String) -> Self {
+        Failure {
+            problem,
+            cause: None,
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(problem: &str) -> Self {
+        problem.to_owned().into()
+    }
+}
+
 /// A decoder of interleaved `f32` frames at the file's own rate and channel count.
 trait PcmDecoder: Send {
     fn rate(&self) -> u32;
     fn channels(&self) -> usize;
     fn frames(&self) -> Option<u64>;
     /// The next block of interleaved samples, `None` at the end; errors are plain descriptions.
-    fn next_interleaved(&mut self) -> std::result::Result<Option<Vec<f32>>, String>;
+    fn next_interleaved(&mut self) -> std::result::Result<Option<Vec<f32>>, Failure>;
 }
 
 impl FileSource {
@@ -63,9 +99,10 @@ impl FileSource {
     /// unsupported format.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let fail = |problem: String| Error::input(path, problem);
-        let mut file = File::open(path).map_err(|e| fail(describe_io(&e)))?;
-        let metadata = file.metadata().map_err(|e| fail(describe_io(&e)))?;
+        let name = path.display().to_string();
+        let fail = |failure: Failure| failure.of(&name);
+        let mut file = File::open(path).map_err(|e| fail(describe_io(e)))?;
+        let metadata = file.metadata().map_err(|e| fail(describe_io(e)))?;
         if metadata.is_dir() {
             return Err(fail("is a directory, not an audio file".into()));
         }
@@ -73,14 +110,15 @@ impl FileSource {
             return Err(fail("empty file".into()));
         }
         let mut magic = [0u8; 4];
-        let magic_len = read_up_to(&mut file, &mut magic).map_err(|e| fail(describe_io(&e)))?;
+        let magic_len = read_up_to(&mut file, &mut magic).map_err(|e| fail(describe_io(e)))?;
         drop(file);
         let decoder: Box<dyn PcmDecoder> = if magic_len == 4 && &magic == b"RIFF" {
             Box::new(WavDecoder::open(path).map_err(fail)?)
         } else {
             Box::new(SymphoniaDecoder::open(path).map_err(fail)?)
         };
-        let conditioner = Conditioner::new(decoder.rate(), decoder.channels()).map_err(fail)?;
+        let conditioner = Conditioner::new(decoder.rate(), decoder.channels())
+            .map_err(|problem| fail(problem.into()))?;
         let len_hint = decoder
             .frames()
             .map(|frames| frames * u64::from(SAMPLE_RATE) / u64::from(decoder.rate()));
@@ -112,12 +150,9 @@ impl Source for FileSource {
                     self.conditioner.finish(&mut out);
                     return Ok((!out.is_empty()).then_some(out));
                 }
-                Err(problem) => {
+                Err(failure) => {
                     self.finished = true;
-                    return Err(Error::Input {
-                        input: self.name.clone(),
-                        problem,
-                    });
+                    return Err(failure.of(&self.name));
                 }
             }
         }
@@ -129,11 +164,11 @@ impl Source for FileSource {
     }
 }
 
-fn describe_io(error: &std::io::Error) -> String {
+fn describe_io(error: std::io::Error) -> Failure {
     match error.kind() {
         ErrorKind::NotFound => "no such file".into(),
         ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => format!("cannot read: {error}"),
+        _ => Failure::caused_by("cannot read", error),
     }
 }
 
@@ -157,20 +192,18 @@ struct WavDecoder {
 }
 
 impl WavDecoder {
-    fn open(path: &Path) -> std::result::Result<Self, String> {
+    fn open(path: &Path) -> std::result::Result<Self, Failure> {
         let reader = hound::WavReader::open(path).map_err(|e| match e {
             hound::Error::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => {
-                "not a valid WAV file: truncated header".to_owned()
+                "not a valid WAV file: truncated header".into()
             }
-            other => format!("not a valid WAV file: {other}"),
+            other => Failure::caused_by("not a valid WAV file", other),
         })?;
         let spec = reader.spec();
         match (spec.sample_format, spec.bits_per_sample) {
             (hound::SampleFormat::Int, 8 | 16 | 24 | 32) | (hound::SampleFormat::Float, 32) => {}
             (format, bits) => {
-                return Err(format!(
-                    "unsupported WAV sample format: {bits}-bit {format:?}"
-                ));
+                return Err(format!("unsupported WAV sample format: {bits}-bit {format:?}").into());
             }
         }
         if spec.channels == 0 {
@@ -193,7 +226,7 @@ impl PcmDecoder for WavDecoder {
         Some(u64::from(self.reader.duration()))
     }
 
-    fn next_interleaved(&mut self) -> std::result::Result<Option<Vec<f32>>, String> {
+    fn next_interleaved(&mut self) -> std::result::Result<Option<Vec<f32>>, Failure> {
         let wanted = FRAMES_PER_BLOCK * self.channels();
         let truncated = |e: hound::Error| {
             // hound reports a data chunk shorter than its header says as an I/O error whose
@@ -202,9 +235,9 @@ impl PcmDecoder for WavDecoder {
                 if io.kind() == ErrorKind::UnexpectedEof)
                 || e.to_string().contains("enough bytes");
             if premature_end {
-                "truncated WAV data: the file ends before the length its header declares".to_owned()
+                "truncated WAV data: the file ends before the length its header declares".into()
             } else {
-                format!("cannot decode WAV data: {e}")
+                Failure::caused_by("cannot decode WAV data", e)
             }
         };
         let block: Vec<f32> = match self.spec.sample_format {
@@ -245,8 +278,8 @@ struct SymphoniaDecoder {
 }
 
 impl SymphoniaDecoder {
-    fn open(path: &Path) -> std::result::Result<Self, String> {
-        let file = File::open(path).map_err(|e| describe_io(&e))?;
+    fn open(path: &Path) -> std::result::Result<Self, Failure> {
+        let file = File::open(path).map_err(describe_io)?;
         let stream = MediaSourceStream::new(Box::new(file), Default::default());
         let mut hint = Hint::new();
         if let Some(extension) = path.extension().and_then(|e| e.to_str()) {
@@ -277,7 +310,7 @@ impl SymphoniaDecoder {
         let track_id = track.id;
         let decoder = symphonia::default::get_codecs()
             .make(params, &DecoderOptions::default())
-            .map_err(|e| format!("unsupported audio codec: {e}"))?;
+            .map_err(|e| Failure::caused_by("unsupported audio codec", e))?;
         Ok(SymphoniaDecoder {
             format,
             decoder,
@@ -302,7 +335,7 @@ impl PcmDecoder for SymphoniaDecoder {
         self.frames
     }
 
-    fn next_interleaved(&mut self) -> std::result::Result<Option<Vec<f32>>, String> {
+    fn next_interleaved(&mut self) -> std::result::Result<Option<Vec<f32>>, Failure> {
         loop {
             let packet = match self.format.next_packet() {
                 Ok(packet) => packet,
@@ -310,7 +343,7 @@ impl PcmDecoder for SymphoniaDecoder {
                     return Ok(None);
                 }
                 Err(SymphoniaError::ResetRequired) => return Ok(None),
-                Err(e) => return Err(format!("cannot read audio: {e}")),
+                Err(e) => return Err(Failure::caused_by("cannot read audio", e)),
             };
             if packet.track_id() != self.track_id {
                 continue;
@@ -318,7 +351,7 @@ impl PcmDecoder for SymphoniaDecoder {
             let decoded = self
                 .decoder
                 .decode(&packet)
-                .map_err(|e| format!("cannot decode audio: {e}"))?;
+                .map_err(|e| Failure::caused_by("cannot decode audio", e))?;
             if decoded.frames() == 0 {
                 continue;
             }
@@ -418,6 +451,25 @@ mod tests {
             assert!(err.starts_with(&path.display().to_string()), "{err}");
             assert!(err.contains(expected), "{err}");
         }
+    }
+
+    #[test]
+    fn the_decoders_own_error_is_the_source_not_part_of_the_message() {
+        use std::error::Error as _;
+        let dir = tempfile::tempdir().unwrap();
+        let garbled = dir.path().join("garbled.wav");
+        std::fs::write(&garbled, b"RIFF\x24\x00\x00\x00WAVEjunkjunkjunkjunk").unwrap();
+        let err = FileSource::open(&garbled).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("{}: not a valid WAV file", garbled.display())
+        );
+        let cause = err.source().expect("hound's error is kept as the source");
+        assert!(
+            err.chain().ends_with(&format!(": {cause}")),
+            "{}",
+            err.chain()
+        );
     }
 
     #[test]

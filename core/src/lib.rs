@@ -74,7 +74,7 @@ pub use capture::{CaptureControl, CaptureSource, MAX_CAPTURE_CHANNELS};
 pub use chunker::{Chunk, Chunker, ChunkerConfig, MAX_CHUNK_LIMIT, Utterance};
 #[cfg(feature = "decode")]
 pub use decode::{FileSource, read_file};
-pub use error::{Error, Result};
+pub use error::{Cause, Error, Result};
 pub use pipeline::{Backend, CancelToken, Pipeline, PipelineBuilder, Progress, RunOptions};
 pub use raw::RawPcmSource;
 pub use report::{LatencySummary, ProcessUsage, RunReport};

@@ -58,20 +58,22 @@ impl<R: Read + Send> Source for RawPcmSource<R> {
                 Ok(n) => break n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
-                    return Err(Error::Input {
-                        input: self.name.clone(),
-                        problem: format!("cannot read: {e}"),
-                    });
+                    return Err(Error::input_named(
+                        self.name.clone(),
+                        "cannot read",
+                        Some(e.into()),
+                    ));
                 }
             }
         };
         let filled = start + read;
         if read == 0 {
             if start == 1 {
-                return Err(Error::Input {
-                    input: self.name.clone(),
-                    problem: "odd number of bytes: the stream ends inside a 16-bit sample".into(),
-                });
+                return Err(Error::input_named(
+                    self.name.clone(),
+                    "odd number of bytes: the stream ends inside a 16-bit sample",
+                    None,
+                ));
             }
             return Ok(None);
         }

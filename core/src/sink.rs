@@ -184,7 +184,7 @@ impl<W: Write + Send> FormatSink<W> {
 impl<W: Write + Send> Sink for FormatSink<W> {
     fn write(&mut self, segment: &Segment) -> Result<()> {
         self.write_segment(segment)
-            .map_err(|e| Error::sink(self.name.clone(), e))?;
+            .map_err(|e| Error::sink_caused_by(self.name.clone(), "cannot write", e))?;
         self.written += 1;
         Ok(())
     }
@@ -192,7 +192,7 @@ impl<W: Write + Send> Sink for FormatSink<W> {
     fn finish(&mut self) -> Result<()> {
         self.write_header()
             .and_then(|()| self.writer.flush())
-            .map_err(|e| Error::sink(self.name.clone(), e))
+            .map_err(|e| Error::sink_caused_by(self.name.clone(), "cannot write", e))
     }
 }
 

@@ -97,10 +97,11 @@ impl Source for VecSource {
         let limit = self.fail_at.unwrap_or(usize::MAX).min(self.samples.len());
         if self.position >= limit {
             return match self.fail_at {
-                Some(at) if at <= self.samples.len() => Err(Error::Input {
-                    input: self.name().to_owned(),
-                    problem: format!("injected failure after {at} samples"),
-                }),
+                Some(at) if at <= self.samples.len() => Err(Error::input_named(
+                    self.name(),
+                    format!("injected failure after {at} samples"),
+                    None,
+                )),
                 _ => Ok(None),
             };
         }

@@ -942,12 +942,7 @@ mod tests {
     fn emitter_holds_a_failure_until_the_chunks_before_it_are_written() {
         let sink = CollectingSink::new();
         let mut emitter = Emitter::new(Box::new(sink.clone()), Instant::now());
-        let failure = || {
-            Err(Error::Transcribe {
-                chunk: 2,
-                problem: "boom".into(),
-            })
-        };
+        let failure = || Err(Error::transcribe(2, "boom"));
         emitter.emit_outcome(2, failure()).unwrap();
         emitter.emit_outcome(3, Ok(transcript(3, "three"))).unwrap();
         emitter.emit_outcome(0, Ok(transcript(0, "zero"))).unwrap();

@@ -222,10 +222,7 @@ impl Transcriber for ScriptedTranscriber {
             std::thread::sleep(self.cost_per_audio_second.mul_f64(chunk.seconds()));
         }
         if self.fail_on_chunk == Some(chunk.index) {
-            return Err(Error::Transcribe {
-                chunk: chunk.index,
-                problem: "scripted failure".into(),
-            });
+            return Err(Error::transcribe(chunk.index, "scripted failure"));
         }
         if !chunk.utterances.is_empty() {
             // A packed window: each utterance's own text, timed inside it, as if unpacked.

@@ -62,7 +62,7 @@ impl WhisperModel {
         let mut params = WhisperContextParameters::default();
         params.use_gpu(false);
         let context = WhisperContext::new_with_params(path, params)
-            .map_err(|e| Error::model(path, format!("whisper.cpp could not load it ({e})")))?;
+            .map_err(|e| Error::model_caused_by(path, "whisper.cpp could not load it", e))?;
         Ok(WhisperModel {
             context,
             path: path.to_path_buf(),
@@ -108,7 +108,7 @@ impl WhisperModel {
         let state = self
             .context
             .create_state()
-            .map_err(|e| Error::model(&self.path, format!("cannot create a state: {e}")))?;
+            .map_err(|e| Error::model_caused_by(&self.path, "cannot create a state", e))?;
         Ok(WhisperTranscriber {
             state,
             threads: self.threads_per_state,
@@ -132,12 +132,9 @@ impl TranscriberFactory for WhisperModel {
 
 /// Checks the file before whisper.cpp sees it, so a wrong file gets a clear message.
 fn check_model_file(path: &Path) -> Result<()> {
-    let mut file = std::fs::File::open(path).map_err(|e| {
-        let problem = match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file".to_owned(),
-            _ => format!("cannot read: {e}"),
-        };
-        Error::model(path, problem)
+    let mut file = std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::model(path, "no such file"),
+        _ => Error::model_caused_by(path, "cannot read", e),
     })?;
     if file.metadata().is_ok_and(|m| m.is_dir()) {
         return Err(Error::model(path, "is a directory, not a model file"));
@@ -254,13 +251,9 @@ fn run_full(
     index: usize,
     timed: bool,
 ) -> Result<Decoded> {
-    let fail = |problem: String| Error::Transcribe {
-        chunk: index,
-        problem,
-    };
     state
         .full(params, samples)
-        .map_err(|e| fail(format!("whisper.cpp failed: {e}")))?;
+        .map_err(|e| Error::transcribe_caused_by(index, "whisper.cpp failed", e))?;
     let mut decoded = Decoded {
         text: String::new(),
         tokens: 0,
@@ -271,7 +264,7 @@ fn run_full(
     for segment in state.as_iter() {
         let piece = segment
             .to_str_lossy()
-            .map_err(|e| fail(format!("cannot read segment text: {e}")))?;
+            .map_err(|e| Error::transcribe_caused_by(index, "cannot read segment text", e))?;
         decoded.text.push_str(&piece);
         decoded.text.push(' ');
         decoded.tokens = decoded

@@ -439,10 +439,7 @@ impl SlotContext {
             match answer {
                 Ok(Reply::Text(done)) => return Some(Ok(done)),
                 Ok(Reply::Failed(problem)) => {
-                    return Some(Err(Error::Transcribe {
-                        chunk: index,
-                        problem,
-                    }));
+                    return Some(Err(Error::transcribe(index, problem)));
                 }
                 Err(Failure::Protocol(problem)) => {
                     let mut broken = current.take()?;
@@ -469,13 +466,13 @@ impl SlotContext {
                     }
                     deaths += 1;
                     if deaths >= self.shared.max_attempts {
-                        return Some(Err(Error::Transcribe {
-                            chunk: index,
-                            problem: format!(
+                        return Some(Err(Error::transcribe(
+                            index,
+                            format!(
                                 "its worker process died {deaths} times in a row, giving up \
                                  (last: pid {pid}, {how})"
                             ),
-                        }));
+                        )));
                     }
                     self.shared.restarts.fetch_add(1, Ordering::SeqCst);
                     tracing::warn!(

@@ -69,13 +69,20 @@ pub fn serve(factory: &dyn TranscriberFactory, input: impl Read, output: impl Wr
                 full_window_retries: done.full_window_retries,
                 timed: done.timed,
             },
-            Err(Error::Transcribe { problem, .. }) => Message::Failed {
+            // The parent rebuilds the transcriber's error from the problem: the text carries
+            // the underlying causes, which cannot cross the pipe as errors.
+            Err(Error::Transcribe {
+                problem, source, ..
+            }) => Message::Failed {
                 chunk: chunk.index,
-                problem,
+                problem: match source {
+                    Some(cause) => format!("{problem}: {cause}"),
+                    None => problem,
+                },
             },
             Err(other) => Message::Failed {
                 chunk: chunk.index,
-                problem: other.to_string(),
+                problem: other.chain(),
             },
         };
         write_message(&mut output, &answer).map_err(|e| cannot_answer(&e))?;

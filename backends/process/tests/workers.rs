@@ -191,7 +191,7 @@ fn a_chunk_that_keeps_killing_workers_ends_the_run_after_three_attempts() {
     let backend = ProcessBackend::new(command(&tag, &["--crash-on-chunk", "2"])).with_workers(2);
     let sink = CollectingSink::new();
     let err = backend.run(pipeline(session(5), sink.clone())).unwrap_err();
-    let Error::Transcribe { chunk, problem } = &err else {
+    let Error::Transcribe { chunk, problem, .. } = &err else {
         panic!("expected a transcription error, got {err}");
     };
     assert_eq!(*chunk, 2);
