@@ -49,13 +49,10 @@ outputs go to stdout one input after the other, in input order.
 The model is found in this order: --model, $STENO_MODEL, models/ggml-tiny.en.bin in the
 steno workspace (installed by `cargo xtask model`).";
 
-#[derive(Debug, Args)]
-pub(crate) struct TranscribeArgs {
-    /// Audio files (WAV, FLAC, MP3, Ogg Vorbis; any rate and channel count), or `-` for raw
-    /// signed 16-bit little-endian 16 kHz mono PCM on stdin.
-    #[arg(required = true, value_name = "INPUT")]
-    pub(crate) inputs: Vec<PathBuf>,
-
+/// The options `transcribe` and `live` share: the backend, the model, how speech is cut, the
+/// output format and how inference is sized. Defined once, flattened into both.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct PipelineArgs {
     /// Which scheduler runs the pipeline.
     #[arg(long, value_enum, default_value_t = BackendName::Threads)]
     pub(crate) backend: BackendName,
@@ -73,32 +70,11 @@ pub(crate) struct TranscribeArgs {
     #[arg(long, value_enum, default_value_t = FormatName::Text)]
     pub(crate) format: FormatName,
 
-    /// Write the output to FILE instead of stdout. The file appears only when the run
-    /// succeeds; a failed run leaves no partial file behind. A directory (existing, or ending
-    /// in `/`; required with several inputs) gets DIR/<input name>.<format> per input.
-    #[arg(short, long, value_name = "FILE")]
-    pub(crate) output: Option<PathBuf>,
-
-    /// Feed the input at real-time speed, as a microphone would (to measure live latency).
-    #[arg(long)]
-    pub(crate) realtime: bool,
-
-    /// Write the run report (JSON: timings, latency percentiles, CPU, memory) to FILE. A
-    /// directory (as for -o) gets DIR/<input name>.report.json per input.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) report: Option<PathBuf>,
-
     /// CPU threads per Whisper inference [default: 2; with --workers N or --pool N:
     /// max(1, cores / N)].
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) threads: Option<u16>,
-
-    /// Decode every utterance alone. By default a file (without --realtime) is decoded in
-    /// windows of consecutive utterances of up to 12 s: fewer Whisper calls, and Whisper hears
-    /// each sentence with its neighbours (each utterance is still its own segment).
-    #[arg(long)]
-    pub(crate) no_pack: bool,
 
     /// Wait for the whole hangover before transcribing an utterance. By default, when audio
     /// arrives in real time, transcription starts as soon as the speech's trailing padding
@@ -126,6 +102,38 @@ pub(crate) struct TranscribeArgs {
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) pool: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TranscribeArgs {
+    /// Audio files (WAV, FLAC, MP3, Ogg Vorbis; any rate and channel count), or `-` for raw
+    /// signed 16-bit little-endian 16 kHz mono PCM on stdin.
+    #[arg(required = true, value_name = "INPUT")]
+    pub(crate) inputs: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) pipeline: PipelineArgs,
+
+    /// Write the output to FILE instead of stdout. The file appears only when the run
+    /// succeeds; a failed run leaves no partial file behind. A directory (existing, or ending
+    /// in `/`; required with several inputs) gets DIR/<input name>.<format> per input.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+
+    /// Feed the input at real-time speed, as a microphone would (to measure live latency).
+    #[arg(long)]
+    pub(crate) realtime: bool,
+
+    /// Write the run report (JSON: timings, latency percentiles, CPU, memory) to FILE. A
+    /// directory (as for -o) gets DIR/<input name>.report.json per input.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) report: Option<PathBuf>,
+
+    /// Decode every utterance alone. By default a file (without --realtime) is decoded in
+    /// windows of consecutive utterances of up to 12 s: fewer Whisper calls, and Whisper hears
+    /// each sentence with its neighbours (each utterance is still its own segment).
+    #[arg(long)]
+    pub(crate) no_pack: bool,
 
     /// `--backend process`: the program worker processes run, given `worker --model PATH
     /// --threads N` (default: this steno executable). A wrapper can sandbox or renice them.
@@ -195,22 +203,8 @@ pub(crate) struct LiveArgs {
     #[arg(long, value_name = "SECS")]
     pub(crate) duration: Option<f64>,
 
-    /// Which scheduler runs the pipeline.
-    #[arg(long, value_enum, default_value_t = BackendName::Threads)]
-    pub(crate) backend: BackendName,
-
-    /// ggml Whisper model file.
-    #[arg(long, env = "STENO_MODEL", value_name = "PATH")]
-    pub(crate) model: Option<PathBuf>,
-
-    /// How speech is cut into utterances: `earshot` (neural, robust to noise), `energy`
-    /// (loudness), or `fixed` 5 s windows.
-    #[arg(long, value_enum, default_value_t = VadName::Earshot)]
-    pub(crate) vad: VadName,
-
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = FormatName::Text)]
-    pub(crate) format: FormatName,
+    #[command(flatten)]
+    pub(crate) pipeline: PipelineArgs,
 
     /// Write the output to FILE instead of stdout; the file appears when the session ends.
     #[arg(short, long, value_name = "FILE")]
@@ -219,37 +213,6 @@ pub(crate) struct LiveArgs {
     /// Write the run report (JSON: latency percentiles, dropped samples, CPU, memory) to FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,
-
-    /// CPU threads per Whisper inference [default: 2; with --workers N or --pool N:
-    /// max(1, cores / N)].
-    #[arg(long, value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub(crate) threads: Option<u16>,
-
-    /// Wait for the whole hangover before transcribing an utterance. By default, when audio
-    /// arrives in real time, transcription starts as soon as the speech's trailing padding
-    /// has arrived and the text is written once the hangover confirms the end (same text,
-    /// sooner); this turns that off.
-    #[arg(long)]
-    pub(crate) no_early_start: bool,
-
-    /// Silence (ms) that ends an utterance; lower is faster but may split sentences.
-    #[arg(long, value_name = "MS", default_value_t = 400)]
-    pub(crate) min_silence_ms: u64,
-
-    /// Longest chunk in seconds (at most 30); longer speech is split at a quiet moment.
-    #[arg(long, value_name = "SECS", default_value_t = 20.0)]
-    pub(crate) max_chunk: f64,
-
-    /// `--backend process`: worker processes, each loading the model.
-    #[arg(long, value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub(crate) workers: Option<u16>,
-
-    /// `--backend rayon`: pool threads, each with its own Whisper state.
-    #[arg(long, value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub(crate) pool: Option<u16>,
 }
 
 /// `steno worker`: what a worker process of `--backend process` runs.

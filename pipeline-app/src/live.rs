@@ -47,10 +47,11 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
     let name = device_name(&device);
     let supported = pick_config(&device, &name)?;
     // The model loads before the device opens, so the ring does not fill during loading.
-    let model_path = model::resolve(args.model.as_deref())?;
+    let model_path = model::resolve(args.pipeline.model.as_deref())?;
     let sizing = Sizing::of(&options);
     let backend = backend(&options, &sizing, &model_path)?;
-    let transcriber: Arc<dyn TranscriberFactory> = if args.backend == BackendName::Process {
+    let transcriber: Arc<dyn TranscriberFactory> = if args.pipeline.backend == BackendName::Process
+    {
         Arc::new(steno_process::WorkerModel::new(
             model_path.display().to_string(),
             sizing.threads,
@@ -58,7 +59,7 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
     } else {
         Arc::new(WhisperModel::load(&model_path, sizing.threads)?)
     };
-    let (output, sink) = Output::create(args.output.as_deref(), format(args.format))?;
+    let (output, sink) = Output::create(args.output.as_deref(), format(args.pipeline.format))?;
 
     let config = supported.config();
     let channels = usize::from(config.channels);
@@ -88,7 +89,7 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
     let pipeline = Pipeline::builder(source, transcriber, sink)
         .chunker(chunker)
         // A microphone delivers audio in real time: start on each utterance early.
-        .early_start(!args.no_early_start)
+        .early_start(!args.pipeline.no_early_start)
         .build()?;
     // The stream stays on this thread (it need not be `Send`); the backend runs on its own.
     let running = std::thread::Builder::new()
@@ -106,22 +107,13 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
 fn transcribe_options(args: &LiveArgs) -> TranscribeArgs {
     TranscribeArgs {
         inputs: Vec::new(),
-        backend: args.backend,
-        model: args.model.clone(),
-        vad: args.vad,
-        format: args.format,
+        pipeline: args.pipeline.clone(),
         output: args.output.clone(),
         // Capture is real time by nature (sizing decodes one utterance as fast as it can);
         // the live pipeline's own options never pace a source.
         realtime: true,
         report: args.report.clone(),
-        threads: args.threads,
-        no_early_start: args.no_early_start,
         no_pack: true,
-        min_silence_ms: args.min_silence_ms,
-        max_chunk: args.max_chunk,
-        workers: args.workers,
-        pool: args.pool,
         worker_program: None::<PathBuf>,
         simulate_cost_ms: None,
     }

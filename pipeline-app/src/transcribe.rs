@@ -30,18 +30,18 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
         .iter()
         .map(|input| open_source(input))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let model_path = model::resolve(args.model.as_deref())?;
+    let model_path = model::resolve(args.pipeline.model.as_deref())?;
     let sizing = Sizing::of(args);
     create_target_dirs(args)?;
-    let format = format(args.format);
-    if args.backend == BackendName::Rayon && sources.len() > 1 {
+    let format = format(args.pipeline.format);
+    if args.pipeline.backend == BackendName::Rayon && sources.len() > 1 {
         let model = Arc::new(WhisperModel::load(&model_path, sizing.threads)?);
         return transcribe_in_parallel(args, sources, targets, &chunker, model, &sizing, format);
     }
     let backend = backend(args, &sizing, &model_path)?;
     let transcriber: Arc<dyn TranscriberFactory> = if let Some(ms) = args.simulate_cost_ms {
         Arc::new(simulated(ms))
-    } else if args.backend == BackendName::Process {
+    } else if args.pipeline.backend == BackendName::Process {
         // The workers load the model; this process only names it.
         Arc::new(steno_process::WorkerModel::new(
             model_path.display().to_string(),
@@ -102,9 +102,11 @@ pub(crate) fn publish(
 fn run_options(args: &TranscribeArgs, source: &dyn Source) -> RunOptions {
     let mut options = RunOptions::default();
     options.realtime = args.realtime;
-    options.early_start = args.realtime && !args.no_early_start;
-    options.pack =
-        !args.realtime && !args.no_pack && args.vad != VadName::Fixed && source.name() != "-";
+    options.early_start = args.realtime && !args.pipeline.no_early_start;
+    options.pack = !args.realtime
+        && !args.no_pack
+        && args.pipeline.vad != VadName::Fixed
+        && source.name() != "-";
     options
 }
 
@@ -178,11 +180,15 @@ impl Sizing {
     /// time is decoded, and two threads finish it sooner.
     pub(crate) fn of(args: &TranscribeArgs) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let asked = args.workers.or(args.pool).map(usize::from);
-        let threads = match (args.threads, asked) {
+        let asked = args
+            .pipeline
+            .workers
+            .or(args.pipeline.pool)
+            .map(usize::from);
+        let threads = match (args.pipeline.threads, asked) {
             (Some(threads), _) => usize::from(threads),
             (None, Some(n)) => (cores / n.max(1)).max(1),
-            (None, None) if args.backend == BackendName::Rayon && !args.realtime => 1,
+            (None, None) if args.pipeline.backend == BackendName::Rayon && !args.realtime => 1,
             (None, None) => DEFAULT_THREADS_PER_STATE,
         };
         Sizing {
@@ -193,13 +199,13 @@ impl Sizing {
 }
 
 pub(crate) fn check_backend_options(args: &TranscribeArgs) -> anyhow::Result<()> {
-    if args.workers.is_some() && args.backend != BackendName::Process {
+    if args.pipeline.workers.is_some() && args.pipeline.backend != BackendName::Process {
         bail!("--workers is an option of --backend process (the rayon pool is --pool)");
     }
-    if args.worker_program.is_some() && args.backend != BackendName::Process {
+    if args.worker_program.is_some() && args.pipeline.backend != BackendName::Process {
         bail!("--worker-program is an option of --backend process");
     }
-    if args.pool.is_some() && args.backend != BackendName::Rayon {
+    if args.pipeline.pool.is_some() && args.pipeline.backend != BackendName::Rayon {
         bail!("--pool is an option of --backend rayon (worker processes are --workers)");
     }
     Ok(())
@@ -238,7 +244,7 @@ pub(crate) fn backend(
     sizing: &Sizing,
     model_path: &Path,
 ) -> anyhow::Result<Box<dyn Backend>> {
-    match args.backend {
+    match args.pipeline.backend {
         BackendName::Threads => Ok(Box::new(steno_threads::ThreadsBackend::new())),
         BackendName::Tokio => Ok(Box::new(steno_tokio::TokioBackend::new())),
         BackendName::AsyncStd => Ok(Box::new(steno_async_std::AsyncStdBackend::new())),
@@ -251,21 +257,21 @@ pub(crate) fn backend(
 }
 
 pub(crate) fn chunker_config(args: &TranscribeArgs) -> anyhow::Result<ChunkerConfig> {
-    let vad = match args.vad {
+    let vad = match args.pipeline.vad {
         VadName::Energy => VadKind::Energy,
         VadName::Earshot => VadKind::Earshot,
         VadName::Fixed => VadKind::Fixed,
     };
-    if !(args.max_chunk.is_finite() && args.max_chunk > 0.0) {
+    if !(args.pipeline.max_chunk.is_finite() && args.pipeline.max_chunk > 0.0) {
         bail!(
             "--max-chunk {}: must be a positive number of seconds",
-            args.max_chunk
+            args.pipeline.max_chunk
         );
     }
     let config = ChunkerConfig::default()
         .with_vad(vad)
-        .with_min_silence(Duration::from_millis(args.min_silence_ms))
-        .with_max_chunk(Duration::from_secs_f64(args.max_chunk));
+        .with_min_silence(Duration::from_millis(args.pipeline.min_silence_ms))
+        .with_max_chunk(Duration::from_secs_f64(args.pipeline.max_chunk));
     config.validate()?;
     Ok(config)
 }
@@ -302,7 +308,7 @@ fn targets(args: &TranscribeArgs) -> anyhow::Result<Vec<Target>> {
     let outputs = per_input(
         args.output.as_deref(),
         "-o",
-        extension(args.format),
+        extension(args.pipeline.format),
         &args.inputs,
     )?;
     let reports = per_input(
