@@ -14,6 +14,12 @@
 //! `steno-threads`. Use it directly if you write a backend. It depends on no async runtime,
 //! no thread pool and no channel library.
 //!
+//! The crate root holds what an application uses: the pipeline and its builder, sources,
+//! sinks, the transcriber traits, the chunking options, reports and errors. What a backend
+//! author needs besides is in [`stage`] (the stage state machines, [`stage::RunControl`],
+//! [`stage::PreparedRun`]); the rules behind Whisper's window and early start are in
+//! [`window`] and [`early`].
+//!
 //! ## Features
 //!
 //! - `whisper` (default): [`WhisperModel`], through whisper-rs, which builds whisper.cpp

@@ -182,7 +182,7 @@ impl Pipeline {
         let (writer, reader) = crate::ring(options.ring_capacity);
         let chunker = ChunkStage::new(reader, &chunker, &stage_options, start.at)?;
         let source = SourceStage::new(source, writer, &stage_options, start.at);
-        let emitter = Emitter::new(sink, start.at);
+        let emitter = Emitter::new(sink, start.at).with_progress(options.progress.clone());
         Ok(PreparedRun {
             start,
             control,
@@ -414,18 +414,34 @@ impl CancelToken {
     }
 }
 
-/// Samples read so far by a run; clone it before the run to watch from another thread.
+/// How far a run has got; clone it before the run to watch from another thread.
+///
+/// Reading runs ahead of transcription (a file is read in moments; its text takes minutes),
+/// so show [`samples_transcribed`](Self::samples_transcribed) to a user waiting for text.
 #[derive(Debug, Clone, Default)]
-pub struct Progress(Arc<AtomicU64>);
+pub struct Progress {
+    read: Arc<AtomicU64>,
+    transcribed: Arc<AtomicU64>,
+}
 
 impl Progress {
     /// Samples (16 kHz) read from the source so far.
     pub fn samples_read(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.read.load(Ordering::Relaxed)
+    }
+
+    /// Samples (16 kHz) of audio whose text has been written (or found empty), from the start
+    /// of the input: the end of the last chunk the sink has, in order.
+    pub fn samples_transcribed(&self) -> u64 {
+        self.transcribed.load(Ordering::Relaxed)
     }
 
     pub(crate) fn set(&self, samples: u64) {
-        self.0.store(samples, Ordering::Relaxed);
+        self.read.store(samples, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_transcribed(&self, samples: u64) {
+        self.transcribed.fetch_max(samples, Ordering::Relaxed);
     }
 }
 

@@ -23,10 +23,11 @@ pub struct LatencySummary {
 }
 
 impl LatencySummary {
-    /// Percentiles of `samples` (nearest rank); all zero when there are none.
-    pub fn from_samples(samples: &[f64]) -> Self {
+    /// Percentiles of `samples` (nearest rank); `None` when there are none, so that a run
+    /// with nothing to measure reports `null`, not zeros that look like a measurement.
+    pub fn from_samples(samples: &[f64]) -> Option<Self> {
         if samples.is_empty() {
-            return LatencySummary::default();
+            return None;
         }
         let mut sorted = samples.to_vec();
         sorted.sort_by(f64::total_cmp);
@@ -34,12 +35,12 @@ impl LatencySummary {
             let index = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
             sorted[index]
         };
-        LatencySummary {
+        Some(LatencySummary {
             p50: rank(0.50),
             p95: rank(0.95),
             p99: rank(0.99),
             max: sorted[sorted.len() - 1],
-        }
+        })
     }
 }
 
@@ -63,8 +64,9 @@ pub struct RunReport {
     pub segments: usize,
     /// Samples lost because the pipeline could not keep up with a real-time input.
     pub dropped_samples: u64,
-    /// Utterance latency, from the chunk's last sample (its trailing padding included).
-    pub latency_ms: LatencySummary,
+    /// Utterance latency, from the chunk's last sample (its trailing padding included);
+    /// `null` when no segment was written.
+    pub latency_ms: Option<LatencySummary>,
     /// From the end of each utterance's speech (its last voiced frame: when the speaker
     /// stopped) to its text being written; `null` when no segment was written. The latency a
     /// listener feels.
@@ -73,8 +75,9 @@ pub struct RunReport {
     /// The pipeline's own share of each segment's latency: from the chunk being cut to its
     /// text being written, minus the time transcription took (queues, hand-offs,
     /// scheduling). With a transcriber faster than the input, it is the cost of the hand-offs.
+    /// `null` when no segment was written.
     #[serde(default)]
-    pub overhead_ms: LatencySummary,
+    pub overhead_ms: Option<LatencySummary>,
     /// CPU time (user + system) the process spent during the run; the process backend adds
     /// the CPU time its worker processes spent.
     pub cpu_seconds: f64,
@@ -177,8 +180,7 @@ impl RunStart {
             segments: tally.segments,
             dropped_samples: tally.dropped_samples,
             latency_ms: LatencySummary::from_samples(&tally.latencies_ms),
-            speech_end_latency_ms: (!tally.speech_end_latencies_ms.is_empty())
-                .then(|| LatencySummary::from_samples(&tally.speech_end_latencies_ms)),
+            speech_end_latency_ms: LatencySummary::from_samples(&tally.speech_end_latencies_ms),
             overhead_ms: LatencySummary::from_samples(&tally.overheads_ms),
             cpu_seconds: (usage.cpu_seconds - self.usage.cpu_seconds).max(0.0),
             peak_rss_bytes: usage.peak_rss_bytes,
@@ -235,11 +237,15 @@ mod tests {
     #[test]
     fn percentiles_use_nearest_rank() {
         let samples: Vec<f64> = (1..=100).map(f64::from).collect();
-        let summary = LatencySummary::from_samples(&samples);
+        let summary = LatencySummary::from_samples(&samples).unwrap();
         assert_eq!(summary.p50, 50.0);
         assert_eq!(summary.p95, 95.0);
         assert_eq!(summary.max, 100.0);
-        assert_eq!(LatencySummary::from_samples(&[]), LatencySummary::default());
+        assert_eq!(
+            LatencySummary::from_samples(&[]),
+            None,
+            "nothing to measure"
+        );
     }
 
     #[test]
@@ -252,10 +258,12 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(json["worker_restarts"], 0);
-        assert!(
-            json["speech_end_latency_ms"].is_null(),
-            "nothing to measure"
-        );
+        for nothing_to_measure in ["latency_ms", "speech_end_latency_ms", "overhead_ms"] {
+            assert!(
+                json[nothing_to_measure].is_null(),
+                "{nothing_to_measure}: {json}"
+            );
+        }
         for newer in [
             "worker_restarts",
             "speech_end_latency_ms",

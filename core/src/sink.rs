@@ -122,6 +122,8 @@ pub struct FormatSink<W> {
     format: Format,
     writer: W,
     name: String,
+    /// The input each JSON line names, when several inputs share one stream.
+    input: Option<String>,
     written: usize,
     header_written: bool,
 }
@@ -133,9 +135,26 @@ impl<W: Write + Send> FormatSink<W> {
             format,
             writer,
             name: name.into(),
+            input: None,
             written: 0,
             header_written: false,
         }
+    }
+
+    /// Names `input` in every JSON line (an `"input"` field first), so that the segments of
+    /// several inputs written to one stream can be told apart. Other formats are unchanged.
+    ///
+    /// ```
+    /// use steno_core::{Format, FormatSink, Segment, Sink};
+    /// let mut sink = FormatSink::new(Format::Jsonl, Vec::new(), "stdout").with_input("a.wav");
+    /// sink.write(&Segment::new(0, 0.5, 1.0, "Hi.")).unwrap();
+    /// let line = String::from_utf8(sink.into_inner()).unwrap();
+    /// assert!(line.starts_with(r#"{"input":"a.wav","chunk":0,"#), "{line}");
+    /// ```
+    #[must_use]
+    pub fn with_input(mut self, input: impl Into<String>) -> Self {
+        self.input = Some(input.into());
+        self
     }
 
     /// The writer, once the sink is done.
@@ -157,7 +176,14 @@ impl<W: Write + Send> FormatSink<W> {
         match self.format {
             Format::Text => writeln!(w, "{}", segment.text)?,
             Format::Jsonl => {
-                serde_json::to_writer(&mut *w, &rounded(segment))?;
+                if let Some(input) = &self.input {
+                    // `{"input":...,` then the segment's own fields, in their usual order.
+                    let fields = serde_json::to_string(&rounded(segment))?;
+                    write!(w, "{{\"input\":{},", serde_json::to_string(input)?)?;
+                    w.write_all(fields.get(1..).unwrap_or_default().as_bytes())?;
+                } else {
+                    serde_json::to_writer(&mut *w, &rounded(segment))?;
+                }
                 w.write_all(b"\n")?;
             }
             Format::Srt => write!(

@@ -504,6 +504,13 @@ impl ChunkStage {
                     arrival_of(&mut self.arrivals, chunk.end_sample()),
                 )
             };
+            tracing::debug!(
+                chunk = chunk.index,
+                start_s = chunk.start_sample as f64 / f64::from(SAMPLE_RATE),
+                end_s = chunk.end_sample() as f64 / f64::from(SAMPLE_RATE),
+                utterances = chunk.utterances.len().max(1),
+                "utterance cut"
+            );
             let mut timed = TimedChunk::new(chunk, available_at, speech_end_at);
             // Finals come in order and a provisional chunk is the open utterance's, so the
             // next final either confirms it or replaces it (speech resumed, or a split).
@@ -702,6 +709,17 @@ pub fn transcribe_with(
         (None, _) => (decode(&timed.chunk)?, false),
     };
     let transcribe_time = transcribe_time.unwrap_or_else(|| began.elapsed());
+    let chunk = &timed.chunk;
+    tracing::debug!(
+        chunk = chunk.index,
+        audio_s = chunk.seconds(),
+        utterances = chunk.utterances.len().max(1),
+        provisional = timed.provisional,
+        early_decoded,
+        full_window_retries = done.full_window_retries,
+        decode_ms = transcribe_time.as_secs_f64() * 1000.0,
+        "transcribed"
+    );
     let mut transcript = Transcript::new(timed, done, transcribe_time);
     transcript.provisional = timed.provisional;
     transcript.early_decoded = early_decoded;
@@ -726,6 +744,8 @@ pub struct Emitter {
     /// The earliest failed chunk and its error, held until the chunks before it are written.
     failure: Option<(usize, Error)>,
     tally: RunTally,
+    /// Where the audio written so far ends, for a progress display.
+    progress: Option<Progress>,
 }
 
 impl std::fmt::Debug for Emitter {
@@ -750,7 +770,16 @@ impl Emitter {
             waiting: BTreeMap::new(),
             failure: None,
             tally: RunTally::default(),
+            progress: None,
         }
+    }
+
+    /// Reports, through `progress`, where the audio written so far ends
+    /// ([`Progress::samples_transcribed`]).
+    #[must_use]
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// Chunks written (or skipped as empty) in order since the last call, and provisional
@@ -788,14 +817,18 @@ impl Emitter {
                     speech_end_sample: next.speech_end_sample,
                 };
                 self.write(&next, whole, next.text.clone())?;
-                continue;
+            } else {
+                // A packed window: one segment per utterance, with its part of the text.
+                self.tally.chunks += next.utterances.len();
+                self.tally.packed_windows += u64::from(next.utterances.len() > 1);
+                let texts =
+                    split_window(&next.utterances, next.start_sample, &next.timed, &next.text);
+                for (utterance, text) in next.utterances.iter().zip(texts) {
+                    self.write(&next, *utterance, text)?;
+                }
             }
-            // A packed window: one segment per utterance, with its part of the text.
-            self.tally.chunks += next.utterances.len();
-            self.tally.packed_windows += u64::from(next.utterances.len() > 1);
-            let texts = split_window(&next.utterances, next.start_sample, &next.timed, &next.text);
-            for (utterance, text) in next.utterances.iter().zip(texts) {
-                self.write(&next, *utterance, text)?;
+            if let Some(progress) = &self.progress {
+                progress.set_transcribed(next.end_sample);
             }
         }
         Ok(())
@@ -1046,6 +1079,25 @@ mod tests {
         assert_eq!(waited.len(), 1);
         assert_eq!(waited[0].chunk, last.chunk);
         assert!(waited[0].early.is_none());
+    }
+
+    #[test]
+    fn emitter_reports_progress_as_chunks_are_written_in_order() {
+        let progress = Progress::default();
+        let mut emitter = Emitter::new(Box::new(CollectingSink::new()), Instant::now())
+            .with_progress(progress.clone());
+        emitter.emit(transcript(1, "one")).unwrap();
+        assert_eq!(
+            progress.samples_transcribed(),
+            0,
+            "chunk 1 waits for chunk 0"
+        );
+        emitter.emit(transcript(0, "")).unwrap();
+        assert_eq!(
+            progress.samples_transcribed(),
+            transcript(1, "").end_sample,
+            "both written (chunk 0 empty): the audio up to chunk 1's end is done"
+        );
     }
 
     #[test]

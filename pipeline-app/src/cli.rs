@@ -275,6 +275,20 @@ pub(crate) enum FormatName {
     Vtt,
 }
 
+/// `steno transcribe` with `line` after it, parsed: for tests of what the options mean.
+///
+/// # Panics
+/// When `line` does not parse.
+#[cfg(test)]
+pub(crate) fn transcribe_args(line: &[&str]) -> TranscribeArgs {
+    let cli = Cli::try_parse_from(["steno", "transcribe"].iter().chain(line).copied())
+        .unwrap_or_else(|e| panic!("{e}"));
+    match cli.command {
+        Command::Transcribe(args) => args,
+        _ => panic!("not transcribe"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ use steno_core::{
 
 use crate::cli::{BackendName, LiveArgs, TranscribeArgs};
 use crate::model;
-use crate::output::Output;
+use crate::output::{Output, ReportFile};
 use crate::transcribe::{Sizing, backend, check_backend_options, chunker_config, format, publish};
 
 /// Seconds of device audio the capture ring holds: room for the model's warm-up and for a
@@ -59,7 +59,9 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
     } else {
         Arc::new(WhisperModel::load(&model_path, sizing.threads)?)
     };
-    let (output, sink) = Output::create(args.output.as_deref(), format(args.pipeline.format))?;
+    let (output, sink) =
+        Output::create(args.output.as_deref(), format(args.pipeline.format), None)?;
+    let report_file = args.report.as_deref().map(ReportFile::create).transpose()?;
 
     let config = supported.config();
     let channels = usize::from(config.channels);
@@ -100,7 +102,7 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
         .join()
         .map_err(|_| anyhow!("the pipeline thread panicked"))?;
     drop(stream);
-    publish(output, &report?, args.report.as_deref())
+    publish(output, &report?, report_file)
 }
 
 /// The `transcribe` options equivalent to these live options, to share its helpers.
@@ -123,6 +125,8 @@ fn transcribe_options(args: &LiveArgs) -> TranscribeArgs {
 fn stop_on_ctrl_c(control: CaptureControl) -> anyhow::Result<()> {
     ctrlc::set_handler(move || {
         if control.is_stopped() {
+            // Destructors do not run on this exit: remove the temporary files here.
+            crate::output::remove_pending_files();
             std::process::exit(130);
         }
         eprintln!("steno: stopping; transcribing the last utterance (Ctrl-C again to abort)");

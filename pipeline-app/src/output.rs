@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
-use steno_core::{Format, FormatSink, Sink};
+use steno_core::{Format, FormatSink, RunReport, Sink};
 
 /// Where segments are written.
 pub(crate) enum Output {
@@ -23,22 +23,18 @@ pub(crate) enum Output {
 
 impl Output {
     /// Prepares `target` (or stdout); the sink writes to a temporary file until [`commit`].
+    /// `label`, when given, names the input in every JSON line (several inputs on stdout).
     pub(crate) fn create(
         target: Option<&Path>,
         format: Format,
+        label: Option<&str>,
     ) -> anyhow::Result<(Self, Box<dyn Sink>)> {
         let Some(target) = target else {
-            let sink = FormatSink::new(format, std::io::stdout(), "stdout");
+            let sink = labelled(FormatSink::new(format, std::io::stdout(), "stdout"), label);
             return Ok((Output::Stdout, Box::new(sink)));
         };
-        let dir = match target.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let temp = tempfile::Builder::new()
-            .prefix(".steno-")
-            .suffix(".partial")
-            .tempfile_in(dir)
+        let temp = temp_file_for(target)
+            .map_err(plain)
             .with_context(|| format!("{}: cannot create the output file", target.display()))?;
         let file: File = temp
             .reopen()
@@ -55,9 +51,9 @@ impl Output {
     }
 
     /// An output held in memory until [`commit`](Self::commit) writes it to stdout.
-    pub(crate) fn buffered(format: Format) -> (Self, Box<dyn Sink>) {
+    pub(crate) fn buffered(format: Format, label: Option<&str>) -> (Self, Box<dyn Sink>) {
         let buffer = SharedBuffer::default();
-        let sink = FormatSink::new(format, buffer.clone(), "stdout");
+        let sink = labelled(FormatSink::new(format, buffer.clone(), "stdout"), label);
         (Output::Buffered(buffer), Box::new(sink))
     }
 
@@ -73,11 +69,22 @@ impl Output {
                     .and_then(|()| stdout.flush())
                     .context("stdout")
             }
-            Output::File { temp, target } => temp
-                .persist(&target)
-                .map(drop)
-                .with_context(|| format!("{}: cannot write the output file", target.display())),
+            Output::File { temp, target } => {
+                let path = temp.to_path_buf();
+                let persisted = temp.persist(&target).map_err(|e| plain(e.error));
+                forget_pending(&path);
+                persisted
+                    .with_context(|| format!("{}: cannot write the output file", target.display()))
+            }
         }
+    }
+}
+
+/// `sink`, naming `label` as the input of its JSON lines when there is one.
+fn labelled<W: Write + Send>(sink: FormatSink<W>, label: Option<&str>) -> FormatSink<W> {
+    match label {
+        Some(label) => sink.with_input(label),
+        None => sink,
     }
 }
 
@@ -104,16 +111,103 @@ impl Write for SharedBuffer {
 
 /// Writes `contents` to `path` atomically (temporary file + rename).
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
+    ReportFile::create(path)?.write_bytes(contents)
+}
+
+/// A report destination checked (its temporary file created) before the run, and written
+/// when the run has succeeded: an unwritable `--report` fails before minutes of work.
+pub(crate) struct ReportFile {
+    temp: tempfile::NamedTempFile,
+    target: PathBuf,
+}
+
+impl ReportFile {
+    /// Creates the temporary file next to `target`.
+    pub(crate) fn create(target: &Path) -> anyhow::Result<Self> {
+        let temp = temp_file_for(target)
+            .map_err(plain)
+            .with_context(|| format!("{}: cannot create the report", target.display()))?;
+        Ok(ReportFile {
+            temp,
+            target: target.to_path_buf(),
+        })
+    }
+
+    /// Writes `report` as JSON and renames it into place.
+    pub(crate) fn write(self, report: &RunReport) -> anyhow::Result<()> {
+        let json = serde_json::to_vec_pretty(report).context("cannot encode the report")?;
+        self.write_bytes(&json)
+    }
+
+    fn write_bytes(mut self, contents: &[u8]) -> anyhow::Result<()> {
+        let target = self.target;
+        let context = || format!("{}: cannot write", target.display());
+        self.temp
+            .write_all(contents)
+            .map_err(plain)
+            .with_context(context)?;
+        let path = self.temp.path().to_path_buf();
+        let persisted = self.temp.persist(&target).map_err(|e| plain(e.error));
+        forget_pending(&path);
+        persisted.map(drop).with_context(context)
+    }
+}
+
+/// The system's error without the temporary file's name that `tempfile` adds to it: messages
+/// name the user's path, never `.steno-XXXXXX.partial`.
+fn plain(error: std::io::Error) -> std::io::Error {
+    match error.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None => std::io::Error::new(error.kind(), error.kind().to_string()),
+    }
+}
+
+/// Temporary files not yet renamed into place or removed: what an abrupt exit (a second
+/// Ctrl-C) must remove itself, since destructors do not run then.
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn pending() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    PENDING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn forget_pending(path: &Path) {
+    pending().retain(|pending| pending != path);
+}
+
+/// Removes every temporary file still pending; for exits that skip destructors.
+pub(crate) fn remove_pending_files() {
+    for path in pending().drain(..) {
+        // Already gone (renamed or dropped) is fine.
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// The temporary file `target` is written to before it is renamed into place: in the target's
+/// directory (a rename cannot cross file systems), with the permissions the finished file
+/// should have. Those are the existing file's when one is replaced, else what creating the
+/// file directly would give (0666 less the umask), never the 0600 of a private temporary
+/// file: a subtitle file is often read by another program, as another user.
+fn temp_file_for(target: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match target.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let context = || format!("{}: cannot write", path.display());
-    let mut temp = tempfile::Builder::new()
+    let existing = std::fs::metadata(target)
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|metadata| metadata.permissions().mode() & 0o7777);
+    let temp = tempfile::Builder::new()
         .prefix(".steno-")
         .suffix(".partial")
-        .tempfile_in(dir)
-        .with_context(context)?;
-    temp.write_all(contents).with_context(context)?;
-    temp.persist(path).map(drop).with_context(context)
+        // Created like any new file: the kernel applies the umask to 0666.
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)?;
+    pending().push(temp.path().to_path_buf());
+    if let Some(mode) = existing {
+        // Exactly the replaced file's mode, which the umask must not narrow.
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(temp)
 }

@@ -2,23 +2,24 @@
 //!
 //! Several inputs run one after the other, except on `--backend rayon`, where their chunks
 //! are transcribed in parallel; either way each input's output is published in input order.
-//! With several inputs, `-o` and `--report` name a directory: see [`targets`].
+//! With several inputs, `-o` and `--report` name a directory: see the `targets` module.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use steno_core::{
-    Backend, ChunkerConfig, DEFAULT_THREADS_PER_STATE, FileSource, Format, Pipeline, RawPcmSource,
-    RunOptions, RunReport, Source, TranscriberFactory, VadKind, WhisperModel,
+    Backend, CancelToken, ChunkerConfig, DEFAULT_THREADS_PER_STATE, FileSource, Format, Pipeline,
+    RawPcmSource, RunOptions, RunReport, Source, TranscriberFactory, VadKind, WhisperModel,
 };
 
 use crate::cli::{BackendName, FormatName, TranscribeArgs, VadName};
+use crate::interrupt;
 use crate::model;
-use crate::output::{Output, write_atomically};
+use crate::output::{Output, ReportFile};
 use crate::progress::ProgressDisplay;
+use crate::targets::{Destination, create_target_dirs, targets};
 
 pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
     check_backend_options(args)?;
@@ -34,9 +35,19 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
     let sizing = Sizing::of(args);
     create_target_dirs(args)?;
     let format = format(args.pipeline.format);
-    if args.pipeline.backend == BackendName::Rayon && sources.len() > 1 {
+    // Every destination is checked (its temporary file created) before any work: an
+    // unwritable -o or --report fails now, not after the run.
+    let parallel = args.pipeline.backend == BackendName::Rayon && sources.len() > 1;
+    let destinations = targets
+        .iter()
+        .enumerate()
+        .map(|(index, target)| Destination::create(target, format, parallel && index > 0))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let stop = CancelToken::new();
+    interrupt::cancel_on_signal(stop.clone())?;
+    if parallel {
         let model = Arc::new(WhisperModel::load(&model_path, sizing.threads)?);
-        return transcribe_in_parallel(args, sources, targets, &chunker, model, &sizing, format);
+        return transcribe_in_parallel(args, sources, destinations, &chunker, model, &stop);
     }
     let backend = backend(args, &sizing, &model_path)?;
     let transcriber: Arc<dyn TranscriberFactory> = if let Some(ms) = args.simulate_cost_ms {
@@ -50,21 +61,26 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
     } else {
         Arc::new(WhisperModel::load(&model_path, sizing.threads)?)
     };
-    for (source, target) in sources.into_iter().zip(targets) {
-        let (output, sink) = Output::create(target.output.as_deref(), format)?;
-        let options = run_options(args, source.as_ref());
+    for (source, destination) in sources.into_iter().zip(destinations) {
+        let (output, sink, report) = destination.into_parts();
+        let options = run_options(args, source.as_ref(), &stop);
         let progress = ProgressDisplay::start(
             options.progress.clone(),
             source.len_hint().filter(|_| source.name() != "-"),
             source.name(),
         );
+        let sink = if matches!(output, Output::Stdout) {
+            progress.around_stdout(sink)
+        } else {
+            sink
+        };
         let pipeline = Pipeline::builder(source, transcriber.clone(), sink)
             .chunker(chunker.clone())
             .options(options)
             .build()?;
-        let report = backend.run(pipeline);
+        let run = backend.run(pipeline);
         drop(progress);
-        publish(output, &report?, target.report.as_deref())?;
+        publish(output, &run?, report)?;
     }
     Ok(())
 }
@@ -73,12 +89,11 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
 pub(crate) fn publish(
     output: Output,
     report: &RunReport,
-    report_path: Option<&Path>,
+    report_file: Option<ReportFile>,
 ) -> anyhow::Result<()> {
     output.commit()?;
-    if let Some(path) = report_path {
-        let json = serde_json::to_vec_pretty(report).context("cannot encode the report")?;
-        write_atomically(path, &json)?;
+    if let Some(file) = report_file {
+        file.write(report)?;
     }
     if report.dropped_samples > 0 {
         tracing::warn!(
@@ -99,8 +114,10 @@ pub(crate) fn publish(
 /// `--no-early-start`), or packing. A whole file read at full speed is packed unless
 /// `--no-pack`; not stdin (often a live capture: text would come a window at a time), nor
 /// `--vad fixed`, the 5 s windows of the naive baseline it stands for.
-fn run_options(args: &TranscribeArgs, source: &dyn Source) -> RunOptions {
+/// Each run stops with `stop` (a signal) or on its own (an earlier input failed).
+fn run_options(args: &TranscribeArgs, source: &dyn Source, stop: &CancelToken) -> RunOptions {
     let mut options = RunOptions::default();
+    options.cancel = stop.child();
     options.realtime = args.realtime;
     options.early_start = args.realtime && !args.pipeline.no_early_start;
     options.pack = !args.realtime
@@ -113,24 +130,20 @@ fn run_options(args: &TranscribeArgs, source: &dyn Source) -> RunOptions {
 fn transcribe_in_parallel(
     args: &TranscribeArgs,
     sources: Vec<Box<dyn Source>>,
-    targets: Vec<Target>,
+    destinations: Vec<Destination>,
     chunker: &ChunkerConfig,
     model: Arc<WhisperModel>,
-    sizing: &Sizing,
-    format: Format,
+    stop: &CancelToken,
 ) -> anyhow::Result<()> {
-    let backend = steno_rayon::RayonBackend::new().with_pool_size(sizing.parallel);
+    let backend = steno_rayon::RayonBackend::new().with_pool_size(Sizing::of(args).parallel);
     let mut outputs = Vec::with_capacity(sources.len());
     let mut cancels = Vec::with_capacity(sources.len());
     let mut pipelines = Vec::with_capacity(sources.len());
-    for (index, (source, target)) in sources.into_iter().zip(&targets).enumerate() {
-        let (output, sink) = match &target.output {
-            None if index > 0 => Output::buffered(format),
-            path => Output::create(path.as_deref(), format)?,
-        };
-        let options = run_options(args, source.as_ref());
+    for (source, destination) in sources.into_iter().zip(destinations) {
+        let (output, sink, report) = destination.into_parts();
+        let options = run_options(args, source.as_ref(), stop);
         cancels.push(options.cancel.clone());
-        outputs.push(Some(output));
+        outputs.push(Some((output, report)));
         pipelines.push(
             Pipeline::builder(source, model.clone(), sink)
                 .chunker(chunker.clone())
@@ -145,10 +158,10 @@ fn transcribe_in_parallel(
             return;
         }
         let published = report.map_err(anyhow::Error::from).and_then(|report| {
-            let output = outputs[index]
+            let (output, report_file) = outputs[index]
                 .take()
                 .context("an output was published twice")?;
-            publish(output, &report, targets[index].report.as_deref())
+            publish(output, &report, report_file)
         });
         if let Err(error) = published {
             failure = Some(error);
@@ -292,132 +305,11 @@ fn open_source(input: &Path) -> anyhow::Result<Box<dyn Source>> {
     Ok(Box::new(FileSource::open(input)?))
 }
 
-/// Where one input's output and report go (`None`: stdout, and no report).
-#[derive(Debug, Clone, PartialEq)]
-struct Target {
-    output: Option<PathBuf>,
-    report: Option<PathBuf>,
-}
-
-/// The `-o` / `--report` naming scheme. A path that names a directory (an existing one, or
-/// one ending in `/`, created if missing) gets one file per input in it:
-/// `DIR/<input file name without its extension>.<txt|jsonl|srt|vtt>` for `-o` and
-/// `DIR/<input name>.report.json` for `--report` (stdin is called `stdin`). Any other path is
-/// one file, for a single input only. Two inputs that would write the same file are refused.
-fn targets(args: &TranscribeArgs) -> anyhow::Result<Vec<Target>> {
-    let outputs = per_input(
-        args.output.as_deref(),
-        "-o",
-        extension(args.pipeline.format),
-        &args.inputs,
-    )?;
-    let reports = per_input(
-        args.report.as_deref(),
-        "--report",
-        "report.json",
-        &args.inputs,
-    )?;
-    Ok(outputs
-        .into_iter()
-        .zip(reports)
-        .map(|(output, report)| Target { output, report })
-        .collect())
-}
-
-fn per_input(
-    path: Option<&Path>,
-    flag: &str,
-    extension: &str,
-    inputs: &[PathBuf],
-) -> anyhow::Result<Vec<Option<PathBuf>>> {
-    let Some(path) = path else {
-        return Ok(vec![None; inputs.len()]);
-    };
-    if !names_directory(path) {
-        if inputs.len() > 1 {
-            bail!(
-                "{flag} {}: {} inputs need a directory; end it with `/` (or name an existing \
-                 directory) to get one <input name>.{extension} per input in it",
-                path.display(),
-                inputs.len()
-            );
-        }
-        return Ok(vec![Some(path.to_path_buf())]);
-    }
-    let mut taken: HashMap<PathBuf, &Path> = HashMap::new();
-    inputs
-        .iter()
-        .map(|input| {
-            let file = path.join(format!("{}.{extension}", input_name(input)));
-            if let Some(other) = taken.insert(file.clone(), input) {
-                bail!(
-                    "{flag} {}: inputs {} and {} would both write {}",
-                    path.display(),
-                    other.display(),
-                    input.display(),
-                    file.display()
-                );
-            }
-            Ok(Some(file))
-        })
-        .collect()
-}
-
-/// Whether `-o`/`--report` names a directory: an existing one, or a path ending in `/`.
-fn names_directory(path: &Path) -> bool {
-    path.is_dir()
-        || path
-            .as_os_str()
-            .to_string_lossy()
-            .ends_with(std::path::MAIN_SEPARATOR)
-}
-
-/// An input's name in output file names: its file name without the extension.
-fn input_name(input: &Path) -> String {
-    if input == Path::new("-") {
-        return "stdin".to_owned();
-    }
-    input
-        .file_stem()
-        .map_or_else(|| "input".to_owned(), |s| s.to_string_lossy().into_owned())
-}
-
-fn extension(format: FormatName) -> &'static str {
-    match format {
-        FormatName::Text => "txt",
-        FormatName::Jsonl => "jsonl",
-        FormatName::Srt => "srt",
-        FormatName::Vtt => "vtt",
-    }
-}
-
-/// Creates the directories `-o DIR/` and `--report DIR/` name, once the inputs are known good.
-fn create_target_dirs(args: &TranscribeArgs) -> anyhow::Result<()> {
-    for path in [&args.output, &args.report].into_iter().flatten() {
-        if names_directory(path) && !path.is_dir() {
-            std::fs::create_dir_all(path)
-                .with_context(|| format!("{}: cannot create the directory", path.display()))?;
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    fn args(line: &[&str]) -> TranscribeArgs {
-        let cli = crate::cli::Cli::try_parse_from(
-            ["steno", "transcribe"].iter().chain(line.iter()).copied(),
-        )
-        .map_err(|e| e.to_string())
-        .unwrap_or_else(|e| panic!("{e}"));
-        match cli.command {
-            crate::cli::Command::Transcribe(args) => args,
-            _ => panic!("not transcribe"),
-        }
-    }
+    use crate::cli::transcribe_args as args;
 
     #[test]
     fn every_backend_name_is_the_name_its_backend_reports() {
@@ -428,72 +320,6 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(backend.name(), name.name());
         }
-    }
-
-    #[test]
-    fn several_inputs_write_one_file_each_into_a_directory() {
-        let targets = targets(&args(&[
-            "--format",
-            "srt",
-            "-o",
-            "subs/",
-            "--report",
-            "runs/",
-            "a/one.wav",
-            "b/two.flac",
-            "-",
-        ]))
-        .unwrap_or_else(|e| panic!("{e}"));
-        let files: Vec<(Option<PathBuf>, Option<PathBuf>)> =
-            targets.into_iter().map(|t| (t.output, t.report)).collect();
-        assert_eq!(
-            files,
-            [
-                (
-                    Some("subs/one.srt".into()),
-                    Some("runs/one.report.json".into())
-                ),
-                (
-                    Some("subs/two.srt".into()),
-                    Some("runs/two.report.json".into())
-                ),
-                (
-                    Some("subs/stdin.srt".into()),
-                    Some("runs/stdin.report.json".into())
-                ),
-            ]
-        );
-    }
-
-    #[test]
-    fn one_input_keeps_its_file_and_stdout_stays_stdout() {
-        let one = targets(&args(&["-o", "out.txt", "a.wav"])).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            one,
-            [Target {
-                output: Some("out.txt".into()),
-                report: None
-            }]
-        );
-        let two = targets(&args(&["a.wav", "b.wav"])).unwrap_or_else(|e| panic!("{e}"));
-        assert!(two.iter().all(|t| t.output.is_none() && t.report.is_none()));
-    }
-
-    #[test]
-    fn a_file_for_several_inputs_or_two_inputs_with_one_name_are_refused() {
-        let err = targets(&args(&["-o", "out.txt", "a.wav", "b.wav"]))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            err.contains("-o out.txt: 2 inputs need a directory"),
-            "{err}"
-        );
-        let err = targets(&args(&["-o", "out/", "x/a.wav", "y/a.flac"]))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(err.contains("would both write out/a.txt"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,202 @@
+//! What `steno transcribe` leaves on disk: files with the permissions other programs expect,
+//! nothing at all when the run is interrupted, destinations checked before any work, and
+//! several inputs on one stream that can be told apart. The scripted stand-in transcribes
+//! (`--simulate-cost-ms`): these are about files, not words.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{fixture, run_ok, steno};
+
+/// `steno transcribe` with the scripted transcriber costing `ms` per second of audio.
+fn scripted(ms: u64) -> Command {
+    let mut command = steno();
+    command.args(["transcribe", "--simulate-cost-ms", &ms.to_string()]);
+    command
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// This process's umask, which the `steno` it starts inherits.
+fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status
+        .lines()
+        .find_map(|line| line.strip_prefix("Umask:"))
+        .expect("a Umask line");
+    u32::from_str_radix(line.trim(), 8).expect("an octal umask")
+}
+
+/// Files in `dir` whose name says they are steno's temporary files.
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("the directory")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with(".steno-"))
+        .collect()
+}
+
+#[test]
+fn new_files_get_the_usual_permissions_and_replaced_files_keep_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, report) = (dir.path().join("out.srt"), dir.path().join("run.json"));
+    let session = fixture("session.wav");
+    let transcribe = |out: &Path, report: &Path| {
+        run_ok(scripted(1).args(["--format", "srt", "-o"]).args([
+            out,
+            Path::new("--report"),
+            report,
+            &session,
+        ]));
+    };
+    transcribe(&out, &report);
+    let usual = 0o666 & !umask();
+    assert_eq!(
+        (mode(&out), mode(&report)),
+        (usual, usual),
+        "new files get 0666 less the umask ({:o}), as any program's would",
+        umask()
+    );
+
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(&report, std::fs::Permissions::from_mode(0o604)).unwrap();
+    transcribe(&out, &report);
+    assert_eq!(
+        (mode(&out), mode(&report)),
+        (0o640, 0o604),
+        "a replaced file keeps its mode"
+    );
+    assert!(std::fs::read_to_string(&out).unwrap().starts_with("1\n"));
+    assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+}
+
+/// Starts a slow run writing to files in `dir`, sends `signal` once its temporary files
+/// exist, and returns its exit code.
+fn interrupted_by(signal: &str, dir: &Path) -> Option<i32> {
+    let mut child = scripted(300)
+        .args(["--format", "srt", "-o"])
+        .arg(dir.join("out.srt"))
+        .arg("--report")
+        .arg(dir.join("run.json"))
+        .arg(fixture("session.wav"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("steno starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while leftovers(dir).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "steno never created its temporary files"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Let the run get going: the whole session takes about 5 s at this cost.
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for steno") {
+            return status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "steno did not stop after {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_interrupted_run_leaves_nothing_behind() {
+    for signal in ["-INT", "-TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let code = interrupted_by(signal, dir.path());
+        assert_eq!(
+            code,
+            Some(130),
+            "{signal}: exit status 130, not death by signal"
+        );
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .collect();
+        assert_eq!(
+            left,
+            Vec::<String>::new(),
+            "{signal}: neither output, report nor temporary file may remain"
+        );
+    }
+}
+
+#[test]
+fn an_unwritable_report_fails_before_the_run_and_names_the_users_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("plain-file");
+    std::fs::write(&not_a_dir, "x").unwrap();
+    let report = not_a_dir.join("run.json");
+    // At this cost the session would take over a minute to transcribe.
+    let output = scripted(5_000)
+        .arg("--report")
+        .args([&report, &fixture("session.wav")])
+        .output()
+        .expect("steno runs");
+    assert!(!output.status.success());
+    assert!(
+        output.stdout.is_empty(),
+        "nothing may be transcribed before the report's destination is known to work"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "error: {}: cannot create the report",
+            report.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(".steno-"),
+        "no temporary file name: {stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn several_inputs_on_stdout_name_their_input_on_every_json_line() {
+    let (first, second) = (fixture("session.wav"), fixture("word.wav"));
+    let output = run_ok(
+        scripted(1)
+            .args(["--format", "jsonl"])
+            .args([&first, &second]),
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let inputs: Vec<String> = stdout
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            value["input"].as_str().expect("an input field").to_owned()
+        })
+        .collect();
+    let (first, second) = (first.display().to_string(), second.display().to_string());
+    let split = inputs.iter().position(|input| *input == second);
+    assert!(
+        split.is_some_and(|at| at > 0
+            && inputs[..at].iter().all(|input| *input == first)
+            && inputs[at..].iter().all(|input| *input == second)),
+        "every line names its input, first input first: {inputs:?}"
+    );
+}
