@@ -702,7 +702,7 @@ pub fn transcriber_error(make: &BackendFactory) -> CaseResult {
     let probe = Probe::new();
     let transcriber = ScriptedTranscriber::new()
         .with_cost_per_audio_second(Duration::from_millis(10))
-        .failing_on_chunk(FAILING);
+        .with_failure_on_chunk(FAILING);
     let pipeline = probe.pipeline(
         track.source(),
         transcriber,
@@ -755,7 +755,7 @@ pub fn source_error(make: &BackendFactory) -> CaseResult {
     let fail_at = track.speech[2].start as usize + samples_in(0.4);
     let config = energy();
     let probe = Probe::new();
-    let source = VecSource::new(track.samples.clone()).failing_at(fail_at);
+    let source = VecSource::new(track.samples.clone()).with_failure_at(fail_at);
     let pipeline = probe.pipeline(
         source,
         ScriptedTranscriber::new(),

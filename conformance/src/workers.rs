@@ -219,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_worker_script_is_rebuilt_from_its_name() {
-        let script = ScriptedTranscriber::new().failing_on_chunk(2);
+        let script = ScriptedTranscriber::new().with_failure_on_chunk(2);
         let stall = WorkerStall {
             until: PathBuf::from("/tmp/ended"),
             limit: Duration::from_secs(3),

@@ -82,7 +82,7 @@ impl VecSource {
 
     /// Fails with an input error once `sample` samples have been handed out.
     #[must_use]
-    pub fn failing_at(mut self, sample: usize) -> Self {
+    pub fn with_failure_at(mut self, sample: usize) -> Self {
         self.fail_at = Some(sample);
         self
     }
@@ -134,7 +134,7 @@ mod tests {
     fn vec_source_fails_where_told() {
         let mut source = VecSource::new(vec![0.5; 1000])
             .with_block_len(300)
-            .failing_at(500);
+            .with_failure_at(500);
         assert_eq!(source.next_block().unwrap().unwrap().len(), 300);
         assert_eq!(source.next_block().unwrap().unwrap().len(), 200);
         let err = source.next_block().unwrap_err();

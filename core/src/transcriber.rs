@@ -120,7 +120,7 @@ impl ScriptedTranscriber {
 
     /// Fails with [`Error::Transcribe`] on the chunk with this index.
     #[must_use]
-    pub fn failing_on_chunk(mut self, index: usize) -> Self {
+    pub fn with_failure_on_chunk(mut self, index: usize) -> Self {
         self.fail_on_chunk = Some(index);
         self
     }
@@ -143,7 +143,7 @@ impl ScriptedTranscriber {
     /// use steno_core::ScriptedTranscriber;
     /// let script = ScriptedTranscriber::new()
     ///     .with_cost_per_audio_second(Duration::from_millis(20))
-    ///     .failing_on_chunk(3);
+    ///     .with_failure_on_chunk(3);
     /// let spec = script.spec().unwrap();
     /// assert_eq!(spec, "scripted cost-us-per-s=20000 fail-on-chunk=3");
     /// assert_eq!(ScriptedTranscriber::from_spec(&spec).unwrap().spec(), Some(spec));
@@ -192,7 +192,7 @@ impl ScriptedTranscriber {
                 "fail-on-chunk" => {
                     let index = usize::try_from(number)
                         .map_err(|_| invalid(format!("chunk {number} is out of range")))?;
-                    script = script.failing_on_chunk(index);
+                    script = script.with_failure_on_chunk(index);
                 }
                 other => return Err(invalid(format!("unknown setting `{other}`"))),
             }
@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn scripted_failure_names_the_chunk() {
-        let mut transcriber = ScriptedTranscriber::new().failing_on_chunk(1);
+        let mut transcriber = ScriptedTranscriber::new().with_failure_on_chunk(1);
         let chunk = |index| Chunk::new(index, 0, vec![0.0; 10]);
         assert!(transcriber.transcribe(&chunk(0)).is_ok());
         let err = transcriber.transcribe(&chunk(1)).unwrap_err();

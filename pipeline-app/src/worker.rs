@@ -14,7 +14,7 @@ pub(crate) fn run(args: &WorkerArgs) -> anyhow::Result<()> {
             scripted = scripted.with_cost_per_audio_second(std::time::Duration::from_millis(ms));
         }
         if let Some(chunk) = args.fail_on_chunk {
-            scripted = scripted.failing_on_chunk(chunk);
+            scripted = scripted.with_failure_on_chunk(chunk);
         }
         Box::new(scripted)
     } else {

@@ -156,7 +156,7 @@ mod tests {
             chunk(2),
         ]);
         let mut output = Vec::new();
-        let factory = ScriptedTranscriber::new().failing_on_chunk(1);
+        let factory = ScriptedTranscriber::new().with_failure_on_chunk(1);
         serve(&factory, Cursor::new(input), &mut output).unwrap();
         assert_eq!(
             answers(output),

@@ -707,7 +707,7 @@ mod tests {
     fn a_transcriber_error_delivers_the_earlier_chunks_then_ends_that_input_only() {
         let failing = ScriptedTranscriber::new()
             .with_cost_per_audio_second(Duration::from_millis(20))
-            .failing_on_chunk(3);
+            .with_failure_on_chunk(3);
         let (bad, good) = (CollectingSink::new(), CollectingSink::new());
         let reports = RayonBackend::new().with_pool_size(3).run_all(vec![
             pipeline(

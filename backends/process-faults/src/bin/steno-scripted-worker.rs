@@ -108,7 +108,7 @@ fn run() -> std::result::Result<(), String> {
                 scripted = scripted.with_cost_per_audio_second(Duration::from_millis(ms));
             }
             "--fail-on-chunk" => {
-                scripted = scripted.failing_on_chunk(number(args.next(), &arg)? as usize);
+                scripted = scripted.with_failure_on_chunk(number(args.next(), &arg)? as usize);
             }
             "--crash-on-chunk" => faults.crash_on = Some(number(args.next(), &arg)? as usize),
             "--crash-once-on-chunk" => {
