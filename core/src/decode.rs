@@ -113,23 +113,88 @@ impl FileSource {
         let magic_len = read_up_to(&mut file, &mut magic).map_err(|e| fail(describe_io(e)))?;
         drop(file);
         let decoder: Box<dyn PcmDecoder> = if magic_len == 4 && &magic == b"RIFF" {
-            Box::new(WavDecoder::open(path).map_err(fail)?)
+            let file = File::open(path).map_err(|e| fail(describe_io(e)))?;
+            Box::new(WavDecoder::new(Box::new(BufReader::new(file))).map_err(fail)?)
         } else {
             Box::new(SymphoniaDecoder::open(path).map_err(fail)?)
         };
+        Self::with_decoder(name, decoder)
+    }
+
+    /// Decodes a stream that is not a file (stdin, a pipe, a socket): WAV, FLAC, MP3 or Ogg
+    /// Vorbis, read once from start to end without seeking. `name` is used in messages.
+    ///
+    /// ```
+    /// use steno_core::{FileSource, Source};
+    /// // A WAV header and two samples, as a pipe would deliver them.
+    /// let mut wav = b"RIFF\x28\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x80\x3e\0\0\0\x7d\0\0\x02\0\x10\0".to_vec();
+    /// wav.extend(b"data\x04\0\0\0\0\x10\0\xf0");
+    /// let mut source = FileSource::from_stream("-", std::io::Cursor::new(wav))?;
+    /// assert_eq!(source.next_block()?.map(|block| block.len()), Some(2));
+    /// # Ok::<(), steno_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Returns [`Error::Input`] naming the stream when it is empty, not audio, or in an
+    /// unsupported format.
+    pub fn from_stream(
+        name: impl Into<String>,
+        mut stream: impl Read + Send + Sync + 'static,
+    ) -> Result<Self> {
+        let name = name.into();
+        let fail = |failure: Failure| failure.of(&name);
+        let mut magic = [0u8; 4];
+        let magic_len = read_up_to(&mut stream, &mut magic).map_err(|e| fail(describe_io(e)))?;
+        if magic_len == 0 {
+            return Err(fail("empty stream".into()));
+        }
+        // What was read to recognise the container goes back in front of the rest.
+        let stream = std::io::Cursor::new(magic[..magic_len].to_vec()).chain(stream);
+        let decoder: Box<dyn PcmDecoder> = if &magic == b"RIFF" {
+            Box::new(WavDecoder::new(Box::new(stream)).map_err(fail)?)
+        } else {
+            let source = symphonia::core::io::ReadOnlySource::new(stream);
+            Box::new(SymphoniaDecoder::probe(Box::new(source), &Hint::new()).map_err(fail)?)
+        };
+        Self::with_decoder(name, decoder)
+    }
+
+    fn with_decoder(name: String, decoder: Box<dyn PcmDecoder>) -> Result<Self> {
         let conditioner = Conditioner::new(decoder.rate(), decoder.channels())
-            .map_err(|problem| fail(problem.into()))?;
+            .map_err(|problem| Failure::from(problem).of(&name))?;
         let len_hint = decoder
             .frames()
             .map(|frames| frames * u64::from(SAMPLE_RATE) / u64::from(decoder.rate()));
         Ok(FileSource {
-            name: path.display().to_string(),
+            name,
             decoder,
             conditioner,
             finished: false,
             len_hint,
         })
     }
+}
+
+/// Whether `prefix` (the first bytes of a stream) starts an audio container [`FileSource`]
+/// decodes: RIFF/WAVE, FLAC, Ogg, or MP3 (an ID3v2 tag or an MPEG audio frame header). Raw
+/// PCM rarely starts like one; a caller that knows its stream is raw should not ask.
+///
+/// ```
+/// assert!(steno_core::is_audio_container(b"fLaC\0\0\0\x22"));
+/// assert!(steno_core::is_audio_container(b"RIFF\x24\0\0\0WAVE"));
+/// assert!(!steno_core::is_audio_container(&[0x10, 0x00, 0xf0, 0xff]));
+/// ```
+pub fn is_audio_container(prefix: &[u8]) -> bool {
+    let wave = prefix.len() >= 12 && &prefix[..4] == b"RIFF" && &prefix[8..12] == b"WAVE";
+    let mpeg_frame = prefix.len() >= 2 && prefix[0] == 0xff && prefix[1] & 0xe0 == 0xe0 && {
+        // MPEG audio: version not reserved (01), layer not reserved (00).
+        let (version, layer) = ((prefix[1] >> 3) & 0b11, (prefix[1] >> 1) & 0b11);
+        version != 0b01 && layer != 0b00
+    };
+    wave || prefix.starts_with(b"fLaC")
+        || prefix.starts_with(b"OggS")
+        || prefix.starts_with(b"ID3")
+        || mpeg_frame
 }
 
 impl Source for FileSource {
@@ -185,15 +250,16 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> 
     Ok(filled)
 }
 
-/// WAV through `hound`, integer samples scaled to `[-1, 1]`.
+/// WAV through `hound`, integer samples scaled to `[-1, 1]`; read in order, never seeking, so
+/// a pipe works as well as a file.
 struct WavDecoder {
-    reader: hound::WavReader<BufReader<File>>,
+    reader: hound::WavReader<Box<dyn Read + Send>>,
     spec: hound::WavSpec,
 }
 
 impl WavDecoder {
-    fn open(path: &Path) -> std::result::Result<Self, Failure> {
-        let reader = hound::WavReader::open(path).map_err(|e| match e {
+    fn new(input: Box<dyn Read + Send>) -> std::result::Result<Self, Failure> {
+        let reader = hound::WavReader::new(input).map_err(|e| match e {
             hound::Error::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => {
                 "not a valid WAV file: truncated header".into()
             }
@@ -280,14 +346,21 @@ struct SymphoniaDecoder {
 impl SymphoniaDecoder {
     fn open(path: &Path) -> std::result::Result<Self, Failure> {
         let file = File::open(path).map_err(describe_io)?;
-        let stream = MediaSourceStream::new(Box::new(file), Default::default());
         let mut hint = Hint::new();
         if let Some(extension) = path.extension().and_then(|e| e.to_str()) {
             hint.with_extension(extension);
         }
+        Self::probe(Box::new(file), &hint)
+    }
+
+    fn probe(
+        source: Box<dyn symphonia::core::io::MediaSource>,
+        hint: &Hint,
+    ) -> std::result::Result<Self, Failure> {
+        let stream = MediaSourceStream::new(source, Default::default());
         let probed = symphonia::default::get_probe()
             .format(
-                &hint,
+                hint,
                 stream,
                 &FormatOptions::default(),
                 &MetadataOptions::default(),

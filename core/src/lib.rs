@@ -79,7 +79,7 @@ pub use capture::push_captured;
 pub use capture::{CaptureControl, CaptureSource, MAX_CAPTURE_CHANNELS};
 pub use chunker::{Chunk, Chunker, ChunkerConfig, MAX_CHUNK_LIMIT, Utterance};
 #[cfg(feature = "decode")]
-pub use decode::{FileSource, read_file};
+pub use decode::{FileSource, is_audio_container, read_file};
 pub use error::{Cause, Error, Result};
 pub use pipeline::{Backend, CancelToken, Pipeline, PipelineBuilder, Progress, RunOptions};
 pub use raw::RawPcmSource;

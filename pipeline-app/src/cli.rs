@@ -106,8 +106,9 @@ pub(crate) struct PipelineArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct TranscribeArgs {
-    /// Audio files (WAV, FLAC, MP3, Ogg Vorbis; any rate and channel count), or `-` for raw
-    /// signed 16-bit little-endian 16 kHz mono PCM on stdin.
+    /// Audio files (WAV, FLAC, MP3, Ogg Vorbis; any rate and channel count), or `-` for stdin:
+    /// a WAV, FLAC, MP3 or Ogg stream is recognised and decoded; anything else is read as raw
+    /// signed 16-bit little-endian 16 kHz mono PCM (see --raw).
     #[arg(required = true, value_name = "INPUT")]
     pub(crate) inputs: Vec<PathBuf>,
 
@@ -128,6 +129,21 @@ pub(crate) struct TranscribeArgs {
     /// directory (as for -o) gets DIR/<input name>.report.json per input.
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,
+
+    /// Read stdin (`-`) as raw signed 16-bit little-endian PCM without looking for a
+    /// container: 16 kHz mono unless --rate and --channels say otherwise.
+    #[arg(long)]
+    pub(crate) raw: bool,
+
+    /// With --raw: the sample rate of the PCM on stdin, in Hz.
+    #[arg(long, value_name = "HZ", requires = "raw", default_value_t = 16_000,
+          value_parser = clap::value_parser!(u32).range(1..=768_000))]
+    pub(crate) rate: u32,
+
+    /// With --raw: the channels of the PCM on stdin (interleaved; downmixed to mono).
+    #[arg(long, value_name = "N", requires = "raw", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub(crate) channels: u16,
 
     /// Decode every utterance alone. By default a file (without --realtime) is decoded in
     /// windows of consecutive utterances of up to 12 s: fewer Whisper calls, and Whisper hears

@@ -116,6 +116,9 @@ fn transcribe_options(args: &LiveArgs) -> TranscribeArgs {
         realtime: true,
         report: args.report.clone(),
         no_pack: true,
+        raw: false,
+        rate: steno_core::SAMPLE_RATE,
+        channels: 1,
         worker_program: None::<PathBuf>,
         simulate_cost_ms: None,
     }

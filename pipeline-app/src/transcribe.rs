@@ -4,6 +4,7 @@
 //! are transcribed in parallel; either way each input's output is published in input order.
 //! With several inputs, `-o` and `--report` name a directory: see the `targets` module.
 
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use anyhow::{Context, bail};
 use steno_core::{
     Backend, CancelToken, ChunkerConfig, DEFAULT_THREADS_PER_STATE, FileSource, Format, Pipeline,
     RawPcmSource, RunOptions, RunReport, Source, TranscriberFactory, VadKind, WhisperModel,
+    is_audio_container,
 };
 
 use crate::cli::{BackendName, FormatName, TranscribeArgs, VadName};
@@ -23,13 +25,16 @@ use crate::targets::{Destination, create_target_dirs, targets};
 
 pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
     check_backend_options(args)?;
+    if args.raw && !args.inputs.iter().any(|input| input == Path::new("-")) {
+        bail!("--raw describes stdin: give `-` as an input (files are always decoded)");
+    }
     let chunker = chunker_config(args)?;
     let targets = targets(args)?;
     // Every input is checked before the model loads, so bad input fails fast and first.
     let sources = args
         .inputs
         .iter()
-        .map(|input| open_source(input))
+        .map(|input| open_source(input, args))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let model_path = model::resolve(args.pipeline.model.as_deref())?;
     let sizing = Sizing::of(args);
@@ -298,11 +303,30 @@ pub(crate) fn format(name: FormatName) -> Format {
     }
 }
 
-fn open_source(input: &Path) -> anyhow::Result<Box<dyn Source>> {
-    if input == Path::new("-") {
-        return Ok(Box::new(RawPcmSource::new("-", std::io::stdin())));
+/// A file, or stdin for `-`: decoded when it starts like an audio container (arecord and
+/// most tools write WAV), raw PCM otherwise or with `--raw`.
+fn open_source(input: &Path, args: &TranscribeArgs) -> anyhow::Result<Box<dyn Source>> {
+    if input != Path::new("-") {
+        return Ok(Box::new(FileSource::open(input)?));
     }
-    Ok(Box::new(FileSource::open(input)?))
+    let mut stdin = std::io::stdin();
+    if args.raw {
+        let source =
+            RawPcmSource::new("-", stdin).with_format(args.rate, usize::from(args.channels))?;
+        return Ok(Box::new(source));
+    }
+    // Enough bytes to recognise any container; they go back in front of the rest.
+    let mut prefix = Vec::with_capacity(12);
+    (&mut stdin)
+        .take(12)
+        .read_to_end(&mut prefix)
+        .context("-: cannot read stdin")?;
+    let stream = std::io::Cursor::new(prefix.clone()).chain(stdin);
+    if is_audio_container(&prefix) {
+        Ok(Box::new(FileSource::from_stream("-", stream)?))
+    } else {
+        Ok(Box::new(RawPcmSource::new("-", stream)))
+    }
 }
 
 #[cfg(test)]
