@@ -50,23 +50,10 @@ pub trait Backend: Send + Sync {
 /// assert!(pipeline.cancel_token().is_cancelled());
 /// # Ok::<(), steno_core::Error>(())
 /// ```
+#[derive(Debug)]
 pub struct Pipeline {
-    source: Box<dyn Source>,
-    chunker: ChunkerConfig,
-    transcriber: Arc<dyn TranscriberFactory>,
-    sink: Box<dyn Sink>,
-    options: RunOptions,
-}
-
-impl std::fmt::Debug for Pipeline {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline")
-            .field("source", &self.source.name())
-            .field("chunker", &self.chunker)
-            .field("transcriber", &self.transcriber.name())
-            .field("options", &self.options)
-            .finish_non_exhaustive()
-    }
+    /// Validated: a `Pipeline` only comes from `new` (defaults) or from validated parts.
+    parts: PipelineParts,
 }
 
 impl Pipeline {
@@ -78,11 +65,7 @@ impl Pipeline {
         sink: impl Sink + 'static,
     ) -> Self {
         Pipeline {
-            source: Box::new(source),
-            chunker: ChunkerConfig::default(),
-            transcriber,
-            sink: Box::new(sink),
-            options: RunOptions::default(),
+            parts: Self::builder(source, transcriber, sink).parts,
         }
     }
 
@@ -106,39 +89,33 @@ impl Pipeline {
 
     /// How the audio is cut into utterances.
     pub fn chunker(&self) -> &ChunkerConfig {
-        &self.chunker
+        &self.parts.chunker
     }
 
     /// Pacing, queue sizes, cancellation and progress.
     pub fn options(&self) -> &RunOptions {
-        &self.options
+        &self.parts.options
     }
 
     /// What makes the run's transcribers.
     pub fn transcriber(&self) -> &Arc<dyn TranscriberFactory> {
-        &self.transcriber
+        &self.parts.transcriber
     }
 
     /// The input's name, as errors and reports give it.
     pub fn source_name(&self) -> &str {
-        self.source.name()
+        self.parts.source.name()
     }
 
     /// A handle that cancels this run from anywhere; the run ends with [`Error::Cancelled`].
     pub fn cancel_token(&self) -> CancelToken {
-        self.options.cancel.clone()
+        self.parts.options.cancel.clone()
     }
 
     /// Takes the pipeline apart, for a backend (or a test double) that needs its stage objects
     /// directly; [`Pipeline::from_parts`] puts it back together.
     pub fn into_parts(self) -> PipelineParts {
-        PipelineParts {
-            source: self.source,
-            chunker: self.chunker,
-            transcriber: self.transcriber,
-            sink: self.sink,
-            options: self.options,
-        }
+        self.parts
     }
 
     /// A pipeline from its parts, validated as [`PipelineBuilder::build`] validates.
@@ -147,20 +124,7 @@ impl Pipeline {
     /// As [`PipelineBuilder::build`].
     pub fn from_parts(parts: PipelineParts) -> Result<Self> {
         parts.validate()?;
-        let PipelineParts {
-            source,
-            chunker,
-            transcriber,
-            sink,
-            options,
-        } = parts;
-        Ok(Pipeline {
-            source,
-            chunker,
-            transcriber,
-            sink,
-            options,
-        })
+        Ok(Pipeline { parts })
     }
 
     /// Starts the run's clock and builds its stages: the ring between source and chunker, the
@@ -170,13 +134,13 @@ impl Pipeline {
     /// [`Error::Config`] when the chunker's options are invalid.
     pub fn prepare(self) -> Result<PreparedRun> {
         let start = crate::stage::RunStart::now();
-        let Pipeline {
+        let PipelineParts {
             source,
             chunker,
             transcriber,
             sink,
             options,
-        } = self;
+        } = self.parts;
         let control = RunControl::new(&options);
         let stage_options = control.options(&options);
         let (writer, reader) = crate::ring(options.ring_capacity);
@@ -211,6 +175,17 @@ pub struct PipelineParts {
     pub options: RunOptions,
 }
 
+impl std::fmt::Debug for PipelineParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineParts")
+            .field("source", &self.source.name())
+            .field("chunker", &self.chunker)
+            .field("transcriber", &self.transcriber.name())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
 impl PipelineParts {
     fn validate(&self) -> Result<()> {
         if self.options.ring_capacity == 0 {
@@ -225,20 +200,10 @@ impl PipelineParts {
 
 /// Builds a [`Pipeline`] ([`Pipeline::builder`]): each method sets one option and returns the
 /// builder, and [`build`](Self::build) checks them all.
+#[derive(Debug)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct PipelineBuilder {
     parts: PipelineParts,
-}
-
-impl std::fmt::Debug for PipelineBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PipelineBuilder")
-            .field("source", &self.parts.source.name())
-            .field("chunker", &self.parts.chunker)
-            .field("transcriber", &self.parts.transcriber.name())
-            .field("options", &self.parts.options)
-            .finish_non_exhaustive()
-    }
 }
 
 impl PipelineBuilder {

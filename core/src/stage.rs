@@ -726,6 +726,70 @@ pub fn transcribe_with(
     Ok(transcript)
 }
 
+/// The source and chunk stages on threads of their own: what every thread-based backend
+/// (threads, rayon, process) starts for an input, the chunker handing its chunks on.
+#[derive(Debug)]
+pub struct InputThreads {
+    source: Option<std::thread::JoinHandle<u64>>,
+    chunker: Option<std::thread::JoinHandle<u64>>,
+}
+
+/// What an input's source and chunk stages counted, for the run's tally.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InputCounts {
+    /// Samples the source read.
+    pub samples_read: u64,
+    /// Samples dropped at the ring (real-time input the pipeline could not keep up with).
+    pub dropped_samples: u64,
+}
+
+impl InputCounts {
+    /// Records the counts in `tally`.
+    pub fn add_to(self, tally: &mut RunTally) {
+        tally.audio_samples = self.samples_read;
+        tally.dropped_samples = self.dropped_samples;
+    }
+}
+
+impl InputThreads {
+    /// Starts the chunk stage on `steno-chunker`, handing each chunk to `hand_on` (which
+    /// returns `false` once nobody takes chunks), and the source stage on `steno-source`,
+    /// which wakes the chunker as it fills the ring. A thread that cannot start fails the run
+    /// ([`RunControl::spawn_stage`]); its stage is dropped with it, so the stages on either
+    /// side see the end and stop.
+    pub fn start(
+        control: &RunControl,
+        source: SourceStage,
+        chunker: ChunkStage,
+        hand_on: impl FnMut(TimedChunk) -> bool + Send + 'static,
+    ) -> Self {
+        let chunker = control.spawn_stage("chunker", {
+            let control = control.clone();
+            move || chunker.run_blocking(&control, hand_on)
+        });
+        let wake = chunker.as_ref().map(|handle| handle.thread().clone());
+        let source = control.spawn_stage("source", {
+            let control = control.clone();
+            move || source.run_blocking(&control, wake.as_ref())
+        });
+        InputThreads { source, chunker }
+    }
+
+    /// Joins both threads; a stage that panicked or never started failed the run and counts
+    /// nothing.
+    pub fn join(self, control: &RunControl) -> InputCounts {
+        let count = |handle: Option<std::thread::JoinHandle<u64>>, stage| {
+            handle
+                .and_then(|handle| control.join_stage(handle, stage))
+                .unwrap_or(0)
+        };
+        InputCounts {
+            samples_read: count(self.source, "source"),
+            dropped_samples: count(self.chunker, "chunker"),
+        }
+    }
+}
+
 /// Writes transcripts to the sink in chunk order, stamping emission time and latency.
 ///
 /// Transcripts may arrive in any order (parallel backends); each is written as soon as every

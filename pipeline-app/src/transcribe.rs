@@ -52,7 +52,15 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
     interrupt::cancel_on_signal(stop.clone())?;
     if parallel {
         let model = Arc::new(WhisperModel::load(&model_path, sizing.threads)?);
-        return transcribe_in_parallel(args, sources, destinations, &chunker, model, &stop);
+        return transcribe_in_parallel(
+            args,
+            sources,
+            destinations,
+            &chunker,
+            model,
+            &sizing,
+            &stop,
+        );
     }
     let backend = backend(args, &sizing, &model_path)?;
     let transcriber: Arc<dyn TranscriberFactory> = if let Some(ms) = args.simulate_cost_ms {
@@ -138,9 +146,10 @@ fn transcribe_in_parallel(
     destinations: Vec<Destination>,
     chunker: &ChunkerConfig,
     model: Arc<WhisperModel>,
+    sizing: &Sizing,
     stop: &CancelToken,
 ) -> anyhow::Result<()> {
-    let backend = steno_rayon::RayonBackend::new().with_pool_size(Sizing::of(args).parallel);
+    let backend = steno_rayon::RayonBackend::new().with_pool_size(sizing.parallel);
     let mut outputs = Vec::with_capacity(sources.len());
     let mut cancels = Vec::with_capacity(sources.len());
     let mut pipelines = Vec::with_capacity(sources.len());

@@ -12,8 +12,8 @@ use async_channel::{Receiver, Sender};
 use event_listener::{Event, EventListener};
 use futures_lite::future;
 use steno_core::stage::{
-    ChunkStage, Emitter, PreparedRun, RunControl, SourceStage, TimedChunk, Transcript, Wait,
-    transcribe, transcribers_fitting_cores,
+    ChunkStage, Emitter, InputCounts, PreparedRun, RunControl, SourceStage, TimedChunk, Transcript,
+    Wait, transcribe, transcribers_fitting_cores,
 };
 use steno_core::{Error, Pipeline, Result, RunReport, Transcriber};
 
@@ -169,8 +169,11 @@ pub(crate) async fn run<R: Runtime>(
         });
     };
     let mut tally = off_executor(&runtime, "emitter", move || emitter.finish()).await??;
-    tally.audio_samples = samples_read;
-    tally.dropped_samples = dropped_samples;
+    InputCounts {
+        samples_read,
+        dropped_samples,
+    }
+    .add_to(&mut tally);
     Ok(start.report(R::NAME, transcriber.name(), options.realtime, &tally))
 }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use steno_core::stage::{
-    PreparedRun, RunControl, TimedChunk, Transcript, transcribe_with, transcribers_fitting_cores,
+    InputThreads, PreparedRun, RunControl, TimedChunk, Transcript, transcribe_with,
+    transcribers_fitting_cores,
 };
 use steno_core::{
     Backend, Error, Pipeline, Result, RunReport, Transcriber, TranscriberFactory, Transcription,
@@ -159,14 +160,8 @@ impl Backend for ProcessBackend {
             watches: (0..slots).map(|_| Mutex::default()).collect(),
         });
 
-        let chunker_thread = control.spawn_stage("chunker", {
-            let control = control.clone();
-            move || chunker.run_blocking(&control, |chunk| chunk_tx.send(chunk).is_ok())
-        });
-        let chunker_handle = chunker_thread.as_ref().map(|h| h.thread().clone());
-        let source_thread = control.spawn_stage("source", {
-            let control = control.clone();
-            move || source.run_blocking(&control, chunker_handle.as_ref())
+        let input = InputThreads::start(&control, source, chunker, move |chunk| {
+            chunk_tx.send(chunk).is_ok()
         });
         let mut slot_threads = Vec::with_capacity(slots);
         for slot in 0..slots {
@@ -202,8 +197,7 @@ impl Backend for ProcessBackend {
             }
         }
 
-        let samples_read = source_thread.and_then(|h| control.join_stage(h, "source"));
-        let dropped = chunker_thread.and_then(|h| control.join_stage(h, "chunker"));
+        let counts = input.join(&control);
         let mut workers_peak_rss = 0;
         let mut workers_cpu = 0.0;
         let mut survivors = Vec::new();
@@ -218,8 +212,7 @@ impl Backend for ProcessBackend {
         self.idle_workers().extend(survivors);
         control.outcome()?;
         let mut tally = emitter.finish()?;
-        tally.audio_samples = samples_read.unwrap_or(0);
-        tally.dropped_samples = dropped.unwrap_or(0);
+        counts.add_to(&mut tally);
         tally.worker_restarts = shared.restarts.load(Ordering::SeqCst);
         let mut report = start.report(self.name(), transcriber.name(), options.realtime, &tally);
         report.peak_rss_bytes += workers_peak_rss;

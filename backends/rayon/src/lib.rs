@@ -67,12 +67,11 @@
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, bounded, unbounded};
 use steno_core::stage::{
-    Emitter, PreparedRun, RunControl, RunStart, TimedChunk, Transcript, transcribe,
+    Emitter, InputThreads, PreparedRun, RunControl, RunStart, TimedChunk, Transcript, transcribe,
 };
 use steno_core::{Backend, Error, Pipeline, Result, RunReport, Transcriber, TranscriberFactory};
 
@@ -262,8 +261,7 @@ struct Active {
     model_name: String,
     /// `None` once the chunker has finished, or the input stopped.
     chunks: Option<Receiver<TimedChunk>>,
-    source: Option<JoinHandle<u64>>,
-    chunker: Option<JoinHandle<u64>>,
+    input: InputThreads,
     emitter: Emitter,
     /// Chunks handed to the pool whose outcome has not come back.
     in_flight: usize,
@@ -289,14 +287,8 @@ impl Active {
             options,
         } = pipeline.prepare()?;
         let (chunk_tx, chunk_rx) = bounded::<TimedChunk>(options.queue_capacity.max(1));
-        let chunker_thread = control.spawn_stage("chunker", {
-            let control = control.clone();
-            move || chunker.run_blocking(&control, |chunk| chunk_tx.send(chunk).is_ok())
-        });
-        let chunker_handle = chunker_thread.as_ref().map(|h| h.thread().clone());
-        let source_thread = control.spawn_stage("source", {
-            let control = control.clone();
-            move || source.run_blocking(&control, chunker_handle.as_ref())
+        let input = InputThreads::start(&control, source, chunker, move |chunk| {
+            chunk_tx.send(chunk).is_ok()
         });
         Ok(Active {
             index,
@@ -306,8 +298,7 @@ impl Active {
             model,
             model_name: transcriber.name(),
             chunks: Some(chunk_rx),
-            source: source_thread,
-            chunker: chunker_thread,
+            input,
             emitter,
             in_flight: 0,
             dispatched: 0,
@@ -341,18 +332,10 @@ impl Active {
     fn finish(mut self) -> Result<RunReport> {
         // A stopped input's chunker may wait to hand on a chunk: dropping the receiver frees it.
         self.chunks = None;
-        let samples_read = self
-            .source
-            .take()
-            .and_then(|h| self.control.join_stage(h, "source"));
-        let dropped = self
-            .chunker
-            .take()
-            .and_then(|h| self.control.join_stage(h, "chunker"));
+        let counts = self.input.join(&self.control);
         self.control.outcome()?;
         let mut tally = self.emitter.finish()?;
-        tally.audio_samples = samples_read.unwrap_or(0);
-        tally.dropped_samples = dropped.unwrap_or(0);
+        counts.add_to(&mut tally);
         Ok(self
             .start
             .report(BACKEND_NAME, self.model_name, self.realtime, &tally))

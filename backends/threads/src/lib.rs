@@ -35,7 +35,7 @@
 //! ```
 
 use crossbeam_channel::bounded;
-use steno_core::stage::{PreparedRun, TimedChunk, Transcript, transcribe};
+use steno_core::stage::{InputThreads, PreparedRun, TimedChunk, Transcript, transcribe};
 use steno_core::{Backend, Pipeline, Result, RunReport};
 
 /// The std-threads backend. See the [crate docs](crate).
@@ -70,14 +70,8 @@ impl Backend for ThreadsBackend {
 
         // A stage whose thread cannot start fails the run; its closure is dropped with the
         // channel ends it holds, so the stages on either side of it see the end and stop.
-        let chunker_thread = control.spawn_stage("chunker", {
-            let control = control.clone();
-            move || chunker.run_blocking(&control, |chunk| chunk_tx.send(chunk).is_ok())
-        });
-        let chunker_handle = chunker_thread.as_ref().map(|h| h.thread().clone());
-        let source_thread = control.spawn_stage("source", {
-            let control = control.clone();
-            move || source.run_blocking(&control, chunker_handle.as_ref())
+        let input = InputThreads::start(&control, source, chunker, move |chunk| {
+            chunk_tx.send(chunk).is_ok()
         });
         let transcriber_thread = control.spawn_stage("transcriber", {
             let control = control.clone();
@@ -102,15 +96,13 @@ impl Backend for ThreadsBackend {
             }
         }
         // If the sink failed, `control` has already told the other stages to stop.
-        let samples_read = source_thread.and_then(|h| control.join_stage(h, "source"));
-        let dropped = chunker_thread.and_then(|h| control.join_stage(h, "chunker"));
+        let counts = input.join(&control);
         if let Some(handle) = transcriber_thread {
             control.join_stage(handle, "transcriber");
         }
         control.outcome()?;
         let mut tally = emitter.finish()?;
-        tally.audio_samples = samples_read.unwrap_or(0);
-        tally.dropped_samples = dropped.unwrap_or(0);
+        counts.add_to(&mut tally);
         Ok(start.report(self.name(), transcriber.name(), options.realtime, &tally))
     }
 }
