@@ -24,8 +24,8 @@
 //!
 //! - `whisper` (default): [`WhisperModel`], through whisper-rs, which builds whisper.cpp
 //!   (cmake and a C++ compiler).
-//! - `decode` (default): [`FileSource`] and [`read_file`]: WAV through hound; FLAC, MP3 and
-//!   Ogg Vorbis through symphonia.
+//! - `decode` (default): [`FileSource`] and [`read_file`]: WAV through hound; FLAC, MP3, Ogg
+//!   Vorbis and AAC (M4A/MP4, ADTS) through symphonia.
 //! - `capture`: `push_captured`, the body of a cpal audio callback (needs ALSA's headers on
 //!   Linux).
 //!

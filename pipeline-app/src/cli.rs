@@ -106,9 +106,9 @@ pub(crate) struct PipelineArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct TranscribeArgs {
-    /// Audio files (WAV, FLAC, MP3, Ogg Vorbis; any rate and channel count), or `-` for stdin:
-    /// a WAV, FLAC, MP3 or Ogg stream is recognised and decoded; anything else is read as raw
-    /// signed 16-bit little-endian 16 kHz mono PCM (see --raw).
+    /// Audio files (WAV, FLAC, MP3, Ogg Vorbis, M4A/AAC; any rate and channel count), or `-`
+    /// for stdin: a WAV, FLAC, MP3, Ogg or M4A stream is recognised and decoded; anything else
+    /// is read as raw signed 16-bit little-endian 16 kHz mono PCM (see --raw).
     #[arg(required = true, value_name = "INPUT")]
     pub(crate) inputs: Vec<PathBuf>,
 

@@ -138,3 +138,35 @@ fn out_of_range_choices_are_named() {
     );
     assert!(line.contains("max chunk"), "{line}");
 }
+
+#[test]
+fn opus_is_refused_naming_its_container_and_codec_and_the_conversion() {
+    let dir = tempfile::tempdir().unwrap();
+    let opus = fixture("word.opus");
+    let line = fails_cleanly(dir.path(), &[opus.as_os_str()], &opus);
+    let convert = format!(
+        "ffmpeg -i {} -ar 16000 -ac 1 {}",
+        opus.display(),
+        opus.with_extension("wav").display()
+    );
+    assert!(
+        line.contains("Ogg file with Opus audio, which steno cannot decode")
+            && line.ends_with(&convert),
+        "{line}"
+    );
+
+    // The same bytes on stdin: recognised as a container, not transcribed as raw PCM.
+    let output = steno()
+        .args(["transcribe", "-"])
+        .stdin(std::fs::File::open(&opus).unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "error: -: Ogg file with Opus audio, which steno cannot decode; convert it first: pipe \
+         it through `ffmpeg -i - -ar 16000 -ac 1 -f wav -`"
+    );
+    assert!(output.stdout.is_empty());
+}

@@ -279,6 +279,27 @@ fn stereo_44k_float_gives_the_same_words_as_16k_mono() {
 }
 
 #[test]
+fn m4a_aac_is_transcribed_to_its_words() {
+    // The session's first two sentences as AAC-LC at 24 kb/s in an M4A, as a phone records.
+    let out = run_ok(
+        steno()
+            .args(["transcribe", "--format", "jsonl"])
+            .arg(fixture("session-opening.m4a")),
+    );
+    let segments = parse_jsonl(&String::from_utf8(out.stdout).unwrap());
+    let expected = session_sentences()[..2].join(" ");
+    assert_eq!(segments.len(), 2, "one segment per sentence: {segments:#?}");
+    let error = wer(&expected, &joined(&segments));
+    // tiny.en hears 16 of the 19 words ("jump over the navy nard" for "jumps over the lazy
+    // dog"; 18 from the WAV): a failed decode would get next to none.
+    assert!(
+        error <= 0.3,
+        "WER {error:.2}: {:?} vs {expected:?}",
+        joined(&segments)
+    );
+}
+
+#[test]
 fn silence_and_noise_produce_no_text() {
     for input in ["silence.wav", "noise.wav"] {
         let out = run_ok(
