@@ -5,7 +5,13 @@
 //! happen on the pipeline side in [`CaptureSource`], scheduled by the chosen backend. Ctrl-C
 //! and `--duration` stop the source, so the backend flushes the utterance in progress, the
 //! output and report are written, and the exit status is 0.
+//!
+//! ALSA and the JACK client library print their own diagnostics straight to stderr while
+//! devices are listed and opened (a missing card, no JACK server); at the default log level
+//! stderr points at /dev/null for those calls ([`quietly`]), so the terminal shows only steno.
 
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +36,7 @@ use crate::transcribe::{Sizing, backend, check_backend_options, chunker_config, 
 const RING_SECONDS: usize = 10;
 
 pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
-    let host = cpal::default_host();
+    let host = quietly(cpal::default_host);
     if args.list_devices {
         return list_devices(&host);
     }
@@ -43,9 +49,12 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
         }
         secs => secs.map(Duration::from_secs_f64),
     };
-    let device = pick_device(&host, args.device.as_deref())?;
-    let name = device_name(&device);
-    let supported = pick_config(&device, &name)?;
+    let (device, name, supported) = quietly(|| {
+        let device = pick_device(&host, args.device.as_deref())?;
+        let name = device_name(&device);
+        let supported = pick_config(&device, &name)?;
+        anyhow::Ok((device, name, supported))
+    })?;
     // The model loads before the device opens, so the ring does not fill during loading.
     let model_path = model::resolve(args.pipeline.model.as_deref())?;
     let sizing = Sizing::of(&options);
@@ -72,17 +81,20 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
     }
     let control = source.control();
     stop_on_ctrl_c(control.clone())?;
-    let stream = open_stream(
-        &device,
-        &config,
-        supported.sample_format(),
-        writer,
-        control,
-        &name,
-    )?;
-    stream
-        .play()
-        .map_err(|e| anyhow!(explain(&e, &name, "cannot start capturing")))?;
+    let stream = quietly(|| {
+        let stream = open_stream(
+            &device,
+            &config,
+            supported.sample_format(),
+            writer,
+            control,
+            &name,
+        )?;
+        stream
+            .play()
+            .map_err(|e| anyhow!(explain(&e, &name, "cannot start capturing")))?;
+        anyhow::Ok(stream)
+    })?;
     eprintln!(
         "steno: listening on '{name}' ({} Hz, {channels} channel(s), {}); Ctrl-C to stop",
         config.sample_rate,
@@ -159,31 +171,73 @@ fn input_devices(host: &cpal::Host) -> anyhow::Result<Vec<Device>> {
         .collect())
 }
 
+/// Runs `f` (calls into the audio libraries) with stderr on /dev/null, unless debug logs are
+/// on: ALSA and JACK print there directly, bypassing steno's logs. steno's own messages
+/// are returned as values from `f` and printed after stderr is back.
+fn quietly<T>(f: impl FnOnce() -> T) -> T {
+    let _quiet = (!tracing::enabled!(tracing::Level::DEBUG))
+        .then(StderrSilenced::start)
+        .flatten();
+    f()
+}
+
+/// While it lives, file descriptor 2 is /dev/null; dropping it puts the real stderr back.
+struct StderrSilenced {
+    saved: OwnedFd,
+}
+
+impl StderrSilenced {
+    /// `None` (and stderr left alone) if stderr cannot be saved or /dev/null opened.
+    fn start() -> Option<Self> {
+        let saved = std::io::stderr().as_fd().try_clone_to_owned().ok()?;
+        let null = File::options().write(true).open("/dev/null").ok()?;
+        rustix::stdio::dup2_stderr(&null).ok()?;
+        Some(StderrSilenced { saved })
+    }
+}
+
+impl Drop for StderrSilenced {
+    fn drop(&mut self) {
+        // Nothing to report it to if this fails: stderr is what failed to come back.
+        let _ = rustix::stdio::dup2_stderr(&self.saved);
+    }
+}
+
 fn list_devices(host: &cpal::Host) -> anyhow::Result<()> {
-    let default = host.default_input_device().map(|d| device_name(&d));
-    let devices = input_devices(host)?;
-    if devices.is_empty() {
+    // Every line is made with stderr silenced (probing a device is what makes ALSA talk),
+    // then printed.
+    let lines = quietly(|| {
+        let default = host.default_input_device().map(|d| device_name(&d));
+        let lines: Vec<String> = input_devices(host)?
+            .iter()
+            .map(|device| {
+                let name = device_name(device);
+                let config = device.default_input_config().map_or_else(
+                    |e| format!("unusable: {e}"),
+                    |c| {
+                        format!(
+                            "{} Hz, {} channel(s), {}",
+                            c.sample_rate(),
+                            c.channels(),
+                            c.sample_format()
+                        )
+                    },
+                );
+                let mark = if default.as_deref() == Some(name.as_str()) {
+                    " (default)"
+                } else {
+                    ""
+                };
+                format!("{name}{mark}\t{device}\t{config}")
+            })
+            .collect();
+        anyhow::Ok(lines)
+    })?;
+    if lines.is_empty() {
         bail!("{}", NO_DEVICE);
     }
-    for device in devices {
-        let name = device_name(&device);
-        let config = device.default_input_config().map_or_else(
-            |e| format!("unusable: {e}"),
-            |c| {
-                format!(
-                    "{} Hz, {} channel(s), {}",
-                    c.sample_rate(),
-                    c.channels(),
-                    c.sample_format()
-                )
-            },
-        );
-        let mark = if default.as_deref() == Some(name.as_str()) {
-            " (default)"
-        } else {
-            ""
-        };
-        println!("{name}{mark}\t{device}\t{config}");
+    for line in lines {
+        println!("{line}");
     }
     Ok(())
 }

@@ -263,3 +263,22 @@ fn a_saturated_live_pipeline_counts_its_drops_and_stays_bounded() {
     );
     assert!(sink.is_finished());
 }
+
+/// Listing devices makes ALSA (and the JACK client, where its plugin is installed) print their
+/// own diagnostics to stderr; at the default log level the terminal shows only the list.
+/// `RUST_LOG=debug` lets them through.
+#[test]
+fn listing_devices_shows_no_audio_library_noise_by_default() {
+    let output = steno()
+        .args(["live", "--list-devices"])
+        .output()
+        .expect("steno runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let list = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        list.lines().any(|l| l.starts_with("null\t")),
+        "ALSA's null device is listed: {list}"
+    );
+    assert_eq!(stderr, "", "nothing but the list");
+}
