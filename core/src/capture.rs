@@ -6,11 +6,12 @@
 //! `capture`): no allocation, no lock, no logging, no blocking; what does not fit is dropped and
 //! counted. On the pipeline side, [`CaptureSource`] drains the ring, downmixes and resamples to
 //! 16 kHz with a [`Conditioner`], and ends the stream when its [`CaptureControl`] says stop
-//! (Ctrl-C), when a duration limit is reached, or with an error when the device fails.
+//! (Ctrl-C), when a duration limit is reached, or with an error when the device fails or is
+//! not a live device at all (it delivers audio much faster than real time).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{Conditioner, Error, Result, RingReader, SAMPLE_RATE, Source};
 
@@ -19,6 +20,14 @@ const POLL: Duration = Duration::from_millis(5);
 
 /// The most channels a capture device may have (more is refused as unsupported).
 pub const MAX_CAPTURE_CHANNELS: usize = 64;
+
+/// A live device delivers audio at the pace it is spoken, give or take its buffering; one that
+/// has delivered more than `UNPACED_RATIO` times the wall time since the source was created,
+/// plus `UNPACED_SLACK_SECS`, is a generator (ALSA's `null`, a file plugin). Its overflow of
+/// the ring would be counted as dropped audio, a number that means nothing, so the source
+/// ends with an error instead. The margins are far above any device's clock drift or burst.
+const UNPACED_RATIO: f64 = 2.0;
+const UNPACED_SLACK_SECS: f64 = 2.0;
 
 /// Samples converted per step on the callback's stack: 4 KiB, a multiple of every channel count
 /// up to 64 rounded down to whole frames.
@@ -132,6 +141,11 @@ pub struct CaptureSource {
     ended: bool,
     /// The device's failure, returned once the audio captured before it is delivered.
     failure: Option<String>,
+    /// When the source was made (just before the device opens): the start of the wall time
+    /// captured audio is compared with.
+    created: Instant,
+    /// Device frames taken out of the ring so far.
+    popped_frames: u64,
 }
 
 impl std::fmt::Debug for CaptureSource {
@@ -183,6 +197,8 @@ impl CaptureSource {
             raw: Vec::new(),
             ended: false,
             failure: None,
+            created: Instant::now(),
+            popped_frames: 0,
         })
     }
 
@@ -197,6 +213,21 @@ impl CaptureSource {
     pub fn control(&self) -> CaptureControl {
         self.control.clone()
     }
+
+    /// The problem, when the device has delivered (into the ring or past it) much more audio
+    /// than the wall time since the source was made.
+    fn unpaced(&self) -> Option<String> {
+        let frames = self.popped_frames + self.reader.dropped() / self.channels as u64;
+        let audio = frames as f64 / f64::from(self.rate);
+        let wall = self.created.elapsed().as_secs_f64();
+        (audio > UNPACED_RATIO * wall + UNPACED_SLACK_SECS).then(|| {
+            format!(
+                "not a live capture device: it delivered {audio:.1} s of audio in {wall:.2} s, \
+                 far faster than real time (a generator such as ALSA's `null` device); pick a \
+                 microphone or another capture device"
+            )
+        })
+    }
 }
 
 impl Source for CaptureSource {
@@ -209,7 +240,8 @@ impl Source for CaptureSource {
     /// has gone, after delivering everything captured before.
     ///
     /// # Errors
-    /// [`Error::Input`] with the device's failure, after the audio captured before it.
+    /// [`Error::Input`] with the device's failure, after the audio captured before it; at
+    /// once when the device delivers audio much faster than real time (it is no live device).
     fn next_block(&mut self) -> Result<Option<Vec<f32>>> {
         loop {
             if self.ended {
@@ -224,6 +256,11 @@ impl Source for CaptureSource {
                 fault.is_some() || self.control.is_stopped() || self.reader.is_writer_gone();
             self.raw.clear();
             self.reader.pop_into(&mut self.raw);
+            self.popped_frames += (self.raw.len() / self.channels) as u64;
+            if let Some(problem) = self.unpaced() {
+                self.ended = true;
+                return Err(Error::input_named(self.name.clone(), problem, None));
+            }
             let mut out = Vec::new();
             self.conditioner.push(&self.raw, &mut out);
             if ending {
@@ -300,6 +337,22 @@ mod tests {
         writer.push_frames_or_drop(&[0.1; 1_000], 1);
         drop(writer);
         assert_eq!(drain(&mut source).unwrap(), 1_000);
+    }
+
+    #[test]
+    fn a_device_far_faster_than_real_time_is_an_error_not_drops() {
+        // 30 s of 48 kHz stereo at once: 10 s fit in the ring, the rest overflows.
+        let (mut writer, reader) = ring(48_000 * 2 * 10);
+        let mut source = CaptureSource::new("null", reader, 48_000, 2).unwrap();
+        for _ in 0..30 {
+            writer.push_frames_or_drop(&[0.0; 48_000 * 2], 2);
+        }
+        let err = source.next_block().unwrap_err().to_string();
+        assert!(
+            err.starts_with("null: not a live capture device: it delivered 30.0 s of audio in"),
+            "{err}"
+        );
+        assert_eq!(source.next_block().unwrap(), None, "the stream has ended");
     }
 
     #[test]

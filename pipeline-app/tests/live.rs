@@ -264,6 +264,34 @@ fn a_saturated_live_pipeline_counts_its_drops_and_stays_bounded() {
     assert!(sink.is_finished());
 }
 
+/// ALSA's `null` device is a generator, not a microphone: it delivers silence as fast as it is
+/// read. That is one line naming the device and saying so, not a warning that minutes of
+/// audio were dropped in a two-second session, and no report of such numbers.
+#[test]
+fn a_device_that_is_not_paced_is_named_not_reported_as_drops() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report = dir.path().join("live.json");
+    let output = steno()
+        .args(["live", "--device", "null", "--duration", "2", "--report"])
+        .arg(&report)
+        .output()
+        .expect("steno live runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("steno: listening on"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(
+        lines[0].starts_with("error: null: not a live capture device")
+            && lines[0].contains("far faster than real time"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("dropped"), "{stderr}");
+    assert!(!report.exists(), "a report of a run that measured nothing");
+}
+
 /// Listing devices makes ALSA (and the JACK client, where its plugin is installed) print their
 /// own diagnostics to stderr; at the default log level the terminal shows only the list.
 /// `RUST_LOG=debug` lets them through.
