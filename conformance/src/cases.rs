@@ -63,15 +63,21 @@ fn range_of(segment: &Segment) -> Range<u64> {
 /// detector frames, plus one frame: the detector's resolution) of audio on either side.
 fn assert_covers(chunk: &Range<u64>, speech: &Range<u64>, config: &ChunkerConfig, context: &str) {
     let frame = FRAME_LEN as u64;
-    let slack = (samples_in(config.padding.as_secs_f64()) as u64).div_ceil(frame) * frame + frame;
+    let slack = |padding: Duration| {
+        (samples_in(padding.as_secs_f64()) as u64).div_ceil(frame) * frame + frame
+    };
+    let (before, after) = (
+        slack(config.leading_padding),
+        slack(config.trailing_padding),
+    );
     assert!(
         chunk.start <= speech.start && speech.end <= chunk.end,
         "{context}: chunk {chunk:?} does not hold all of the utterance at {speech:?}"
     );
     assert!(
-        speech.start - chunk.start <= slack && chunk.end - speech.end <= slack,
-        "{context}: chunk {chunk:?} reaches more than the padding ({slack} samples) beyond \
-         the utterance at {speech:?}"
+        speech.start - chunk.start <= before && chunk.end - speech.end <= after,
+        "{context}: chunk {chunk:?} reaches more than the padding ({before} samples before, \
+         {after} after) beyond the utterance at {speech:?}"
     );
 }
 

@@ -103,7 +103,7 @@ impl Chunk {
 /// let config = ChunkerConfig::default()
 ///     .with_vad(VadKind::Energy)
 ///     .with_min_silence(Duration::from_millis(300));
-/// assert_eq!(config.padding, Duration::from_millis(200));
+/// assert_eq!(config.leading_padding, Duration::from_millis(200));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -117,8 +117,14 @@ pub struct ChunkerConfig {
     /// Silence that ends an utterance (the hangover). Shorter means lower latency but more
     /// utterances cut at pauses inside sentences.
     pub min_silence: Duration,
-    /// Audio kept before the first and after the last speech frame, so word edges are not cut.
-    pub padding: Duration,
+    /// Audio kept before the first speech frame, so a word's onset is not cut. It costs no
+    /// latency: it has already arrived when speech starts.
+    pub leading_padding: Duration,
+    /// Audio kept after the last speech frame, so a word's fading end is not cut. Real-time
+    /// text waits for it (transcription starts once it has arrived), so it is latency: audio
+    /// that arrives in real time is better cut with
+    /// [`REALTIME_TRAILING_PADDING`](Self::REALTIME_TRAILING_PADDING).
+    pub trailing_padding: Duration,
     /// Utterances with less speech than this are dropped as clicks and breaths.
     pub min_speech: Duration,
     /// Longest chunk; a longer utterance is split at its quietest frame. At most 30 s.
@@ -134,7 +140,8 @@ impl Default for ChunkerConfig {
             energy_threshold_db: -45.0,
             speech_probability: 0.5,
             min_silence: Duration::from_millis(400),
-            padding: Duration::from_millis(200),
+            leading_padding: Duration::from_millis(200),
+            trailing_padding: Duration::from_millis(200),
             min_speech: Duration::from_millis(200),
             max_chunk: Duration::from_secs(20),
             fixed_window: Duration::from_secs(5),
@@ -143,6 +150,13 @@ impl Default for ChunkerConfig {
 }
 
 impl ChunkerConfig {
+    /// The trailing padding `steno live` and `steno transcribe --realtime` use (the default,
+    /// 200 ms, suits files). Measured on the speech fixtures (BENCHMARKS.md): utterances
+    /// decoded one by one, as in real time, lose no words with 100 ms (a word or two fewer
+    /// errors on each fixture), and end-of-speech latency on 3-9 s sentences falls from
+    /// p95 546 to 421 ms; packed file windows lost words with it, so files keep 200 ms.
+    pub const REALTIME_TRAILING_PADDING: Duration = Duration::from_millis(100);
+
     /// The voice activity detector.
     #[must_use]
     pub fn with_vad(mut self, vad: VadKind) -> Self {
@@ -171,10 +185,17 @@ impl ChunkerConfig {
         self
     }
 
-    /// Audio kept before the first and after the last speech frame.
+    /// Audio kept before the first speech frame.
     #[must_use]
-    pub fn with_padding(mut self, padding: Duration) -> Self {
-        self.padding = padding;
+    pub fn with_leading_padding(mut self, padding: Duration) -> Self {
+        self.leading_padding = padding;
+        self
+    }
+
+    /// Audio kept after the last speech frame.
+    #[must_use]
+    pub fn with_trailing_padding(mut self, padding: Duration) -> Self {
+        self.trailing_padding = padding;
         self
     }
 
@@ -217,8 +238,11 @@ impl ChunkerConfig {
                 self.max_chunk
             ));
         }
-        if self.padding * 2 >= self.max_chunk {
-            return bad("padding must be well under half the max chunk length".into());
+        if (self.leading_padding + self.trailing_padding) >= self.max_chunk {
+            return bad(
+                "the leading and trailing paddings together must be under the max chunk length"
+                    .into(),
+            );
         }
         if self.fixed_window > MAX_CHUNK_LIMIT || self.fixed_window < Duration::from_millis(100) {
             return bad(format!(
@@ -278,7 +302,8 @@ pub struct Chunker {
     detector: Option<Box<dyn VoiceDetector>>,
     fixed_window: u64,
     min_silence_frames: u64,
-    padding_frames: u64,
+    leading_padding_frames: u64,
+    trailing_padding_frames: u64,
     min_speech_frames: u64,
     max_frames: u64,
     /// Samples from `buffer_start` on, including a partial frame at the end.
@@ -317,7 +342,8 @@ impl Chunker {
             detector,
             fixed_window: (config.fixed_window.as_secs_f64() * f64::from(SAMPLE_RATE)) as u64,
             min_silence_frames: frames_in(config.min_silence).max(1),
-            padding_frames: frames_in(config.padding),
+            leading_padding_frames: frames_in(config.leading_padding),
+            trailing_padding_frames: frames_in(config.trailing_padding),
             min_speech_frames: frames_in(config.min_speech).max(1),
             max_frames: frames_in(config.max_chunk),
             buffer: Vec::new(),
@@ -367,7 +393,8 @@ impl Chunker {
             frames,
         } = std::mem::replace(&mut self.state, State::Idle)
         {
-            let end_sample = ((last_speech_frame + 1 + self.padding_frames) * FRAME_LEN as u64)
+            let end_sample = ((last_speech_frame + 1 + self.trailing_padding_frames)
+                * FRAME_LEN as u64)
                 .min(self.samples_seen());
             if self.enough_speech(&frames) {
                 let speech_end = ((last_speech_frame + 1) * FRAME_LEN as u64).min(end_sample);
@@ -412,7 +439,7 @@ impl Chunker {
         else {
             return None;
         };
-        let end_frame = last_speech_frame + 1 + self.padding_frames;
+        let end_frame = last_speech_frame + 1 + self.trailing_padding_frames;
         if self.frames_done < end_frame || !self.enough_speech(frames) {
             return None;
         }
@@ -471,7 +498,7 @@ impl Chunker {
             State::Idle => {
                 if speech {
                     let start_frame = frame
-                        .saturating_sub(self.padding_frames)
+                        .saturating_sub(self.leading_padding_frames)
                         .max(self.last_chunk_end_frame);
                     let mut frames = Vec::new();
                     // The padding frames before the first speech frame are not speech.
@@ -513,7 +540,8 @@ impl Chunker {
         let State::InSpeech { frames, .. } = std::mem::replace(&mut self.state, State::Idle) else {
             return;
         };
-        let end_frame = (last_speech_frame + 1 + self.padding_frames).min(self.frames_done);
+        let end_frame =
+            (last_speech_frame + 1 + self.trailing_padding_frames).min(self.frames_done);
         if self.enough_speech(&frames) {
             self.emit(
                 start_frame * FRAME_LEN as u64,
@@ -583,7 +611,7 @@ impl Chunker {
     fn trim_idle_history(&mut self) {
         let keep_from = (self
             .frames_done
-            .saturating_sub(self.padding_frames)
+            .saturating_sub(self.leading_padding_frames)
             .max(self.last_chunk_end_frame))
             * FRAME_LEN as u64;
         let droppable = keep_from.saturating_sub(self.buffer_start) as usize;
@@ -661,6 +689,30 @@ mod tests {
         // Flushed without silence after it: speech runs to the last whole frame.
         let tail = chunks[2].end_sample() - chunks[2].speech_end_sample;
         assert!(tail < FRAME_LEN as u64, "{tail}");
+    }
+
+    #[test]
+    fn leading_and_trailing_padding_are_set_apart() {
+        let config = energy_config()
+            .with_leading_padding(Duration::from_millis(300))
+            .with_trailing_padding(Duration::from_millis(96));
+        let chunks = chunk_all(&config, &session(), 1000);
+        assert_eq!(chunks.len(), 3);
+        assert!((chunks[0].start_seconds() - 0.2).abs() < 0.02, "{chunks:?}");
+        assert!((chunks[0].end_seconds() - 1.596).abs() < 0.02, "{chunks:?}");
+        // The early chunk is there as soon as the shorter trailing padding has arrived.
+        let mut chunker = Chunker::new(&config).unwrap();
+        let mut out = Vec::new();
+        chunker.push(
+            &[silence(0.5), speech_like(1.0), silence(0.08)].concat(),
+            &mut out,
+        );
+        assert!(chunker.provisional().is_none());
+        chunker.push(&silence(0.04), &mut out);
+        let early = chunker
+            .provisional()
+            .expect("the trailing padding has arrived");
+        assert!((early.end_seconds() - 1.596).abs() < 0.02, "{early:?}");
     }
 
     #[test]

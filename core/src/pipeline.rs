@@ -284,10 +284,10 @@ pub struct RunOptions {
     pub ring_capacity: usize,
     /// Chunks that may wait for a transcriber (and transcripts for the sink) at once.
     pub queue_capacity: usize,
-    /// Start transcribing an utterance as soon as the padding after its speech has arrived,
-    /// while the rest of the hangover confirms the speaker stopped; if speech resumes first,
-    /// the early result is dropped (see [`crate::early`]). Output is the same either way;
-    /// text arrives up to the hangover minus the padding (0.2 s by default) sooner. Worth it
+    /// Start transcribing an utterance as soon as the trailing padding after its speech has
+    /// arrived, while the rest of the hangover confirms the speaker stopped; if speech resumes
+    /// first, the early result is dropped (see [`crate::early`]). Output is the same either
+    /// way; text arrives up to the hangover minus that padding (0.2 s by default) sooner. Worth it
     /// when audio arrives in real time (a microphone, `realtime`); off by default because a
     /// file read at full speed rarely gains and may decode some utterances twice.
     pub early_start: bool,

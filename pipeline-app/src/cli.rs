@@ -87,6 +87,12 @@ pub(crate) struct PipelineArgs {
     #[arg(long, value_name = "MS", default_value_t = 400)]
     pub(crate) min_silence_ms: u64,
 
+    /// Audio (ms) kept after the end of speech in each utterance, so a word's fading end is
+    /// not cut [default: 100 in `live` and with --realtime, where text waits for it; 200 for
+    /// files, whose packed windows lose words with less].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=2_000))]
+    pub(crate) trailing_padding_ms: Option<u64>,
+
     /// Longest chunk in seconds (at most 30); longer speech is split at a quiet moment.
     #[arg(long, value_name = "SECS", default_value_t = 20.0)]
     pub(crate) max_chunk: f64,

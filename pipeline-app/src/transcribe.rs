@@ -295,10 +295,18 @@ pub(crate) fn chunker_config(args: &TranscribeArgs) -> anyhow::Result<ChunkerCon
             args.pipeline.max_chunk
         );
     }
-    let config = ChunkerConfig::default()
+    let mut config = ChunkerConfig::default()
         .with_vad(vad)
         .with_min_silence(Duration::from_millis(args.pipeline.min_silence_ms))
         .with_max_chunk(Duration::from_secs_f64(args.pipeline.max_chunk));
+    // Audio that arrives in real time waits for its trailing padding: less of it is latency
+    // saved (see `REALTIME_TRAILING_PADDING`).
+    let trailing_padding = match args.pipeline.trailing_padding_ms {
+        Some(ms) => Duration::from_millis(ms),
+        None if args.realtime => ChunkerConfig::REALTIME_TRAILING_PADDING,
+        None => config.trailing_padding,
+    };
+    config = config.with_trailing_padding(trailing_padding);
     config.validate()?;
     Ok(config)
 }

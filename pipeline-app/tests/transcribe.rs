@@ -92,6 +92,18 @@ fn jsonl_timestamps_are_monotonic_and_inside_the_audio() {
 }
 
 #[test]
+fn trailing_padding_moves_chunk_ends_and_not_speech_ends() {
+    let (default, _) = session_jsonl();
+    let (shorter, _) = jsonl_and_report(&["--trailing-padding-ms", "96"], &fixture("session.wav"));
+    assert_eq!(shorter.len(), default.len(), "{shorter:?}");
+    for (a, b) in default.iter().zip(&shorter) {
+        assert_eq!((a.start, a.speech_end), (b.start, b.speech_end), "{b:?}");
+        // 0.2 s of padding by default, 96 ms here (both whole 16 ms VAD frames).
+        assert!((a.end - b.end - 0.104).abs() < 0.011, "{a:?} vs {b:?}");
+    }
+}
+
+#[test]
 fn the_report_describes_the_run() {
     let (segments, report) = session_jsonl();
     assert_eq!(report["backend"], "threads");
@@ -347,8 +359,12 @@ fn realtime_mode_paces_the_input_and_measures_latency() {
         "{report}"
     );
     // Same chunks and words as the offline run decoding each utterance alone, as real time
-    // does: chunking never depends on timing, and early start changes no text.
-    let (offline, _) = &jsonl_and_report(&["--no-pack"], &fixture("session.wav"));
+    // does, with real time's 100 ms of trailing padding: chunking never depends on timing,
+    // and early start changes no text.
+    let (offline, _) = &jsonl_and_report(
+        &["--no-pack", "--trailing-padding-ms", "100"],
+        &fixture("session.wav"),
+    );
     let strip = |s: &[Segment]| {
         s.iter()
             .map(|s| (s.chunk, s.start, s.end, s.text.clone()))
@@ -365,7 +381,8 @@ fn realtime_mode_paces_the_input_and_measures_latency() {
         );
     }
     // In real time the end of speech happened when its sample was due: the speaker stopped
-    // before the chunk's trailing padding had played, so that latency is the longer one.
+    // before the chunk's trailing padding (100 ms) had played, so that latency is the longer
+    // one.
     // Early start is on in real time, and was used: the words above are what waiting gives.
     assert!(
         report["early_starts_used"].as_u64().unwrap() >= 1,
@@ -377,7 +394,7 @@ fn realtime_mode_paces_the_input_and_measures_latency() {
             latency[p].as_f64().unwrap(),
             speech_end[p].as_f64().unwrap(),
         );
-        assert!(b >= a + 150.0, "{p}: speech end {b} ms vs chunk end {a} ms");
+        assert!(b >= a + 80.0, "{p}: speech end {b} ms vs chunk end {a} ms");
     }
 }
 
