@@ -1,4 +1,4 @@
-//! The model cases: real Whisper (the default model, `models/ggml-tiny.en.bin`) on the speech
+//! The model cases: real Whisper (the default model, `models/ggml-tiny.en-q8_0.bin`) on the speech
 //! fixtures in `conformance/inputs/`, each run rendered as text for a snapshot shared by every
 //! backend.
 //!
@@ -26,7 +26,7 @@ const MODEL_DEADLINE: Duration = Duration::from_secs(600);
 
 /// Where the default model is installed (`cargo xtask model`).
 pub fn model_path() -> PathBuf {
-    workspace_root().join("models/ggml-tiny.en.bin")
+    workspace_root().join("models/ggml-tiny.en-q8_0.bin")
 }
 
 /// The default model, loaded on first use and shared by every case of the process.

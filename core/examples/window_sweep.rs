@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! cargo run --release -p steno-core --example window_sweep -- \
-//!     models/ggml-tiny.en.bin conformance/inputs/short-utterances.flac \
+//!     models/ggml-tiny.en-q8_0.bin conformance/inputs/short-utterances.flac \
 //!     conformance/inputs/short-utterances.txt > sweep.tsv
 //! ```
 //!

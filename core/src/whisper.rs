@@ -26,7 +26,7 @@ pub const DEFAULT_THREADS_PER_STATE: usize = 2;
 ///
 /// ```no_run
 /// use steno_core::{Chunk, TranscriberFactory, WhisperModel};
-/// let model = WhisperModel::load("models/ggml-tiny.en.bin", 2)?;
+/// let model = WhisperModel::load("models/ggml-tiny.en-q8_0.bin", 2)?;
 /// let mut transcriber = model.create()?;
 /// let samples = steno_core::read_file("speech.wav")?;
 /// let done = transcriber.transcribe(&Chunk::new(0, 0, samples))?;

@@ -114,7 +114,7 @@ fn the_report_describes_the_run() {
         report["model"]
             .as_str()
             .unwrap()
-            .ends_with("ggml-tiny.en.bin")
+            .ends_with("ggml-tiny.en-q8_0.bin")
     );
     let audio = report["audio_seconds"].as_f64().unwrap();
     assert!((audio - SESSION_SECONDS).abs() < 1e-3, "{audio}");
@@ -400,28 +400,28 @@ fn realtime_mode_paces_the_input_and_measures_latency() {
 
 #[test]
 fn the_converted_model_transcribes_the_session() {
-    // `cargo xtask test` names the converter's output; when the installed model is the
-    // converted one (no official download here), that is the same file.
-    let converted = std::env::var_os("STENO_CONVERTED_MODEL").map(std::path::PathBuf::from);
+    // `cargo xtask test` names the converter's output (float16; the default model is its
+    // q8_0 quantization); when the installed float16 model is the converted one (no
+    // official download here), that is the same file.
+    let float16 = root().join("models/ggml-tiny.en.bin");
     let source =
         std::fs::read_to_string(root().join("models/ggml-tiny.en.bin.source")).unwrap_or_default();
-    let segments = match converted {
-        Some(path) if path != model() => {
-            let out = run_ok(
-                steno()
-                    .args(["transcribe", "--format", "jsonl", "--model"])
-                    .args([&path, &fixture("session.wav")]),
-            );
-            parse_jsonl(&String::from_utf8(out.stdout).unwrap())
-        }
-        _ => {
+    let converted = match std::env::var_os("STENO_CONVERTED_MODEL") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => {
             assert!(
                 source.contains("source=converted"),
                 "no converted model: run `cargo xtask test`, which makes one"
             );
-            session_jsonl().0.clone()
+            float16
         }
     };
+    let out = run_ok(
+        steno()
+            .args(["transcribe", "--format", "jsonl", "--model"])
+            .args([&converted, &fixture("session.wav")]),
+    );
+    let segments = parse_jsonl(&String::from_utf8(out.stdout).unwrap());
     let error = wer(&session_sentences().join(" "), &joined(&segments));
     assert!(error <= 0.15, "WER {error:.3}");
 }

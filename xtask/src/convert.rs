@@ -17,7 +17,10 @@
 mod ct2;
 mod ggml;
 mod mel;
+mod quantize;
 mod vocab;
+
+pub(crate) use quantize::quantize_q8_0;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;

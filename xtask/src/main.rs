@@ -20,7 +20,8 @@ usage: cargo xtask <task>
 tasks:
   demo      install what is missing, build steno in release and transcribe a sample
   test      install what is missing, then fmt check, clippy and the whole test suite
-  model     install the default Whisper model (models/ggml-tiny.en.bin)
+  model     install the default Whisper model (models/ggml-tiny.en-q8_0.bin, quantized
+            from the float16 models/ggml-tiny.en.bin)
   conformance-table [FILE]
             run the conformance suite and write its table into README.md (or FILE)
   compare [--inputs FILES] [--backends LIST] [--realtime] [--simulated] [--anchors]
@@ -28,7 +29,9 @@ tasks:
             build steno in release and compare every backend side by side
   deps      install the system packages steno builds with (apt-get, when root)
   convert <ct2-model-dir> <out.bin>
-            convert a CTranslate2 Whisper model to whisper.cpp's ggml format";
+            convert a CTranslate2 Whisper model to whisper.cpp's ggml format
+  quantize <float16-model.bin> <out.bin>
+            quantize a float16 ggml Whisper model to q8_0 (faster, same words)";
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -59,6 +62,7 @@ fn run_task(args: &[String]) -> anyhow::Result<()> {
         }
         ["deps"] => deps::ensure(),
         ["convert", from, to] => convert::convert(Path::new(from), Path::new(to)),
+        ["quantize", from, to] => convert::quantize_q8_0(Path::new(from), Path::new(to)).map(drop),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())

@@ -495,8 +495,8 @@ fn account(cost: &mut Cost, current: &Current) {
 ///
 /// ```
 /// use steno_core::TranscriberFactory;
-/// let model = steno_process::WorkerModel::new("models/ggml-tiny.en.bin", 2);
-/// assert_eq!(model.name(), "models/ggml-tiny.en.bin");
+/// let model = steno_process::WorkerModel::new("models/ggml-tiny.en-q8_0.bin", 2);
+/// assert_eq!(model.name(), "models/ggml-tiny.en-q8_0.bin");
 /// assert!(model.create().is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,7 +23,7 @@
 //! use steno_core::{Backend, FileSource, FormatSink, Format, Pipeline};
 //! use steno_process::{ProcessBackend, WorkerCommand, WorkerModel};
 //!
-//! let model = "models/ggml-tiny.en.bin";
+//! let model = "models/ggml-tiny.en-q8_0.bin";
 //! // Two workers, one inference thread each: `steno worker` loads the model in each.
 //! let command = WorkerCommand::new("steno").args(["worker", "--model", model, "--threads", "1"]);
 //! let backend = ProcessBackend::new(command).with_workers(2);

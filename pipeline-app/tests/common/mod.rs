@@ -20,7 +20,7 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
 
 /// The installed default model; fails loudly (never skips) when it is missing.
 pub(crate) fn model() -> PathBuf {
-    let path = root().join("models/ggml-tiny.en.bin");
+    let path = root().join("models/ggml-tiny.en-q8_0.bin");
     assert!(
         path.is_file(),
         "{} is missing: run `cargo xtask model` (or `cargo xtask test`, which does it)",
