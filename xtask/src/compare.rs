@@ -3,8 +3,9 @@
 //! and output against a floor: the same chunks transcribed by a plain sequential loop. With
 //! `--anchors`, offline runs also measure the tools steno is held to, in the same run:
 //! faster-whisper (in a venv under `target/anchors/`, on the CTranslate2 copy of the weights
-//! the converter starts from) and whisper.cpp's own long-form path (`steno floor
-//! --whisper-cli`: `whisper_full` over the whole file with whisper-cli's defaults, `-mc 0`).
+//! the converter starts from, as stored and as 8-bit `int8`) and whisper.cpp's own long-form
+//! path on steno's model file (`steno floor --whisper-cli`: `whisper_full` over the whole file
+//! with whisper-cli's defaults, `-mc 0`).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -17,9 +18,14 @@ use serde_json::{Value, json};
 const USAGE: &str = "usage: cargo xtask compare [--inputs FILES] [--backends LIST] [--realtime] \
 [--simulated] [--anchors] [--reference TEXT_FILE] [--runs N] [--json OUT.json] [--plot OUT.svg]";
 
-/// The anchor rows of `--anchors`.
+/// The anchor rows of `--anchors`: faster-whisper on the float16 weights as they are (its
+/// default compute type), faster-whisper with its 8-bit weights (`int8`: its own counterpart of
+/// steno's default q8_0 model), and whisper.cpp on steno's model file.
 const FASTER_WHISPER: &str = "faster-whisper";
+const FASTER_WHISPER_INT8: &str = "faster-whisper int8";
 const WHISPER_CPP: &str = "whisper.cpp";
+/// The anchors in row order.
+const ANCHORS: [&str; 3] = [FASTER_WHISPER, FASTER_WHISPER_INT8, WHISPER_CPP];
 
 /// Threads every anchor and steno's Whisper state use: the cores of the reference machine.
 const ANCHOR_THREADS: &str = "2";
@@ -175,7 +181,7 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         extra.push("floor");
     }
     if anchors.is_some() {
-        extra.extend([FASTER_WHISPER, WHISPER_CPP]);
+        extra.extend(ANCHORS);
     }
     for run in 0..options.runs {
         let order = backends
@@ -185,7 +191,12 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         for backend in order {
             eprintln!("xtask: run {}/{} {backend}", run + 1, options.runs);
             let measurement = match (&anchors, backend) {
-                (Some(anchors), FASTER_WHISPER) => anchors.faster_whisper(run, options)?,
+                (Some(anchors), FASTER_WHISPER) => {
+                    anchors.faster_whisper(FASTER_WHISPER, "default", run, options)?
+                }
+                (Some(anchors), FASTER_WHISPER_INT8) => {
+                    anchors.faster_whisper(FASTER_WHISPER_INT8, "int8", run, options)?
+                }
                 _ => measure(&steno, &model, backend, run, options, &scratch)?,
             };
             measurements.push(measurement);
@@ -558,9 +569,16 @@ impl Anchors {
         })
     }
 
-    /// faster-whisper over every input, as one run.
-    fn faster_whisper(&self, run: usize, options: &Options) -> anyhow::Result<Measurement> {
-        let mut measurement = Measurement::new(FASTER_WHISPER, run);
+    /// faster-whisper over every input with CTranslate2's `compute_type`, as one run of row
+    /// `row`.
+    fn faster_whisper(
+        &self,
+        row: &str,
+        compute_type: &str,
+        run: usize,
+        options: &Options,
+    ) -> anyhow::Result<Measurement> {
+        let mut measurement = Measurement::new(row, run);
         for input in &options.inputs {
             let mut command = Command::new(&self.python);
             command
@@ -568,10 +586,11 @@ impl Anchors {
                 .arg(&self.ct2_model)
                 .arg(input)
                 .arg(ANCHOR_THREADS)
+                .arg(compute_type)
                 // OpenBLAS tuning meant for numpy on some CPUs: not CTranslate2's concern.
                 .env_remove("OPENBLAS_CORETYPE")
                 .env_remove("OPENBLAS_L2_SIZE");
-            let output = run_measured(&mut command, FASTER_WHISPER, input, &mut measurement)?;
+            let output = run_measured(&mut command, row, input, &mut measurement)?;
             let result: Value = serde_json::from_slice(&output.stdout)
                 .context("the faster-whisper anchor printed no JSON")?;
             measurement.wall_seconds += result["wall_seconds"].as_f64().unwrap_or(0.0);
@@ -598,7 +617,10 @@ fn render_anchor_ratios(backends: &[String], measurements: &[Measurement]) -> St
             .map(|m| m.wall_seconds)
     };
     let runs = measurements.iter().map(|m| m.run + 1).max().unwrap_or(0);
-    let mut out = String::from("\n| backend | x faster-whisper | x whisper.cpp |\n|---|---|---|\n");
+    let mut out = format!(
+        "\n| backend | x {} |\n|---|---|---|---|\n",
+        ANCHORS.join(" | x ")
+    );
     for backend in backends {
         let ratios = |anchor: &str| -> String {
             let per_run: Vec<f64> = (0..runs)
@@ -612,12 +634,8 @@ fn render_anchor_ratios(backends: &[String], measurements: &[Measurement]) -> St
                 .fold((f64::INFINITY, 0.0_f64), |(l, h), &r| (l.min(r), h.max(r)));
             format!("{:.2} ({low:.2}-{high:.2})", median(per_run))
         };
-        let _ = writeln!(
-            out,
-            "| {backend} | {} | {} |",
-            ratios(FASTER_WHISPER),
-            ratios(WHISPER_CPP)
-        );
+        let columns: Vec<String> = ANCHORS.iter().map(|anchor| ratios(anchor)).collect();
+        let _ = writeln!(out, "| {backend} | {} |", columns.join(" | "));
     }
     out
 }
