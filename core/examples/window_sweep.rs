@@ -9,10 +9,13 @@
 //! ```
 //!
 //! `--floors 384,512,768` adds a variant per floor (`floor384`, ...): the pinned recipe with
-//! that floor instead of 384, unguarded, to weigh speed against words.
+//! that floor instead of 384, unguarded, to weigh speed against words. `--escalate -0.4,...`
+//! adds a variant per threshold (`esc-0.4`, ...): the guarded recipe that also decodes the
+//! full window when the trimmed decode's mean token log-probability is under the threshold
+//! (Whisper unsure of itself), to weigh words against time.
 //!
-//! stdout: one TSV line per utterance and variant (chunk, seconds, variant, ms, tokens,
-//! verdict, text). stderr: per variant, the total decode time, the outputs the guard would
+//! stdout: one TSV line per utterance and variant (chunk, seconds, variant, ms, tokens, mean
+//! token log-probability, verdict, text). stderr: per variant, the total decode time, the outputs the guard would
 //! flag, and the WER against the reference (one line per utterance) when the chunker found
 //! exactly one chunk per reference line. Time it on a quiet machine: ggml's threads spin.
 
@@ -30,12 +33,19 @@ enum Variant {
     Guarded,
     /// The pinned recipe with another floor, unguarded.
     Floor(usize),
+    /// The guarded recipe, and the full window when the trimmed decode's mean token
+    /// log-probability is under this threshold.
+    Escalate(f32),
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [model, input, rest @ ..] = args.as_slice() else {
-        return Err("usage: window_sweep MODEL INPUT [REFERENCE.txt] [--floors N,N,...]".into());
+        return Err(
+            "usage: window_sweep MODEL INPUT [REFERENCE.txt] [--floors N,N,...] \
+                    [--escalate T,T,...]"
+                .into(),
+        );
     };
     let mut variants = vec![
         (Variant::Full, "full".to_owned()),
@@ -49,6 +59,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for floor in list.split(',') {
             let floor: usize = floor.parse()?;
             variants.push((Variant::Floor(floor), format!("floor{floor}")));
+        }
+        rest.drain(at..at + 2);
+    }
+    if let Some(at) = rest.iter().position(|a| a == "--escalate") {
+        let list = rest.get(at + 1).ok_or("--escalate needs a list")?.clone();
+        for threshold in list.split(',') {
+            let threshold: f32 = threshold.parse()?;
+            variants.push((Variant::Escalate(threshold), format!("esc{threshold}")));
         }
         rest.drain(at..at + 2);
     }
@@ -68,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut texts = vec![Vec::new(); variants.len()];
     let mut millis = vec![0.0; variants.len()];
     let mut flagged = vec![0; variants.len()];
-    println!("chunk\tseconds\tvariant\tms\ttokens\tverdict\ttext");
+    println!("chunk\tseconds\tvariant\tms\ttokens\tavg_logprob\tverdict\ttext");
     for chunk in &chunks {
         // whisper.cpp refuses under 1 s; pad as the transcriber does.
         let mut padded = chunk.samples.clone();
@@ -80,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         for (slot, (variant, name)) in variants.iter().enumerate() {
             let began = Instant::now();
-            let (text, tokens, verdict) = match variant {
+            let (text, tokens, logprob, verdict) = match variant {
                 Variant::Guarded => {
                     let done = transcriber.transcribe(chunk)?;
                     let verdict = if done.full_window_retries > 0 {
@@ -88,7 +106,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     } else {
                         "-"
                     };
-                    (done.text, 0, verdict.to_owned())
+                    (done.text, 0, 0.0, verdict.to_owned())
+                }
+                Variant::Escalate(threshold) => {
+                    let trimmed = transcriber.decode(chunk.index, &padded, pinned)?;
+                    let unsure = trimmed.avg_logprob < *threshold;
+                    if degenerate(&trimmed.text, trimmed.tokens, pinned).is_some() || unsure {
+                        let full = transcriber.decode(chunk.index, &padded, WindowPlan::FULL)?;
+                        let verdict = if unsure { "unsure" } else { "retried" };
+                        (
+                            full.text,
+                            full.tokens,
+                            trimmed.avg_logprob,
+                            verdict.to_owned(),
+                        )
+                    } else {
+                        (
+                            trimmed.text,
+                            trimmed.tokens,
+                            trimmed.avg_logprob,
+                            "-".to_owned(),
+                        )
+                    }
                 }
                 Variant::Full | Variant::Trimmed | Variant::Tight | Variant::Floor(_) => {
                     let plan = match *variant {
@@ -100,11 +139,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         },
                         _ => tight,
                     };
-                    let (text, tokens) = transcriber.decode(chunk.index, &padded, plan)?;
+                    let done = transcriber.decode(chunk.index, &padded, plan)?;
                     // Judged as the guard judges a trimmed decode (its budget included).
-                    let verdict = degenerate(&text, tokens, pinned)
+                    let verdict = degenerate(&done.text, done.tokens, pinned)
                         .map_or_else(|| "-".to_owned(), |reason| format!("{reason:?}"));
-                    (text, tokens, verdict)
+                    (done.text, done.tokens, done.avg_logprob, verdict)
                 }
             };
             let ms = began.elapsed().as_secs_f64() * 1000.0;
@@ -113,7 +152,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 flagged[slot] += 1;
             }
             println!(
-                "{}\t{:.2}\t{name}\t{ms:.0}\t{tokens}\t{verdict}\t{text}",
+                "{}\t{:.2}\t{name}\t{ms:.0}\t{tokens}\t{logprob:.3}\t{verdict}\t{text}",
                 chunk.index,
                 chunk.seconds()
             );

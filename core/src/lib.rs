@@ -94,7 +94,9 @@ pub use transcriber::{
 pub use vad::{EarshotVad, EnergyVad, FRAME_LEN, VadKind, VoiceDetector, level_db};
 pub use wer::{normalized_words, word_error_rate};
 #[cfg(feature = "whisper")]
-pub use whisper::{DEFAULT_THREADS_PER_STATE, WhisperModel, WhisperTranscriber, clean_text};
+pub use whisper::{
+    DEFAULT_THREADS_PER_STATE, Decode, WhisperModel, WhisperTranscriber, clean_text,
+};
 
 /// The sample rate of every stage after decoding: Whisper's 16 kHz.
 pub const SAMPLE_RATE: u32 = 16_000;

@@ -97,7 +97,8 @@ impl WhisperModel {
         params.set_print_progress(false);
         params.set_print_realtime(false);
         params.set_print_timestamps(false);
-        Ok(run_full(&mut transcriber.state, params, samples, 0, false)?.text)
+        let eot = transcriber.eot;
+        Ok(run_full(&mut transcriber.state, params, samples, 0, false, eot)?.text)
     }
 
     /// A transcriber with its own state on this model.
@@ -112,6 +113,7 @@ impl WhisperModel {
         Ok(WhisperTranscriber {
             state,
             threads: self.threads_per_state,
+            eot: self.context.token_eot(),
         })
     }
 }
@@ -160,6 +162,8 @@ fn route_whisper_logs_to_tracing() {
 pub struct WhisperTranscriber {
     state: WhisperState,
     threads: usize,
+    /// The end-of-text token: ids from it on are special (timestamps, markers), not text.
+    eot: i32,
 }
 
 impl std::fmt::Debug for WhisperTranscriber {
@@ -204,6 +208,18 @@ fn pinned_params(
     params
 }
 
+/// What one unguarded decode gave ([`WhisperTranscriber::decode`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Decode {
+    /// The cleaned text.
+    pub text: String,
+    /// Tokens of the longest segment (what the window's token budget limits).
+    pub tokens: usize,
+    /// Mean log-probability of the text tokens: Whisper's own confidence (0 without text).
+    pub avg_logprob: f32,
+}
+
 /// What one whisper.cpp call gave.
 #[derive(Debug)]
 struct Decoded {
@@ -211,23 +227,25 @@ struct Decoded {
     /// Tokens of the longest segment (the budget is per segment).
     tokens: usize,
     timed: Vec<TimedText>,
+    /// Mean log-probability of the text tokens (0 when there are none).
+    avg_logprob: f32,
 }
 
 impl WhisperTranscriber {
     /// One whisper.cpp call on chunk `index`'s `samples` under `plan`, without the guard:
-    /// the cleaned text and the tokens written. Pipelines use [`Transcriber::transcribe`];
-    /// this is for measuring window recipes (`examples/window_sweep.rs`).
+    /// the cleaned text, the tokens written and Whisper's confidence. Pipelines use
+    /// [`Transcriber::transcribe`]; this is for measuring window recipes
+    /// (`examples/window_sweep.rs`).
     ///
     /// # Errors
     /// [`Error::Transcribe`] naming the chunk when whisper.cpp fails.
-    pub fn decode(
-        &mut self,
-        index: usize,
-        samples: &[f32],
-        plan: WindowPlan,
-    ) -> Result<(String, usize)> {
+    pub fn decode(&mut self, index: usize, samples: &[f32], plan: WindowPlan) -> Result<Decode> {
         let decoded = self.decode_timed(index, samples, plan, false)?;
-        Ok((decoded.text, decoded.tokens))
+        Ok(Decode {
+            text: decoded.text,
+            tokens: decoded.tokens,
+            avg_logprob: decoded.avg_logprob,
+        })
     }
 
     fn decode_timed(
@@ -238,7 +256,14 @@ impl WhisperTranscriber {
         timestamps: bool,
     ) -> Result<Decoded> {
         let params = pinned_params(self.threads, plan, timestamps);
-        run_full(&mut self.state, params, samples, index, timestamps)
+        run_full(
+            &mut self.state,
+            params,
+            samples,
+            index,
+            timestamps,
+            self.eot,
+        )
     }
 }
 
@@ -250,6 +275,7 @@ fn run_full(
     samples: &[f32],
     index: usize,
     timed: bool,
+    eot: i32,
 ) -> Result<Decoded> {
     state
         .full(params, samples)
@@ -258,7 +284,9 @@ fn run_full(
         text: String::new(),
         tokens: 0,
         timed: Vec::new(),
+        avg_logprob: 0.0,
     };
+    let (mut logprob_sum, mut text_tokens) = (0.0f64, 0usize);
     // Whisper's timestamps are in centiseconds.
     let to_samples = |t: i64| u64::try_from(t).unwrap_or(0) * u64::from(SAMPLE_RATE) / 100;
     for segment in state.as_iter() {
@@ -270,6 +298,13 @@ fn run_full(
         decoded.tokens = decoded
             .tokens
             .max(usize::try_from(segment.n_tokens()).unwrap_or(0));
+        for token in (0..segment.n_tokens()).filter_map(|i| segment.get_token(i)) {
+            let data = token.token_data();
+            if data.id < eot {
+                logprob_sum += f64::from(data.plog);
+                text_tokens += 1;
+            }
+        }
         if timed {
             let cleaned = clean_text(&piece);
             if !cleaned.is_empty() {
@@ -282,6 +317,9 @@ fn run_full(
         }
     }
     decoded.text = clean_text(&decoded.text);
+    if text_tokens > 0 {
+        decoded.avg_logprob = (logprob_sum / text_tokens as f64) as f32;
+    }
     Ok(decoded)
 }
 
