@@ -58,6 +58,7 @@ mod chunker;
 mod decode;
 pub mod early;
 mod error;
+mod model_path;
 mod pack;
 mod pipeline;
 mod raw;
@@ -81,6 +82,7 @@ pub use chunker::{Chunk, Chunker, ChunkerConfig, MAX_CHUNK_LIMIT, Utterance};
 #[cfg(feature = "decode")]
 pub use decode::{FileSource, is_audio_container, read_file};
 pub use error::{Cause, Error, Result};
+pub use model_path::{DEFAULT_MODEL_FILE, MODEL_ENV, default_model};
 pub use pipeline::{Backend, CancelToken, Pipeline, PipelineBuilder, Progress, RunOptions};
 pub use raw::RawPcmSource;
 pub use report::{LatencySummary, ProcessUsage, RunReport};

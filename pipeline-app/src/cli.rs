@@ -46,8 +46,9 @@ With several inputs, -o and --report name a directory (an existing one, or a pat
 (txt, jsonl, srt, vtt) and DIR/<input name>.report.json (stdin is `stdin`). Without -o, the
 outputs go to stdout one input after the other, in input order.
 
-The model is found in this order: --model, $STENO_MODEL, models/ggml-tiny.en-q8_0.bin in the
-steno workspace (installed by `cargo xtask model`).";
+The model is found in this order: --model, $STENO_MODEL, then models/ggml-tiny.en-q8_0.bin
+(installed by `cargo xtask model`) in the current directory, beside the program or a folder
+above it, or in the steno workspace the program was built in.";
 
 /// The options `transcribe` and `live` share: the backend, the model, how speech is cut, the
 /// output format and how inference is sized. Defined once, flattened into both.

@@ -5,6 +5,7 @@ mod compare_plot;
 mod conformance_table;
 mod convert;
 mod deps;
+mod embedding;
 mod model;
 mod tidy;
 mod wer;
@@ -19,7 +20,8 @@ usage: cargo xtask <task>
 
 tasks:
   demo      install what is missing, build steno in release and transcribe a sample
-  test      install what is missing, then fmt check, clippy and the whole test suite
+  test      install what is missing, then fmt check, clippy, the whole test suite and
+            README's embedding example built outside the workspace
   model     install the default Whisper model (models/ggml-tiny.en-q8_0.bin, quantized
             from the float16 models/ggml-tiny.en.bin)
   conformance-table [FILE]
@@ -28,6 +30,7 @@ tasks:
           [--reference TEXT_FILE] [--runs N] [--json OUT.json] [--plot OUT.svg]
             build steno in release and compare every backend side by side
   deps      install the system packages steno builds with (apt-get, when root)
+  embedding build README's embedding example as a project of its own and run it
   convert <ct2-model-dir> <out.bin>
             convert a CTranslate2 Whisper model to whisper.cpp's ggml format
   quantize <float16-model.bin> <out.bin>
@@ -61,6 +64,7 @@ fn run_task(args: &[String]) -> anyhow::Result<()> {
             compare::run(&root, &compare::Options::parse(&root, &rest_owned(rest))?)
         }
         ["deps"] => deps::ensure(),
+        ["embedding"] => embedding::check(&root, &model::ensure(&root)?),
         ["convert", from, to] => convert::convert(Path::new(from), Path::new(to)),
         ["quantize", from, to] => convert::quantize_q8_0(Path::new(from), Path::new(to)).map(drop),
         ["help" | "--help" | "-h"] => {
@@ -87,7 +91,7 @@ fn demo(root: &Path) -> anyhow::Result<()> {
 fn test(root: &Path) -> anyhow::Result<()> {
     deps::ensure()?;
     deps::ensure_test_packages()?;
-    model::ensure(root)?;
+    let model = model::ensure(root)?;
     let converted = model::ensure_converted(root)?;
     run(cargo(root).args(["fmt", "--all", "--check"]))?;
     run(cargo(root).args([
@@ -118,7 +122,8 @@ fn test(root: &Path) -> anyhow::Result<()> {
         .env("INSTA_UPDATE", "no")
         .env("CI", "true")
         .env(conformance_table::RESULTS_ENV, &results))?;
-    conformance_table::check(root)
+    conformance_table::check(root)?;
+    embedding::check(root, &model)
 }
 
 fn rest_owned(rest: &[&str]) -> Vec<String> {
