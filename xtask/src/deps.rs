@@ -16,8 +16,13 @@ const BUILD_PACKAGES: &[&str] = &[
 
 /// Packages `cargo xtask test` needs on top: a PulseAudio server with a null sink and its
 /// tools (`pactl`, `paplay`), and ALSA's pulse plugin, so the live capture test records real,
-/// real-time audio without a sound card.
-const TEST_PACKAGES: &[&str] = &["pulseaudio", "pulseaudio-utils", "libasound2-plugins"];
+/// real-time audio without a sound card; tmux, a real terminal for the progress bar's test.
+const TEST_PACKAGES: &[&str] = &[
+    "pulseaudio",
+    "pulseaudio-utils",
+    "libasound2-plugins",
+    "tmux",
+];
 
 /// Installs the missing test packages, like [`ensure`] does for the build packages.
 pub(crate) fn ensure_test_packages() -> anyhow::Result<()> {
