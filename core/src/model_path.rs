@@ -15,10 +15,12 @@ pub const MODEL_ENV: &str = "STENO_MODEL";
 /// The model to load when the user named none: the file `$STENO_MODEL` names if it is set,
 /// else the first `models/ggml-tiny.en-q8_0.bin` found in the current directory or in the
 /// folder of the running program or any folder above it (a program built under a
-/// workspace's `target/` finds the workspace's `models/`).
+/// workspace's `target/` finds the workspace's `models/`). Hand it to `WhisperModel::load`
+/// (feature `whisper`):
 ///
 /// ```no_run
-/// let model = steno_core::WhisperModel::load(steno_core::default_model()?, 2)?;
+/// let path = steno_core::default_model()?;
+/// println!("the model is {}", path.display());
 /// # Ok::<(), steno_core::Error>(())
 /// ```
 ///
