@@ -38,6 +38,17 @@ enum Variant {
     Escalate(f32),
 }
 
+/// The comma-separated values after `flag` in `args` (none without the flag), taken out.
+fn take_list(args: &mut Vec<String>, flag: &str) -> Result<Vec<String>, String> {
+    let Some(at) = args.iter().position(|a| a == flag) else {
+        return Ok(Vec::new());
+    };
+    let list = args.get(at + 1).ok_or(format!("{flag} needs a list"))?;
+    let values = list.split(',').map(str::to_owned).collect();
+    args.drain(at..at + 2);
+    Ok(values)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [model, input, rest @ ..] = args.as_slice() else {
@@ -54,21 +65,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (Variant::Guarded, "guarded".to_owned()),
     ];
     let mut rest = rest.to_vec();
-    if let Some(at) = rest.iter().position(|a| a == "--floors") {
-        let list = rest.get(at + 1).ok_or("--floors needs a list")?.clone();
-        for floor in list.split(',') {
-            let floor: usize = floor.parse()?;
-            variants.push((Variant::Floor(floor), format!("floor{floor}")));
-        }
-        rest.drain(at..at + 2);
+    for floor in take_list(&mut rest, "--floors")? {
+        let floor: usize = floor.parse()?;
+        variants.push((Variant::Floor(floor), format!("floor{floor}")));
     }
-    if let Some(at) = rest.iter().position(|a| a == "--escalate") {
-        let list = rest.get(at + 1).ok_or("--escalate needs a list")?.clone();
-        for threshold in list.split(',') {
-            let threshold: f32 = threshold.parse()?;
-            variants.push((Variant::Escalate(threshold), format!("esc{threshold}")));
-        }
-        rest.drain(at..at + 2);
+    for threshold in take_list(&mut rest, "--escalate")? {
+        let threshold: f32 = threshold.parse()?;
+        variants.push((Variant::Escalate(threshold), format!("esc{threshold}")));
     }
     let reference: Option<Vec<String>> = rest
         .first()
