@@ -348,6 +348,13 @@ impl Transcriber for WhisperTranscriber {
         } else {
             degenerate(&decoded.text, decoded.tokens, plan)
         };
+        tracing::debug!(
+            chunk = chunk.index,
+            audio_ctx = plan.audio_ctx,
+            tokens = decoded.tokens,
+            avg_logprob = decoded.avg_logprob,
+            "decoded"
+        );
         let Some(reason) = reason else {
             return Ok(Transcription {
                 text: decoded.text,
