@@ -37,6 +37,8 @@ pub struct WhisperModel {
     context: WhisperContext,
     path: PathBuf,
     threads_per_state: usize,
+    /// Beams of the decode; 1 is greedy (the default).
+    beam_size: usize,
 }
 
 impl std::fmt::Debug for WhisperModel {
@@ -44,6 +46,7 @@ impl std::fmt::Debug for WhisperModel {
         f.debug_struct("WhisperModel")
             .field("path", &self.path)
             .field("threads_per_state", &self.threads_per_state)
+            .field("beam_size", &self.beam_size)
             .finish_non_exhaustive()
     }
 }
@@ -67,7 +70,39 @@ impl WhisperModel {
             context,
             path: path.to_path_buf(),
             threads_per_state: threads_per_state.max(1),
+            beam_size: 1,
         })
+    }
+
+    /// Decodes with beam search of `beam_size` beams instead of greedily (1, the default):
+    /// often a few words better, at a cost in time (BENCHMARKS.md). It changes the text, so
+    /// it is part of the model's [`name`](TranscriberFactory::name), which process workers
+    /// must match.
+    ///
+    /// ```no_run
+    /// let model = steno_core::WhisperModel::load("models/ggml-tiny.en-q8_0.bin", 2)?
+    ///     .with_beam_size(5);
+    /// # Ok::<(), steno_core::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_beam_size(mut self, beam_size: usize) -> Self {
+        self.beam_size = beam_size.max(1);
+        self
+    }
+
+    /// The [`name`](TranscriberFactory::name) of the model at `path` decoding with
+    /// `beam_size` beams, without loading it: what a process backend's workers must announce.
+    ///
+    /// ```
+    /// use steno_core::WhisperModel;
+    /// assert_eq!(WhisperModel::name_for("m.bin".as_ref(), 1), "m.bin");
+    /// assert_eq!(WhisperModel::name_for("m.bin".as_ref(), 5), "m.bin (beam search, 5 beams)");
+    /// ```
+    pub fn name_for(path: &Path, beam_size: usize) -> String {
+        match beam_size {
+            0 | 1 => path.display().to_string(),
+            beams => format!("{} (beam search, {beams} beams)", path.display()),
+        }
     }
 
     /// Where the model was loaded from.
@@ -113,14 +148,16 @@ impl WhisperModel {
         Ok(WhisperTranscriber {
             state,
             threads: self.threads_per_state,
+            beam_size: self.beam_size,
             eot: self.context.token_eot(),
         })
     }
 }
 
 impl TranscriberFactory for WhisperModel {
+    /// The model's path, and its beam size when it is not greedy: what a worker must serve.
     fn name(&self) -> String {
-        self.path.display().to_string()
+        WhisperModel::name_for(&self.path, self.beam_size)
     }
 
     fn threads_per_transcriber(&self) -> usize {
@@ -162,6 +199,7 @@ fn route_whisper_logs_to_tracing() {
 pub struct WhisperTranscriber {
     state: WhisperState,
     threads: usize,
+    beam_size: usize,
     /// The end-of-text token: ids from it on are special (timestamps, markers), not text.
     eot: i32,
 }
@@ -179,10 +217,19 @@ impl std::fmt::Debug for WhisperTranscriber {
 /// worker and run produces the same output for the same chunk.
 fn pinned_params(
     threads: usize,
+    beam_size: usize,
     plan: WindowPlan,
     timestamps: bool,
 ) -> FullParams<'static, 'static> {
-    let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+    let strategy = match beam_size {
+        0 | 1 => SamplingStrategy::Greedy { best_of: 1 },
+        beams => SamplingStrategy::BeamSearch {
+            beam_size: i32::try_from(beams).unwrap_or(1),
+            // whisper.cpp's default: no patience factor.
+            patience: -1.0,
+        },
+    };
+    let mut params = FullParams::new(strategy);
     params.set_n_threads(i32::try_from(threads).unwrap_or(1));
     // 0 is whisper.cpp's "the model's full window" and "no limit of our own".
     let audio_ctx = if plan.is_full() { 0 } else { plan.audio_ctx };
@@ -255,7 +302,7 @@ impl WhisperTranscriber {
         plan: WindowPlan,
         timestamps: bool,
     ) -> Result<Decoded> {
-        let params = pinned_params(self.threads, plan, timestamps);
+        let params = pinned_params(self.threads, self.beam_size, plan, timestamps);
         run_full(
             &mut self.state,
             params,

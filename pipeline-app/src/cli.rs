@@ -88,6 +88,12 @@ pub(crate) struct PipelineArgs {
     #[arg(long, value_name = "MS", default_value_t = 400)]
     pub(crate) min_silence_ms: u64,
 
+    /// Decode with beam search of N beams instead of greedily (1): often a few words better,
+    /// slower (BENCHMARKS.md measures both).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub(crate) beam_size: u16,
+
     /// Audio (ms) kept after the end of speech in each utterance, so a word's fading end is
     /// not cut [default: 100 in `live` and with --realtime, where text waits for it; 200 for
     /// files, whose packed windows lose words with less].
@@ -249,6 +255,11 @@ pub(crate) struct WorkerArgs {
     #[arg(long, value_name = "N", default_value_t = 2,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) threads: u16,
+
+    /// Beams of the decode (1: greedy).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub(crate) beam_size: u16,
 
     /// Serve the scripted transcriber instead of a model (tests of the pipeline).
     #[arg(long)]

@@ -13,7 +13,6 @@
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
@@ -22,14 +21,15 @@ use cpal::{
     Device, ErrorKind, FromSample, SampleFormat, SizedSample, StreamConfig, SupportedStreamConfig,
 };
 use steno_core::{
-    CaptureControl, CaptureSource, MAX_CAPTURE_CHANNELS, Pipeline, RingWriter, TranscriberFactory,
-    WhisperModel, push_captured, ring,
+    CaptureControl, CaptureSource, MAX_CAPTURE_CHANNELS, Pipeline, RingWriter, push_captured, ring,
 };
 
-use crate::cli::{BackendName, LiveArgs, TranscribeArgs};
+use crate::cli::{LiveArgs, TranscribeArgs};
 use crate::model;
 use crate::output::{Output, ReportFile};
-use crate::transcribe::{Sizing, backend, check_backend_options, chunker_config, format, publish};
+use crate::transcribe::{
+    Sizing, backend, check_backend_options, chunker_config, format, model_transcriber, publish,
+};
 
 /// Seconds of device audio the capture ring holds: room for the model's warm-up and for a
 /// slow moment of the pipeline before audio is dropped.
@@ -59,15 +59,7 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
     let model_path = model::resolve(args.pipeline.model.as_deref())?;
     let sizing = Sizing::of(&options);
     let backend = backend(&options, &sizing, &model_path)?;
-    let transcriber: Arc<dyn TranscriberFactory> = if args.pipeline.backend == BackendName::Process
-    {
-        Arc::new(steno_process::WorkerModel::new(
-            model_path.display().to_string(),
-            sizing.threads,
-        ))
-    } else {
-        Arc::new(WhisperModel::load(&model_path, sizing.threads)?)
-    };
+    let transcriber = model_transcriber(&options, &sizing, &model_path)?;
     let (output, sink) =
         Output::create(args.output.as_deref(), format(args.pipeline.format), None)?;
     let report_file = args.report.as_deref().map(ReportFile::create).transpose()?;

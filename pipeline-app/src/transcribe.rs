@@ -51,7 +51,7 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
     let stop = CancelToken::new();
     interrupt::cancel_on_signal(stop.clone())?;
     if parallel {
-        let model = Arc::new(WhisperModel::load(&model_path, sizing.threads)?);
+        let model = Arc::new(load_model(args, &sizing, &model_path)?);
         return transcribe_in_parallel(
             args,
             sources,
@@ -63,16 +63,9 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
         );
     }
     let backend = backend(args, &sizing, &model_path)?;
-    let transcriber: Arc<dyn TranscriberFactory> = if let Some(ms) = args.simulate_cost_ms {
-        Arc::new(simulated(ms))
-    } else if args.pipeline.backend == BackendName::Process {
-        // The workers load the model; this process only names it.
-        Arc::new(steno_process::WorkerModel::new(
-            model_path.display().to_string(),
-            sizing.threads,
-        ))
-    } else {
-        Arc::new(WhisperModel::load(&model_path, sizing.threads)?)
+    let transcriber: Arc<dyn TranscriberFactory> = match args.simulate_cost_ms {
+        Some(ms) => Arc::new(simulated(ms)),
+        None => model_transcriber(args, &sizing, &model_path)?,
     };
     for (source, destination) in sources.into_iter().zip(destinations) {
         let (output, sink, report) = destination.into_parts();
@@ -253,12 +246,41 @@ fn process_backend(
     let command = steno_process::WorkerCommand::new(exe).arg("worker");
     let command = match args.simulate_cost_ms {
         Some(ms) => command.args(["--scripted", "--cost-ms-per-s", &ms.to_string()]),
-        None => command
-            .arg("--model")
-            .arg(model_path)
-            .args(["--threads".to_owned(), sizing.threads.to_string()]),
+        None => command.arg("--model").arg(model_path).args([
+            "--threads".to_owned(),
+            sizing.threads.to_string(),
+            "--beam-size".to_owned(),
+            args.pipeline.beam_size.to_string(),
+        ]),
     };
     Ok(steno_process::ProcessBackend::new(command).with_workers(sizing.parallel))
+}
+
+/// The model of a run, loaded here, with the run's decoding options.
+pub(crate) fn load_model(
+    args: &TranscribeArgs,
+    sizing: &Sizing,
+    model_path: &Path,
+) -> anyhow::Result<WhisperModel> {
+    Ok(WhisperModel::load(model_path, sizing.threads)?
+        .with_beam_size(usize::from(args.pipeline.beam_size)))
+}
+
+/// The transcriber of a run: the model, or with `--backend process` only its name (with the
+/// decoding options), which the workers load and must announce.
+pub(crate) fn model_transcriber(
+    args: &TranscribeArgs,
+    sizing: &Sizing,
+    model_path: &Path,
+) -> anyhow::Result<Arc<dyn TranscriberFactory>> {
+    if args.pipeline.backend == BackendName::Process {
+        let name = WhisperModel::name_for(model_path, usize::from(args.pipeline.beam_size));
+        return Ok(Arc::new(steno_process::WorkerModel::new(
+            name,
+            sizing.threads,
+        )));
+    }
+    Ok(Arc::new(load_model(args, sizing, model_path)?))
 }
 
 /// The scripted stand-in for Whisper, costing `ms` per second of audio.

@@ -19,7 +19,10 @@ pub(crate) fn run(args: &WorkerArgs) -> anyhow::Result<()> {
         Box::new(scripted)
     } else {
         let path = model::resolve(args.model.as_deref())?;
-        Box::new(WhisperModel::load(&path, usize::from(args.threads))?)
+        Box::new(
+            WhisperModel::load(&path, usize::from(args.threads))?
+                .with_beam_size(usize::from(args.beam_size)),
+        )
     };
     // Only protocol frames may reach stdout; logs go to stderr, which the parent forwards.
     steno_process::serve(

@@ -315,3 +315,23 @@ fn several_inputs_write_one_file_each_and_stdout_keeps_input_order() {
     assert_eq!(stdout, format!("{line}\n{line}\n"));
     assert_none_left(&model, Duration::from_secs(5));
 }
+
+#[test]
+fn beam_search_reaches_every_backend_and_its_workers() {
+    let session = fixture("session.wav");
+    let run =
+        |backend: &str| jsonl_and_report(&["--backend", backend, "--beam-size", "5"], &session);
+    let (threads, report) = run("threads");
+    // The decoding option is part of the model's identity, which process workers must match:
+    // a worker started without it would be refused.
+    let model = report["model"].as_str().unwrap();
+    assert!(model.ends_with("(beam search, 5 beams)"), "{model}");
+    for backend in ["rayon", "process"] {
+        let (segments, report) = run(backend);
+        assert_eq!(report["model"], model, "{backend}");
+        assert_eq!(content(&segments), content(&threads), "{backend}");
+    }
+    let text: Vec<&str> = threads.iter().map(|s| s.text.as_str()).collect();
+    let error = wer(&session_sentences().join(" "), &text.join(" "));
+    assert!(error <= 0.15, "WER {error:.3}");
+}
