@@ -11,6 +11,16 @@ pub(super) const MAGIC: u32 = 0x6767_6d6c;
 /// `ftype` for "large tensors in float16" (`GGML_FTYPE_MOSTLY_F16`).
 pub(super) const FTYPE_F16: i32 = 1;
 
+/// `ftype` of a q8_0 model: `GGML_FTYPE_MOSTLY_Q8_0` (7) plus the quantization format's
+/// version (`GGML_QNT_VERSION` 2) times `GGML_QNT_VERSION_FACTOR` (1000).
+pub(super) const FTYPE_Q8_0: i32 = 7 + 2 * 1000;
+
+/// Values per q8_0 block (`QK8_0`).
+pub(super) const Q8_0_BLOCK: usize = 32;
+
+/// Bytes per q8_0 block: a float16 scale and 32 int8 values (`sizeof(block_q8_0)`).
+pub(super) const Q8_0_BLOCK_BYTES: usize = 2 + Q8_0_BLOCK;
+
 /// The hyperparameters in file order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct HParams {
@@ -27,18 +37,23 @@ pub(super) struct HParams {
     pub(super) ftype: i32,
 }
 
-/// Element type of a stored tensor (`ggml_type`: 0 = f32, 1 = f16).
+/// Element type of a converted tensor (`ggml_type`: 0 = f32, 1 = f16).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum TensorType {
     F32 = 0,
     F16 = 1,
 }
 
+/// `ggml_type` of a q8_0 tensor, which only the quantizer writes.
+pub(super) const TYPE_Q8_0: i32 = 8;
+
 /// Tensor data in its stored type.
 pub(super) enum TensorData<'a> {
     F32(&'a [f32]),
     /// Little-endian float16 bytes, two per element.
     F16(&'a [u8]),
+    /// q8_0 blocks of [`Q8_0_BLOCK_BYTES`], each holding [`Q8_0_BLOCK`] elements.
+    Q8_0(&'a [u8]),
 }
 
 fn put_i32(w: &mut impl Write, v: i32) -> std::io::Result<()> {
@@ -107,14 +122,20 @@ pub(super) fn write_tensor(
     data: TensorData<'_>,
 ) -> anyhow::Result<()> {
     let (ttype, len) = match data {
-        TensorData::F32(d) => (TensorType::F32, d.len()),
-        TensorData::F16(d) => (TensorType::F16, d.len() / 2),
+        TensorData::F32(d) => (TensorType::F32 as i32, d.len()),
+        TensorData::F16(d) => (TensorType::F16 as i32, d.len() / 2),
+        TensorData::Q8_0(d) => (TYPE_Q8_0, d.len() / Q8_0_BLOCK_BYTES * Q8_0_BLOCK),
     };
-    if let TensorData::F16(d) = data {
-        anyhow::ensure!(
+    match data {
+        TensorData::F16(d) => anyhow::ensure!(
             d.len() % 2 == 0,
             "tensor '{name}': odd number of float16 bytes"
-        );
+        ),
+        TensorData::Q8_0(d) => anyhow::ensure!(
+            d.len() % Q8_0_BLOCK_BYTES == 0,
+            "tensor '{name}': q8_0 bytes that are not whole blocks"
+        ),
+        TensorData::F32(_) => {}
     }
     // whisper.cpp multiplies the dims into an int32 element count.
     let elements = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
@@ -129,7 +150,7 @@ pub(super) fn write_tensor(
     );
     put_i32(w, to_i32(dims.len(), "n_dims")?)?;
     put_i32(w, to_i32(name.len(), "name length")?)?;
-    put_i32(w, ttype as i32)?;
+    put_i32(w, ttype)?;
     for &d in dims {
         put_i32(w, to_i32(d, "dimension")?)?;
     }
@@ -146,7 +167,7 @@ pub(super) fn write_tensor(
                 w.write_all(&buf)?;
             }
         }
-        TensorData::F16(d) => w.write_all(d)?,
+        TensorData::F16(d) | TensorData::Q8_0(d) => w.write_all(d)?,
     }
     Ok(())
 }

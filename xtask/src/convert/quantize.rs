@@ -11,19 +11,10 @@ use std::time::Instant;
 use anyhow::{Context, bail, ensure};
 use half::f16;
 
-use super::ggml::{FTYPE_F16, MAGIC};
-
-/// Values per q8_0 block (`QK8_0`).
-const BLOCK: usize = 32;
-/// Bytes per q8_0 block: a float16 scale and 32 int8 values (`sizeof(block_q8_0)`).
-const BLOCK_BYTES: usize = 2 + BLOCK;
-/// `ggml_type` codes of the tensors read and written.
-const TYPE_F32: i32 = 0;
-const TYPE_F16: i32 = 1;
-const TYPE_Q8_0: i32 = 8;
-/// whisper.cpp's `ftype` of a q8_0 model: `GGML_FTYPE_MOSTLY_Q8_0` (7) plus the quantization
-/// format's version (`GGML_QNT_VERSION` 2) times `GGML_QNT_VERSION_FACTOR` (1000).
-const FTYPE_Q8_0: i32 = 7 + 2 * 1000;
+use super::ggml::{
+    self, FTYPE_F16, FTYPE_Q8_0, HParams, MAGIC, Q8_0_BLOCK as BLOCK,
+    Q8_0_BLOCK_BYTES as BLOCK_BYTES, TensorData, TensorType,
+};
 
 /// Writes a q8_0 copy of the float16 ggml model `from` to `to` (atomically: a failure leaves
 /// nothing at `to`); returns how many tensors were quantized.
@@ -61,20 +52,33 @@ fn quantized(input: &[u8]) -> anyhow::Result<Quantized> {
         r.u32()? == MAGIC,
         "not a ggml Whisper model (bad magic number)"
     );
-    out.extend_from_slice(&MAGIC.to_le_bytes());
-    let mut hparams = [0i32; 11];
-    for value in &mut hparams {
+    let mut h = [0i32; 11];
+    for value in &mut h {
         *value = r.i32()?;
     }
-    match hparams[10] {
-        FTYPE_F16 => hparams[10] = FTYPE_Q8_0,
-        ftype => bail!(
-            "its weights are not float16 (ftype {ftype}); only float16 models can be quantized"
-        ),
-    }
-    for value in hparams {
-        out.extend_from_slice(&value.to_le_bytes());
-    }
+    ensure!(
+        h[10] == FTYPE_F16,
+        "its weights are not float16 (ftype {}); only float16 models can be quantized",
+        h[10]
+    );
+    ggml::write_header(
+        &mut out,
+        &HParams {
+            n_vocab: h[0],
+            n_audio_ctx: h[1],
+            n_audio_state: h[2],
+            n_audio_head: h[3],
+            n_audio_layer: h[4],
+            n_text_ctx: h[5],
+            n_text_state: h[6],
+            n_text_head: h[7],
+            n_text_layer: h[8],
+            n_mels: h[9],
+            ftype: FTYPE_Q8_0,
+        },
+    )?;
+    // The mel filterbank and vocabulary are copied as they are.
+    let copied_from = r.at;
     // Mel filterbank: n_mel, n_fft, then n_mel x n_fft f32.
     let (n_mel, n_fft) = (r.count()?, r.count()?);
     let filters = n_mel.checked_mul(n_fft).and_then(|n| n.checked_mul(4));
@@ -85,7 +89,7 @@ fn quantized(input: &[u8]) -> anyhow::Result<Quantized> {
         let len = r.count()?;
         r.skip(len)?;
     }
-    out.extend_from_slice(&input[48..r.at]);
+    out.extend_from_slice(&input[copied_from..r.at]);
 
     let mut quantized = 0;
     while !r.done() {
@@ -99,45 +103,41 @@ fn quantized(input: &[u8]) -> anyhow::Result<Quantized> {
         for _ in 0..n_dims {
             dims.push(r.count()?);
         }
-        let name = String::from_utf8_lossy(r.take(name_len)?).into_owned();
+        let name = std::str::from_utf8(r.take(name_len)?)
+            .with_context(|| format!("a tensor name that is not UTF-8 at byte {}", r.at))?;
         let elements = dims
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))
             .with_context(|| format!("tensor '{name}': size overflows"))?;
-        let width = match ttype {
-            TYPE_F32 => 4,
-            TYPE_F16 => 2,
+        let (width, float16) = match ttype {
+            t if t == TensorType::F32 as i32 => (4, false),
+            t if t == TensorType::F16 as i32 => (2, true),
             other => bail!("tensor '{name}' has type {other}, expected f32 or f16"),
         };
         let data = r.take(elements * width)?;
         // whisper.cpp stores exactly its weight matrices in the model's type: the 2-D
         // float16 tensors (conv kernels are 3-D and stay float16, 2-D f32 ones stay f32).
-        let quantize = ttype == TYPE_F16 && n_dims == 2;
-        if quantize {
+        if float16 && n_dims == 2 {
             ensure!(
                 dims[0] % BLOCK == 0,
                 "tensor '{name}': rows of {} values do not split into blocks of {BLOCK}",
                 dims[0]
             );
-        }
-        out.extend_from_slice(&(n_dims as i32).to_le_bytes());
-        out.extend_from_slice(&(name_len as i32).to_le_bytes());
-        out.extend_from_slice(&(if quantize { TYPE_Q8_0 } else { ttype }).to_le_bytes());
-        for &d in &dims {
-            out.extend_from_slice(&(d as i32).to_le_bytes());
-        }
-        out.extend_from_slice(name.as_bytes());
-        if quantize {
             let values: Vec<f32> = data
                 .chunks_exact(2)
                 .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
                 .collect();
-            for block in values.chunks_exact(BLOCK) {
-                out.extend_from_slice(&q8_0_block(block));
-            }
+            let blocks: Vec<u8> = values.chunks_exact(BLOCK).flat_map(q8_0_block).collect();
+            ggml::write_tensor(&mut out, name, &dims, TensorData::Q8_0(&blocks))?;
             quantized += 1;
+        } else if float16 {
+            ggml::write_tensor(&mut out, name, &dims, TensorData::F16(data))?;
         } else {
-            out.extend_from_slice(data);
+            let values: Vec<f32> = data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            ggml::write_tensor(&mut out, name, &dims, TensorData::F32(&values))?;
         }
     }
     ensure!(quantized > 0, "it has no float16 weight matrix to quantize");
@@ -210,6 +210,7 @@ impl<'a> Reader<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::ggml::TYPE_Q8_0;
     use super::*;
 
     #[test]
@@ -271,9 +272,21 @@ mod tests {
         let matrix: Vec<u8> = (0..64)
             .flat_map(|i| f16::from_f32(i as f32 / 64.0).to_le_bytes())
             .collect();
-        tensor(&mut f, "m.weight", TYPE_F16, &[32, 2], &matrix);
-        tensor(&mut f, "v.bias", TYPE_F32, &[2], &[0u8; 8]);
-        tensor(&mut f, "conv.weight", TYPE_F16, &[1, 1, 2], &[0u8; 4]);
+        tensor(
+            &mut f,
+            "m.weight",
+            TensorType::F16 as i32,
+            &[32, 2],
+            &matrix,
+        );
+        tensor(&mut f, "v.bias", TensorType::F32 as i32, &[2], &[0u8; 8]);
+        tensor(
+            &mut f,
+            "conv.weight",
+            TensorType::F16 as i32,
+            &[1, 1, 2],
+            &[0u8; 4],
+        );
         f
     }
 
