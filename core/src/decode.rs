@@ -198,24 +198,20 @@ impl FileSource {
             Some(container) if !container.decodes() => {
                 return Err(fail(container.unsupported()));
             }
-            Some(Container::Mp4) => {
-                // symphonia reads an MP4 whose index (moov) follows the audio only by seeking.
-                let mut bytes = Vec::new();
-                stream
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| fail(describe_io(e)))?;
-                let source = std::io::Cursor::new(bytes);
-                Box::new(
-                    SymphoniaDecoder::probe(Box::new(source), &Hint::new(), container)
-                        .map_err(fail)?,
-                )
-            }
             _ => {
-                let source = symphonia::core::io::ReadOnlySource::new(stream);
-                Box::new(
-                    SymphoniaDecoder::probe(Box::new(source), &Hint::new(), container)
-                        .map_err(fail)?,
-                )
+                let source: Box<dyn symphonia::core::io::MediaSource> =
+                    if container == Some(Container::Mp4) {
+                        // symphonia reads an MP4 whose index (moov) follows the audio only by
+                        // seeking.
+                        let mut bytes = Vec::new();
+                        stream
+                            .read_to_end(&mut bytes)
+                            .map_err(|e| fail(describe_io(e)))?;
+                        Box::new(std::io::Cursor::new(bytes))
+                    } else {
+                        Box::new(symphonia::core::io::ReadOnlySource::new(stream))
+                    };
+                Box::new(SymphoniaDecoder::probe(source, &Hint::new(), container).map_err(fail)?)
             }
         };
         Self::with_decoder(name, decoder)
