@@ -393,9 +393,8 @@ impl Chunker {
             frames,
         } = std::mem::replace(&mut self.state, State::Idle)
         {
-            let end_sample = ((last_speech_frame + 1 + self.trailing_padding_frames)
-                * FRAME_LEN as u64)
-                .min(self.samples_seen());
+            let end_sample =
+                (self.padded_end(last_speech_frame) * FRAME_LEN as u64).min(self.samples_seen());
             if self.enough_speech(&frames) {
                 let speech_end = ((last_speech_frame + 1) * FRAME_LEN as u64).min(end_sample);
                 self.emit(start_frame * FRAME_LEN as u64, end_sample, speech_end, out);
@@ -439,7 +438,7 @@ impl Chunker {
         else {
             return None;
         };
-        let end_frame = last_speech_frame + 1 + self.trailing_padding_frames;
+        let end_frame = self.padded_end(*last_speech_frame);
         if self.frames_done < end_frame || !self.enough_speech(frames) {
             return None;
         }
@@ -449,6 +448,12 @@ impl Chunker {
             end_sample: end_frame * FRAME_LEN as u64,
             speech_end_sample: (last_speech_frame + 1) * FRAME_LEN as u64,
         })
+    }
+
+    /// One past the last frame of an utterance whose speech ends with `last_speech_frame`:
+    /// its trailing padding included (the audio may not have arrived yet).
+    fn padded_end(&self, last_speech_frame: u64) -> u64 {
+        last_speech_frame + 1 + self.trailing_padding_frames
     }
 
     /// Whether an utterance of `frames` has speech enough to be a chunk (not a click).
@@ -540,8 +545,7 @@ impl Chunker {
         let State::InSpeech { frames, .. } = std::mem::replace(&mut self.state, State::Idle) else {
             return;
         };
-        let end_frame =
-            (last_speech_frame + 1 + self.trailing_padding_frames).min(self.frames_done);
+        let end_frame = self.padded_end(last_speech_frame).min(self.frames_done);
         if self.enough_speech(&frames) {
             self.emit(
                 start_frame * FRAME_LEN as u64,
