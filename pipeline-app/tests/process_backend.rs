@@ -331,7 +331,6 @@ fn beam_search_reaches_every_backend_and_its_workers() {
         assert_eq!(report["model"], model, "{backend}");
         assert_eq!(content(&segments), content(&threads), "{backend}");
     }
-    let text: Vec<&str> = threads.iter().map(|s| s.text.as_str()).collect();
-    let error = wer(&session_sentences().join(" "), &text.join(" "));
+    let error = wer(&session_sentences().join(" "), &texts(&threads).join(" "));
     assert!(error <= 0.15, "WER {error:.3}");
 }

@@ -267,12 +267,7 @@ fn vtt_output_parses_back_with_monotonic_times() {
 
 #[test]
 fn stereo_44k_float_gives_the_same_words_as_16k_mono() {
-    let out = run_ok(
-        steno()
-            .args(["transcribe", "--format", "jsonl"])
-            .arg(fixture("session-44k-stereo-f32.wav")),
-    );
-    let stereo = parse_jsonl(&String::from_utf8(out.stdout).unwrap());
+    let (stereo, _) = jsonl_and_report(&[], &fixture("session-44k-stereo-f32.wav"));
     let (mono, _) = session_jsonl();
     assert_eq!(stereo.len(), mono.len(), "same utterances: {stereo:#?}");
     for (a, b) in stereo.iter().zip(mono) {
@@ -293,12 +288,7 @@ fn stereo_44k_float_gives_the_same_words_as_16k_mono() {
 #[test]
 fn m4a_aac_is_transcribed_to_its_words() {
     // The session's first two sentences as AAC-LC at 24 kb/s in an M4A, as a phone records.
-    let out = run_ok(
-        steno()
-            .args(["transcribe", "--format", "jsonl"])
-            .arg(fixture("session-opening.m4a")),
-    );
-    let segments = parse_jsonl(&String::from_utf8(out.stdout).unwrap());
+    let (segments, _) = jsonl_and_report(&[], &fixture("session-opening.m4a"));
     let expected = session_sentences()[..2].join(" ");
     assert_eq!(segments.len(), 2, "one segment per sentence: {segments:#?}");
     let error = wer(&expected, &joined(&segments));
