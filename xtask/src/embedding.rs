@@ -5,7 +5,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use anyhow::{Context, bail};
 
@@ -37,10 +36,9 @@ pub(crate) fn check(root: &Path, model: &Path) -> anyhow::Result<()> {
         "xtask: building and running README's embedding example in {}",
         dir.display()
     );
-    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let output = crate::cargo(&dir)
         .args(["run", "--quiet", "--offline", "--"])
         .arg(root.join("conformance/inputs/session.wav"))
-        .current_dir(&dir)
         .env("CARGO_TARGET_DIR", root.join("target"))
         .env("STENO_MODEL", model)
         .output()
