@@ -116,6 +116,17 @@ pub(crate) struct Written {
     pub(crate) text: String,
 }
 
+impl From<&steno_core::Partial> for Written {
+    fn from(partial: &steno_core::Partial) -> Self {
+        Written {
+            chunk: partial.chunk,
+            start: partial.start,
+            end: partial.end,
+            text: partial.text.clone(),
+        }
+    }
+}
+
 impl From<&Segment> for Written {
     fn from(segment: &Segment) -> Self {
         Written {
@@ -129,6 +140,37 @@ impl From<&Segment> for Written {
 
 /// The segments a correct run writes for `samples` with the scripted transcriber: the chunks
 /// of the pure [`Chunker`] (which never depend on scheduling), each with its scripted text.
+/// The partial points the pure chunker cuts in `samples` every `step` of speech, with the
+/// scripted transcriber's text: what a run with interim results writes offline, in order.
+pub(crate) fn expected_partials(
+    samples: &[f32],
+    config: &ChunkerConfig,
+    step: std::time::Duration,
+) -> Vec<Written> {
+    let mut chunker = match Chunker::new(config) {
+        Ok(chunker) => chunker.with_interim_step(Some(step)),
+        Err(error) => panic!("the suite's own chunker configuration is invalid: {error}"),
+    };
+    let mut chunks = Vec::new();
+    for block in samples.chunks(4096) {
+        chunker.push(block, &mut chunks);
+    }
+    chunker
+        .take_partials()
+        .iter()
+        .map(|cut| Written {
+            chunk: cut.chunk.index,
+            start: cut.chunk.start_seconds(),
+            end: cut.chunk.end_seconds(),
+            text: scripted_text(
+                cut.chunk.index,
+                cut.chunk.start_sample,
+                cut.chunk.end_sample(),
+            ),
+        })
+        .collect()
+}
+
 pub(crate) fn expected_segments(samples: &[f32], config: &ChunkerConfig) -> Vec<Written> {
     let mut chunker = match Chunker::new(config) {
         Ok(chunker) => chunker,

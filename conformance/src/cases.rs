@@ -12,13 +12,13 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use steno_core::{
-    ChunkerConfig, Error, FRAME_LEN, RunOptions, RunReport, ScriptedTranscriber, Segment, VadKind,
-    VecSource,
+    ChunkerConfig, Error, FRAME_LEN, Partial, RunOptions, RunReport, ScriptedTranscriber, Segment,
+    Update, VadKind, VecSource,
 };
 
 use crate::audio::{
-    Track, Written, energy, expected_segments, quiet_noise, sample_at, samples_in, scripted_text,
-    seconds_of,
+    Track, Written, energy, expected_partials, expected_segments, quiet_noise, sample_at,
+    samples_in, scripted_text, seconds_of,
 };
 use crate::probe::{ChunkSeen, PROBE_SINK, Probe};
 use crate::run::{FAST_DEADLINE, run, start, succeeded};
@@ -1073,6 +1073,204 @@ pub fn packing(make: &BackendFactory) -> CaseResult {
         "packing: {windows} windows for {} utterances",
         expected.len()
     );
+    Ok(())
+}
+
+/// The interim step of the interim cases.
+const INTERIM_STEP: Duration = Duration::from_millis(500);
+
+/// The partials among `updates`, as written.
+fn partials_of(updates: &[Update]) -> Vec<Partial> {
+    updates
+        .iter()
+        .filter_map(|update| match update {
+            Update::Partial(partial) => Some(partial.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Panics unless every partial comes before the final segment of its utterance and (when
+/// `after_earlier_finals` lists the chunks of every final segment) after the final segments
+/// of every earlier utterance, and unless each utterance's `stable` is a word prefix of its
+/// `text` that never shrinks.
+fn assert_interim_contract(
+    updates: &[Update],
+    after_earlier_finals: Option<&[Written]>,
+    context: &str,
+) {
+    let mut finals_written: Vec<usize> = Vec::new();
+    let mut stable: Option<(usize, String)> = None;
+    for update in updates {
+        match update {
+            Update::Final(segment) => finals_written.push(segment.chunk),
+            Update::Partial(partial) => {
+                let u = partial.chunk;
+                assert!(
+                    finals_written.iter().all(|&chunk| chunk < u),
+                    "{context}: a partial of utterance {u} came after a final of utterance {:?}",
+                    finals_written.iter().max()
+                );
+                if let Some(finals) = after_earlier_finals {
+                    let missing = finals
+                        .iter()
+                        .find(|f| f.chunk < u && !finals_written.contains(&f.chunk));
+                    assert!(
+                        missing.is_none(),
+                        "{context}: a partial of utterance {u} came before the final segment \
+                         of utterance {:?}",
+                        missing.map(|f| f.chunk)
+                    );
+                }
+                assert!(
+                    partial.text.starts_with(&partial.stable)
+                        && (partial.stable.is_empty()
+                            || partial.text.len() == partial.stable.len()
+                            || partial.text[partial.stable.len()..].starts_with(' ')),
+                    "{context}: stable {:?} is not a word prefix of text {:?}",
+                    partial.stable,
+                    partial.text
+                );
+                if let Some((before_u, before)) = &stable
+                    && *before_u == u
+                {
+                    assert!(
+                        partial.stable.starts_with(before.as_str()),
+                        "{context}: stable shrank from {before:?} to {:?}",
+                        partial.stable
+                    );
+                }
+                stable = Some((u, partial.stable.clone()));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// **interim**: with [`RunOptions::interim_step`] on a file, every backend writes the same
+/// partial hypotheses, and the same final segments as without interim results.
+///
+/// Six utterances of 0.3-4.1 s, offline, with a scripted transcriber that costs time per
+/// second of audio (so parallel backends finish partials out of order), unpacked and packed.
+/// Asserts: the final segments are those of the pure chunker (what the run writes without
+/// interim); the partials are exactly the pure chunker's partial points (every 0.5 s of
+/// speech) with their scripted text, in order; each comes before its utterance's final
+/// segment, and unpacked after the final segments of earlier utterances; `stable` is a word
+/// prefix of `text` that never shrinks; the report counts every partial, skips none, and
+/// finds no stable prefix broken.
+///
+/// # Errors
+/// [`crate::Unsupported`] when the backend declines the run.
+///
+/// # Panics
+/// When the backend breaks one of these promises.
+pub fn interim(make: &BackendFactory) -> CaseResult {
+    let track = Track::new()
+        .silence(0.4)
+        .utterances(&[0.3, 1.7, 0.6, 2.6, 0.9, 4.1], 0.6);
+    let config = energy();
+    let finals = expected_segments(&track.samples, &config);
+    let partials = expected_partials(&track.samples, &config, INTERIM_STEP);
+    assert!(
+        partials.len() >= 12,
+        "interim: the suite's own track has {} partial points",
+        partials.len()
+    );
+    let transcriber =
+        ScriptedTranscriber::new().with_cost_per_audio_second(Duration::from_millis(3));
+    for pack in [false, true] {
+        let context = if pack { "interim (packed)" } else { "interim" };
+        let mut options = RunOptions::default();
+        options.interim_step = Some(INTERIM_STEP);
+        options.pack = pack;
+        let probe = Probe::new();
+        let pipeline = probe.pipeline(track.source(), transcriber.clone(), config.clone(), options);
+        let report = succeeded(run(make, pipeline, FAST_DEADLINE)?, context);
+        assert_same_segments(
+            &written(&probe.segments()),
+            &finals,
+            &format!("{context}: the final segments differ from a run without interim results"),
+        );
+        let updates = probe.updates();
+        let got: Vec<Written> = partials_of(&updates).iter().map(Written::from).collect();
+        assert_same_segments(
+            &got,
+            &partials,
+            &format!("{context}: the partials are not the chunker's partial points, in order"),
+        );
+        assert_interim_contract(&updates, (!pack).then_some(finals.as_slice()), context);
+        assert_eq!(
+            (
+                report.partials,
+                report.partials_skipped,
+                report.stable_prefix_violations
+            ),
+            (partials.len() as u64, 0, 0),
+            "{context}: report (partials, partials_skipped, stable_prefix_violations)"
+        );
+        assert!(
+            report.first_partial_ms.is_some(),
+            "{context}: no first-partial latency reported"
+        );
+    }
+    Ok(())
+}
+
+/// **interim_realtime**: with interim results on real-time input, finals go first and are
+/// the same as without; partials may be skipped but never reordered.
+///
+/// Three utterances of 1.3-2.2 s in real time, with a scripted transcriber that costs 60 ms
+/// per second of audio (so partials queue behind each other and some are overtaken).
+/// Asserts: the final segments are those of the pure chunker; every partial written is one of
+/// the chunker's partial points with its text, in order; each comes before its utterance's
+/// final segment and after the earlier ones'; `stable` is a word prefix that never shrinks;
+/// the report's written and skipped partials add up to the partial points, with at least one
+/// written.
+///
+/// # Errors
+/// [`crate::Unsupported`] when the backend declines real-time input.
+///
+/// # Panics
+/// When the backend breaks one of these promises.
+pub fn interim_realtime(make: &BackendFactory) -> CaseResult {
+    let track = Track::new()
+        .silence(0.3)
+        .utterances(&[1.3, 2.2, 1.6], 0.7)
+        .silence(0.6);
+    let config = energy();
+    let finals = expected_segments(&track.samples, &config);
+    let partials = expected_partials(&track.samples, &config, INTERIM_STEP);
+    let mut options = RunOptions::default();
+    options.realtime = true;
+    options.interim_step = Some(INTERIM_STEP);
+    let transcriber =
+        ScriptedTranscriber::new().with_cost_per_audio_second(Duration::from_millis(60));
+    let probe = Probe::new();
+    let pipeline = probe.pipeline(track.source(), transcriber, config, options);
+    let report = succeeded(run(make, pipeline, FAST_DEADLINE)?, "interim_realtime");
+    assert_same_segments(
+        &written(&probe.segments()),
+        &finals,
+        "interim_realtime: the final segments differ from a run without interim results",
+    );
+    let updates = probe.updates();
+    let mut expected = partials.iter();
+    for partial in partials_of(&updates) {
+        let partial = Written::from(&partial);
+        assert!(
+            expected.any(|point| *point == partial),
+            "interim_realtime: partial {partial:?} is not a partial point, or out of order"
+        );
+    }
+    assert_interim_contract(&updates, Some(&finals), "interim_realtime");
+    assert_eq!(
+        report.partials + report.partials_skipped,
+        partials.len() as u64,
+        "interim_realtime: partials written ({}) and skipped ({}) must add up to the points",
+        report.partials,
+        report.partials_skipped
+    );
+    assert!(report.partials >= 1, "interim_realtime: no partial written");
     Ok(())
 }
 

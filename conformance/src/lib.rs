@@ -174,6 +174,18 @@ pub const FAST_CASES: &[Case] = &[
                   segment, as unpacked",
         check: cases::packing,
     },
+    Case {
+        name: "interim",
+        summary: "offline partial hypotheses are the same on every backend, in order, with a \
+                  stable prefix that never shrinks; finals are unchanged",
+        check: cases::interim,
+    },
+    Case {
+        name: "interim_realtime",
+        summary: "in real time finals go first and are unchanged; partials may be skipped, \
+                  never reordered",
+        check: cases::interim_realtime,
+    },
 ];
 
 /// The fast case called `name`.

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use crate::audio::{sample_at, scripted_text};
 use crate::workers::{WorkerScript, WorkerStall};
 use steno_core::{
-    Chunk, ChunkerConfig, Error, Pipeline, Result, RunOptions, ScriptedTranscriber, Segment, Sink,
-    Source, Transcriber, TranscriberFactory, Transcription, VecSource,
+    Chunk, ChunkerConfig, Error, Partial, Pipeline, Result, RunOptions, ScriptedTranscriber,
+    Segment, Sink, Source, Transcriber, TranscriberFactory, Transcription, Update, VecSource,
 };
 
 /// A chunk as a transcriber received it.
@@ -41,6 +41,8 @@ impl ChunkSeen {
 struct Log {
     chunks: Vec<ChunkSeen>,
     segments: Vec<Segment>,
+    /// Segments and partials, in the order the sink received them.
+    updates: Vec<Update>,
     /// When the source ended, and when the sink got its first segment: a transcriber in a
     /// worker process cannot report that its stall timed out, but then a segment was written
     /// before the source ended.
@@ -178,6 +180,11 @@ impl Probe {
     /// The segments written to the sink, in the order they were written.
     pub(crate) fn segments(&self) -> Vec<Segment> {
         self.log().segments.clone()
+    }
+
+    /// What the sink received: segments and partial hypotheses, in order.
+    pub(crate) fn updates(&self) -> Vec<Update> {
+        self.log().updates.clone()
     }
 
     /// Whether the sink's `finish` was called (the output was declared complete).
@@ -431,7 +438,14 @@ impl Sink for ProbeSink {
                 state.max_in_flight.fetch_max(in_flight, Ordering::SeqCst);
             }
             log.segments.push(segment.clone());
+            log.updates.push(Update::Final(segment.clone()));
         });
+        Ok(())
+    }
+
+    fn partial(&mut self, partial: &Partial) -> Result<()> {
+        self.state
+            .record(|log| log.updates.push(Update::Partial(partial.clone())));
         Ok(())
     }
 

@@ -47,6 +47,8 @@ macro_rules! fast_case_names {
             determinism
             early_start
             packing
+            interim
+            interim_realtime
         }
     };
 }

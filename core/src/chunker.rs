@@ -279,7 +279,21 @@ enum State {
         last_speech_frame: u64,
         /// One entry per frame from `start_frame`.
         frames: Vec<FrameInfo>,
+        /// With interim results on: the frame at which the next partial point falls.
+        next_partial_frame: u64,
     },
+}
+
+/// A partial point of the open utterance ([`RunOptions::interim_step`](crate::RunOptions::interim_step)):
+/// its audio so far, cut where the point fell.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct PartialCut {
+    /// The utterance from its start to the point; its index is the utterance's, and its
+    /// `speech_end_sample` is the point.
+    pub chunk: Chunk,
+    /// The utterance's first voiced sample, from which its first words are awaited.
+    pub speech_start_sample: u64,
 }
 
 /// Turns a stream of samples into [`Chunk`]s.
@@ -315,6 +329,10 @@ pub struct Chunker {
     last_chunk_end_frame: u64,
     state: State,
     next_index: usize,
+    /// Frames between partial points; `None` when interim results are off.
+    interim_step_frames: Option<u64>,
+    /// Partial points reached since the caller last took them.
+    partials: Vec<PartialCut>,
 }
 
 impl std::fmt::Debug for Chunker {
@@ -352,7 +370,40 @@ impl Chunker {
             last_chunk_end_frame: 0,
             state: State::Idle,
             next_index: 0,
+            interim_step_frames: None,
+            partials: Vec::new(),
         })
+    }
+
+    /// Also cuts the open utterance at a partial point every `step` of audio after its first
+    /// voiced frame, while the speaker is still heard (a voiced frame within the trailing
+    /// padding before the point) and the utterance already has speech enough to be a chunk,
+    /// so every partial point belongs to a chunk that will come. Points are frame positions,
+    /// so they depend only on the samples. [`take_partials`](Self::take_partials) collects them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use steno_core::{Chunker, ChunkerConfig, VadKind};
+    /// let config = ChunkerConfig::default().with_vad(VadKind::Energy);
+    /// let mut chunker = Chunker::new(&config).unwrap()
+    ///     .with_interim_step(Some(Duration::from_millis(500)));
+    /// let mut chunks = Vec::new();
+    /// // 1.2 s of "speech": points every 0.5 s of it, rounded to whole 16 ms frames (31).
+    /// let tone: Vec<f32> = (0..19_200).map(|i| 0.3 * (i as f32 * 0.05).sin()).collect();
+    /// chunker.push(&tone, &mut chunks);
+    /// let ends: Vec<u64> = chunker.take_partials().iter().map(|p| p.chunk.end_sample()).collect();
+    /// assert_eq!(ends, [7_936, 15_872]);
+    /// assert!(chunks.is_empty(), "the utterance is still open");
+    /// ```
+    pub fn with_interim_step(mut self, step: Option<Duration>) -> Self {
+        self.interim_step_frames = step.map(|step| frames_in(step).max(1));
+        self
+    }
+
+    /// The partial points reached since the last call, in order. Each comes after every chunk
+    /// of an earlier index and before the chunk of its own index.
+    pub fn take_partials(&mut self) -> Vec<PartialCut> {
+        std::mem::take(&mut self.partials)
     }
 
     /// The earliest sample a chunk still to come can start at: the chunker has forgotten the
@@ -391,6 +442,7 @@ impl Chunker {
             start_frame,
             last_speech_frame,
             frames,
+            ..
         } = std::mem::replace(&mut self.state, State::Idle)
         {
             let end_sample =
@@ -434,6 +486,7 @@ impl Chunker {
             start_frame,
             last_speech_frame,
             frames,
+            ..
         } = &self.state
         else {
             return None;
@@ -519,6 +572,7 @@ impl Chunker {
                         start_frame,
                         last_speech_frame: frame,
                         frames,
+                        next_partial_frame: frame + self.interim_step_frames.unwrap_or(0),
                     };
                 }
             }
@@ -526,12 +580,19 @@ impl Chunker {
                 start_frame,
                 last_speech_frame,
                 frames,
+                next_partial_frame,
             } => {
                 frames.push(info);
                 if speech {
                     *last_speech_frame = frame;
                 }
                 let (start, last_speech) = (*start_frame, *last_speech_frame);
+                if let Some(step) = self.interim_step_frames
+                    && frame + 1 == *next_partial_frame
+                {
+                    *next_partial_frame += step;
+                    self.cut_partial(frame + 1);
+                }
                 if frame - last_speech >= self.min_silence_frames {
                     self.close_utterance(start, last_speech, out);
                 } else if frame + 1 - start >= self.max_frames {
@@ -539,6 +600,34 @@ impl Chunker {
                 }
             }
         }
+    }
+
+    /// Cuts the open utterance at `end_frame` (a partial point just reached) if the speaker
+    /// is still heard and it has speech enough to become a chunk.
+    fn cut_partial(&mut self, end_frame: u64) {
+        let State::InSpeech {
+            start_frame,
+            last_speech_frame,
+            frames,
+            ..
+        } = &self.state
+        else {
+            return;
+        };
+        if end_frame - (last_speech_frame + 1) > self.trailing_padding_frames
+            || !self.enough_speech(frames)
+        {
+            return;
+        }
+        let first_speech = frames.iter().position(|f| f.speech).unwrap_or(0) as u64;
+        let (start, end) = (
+            *start_frame * FRAME_LEN as u64,
+            end_frame * FRAME_LEN as u64,
+        );
+        self.partials.push(PartialCut {
+            chunk: self.next_chunk(start, end, end),
+            speech_start_sample: (start_frame + first_speech) * FRAME_LEN as u64,
+        });
     }
 
     fn close_utterance(&mut self, start_frame: u64, last_speech_frame: u64, out: &mut Vec<Chunk>) {
@@ -564,6 +653,7 @@ impl Chunker {
             start_frame,
             last_speech_frame,
             frames,
+            ..
         } = std::mem::replace(&mut self.state, State::Idle)
         else {
             return;
@@ -589,10 +679,22 @@ impl Chunker {
         );
         self.last_chunk_end_frame = split_frame;
         let rest = frames[split_offset..].to_vec();
+        // The rest is an utterance of its own: its partial points count from its first
+        // voiced frame, or from where it starts if it has none yet.
+        let first_speech = rest.iter().position(|f| f.speech).unwrap_or(0) as u64;
+        let last_frame = split_frame + rest.len() as u64 - 1;
+        let next_partial_frame = self.interim_step_frames.map_or(0, |step| {
+            let mut next = split_frame + first_speech + step;
+            while next <= last_frame + 1 {
+                next += step;
+            }
+            next
+        });
         self.state = State::InSpeech {
             start_frame: split_frame,
             last_speech_frame: last_speech_frame.max(split_frame),
             frames: rest,
+            next_partial_frame,
         };
     }
 

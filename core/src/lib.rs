@@ -58,6 +58,7 @@ mod chunker;
 mod decode;
 pub mod early;
 mod error;
+pub mod interim;
 mod model_path;
 mod pack;
 mod pipeline;
@@ -78,17 +79,20 @@ pub mod window;
 #[cfg(feature = "capture")]
 pub use capture::push_captured;
 pub use capture::{CaptureControl, CaptureSource, MAX_CAPTURE_CHANNELS};
-pub use chunker::{Chunk, Chunker, ChunkerConfig, MAX_CHUNK_LIMIT, Utterance};
+pub use chunker::{Chunk, Chunker, ChunkerConfig, MAX_CHUNK_LIMIT, PartialCut, Utterance};
 #[cfg(feature = "decode")]
 pub use decode::{FileSource, is_audio_container, read_file};
 pub use error::{Cause, Error, Result};
+pub use interim::Overtaken;
 pub use model_path::{DEFAULT_MODEL_FILE, MODEL_ENV, default_model};
 pub use pipeline::{Backend, CancelToken, Pipeline, PipelineBuilder, Progress, RunOptions};
 pub use raw::RawPcmSource;
 pub use report::{LatencySummary, ProcessUsage, RunReport};
 pub use resample::Conditioner;
 pub use ring::{RingReader, RingWriter, ring};
-pub use sink::{CallbackSink, ChannelSink, CollectingSink, Format, FormatSink, Segment, Sink};
+pub use sink::{
+    CallbackSink, ChannelSink, CollectingSink, Format, FormatSink, Partial, Segment, Sink, Update,
+};
 pub use source::{Source, VecSource};
 pub use transcriber::{
     ScriptedTranscriber, TimedText, Transcriber, TranscriberFactory, Transcription,

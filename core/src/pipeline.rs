@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::stage::{ChunkStage, Emitter, PreparedRun, RunControl, SourceStage};
 use crate::{
@@ -146,7 +147,9 @@ impl Pipeline {
         let (writer, reader) = crate::ring(options.ring_capacity);
         let chunker = ChunkStage::new(reader, &chunker, &stage_options, start.at)?;
         let source = SourceStage::new(source, writer, &stage_options, start.at);
-        let emitter = Emitter::new(sink, start.at).with_progress(options.progress.clone());
+        let emitter = Emitter::new(sink, start.at)
+            .with_progress(options.progress.clone())
+            .with_realtime_partials(options.realtime);
         Ok(PreparedRun {
             start,
             control,
@@ -188,6 +191,14 @@ impl std::fmt::Debug for PipelineParts {
 
 impl PipelineParts {
     fn validate(&self) -> Result<()> {
+        if let Some(step) = self.options.interim_step
+            && step < RunOptions::MIN_INTERIM_STEP
+        {
+            return Err(Error::Config(format!(
+                "interim step {step:?} is under the shortest, {:?}",
+                RunOptions::MIN_INTERIM_STEP
+            )));
+        }
         if self.options.ring_capacity == 0 {
             return Err(Error::Config(
                 "the ring between source and chunker must hold at least one sample".into(),
@@ -245,6 +256,13 @@ impl PipelineBuilder {
         self
     }
 
+    /// Write partial hypotheses of the utterance being spoken every `step` of its audio
+    /// ([`RunOptions::interim_step`]); `None` (the default) writes final segments only.
+    pub fn interim_step(mut self, step: Option<Duration>) -> Self {
+        self.parts.options.interim_step = step;
+        self
+    }
+
     /// Decode consecutive utterances together ([`RunOptions::pack`]).
     pub fn pack(mut self, on: bool) -> Self {
         self.parts.options.pack = on;
@@ -297,6 +315,13 @@ pub struct RunOptions {
     /// a segment of its own, but text appears a window at a time, so leave it off for live
     /// input. The text can differ from unpacked decoding: Whisper hears more context.
     pub pack: bool,
+    /// Interim results: while an utterance is spoken, decode it every `step` of audio after its
+    /// first voiced frame and write each hypothesis as a [`Partial`](crate::Partial) through
+    /// [`Sink::partial`](crate::Sink::partial), with the prefix later ones keep (see
+    /// [`crate::interim`] for the order and the stability contract).
+    /// [`DEFAULT_INTERIM_STEP`](Self::DEFAULT_INTERIM_STEP) suits live captions. Final
+    /// segments are the same with or without. `None` (the default): finals only.
+    pub interim_step: Option<Duration>,
     /// Stops the run from another thread.
     pub cancel: CancelToken,
     /// Counts samples read, for progress display.
@@ -311,6 +336,7 @@ impl Default for RunOptions {
             queue_capacity: 4,
             early_start: false,
             pack: false,
+            interim_step: None,
             cancel: CancelToken::new(),
             progress: Progress::default(),
         }
@@ -318,6 +344,12 @@ impl Default for RunOptions {
 }
 
 impl RunOptions {
+    /// The interim step `--interim` uses: a partial every half second of speech.
+    pub const DEFAULT_INTERIM_STEP: Duration = Duration::from_millis(500);
+
+    /// The shortest interim step: below it, partials only queue up behind each other.
+    pub const MIN_INTERIM_STEP: Duration = Duration::from_millis(100);
+
     /// How many chunks a parallel backend with `transcribers` workers may have started but not
     /// yet written: one per worker, plus the queue. Backends hand out this many tokens, take
     /// one before each chunk and get one back per chunk written ([`Emitter::newly_written`]),

@@ -106,6 +106,28 @@ pub struct RunReport {
     /// utterance was decoded alone. `chunks` still counts utterances.
     #[serde(default)]
     pub packed_windows: u64,
+    /// Interim results (`RunOptions::interim_step`): from each utterance's first voiced sample
+    /// being available to its first partial with words being written; `null` when none was.
+    #[serde(default)]
+    pub first_partial_ms: Option<LatencySummary>,
+    /// Partial hypotheses written.
+    #[serde(default)]
+    pub partials: u64,
+    /// Partial points not written: overtaken by newer audio before they were decoded, or
+    /// decoded after their utterance's final text (real time only), or failed.
+    #[serde(default)]
+    pub partials_skipped: u64,
+    /// Utterances that had partials written.
+    #[serde(default)]
+    pub utterances_with_partials: u64,
+    /// Utterances whose final text does not begin with the last stable prefix of their
+    /// partials: the stability contract broken.
+    #[serde(default)]
+    pub stable_prefix_violations: u64,
+    /// Words shown in partials and later changed (by a later partial or the final text),
+    /// over all utterances; per utterance, divide by `utterances_with_partials`.
+    #[serde(default)]
+    pub revised_words: u64,
 }
 
 /// What a backend's stages counted during a run, to be turned into a [`RunReport`].
@@ -136,6 +158,18 @@ pub struct RunTally {
     pub early_starts_discarded: u64,
     /// Windows of several utterances decoded.
     pub packed_windows: u64,
+    /// From each utterance's first voiced sample to its first partial, in milliseconds.
+    pub first_partial_ms: Vec<f64>,
+    /// Partial hypotheses written.
+    pub partials: u64,
+    /// Partial points not written.
+    pub partials_skipped: u64,
+    /// Utterances that had partials written.
+    pub utterances_with_partials: u64,
+    /// Utterances whose final text broke the stable prefix.
+    pub stable_prefix_violations: u64,
+    /// Words shown in partials and changed later.
+    pub revised_words: u64,
 }
 
 /// The moment a run started and the process's resource use then, to report the difference.
@@ -190,6 +224,12 @@ impl RunStart {
             early_starts_used: tally.early_starts_used,
             early_starts_discarded: tally.early_starts_discarded,
             packed_windows: tally.packed_windows,
+            first_partial_ms: LatencySummary::from_samples(&tally.first_partial_ms),
+            partials: tally.partials,
+            partials_skipped: tally.partials_skipped,
+            utterances_with_partials: tally.utterances_with_partials,
+            stable_prefix_violations: tally.stable_prefix_violations,
+            revised_words: tally.revised_words,
         }
     }
 }

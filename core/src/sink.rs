@@ -1,4 +1,5 @@
-//! Sinks: where finished segments go (text, JSON Lines, SRT, WebVTT, or the host application).
+//! Sinks: where finished segments (and, with interim results, partial hypotheses) go: text,
+//! JSON Lines, SRT, WebVTT, or the host application.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -7,10 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// One transcribed utterance, as written to outputs. Its JSON form is the JSON Lines contract:
+/// One transcribed utterance, as written to outputs. Its JSON form is the JSON Lines contract
+/// (`type` is `final`; a line of [`Partial`] has `partial`):
 ///
 /// ```json
-/// {"chunk":3,"start":12.48,"end":15.92,"speech_end":15.72,"text":"He was not an ill-disposed young man.","emitted_at":16.31,"latency_ms":392}
+/// {"type":"final","chunk":3,"start":12.48,"end":15.92,"speech_end":15.72,"text":"He was not an ill-disposed young man.","emitted_at":16.31,"latency_ms":392}
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -51,13 +53,95 @@ impl Segment {
     }
 }
 
-/// Receives segments in audio order.
+/// A partial hypothesis of an utterance still being spoken (interim results, see
+/// [`RunOptions::interim_step`](crate::RunOptions::interim_step)). Later partials of the same
+/// utterance keep `stable` (a prefix of `text`, never shrinking); the utterance's final
+/// [`Segment`] has the same `chunk`. Its JSON line:
+///
+/// ```json
+/// {"type":"partial","chunk":3,"start":12.48,"end":14.0,"text":"He was not an ill","stable":"He was not","emitted_at":14.21,"latency_ms":206}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Partial {
+    /// Index of the chunk the utterance's final segment will have.
+    pub chunk: usize,
+    /// Start of the utterance, in seconds of audio from the start of the stream.
+    pub start: f64,
+    /// Where the audio this hypothesis heard ends (the partial point), in seconds.
+    pub end: f64,
+    /// The whole hypothesis: the stable words, then the rest.
+    pub text: String,
+    /// The words of `text` that later partials of the utterance keep.
+    pub stable: String,
+    /// Wall-clock seconds from the start of the stream to writing this partial.
+    pub emitted_at: f64,
+    /// From the moment the partial point's audio was available until this was written, in
+    /// milliseconds.
+    pub latency_ms: u64,
+}
+
+impl Partial {
+    /// A partial of `text` (of which `stable` is the kept prefix) for chunk `chunk`, from
+    /// `start` to `end` seconds of audio, written at once: for sinks' tests and examples.
+    pub fn new(
+        chunk: usize,
+        start: f64,
+        end: f64,
+        text: impl Into<String>,
+        stable: impl Into<String>,
+    ) -> Self {
+        Partial {
+            chunk,
+            start,
+            end,
+            text: text.into(),
+            stable: stable.into(),
+            emitted_at: 0.0,
+            latency_ms: 0,
+        }
+    }
+
+    /// The part of `text` after `stable`: the words that may still change.
+    pub fn unstable(&self) -> &str {
+        self.text
+            .get(self.stable.len()..)
+            .unwrap_or_default()
+            .trim_start()
+    }
+}
+
+/// What a run writes: an utterance's final segment or a partial hypothesis of one. Sinks that
+/// hand both on in one stream ([`ChannelSink::with_partials`], the async `segment_stream`)
+/// carry this.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Update {
+    /// A partial hypothesis; later updates of its utterance replace it.
+    Partial(Partial),
+    /// The utterance's final text.
+    Final(Segment),
+}
+
+/// Receives segments in audio order, and partial hypotheses between them when interim results
+/// are on.
 pub trait Sink: Send {
     /// Writes one segment.
     ///
     /// # Errors
     /// Returns [`Error::Sink`] when the output cannot be written.
     fn write(&mut self, segment: &Segment) -> Result<()>;
+
+    /// Writes a partial hypothesis of the utterance that the next segment will finish (only
+    /// called when [`RunOptions::interim_step`](crate::RunOptions::interim_step) is set).
+    /// Does nothing unless the sink shows partials.
+    ///
+    /// # Errors
+    /// Returns [`Error::Sink`] when the output cannot be written.
+    fn partial(&mut self, partial: &Partial) -> Result<()> {
+        let _ = partial;
+        Ok(())
+    }
 
     /// Called once after the last segment of a successful run.
     ///
@@ -72,6 +156,9 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     fn write(&mut self, segment: &Segment) -> Result<()> {
         (**self).write(segment)
     }
+    fn partial(&mut self, partial: &Partial) -> Result<()> {
+        (**self).partial(partial)
+    }
     fn finish(&mut self) -> Result<()> {
         (**self).finish()
     }
@@ -84,7 +171,8 @@ pub enum Format {
     /// One line of plain text per utterance.
     #[default]
     Text,
-    /// One JSON object per line ([`Segment`]).
+    /// One JSON object per line: [`Segment`]s (`"type":"final"`) and, with interim results,
+    /// [`Partial`]s (`"type":"partial"`).
     Jsonl,
     /// SubRip subtitles.
     Srt,
@@ -107,7 +195,8 @@ impl std::str::FromStr for Format {
     }
 }
 
-/// Writes segments in a [`Format`] to any writer (a file, stdout, a buffer).
+/// Writes segments in a [`Format`] to any writer (a file, stdout, a buffer). Only JSON Lines
+/// carries partial hypotheses; text, SRT and WebVTT hold final segments only.
 ///
 /// ```
 /// use steno_core::{Format, FormatSink, Segment, Sink};
@@ -149,7 +238,7 @@ impl<W: Write + Send> FormatSink<W> {
     /// let mut sink = FormatSink::new(Format::Jsonl, Vec::new(), "stdout").with_input("a.wav");
     /// sink.write(&Segment::new(0, 0.5, 1.0, "Hi.")).unwrap();
     /// let line = String::from_utf8(sink.into_inner()).unwrap();
-    /// assert!(line.starts_with(r#"{"input":"a.wav","chunk":0,"#), "{line}");
+    /// assert!(line.starts_with(r#"{"input":"a.wav","type":"final","chunk":0,"#), "{line}");
     /// ```
     #[must_use]
     pub fn with_input(mut self, input: impl Into<String>) -> Self {
@@ -175,17 +264,7 @@ impl<W: Write + Send> FormatSink<W> {
         let w = &mut self.writer;
         match self.format {
             Format::Text => writeln!(w, "{}", segment.text)?,
-            Format::Jsonl => {
-                if let Some(input) = &self.input {
-                    // `{"input":...,` then the segment's own fields, in their usual order.
-                    let fields = serde_json::to_string(&rounded(segment))?;
-                    write!(w, "{{\"input\":{},", serde_json::to_string(input)?)?;
-                    w.write_all(fields.get(1..).unwrap_or_default().as_bytes())?;
-                } else {
-                    serde_json::to_writer(&mut *w, &rounded(segment))?;
-                }
-                w.write_all(b"\n")?;
-            }
+            Format::Jsonl => json_line(w, self.input.as_deref(), "final", &rounded(segment))?,
             Format::Srt => write!(
                 w,
                 "{}\n{} --> {}\n{}\n\n",
@@ -215,11 +294,45 @@ impl<W: Write + Send> Sink for FormatSink<W> {
         Ok(())
     }
 
+    fn partial(&mut self, partial: &Partial) -> Result<()> {
+        if self.format != Format::Jsonl {
+            return Ok(());
+        }
+        let ms = |t: f64| (t * 1000.0).round() / 1000.0;
+        let rounded = Partial {
+            start: ms(partial.start),
+            end: ms(partial.end),
+            emitted_at: ms(partial.emitted_at),
+            ..partial.clone()
+        };
+        json_line(&mut self.writer, self.input.as_deref(), "partial", &rounded)
+            .and_then(|()| self.writer.flush())
+            .map_err(|e| Error::sink_caused_by(self.name.clone(), "cannot write", e))
+    }
+
     fn finish(&mut self) -> Result<()> {
         self.write_header()
             .and_then(|()| self.writer.flush())
             .map_err(|e| Error::sink_caused_by(self.name.clone(), "cannot write", e))
     }
+}
+
+/// Writes one JSON line: `input` (when several inputs share the stream), `type`, then
+/// `fields`' own fields in their usual order.
+fn json_line(
+    w: &mut impl Write,
+    input: Option<&str>,
+    kind: &str,
+    fields: &impl Serialize,
+) -> std::io::Result<()> {
+    w.write_all(b"{")?;
+    if let Some(input) = input {
+        write!(w, "\"input\":{},", serde_json::to_string(input)?)?;
+    }
+    write!(w, "\"type\":\"{kind}\",")?;
+    let fields = serde_json::to_string(fields)?;
+    w.write_all(fields.get(1..).unwrap_or_default().as_bytes())?;
+    w.write_all(b"\n")
 }
 
 /// Times in JSON are rounded to milliseconds: sample-exact floats are noise to readers.
@@ -244,16 +357,19 @@ fn timestamp(seconds: f64, separator: char) -> String {
 }
 
 /// Hands each segment to a closure: the simplest way for an application to receive text.
+/// [`on_partial`](Self::on_partial) adds a closure for partial hypotheses.
 ///
 /// ```
 /// use steno_core::{CallbackSink, Sink};
-/// let sink = CallbackSink::new(|segment| println!("{}", segment.text));
+/// let sink = CallbackSink::new(|segment| println!("{}", segment.text))
+///     .on_partial(|partial| eprint!("\r{} ...", partial.text));
 /// ```
-pub struct CallbackSink<F> {
+pub struct CallbackSink<F, P = fn(&Partial)> {
     callback: F,
+    on_partial: Option<P>,
 }
 
-impl<F> std::fmt::Debug for CallbackSink<F> {
+impl<F, P> std::fmt::Debug for CallbackSink<F, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallbackSink").finish_non_exhaustive()
     }
@@ -262,13 +378,33 @@ impl<F> std::fmt::Debug for CallbackSink<F> {
 impl<F: FnMut(&Segment) + Send> CallbackSink<F> {
     /// A sink calling `callback` for every segment.
     pub fn new(callback: F) -> Self {
-        CallbackSink { callback }
+        CallbackSink {
+            callback,
+            on_partial: None,
+        }
     }
 }
 
-impl<F: FnMut(&Segment) + Send> Sink for CallbackSink<F> {
+impl<F: FnMut(&Segment) + Send, P> CallbackSink<F, P> {
+    /// Also calls `on_partial` for every partial hypothesis.
+    pub fn on_partial<Q: FnMut(&Partial) + Send>(self, on_partial: Q) -> CallbackSink<F, Q> {
+        CallbackSink {
+            callback: self.callback,
+            on_partial: Some(on_partial),
+        }
+    }
+}
+
+impl<F: FnMut(&Segment) + Send, P: FnMut(&Partial) + Send> Sink for CallbackSink<F, P> {
     fn write(&mut self, segment: &Segment) -> Result<()> {
         (self.callback)(segment);
+        Ok(())
+    }
+
+    fn partial(&mut self, partial: &Partial) -> Result<()> {
+        if let Some(on_partial) = &mut self.on_partial {
+            on_partial(partial);
+        }
         Ok(())
     }
 }
@@ -277,22 +413,66 @@ impl<F: FnMut(&Segment) + Send> Sink for CallbackSink<F> {
 /// is gone, the run stops with an error rather than transcribing for nobody.
 #[derive(Debug)]
 pub struct ChannelSink {
-    sender: std::sync::mpsc::Sender<Segment>,
+    sender: ChannelSender,
+}
+
+#[derive(Debug)]
+enum ChannelSender {
+    Segments(std::sync::mpsc::Sender<Segment>),
+    Updates(std::sync::mpsc::Sender<Update>),
 }
 
 impl ChannelSink {
     /// A sink and the receiver its segments arrive on.
     pub fn new() -> (Self, std::sync::mpsc::Receiver<Segment>) {
         let (sender, receiver) = std::sync::mpsc::channel();
-        (ChannelSink { sender }, receiver)
+        (
+            ChannelSink {
+                sender: ChannelSender::Segments(sender),
+            },
+            receiver,
+        )
+    }
+
+    /// A sink and the receiver its segments and partial hypotheses arrive on, in the order
+    /// they were written.
+    ///
+    /// ```
+    /// use steno_core::{ChannelSink, Partial, Segment, Sink, Update};
+    /// let (mut sink, updates) = ChannelSink::with_partials();
+    /// sink.partial(&Partial::new(0, 0.0, 0.5, "Hello", "")).unwrap();
+    /// sink.write(&Segment::new(0, 0.0, 0.9, "Hello there.")).unwrap();
+    /// assert!(matches!(updates.recv().unwrap(), Update::Partial(p) if p.text == "Hello"));
+    /// assert!(matches!(updates.recv().unwrap(), Update::Final(s) if s.text == "Hello there."));
+    /// ```
+    pub fn with_partials() -> (Self, std::sync::mpsc::Receiver<Update>) {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        (
+            ChannelSink {
+                sender: ChannelSender::Updates(sender),
+            },
+            receiver,
+        )
     }
 }
 
 impl Sink for ChannelSink {
     fn write(&mut self, segment: &Segment) -> Result<()> {
-        self.sender
-            .send(segment.clone())
-            .map_err(|_| Error::sink("channel", "the receiver was dropped"))
+        let sent = match &self.sender {
+            ChannelSender::Segments(sender) => sender.send(segment.clone()).is_ok(),
+            ChannelSender::Updates(sender) => sender.send(Update::Final(segment.clone())).is_ok(),
+        };
+        sent.then_some(())
+            .ok_or_else(|| Error::sink("channel", "the receiver was dropped"))
+    }
+
+    fn partial(&mut self, partial: &Partial) -> Result<()> {
+        match &self.sender {
+            ChannelSender::Segments(_) => Ok(()),
+            ChannelSender::Updates(sender) => sender
+                .send(Update::Partial(partial.clone()))
+                .map_err(|_| Error::sink("channel", "the receiver was dropped")),
+        }
     }
 }
 
@@ -301,6 +481,7 @@ impl Sink for ChannelSink {
 #[derive(Debug, Clone, Default)]
 pub struct CollectingSink {
     segments: Arc<Mutex<Vec<Segment>>>,
+    updates: Arc<Mutex<Vec<Update>>>,
     finished: Arc<Mutex<bool>>,
 }
 
@@ -318,6 +499,25 @@ impl CollectingSink {
             .clone()
     }
 
+    /// The partial hypotheses written so far.
+    pub fn partials(&self) -> Vec<Partial> {
+        self.updates()
+            .into_iter()
+            .filter_map(|update| match update {
+                Update::Partial(partial) => Some(partial),
+                Update::Final(_) => None,
+            })
+            .collect()
+    }
+
+    /// Segments and partial hypotheses, in the order they were written.
+    pub fn updates(&self) -> Vec<Update> {
+        self.updates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Whether [`Sink::finish`] was called (the run completed).
     pub fn is_finished(&self) -> bool {
         *self.finished.lock().unwrap_or_else(PoisonError::into_inner)
@@ -330,6 +530,18 @@ impl Sink for CollectingSink {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(segment.clone());
+        self.updates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Update::Final(segment.clone()));
+        Ok(())
+    }
+
+    fn partial(&mut self, partial: &Partial) -> Result<()> {
+        self.updates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Update::Partial(partial.clone()));
         Ok(())
     }
 
@@ -385,6 +597,42 @@ mod tests {
         let first: Segment = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
         assert_eq!(first, segment(0, 0.5, 2.0, "Hello there."));
         assert!(jsonl.lines().nth(1).unwrap().contains("\"start\":3661.063"));
+    }
+
+    #[test]
+    fn partials_are_json_lines_only_and_every_line_has_a_type() {
+        let partial = Partial::new(0, 0.5, 1.0004, "Hello there", "Hello");
+        let mut text = FormatSink::new(Format::Text, Vec::new(), "test");
+        text.partial(&partial).unwrap();
+        text.write(&segment(0, 0.5, 2.0, "Hello there.")).unwrap();
+        assert_eq!(
+            String::from_utf8(text.into_inner()).unwrap(),
+            "Hello there.\n"
+        );
+        for format in [Format::Srt, Format::Vtt] {
+            let mut sink = FormatSink::new(format, Vec::new(), "test");
+            sink.partial(&partial).unwrap();
+            assert!(
+                !String::from_utf8(sink.into_inner())
+                    .unwrap()
+                    .contains("Hello")
+            );
+        }
+        let mut jsonl = FormatSink::new(Format::Jsonl, Vec::new(), "test");
+        jsonl.partial(&partial).unwrap();
+        jsonl.write(&segment(0, 0.5, 2.0, "Hello there.")).unwrap();
+        let out = String::from_utf8(jsonl.into_inner()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            r#"{"type":"partial","chunk":0,"start":0.5,"end":1.0,"text":"Hello there","stable":"Hello","emitted_at":0.0,"latency_ms":0}"#
+        );
+        assert!(
+            lines[1].starts_with(r#"{"type":"final","chunk":0,"#),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(partial.unstable(), "there");
     }
 
     #[test]

@@ -9,14 +9,17 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::chunker::PartialCut;
 use crate::early::{EarlyDecode, confirms};
+use crate::interim::{Overtaken, PartialQueue, Stability, first_words_ms};
 use crate::pack::Packer;
 use crate::{
-    CancelToken, Chunk, Chunker, ChunkerConfig, Error, Progress, Result, RingReader, RingWriter,
-    RunOptions, SAMPLE_RATE, Segment, Sink, Source, TimedText, Transcriber, TranscriberFactory,
-    Transcription, Utterance,
+    CancelToken, Chunk, Chunker, ChunkerConfig, Error, Partial, Progress, Result, RingReader,
+    RingWriter, RunOptions, SAMPLE_RATE, Segment, Sink, Source, TimedText, Transcriber,
+    TranscriberFactory, Transcription, Utterance,
 };
 
 pub use crate::pack::split_window;
@@ -387,6 +390,30 @@ pub struct TimedChunk {
     pub provisional: bool,
     /// The early decode a provisional chunk and its final chunk share.
     pub early: Option<Arc<EarlyDecode>>,
+    /// A partial chunk (see [`RunOptions::interim_step`]): the open utterance so far, decoded
+    /// for a partial hypothesis, never for a segment.
+    pub partial: Option<PartialPoint>,
+    /// A final chunk: how many partial chunks the run handed out before it for its utterances
+    /// and every earlier one. Offline, the emitter writes them all before this chunk.
+    pub partials_before: u64,
+}
+
+/// Where a partial chunk stands among the run's partials.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PartialPoint {
+    /// Its position among the run's partial chunks, from 0, in the order they were cut.
+    pub seq: u64,
+    /// Final chunks handed out before it: offline, it is written once they all are, and
+    /// before the next one.
+    pub finals_before: usize,
+    /// The utterance's first voiced sample.
+    pub speech_start_sample: u64,
+    /// When that sample was available: the moment the speaker was first heard.
+    pub speech_start_at: Instant,
+    /// In real time: tells whether newer audio of the utterance has been handed out since, so
+    /// decoding this point is no longer worth it. `None` offline, where every partial counts.
+    pub overtaken: Option<Overtaken>,
 }
 
 impl TimedChunk {
@@ -400,7 +427,15 @@ impl TimedChunk {
             cut_at: Instant::now(),
             provisional: false,
             early: None,
+            partial: None,
+            partials_before: 0,
         }
+    }
+
+    /// Whether the chunk's text becomes segments: neither a provisional chunk (its final one
+    /// does) nor a partial one (a partial hypothesis).
+    pub fn is_final(&self) -> bool {
+        !self.provisional && self.partial.is_none()
     }
 }
 
@@ -422,6 +457,23 @@ pub struct ChunkStage {
     provisional: Option<(Utterance, Arc<EarlyDecode>)>,
     /// Packs utterances into windows when [`RunOptions::pack`] is on.
     packer: Option<Packer>,
+    /// Partial chunks handed out so far.
+    partials_handed: u64,
+    /// Final chunks handed out so far.
+    finals_handed: usize,
+    /// (utterance, partials handed out through it) for utterances no final chunk covers yet.
+    partial_totals: VecDeque<(usize, u64)>,
+    /// Partials handed out for the utterances every final chunk so far covers.
+    partials_through: u64,
+    /// In real time: chunks of any kind handed out so far, which a partial chunk compares
+    /// with its own number to know it was overtaken.
+    handed_out: Option<Arc<AtomicU64>>,
+}
+
+/// What the chunker cut, in the order it is handed on.
+enum Cut {
+    Final(Chunk),
+    Partial(PartialCut),
 }
 
 impl ChunkStage {
@@ -437,7 +489,7 @@ impl ChunkStage {
     ) -> Result<Self> {
         Ok(ChunkStage {
             reader,
-            chunker: Chunker::new(config)?,
+            chunker: Chunker::new(config)?.with_interim_step(options.interim_step),
             realtime: options.realtime,
             started,
             cancel: options.cancel.clone(),
@@ -448,6 +500,11 @@ impl ChunkStage {
             early_start: options.early_start && !options.pack,
             provisional: None,
             packer: options.pack.then(Packer::default),
+            partials_handed: 0,
+            finals_handed: 0,
+            partial_totals: VecDeque::new(),
+            partials_through: 0,
+            handed_out: options.realtime.then(|| Arc::new(AtomicU64::new(0))),
         })
     }
 
@@ -479,47 +536,43 @@ impl ChunkStage {
             self.chunker.finish(&mut self.chunks);
             self.finished = true;
         }
+        // Partial points of an utterance come after the chunks of earlier utterances and
+        // before its own: merged by index, they are in the order the chunker reached them.
+        let mut partials = self.chunker.take_partials().into_iter().peekable();
+        let mut cuts = Vec::new();
+        for chunk in self.chunks.drain(..) {
+            while let Some(partial) = partials.next_if(|p| p.chunk.index <= chunk.index) {
+                cuts.push(Cut::Partial(partial));
+            }
+            cuts.push(Cut::Final(chunk));
+        }
+        cuts.extend(partials.map(Cut::Partial));
         if let Some(packer) = &mut self.packer {
-            // Utterances become windows; only windows go on.
-            let mut windows = Vec::new();
-            for utterance in self.chunks.drain(..) {
-                packer.push(&utterance, &mut windows);
+            // Utterances become windows; partial points pass straight on.
+            let mut packed = Vec::new();
+            for cut in cuts {
+                match cut {
+                    Cut::Final(utterance) => {
+                        let mut windows = Vec::new();
+                        packer.push(&utterance, &mut windows);
+                        packed.extend(windows.into_iter().map(Cut::Final));
+                    }
+                    partial @ Cut::Partial(_) => packed.push(partial),
+                }
             }
             if self.finished {
+                let mut windows = Vec::new();
                 packer.finish(&mut windows);
+                packed.extend(windows.into_iter().map(Cut::Final));
             }
             packer.forget_before(self.chunker.earliest_next_start());
-            self.chunks = windows;
+            cuts = packed;
         }
-        for chunk in self.chunks.drain(..) {
-            let (speech_end_at, available_at) = if self.realtime {
-                (
-                    self.started + samples_to_duration(chunk.speech_end_sample),
-                    self.started + samples_to_duration(chunk.end_sample()),
-                )
-            } else {
-                // Speech ends at or before the chunk does: look it up first.
-                (
-                    arrival_of(&mut self.arrivals, chunk.speech_end_sample),
-                    arrival_of(&mut self.arrivals, chunk.end_sample()),
-                )
-            };
-            tracing::debug!(
-                chunk = chunk.index,
-                start_s = chunk.start_sample as f64 / f64::from(SAMPLE_RATE),
-                end_s = chunk.end_sample() as f64 / f64::from(SAMPLE_RATE),
-                utterances = chunk.utterances.len().max(1),
-                "utterance cut"
-            );
-            let mut timed = TimedChunk::new(chunk, available_at, speech_end_at);
-            // Finals come in order and a provisional chunk is the open utterance's, so the
-            // next final either confirms it or replaces it (speech resumed, or a split).
-            if let Some((provisional, early)) = self.provisional.take()
-                && confirms(&timed.chunk, &provisional)
-            {
-                timed.early = Some(early);
+        for cut in cuts {
+            match cut {
+                Cut::Final(chunk) => self.hand_out_final(chunk, out),
+                Cut::Partial(partial) => self.hand_out_partial(partial, out),
             }
-            out.push(timed);
         }
         if self.early_start && !self.finished {
             self.hand_out_provisional(out);
@@ -534,6 +587,94 @@ impl ChunkStage {
     /// Samples dropped at the ring so far.
     pub fn dropped_samples(&self) -> u64 {
         self.reader.dropped()
+    }
+
+    /// When sample `end - 1` was available: in real time, when that audio happened; else
+    /// when the chunk stage received it. Final chunks come in order, so each lookup forgets
+    /// the arrivals before it; a partial point, which a packed window of earlier utterances
+    /// may follow, forgets nothing (`keep`).
+    fn available_at(&mut self, end: u64, keep: bool) -> Instant {
+        if self.realtime {
+            self.started + samples_to_duration(end)
+        } else if keep {
+            let at = self
+                .arrivals
+                .partition_point(|&(received, _)| received < end);
+            self.arrivals
+                .get(at)
+                .or(self.arrivals.back())
+                .map_or_else(Instant::now, |&(_, at)| at)
+        } else {
+            arrival_of(&mut self.arrivals, end)
+        }
+    }
+
+    /// Counts one more chunk handed out; its number.
+    fn count_hand_out(&self) -> u64 {
+        self.handed_out
+            .as_ref()
+            .map_or(0, |handed| handed.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    /// Hands out a final chunk (an utterance or a packed window).
+    fn hand_out_final(&mut self, chunk: Chunk, out: &mut Vec<TimedChunk>) {
+        // Speech ends at or before the chunk does: look it up first.
+        let speech_end_at = self.available_at(chunk.speech_end_sample, false);
+        let available_at = self.available_at(chunk.end_sample(), false);
+        tracing::debug!(
+            chunk = chunk.index,
+            start_s = chunk.start_sample as f64 / f64::from(SAMPLE_RATE),
+            end_s = chunk.end_sample() as f64 / f64::from(SAMPLE_RATE),
+            utterances = chunk.utterances.len().max(1),
+            "utterance cut"
+        );
+        let last_utterance = chunk.utterances.last().map_or(chunk.index, |u| u.index);
+        while let Some(&(utterance, total)) = self.partial_totals.front()
+            && utterance <= last_utterance
+        {
+            self.partials_through = total;
+            self.partial_totals.pop_front();
+        }
+        let mut timed = TimedChunk::new(chunk, available_at, speech_end_at);
+        timed.partials_before = self.partials_through;
+        // Finals come in order and a provisional chunk is the open utterance's, so the
+        // next final either confirms it or replaces it (speech resumed, or a split).
+        if let Some((provisional, early)) = self.provisional.take()
+            && confirms(&timed.chunk, &provisional)
+        {
+            timed.early = Some(early);
+        }
+        self.count_hand_out();
+        self.finals_handed += 1;
+        out.push(timed);
+    }
+
+    /// Hands out the open utterance cut at a partial point.
+    fn hand_out_partial(&mut self, cut: PartialCut, out: &mut Vec<TimedChunk>) {
+        let speech_start_at = self.available_at(cut.speech_start_sample, true);
+        let available_at = self.available_at(cut.chunk.end_sample(), true);
+        let utterance = cut.chunk.index;
+        let seq = self.partials_handed;
+        self.partials_handed += 1;
+        match self.partial_totals.back_mut() {
+            Some((last, total)) if *last == utterance => *total = self.partials_handed,
+            _ => self
+                .partial_totals
+                .push_back((utterance, self.partials_handed)),
+        }
+        let number = self.count_hand_out();
+        let mut timed = TimedChunk::new(cut.chunk, available_at, available_at);
+        timed.partial = Some(PartialPoint {
+            seq,
+            finals_before: self.finals_handed,
+            speech_start_sample: cut.speech_start_sample,
+            speech_start_at,
+            overtaken: self
+                .handed_out
+                .as_ref()
+                .map(|handed| Overtaken::new(Arc::clone(handed), number)),
+        });
+        out.push(timed);
     }
 
     /// Hands out the open utterance's provisional chunk, once per set of boundaries.
@@ -555,6 +696,7 @@ impl ChunkStage {
         // Its times are never reported: the final chunk's are.
         let now = Instant::now();
         let early = EarlyDecode::new();
+        self.count_hand_out();
         self.provisional = Some((span, Arc::clone(&early)));
         let mut timed = TimedChunk::new(chunk, now, now);
         timed.provisional = true;
@@ -640,6 +782,13 @@ pub struct Transcript {
     pub provisional: bool,
     /// A provisional chunk: its early decode ran. A final chunk: it took that early result.
     pub early_decoded: bool,
+    /// The transcript of a partial chunk: a partial hypothesis, never a segment.
+    pub partial: Option<PartialPoint>,
+    /// A partial chunk that was not decoded: overtaken by newer audio in real time, or its
+    /// decode failed (the final chunk's own decode reports real errors).
+    pub skipped: bool,
+    /// A final chunk: the partial chunks handed out before it ([`TimedChunk::partials_before`]).
+    pub partials_before: u64,
     /// A packed window's utterances, each written as a segment of its own.
     pub utterances: Vec<Utterance>,
     /// A packed window's text, timed (see [`Transcription::timed`]).
@@ -664,6 +813,9 @@ impl Transcript {
             full_window_retries: done.full_window_retries,
             provisional: false,
             early_decoded: false,
+            partial: timed.partial.clone(),
+            skipped: false,
+            partials_before: timed.partials_before,
             utterances: timed.chunk.utterances.clone(),
             timed: done.timed,
             cut_at: timed.cut_at,
@@ -672,12 +824,20 @@ impl Transcript {
     }
 }
 
-/// Transcribes one chunk: the transcription stage, shared by every backend.
+/// Transcribes one chunk: the transcription stage, shared by every backend. A partial chunk
+/// goes to [`Transcriber::transcribe_partial`], which may stop once it is overtaken.
 ///
 /// # Errors
 /// The transcriber's error.
 pub fn transcribe(transcriber: &mut dyn Transcriber, timed: &TimedChunk) -> Result<Transcript> {
-    transcribe_with(timed, |chunk| transcriber.transcribe(chunk))
+    match timed.partial.as_ref().and_then(|p| p.overtaken.clone()) {
+        Some(overtaken) => transcribe_with(timed, |chunk| {
+            transcriber
+                .transcribe_partial(chunk, &overtaken)?
+                .ok_or(Error::Cancelled)
+        }),
+        None => transcribe_with(timed, |chunk| transcriber.transcribe(chunk)),
+    }
 }
 
 /// Transcribes one chunk with `decode` (a transcriber's call, made however the backend makes
@@ -692,6 +852,9 @@ pub fn transcribe_with(
     timed: &TimedChunk,
     decode: impl FnOnce(&Chunk) -> Result<Transcription>,
 ) -> Result<Transcript> {
+    if timed.partial.is_some() {
+        return Ok(transcribe_partial(timed, decode));
+    }
     let began = Instant::now();
     let mut transcribe_time = None;
     let (done, early_decoded) = match (&timed.early, timed.provisional) {
@@ -724,6 +887,50 @@ pub fn transcribe_with(
     transcript.provisional = timed.provisional;
     transcript.early_decoded = early_decoded;
     Ok(transcript)
+}
+
+/// A partial chunk's transcript: skipped, without decoding, when it has been overtaken; also
+/// skipped when its decode fails, since the final chunk decodes the same audio and reports
+/// a real error itself.
+fn transcribe_partial(
+    timed: &TimedChunk,
+    decode: impl FnOnce(&Chunk) -> Result<Transcription>,
+) -> Transcript {
+    let began = Instant::now();
+    let overtaken = || {
+        timed
+            .partial
+            .as_ref()
+            .and_then(|p| p.overtaken.as_ref())
+            .is_some_and(Overtaken::is_overtaken)
+    };
+    let outcome = if overtaken() {
+        None
+    } else {
+        match decode(&timed.chunk) {
+            Ok(done) => Some(done),
+            Err(Error::Cancelled) => None,
+            Err(error) => {
+                tracing::warn!(
+                    chunk = timed.chunk.index,
+                    "a partial decode failed; the final one will tell: {}",
+                    error.chain()
+                );
+                None
+            }
+        }
+    };
+    tracing::debug!(
+        chunk = timed.chunk.index,
+        audio_s = timed.chunk.seconds(),
+        skipped = outcome.is_none(),
+        decode_ms = began.elapsed().as_secs_f64() * 1000.0,
+        "partial"
+    );
+    let skipped = outcome.is_none();
+    let mut transcript = Transcript::new(timed, outcome.unwrap_or_default(), began.elapsed());
+    transcript.skipped = skipped;
+    transcript
 }
 
 /// The source and chunk stages on threads of their own: what every thread-based backend
@@ -800,8 +1007,15 @@ pub struct Emitter {
     next_chunk: usize,
     /// `next_chunk` when [`Emitter::newly_written`] was last called.
     reported_written: usize,
-    /// Provisional transcripts accepted since [`Emitter::newly_written`] was last called.
+    /// Provisional and partial transcripts accepted since [`Emitter::newly_written`] was last
+    /// called.
     provisional_unreported: usize,
+    /// One past the last utterance whose final text was written.
+    next_utterance: usize,
+    /// Partial transcripts waiting for their turn.
+    partials: PartialQueue,
+    /// The stable prefix of the utterance being spoken.
+    stability: Stability,
     /// Provisional chunks whose early decode ran.
     early_decodes: u64,
     waiting: BTreeMap<usize, Transcript>,
@@ -810,6 +1024,8 @@ pub struct Emitter {
     tally: RunTally,
     /// Where the audio written so far ends, for a progress display.
     progress: Option<Progress>,
+    /// The utterance whose first partial was written last.
+    first_partial_of: Option<usize>,
 }
 
 impl std::fmt::Debug for Emitter {
@@ -830,11 +1046,15 @@ impl Emitter {
             next_chunk: 0,
             reported_written: 0,
             provisional_unreported: 0,
+            next_utterance: 0,
+            partials: PartialQueue::new(false),
+            stability: Stability::default(),
             early_decodes: 0,
             waiting: BTreeMap::new(),
             failure: None,
             tally: RunTally::default(),
             progress: None,
+            first_partial_of: None,
         }
     }
 
@@ -846,8 +1066,18 @@ impl Emitter {
         self
     }
 
-    /// Chunks written (or skipped as empty) in order since the last call, and provisional
-    /// transcripts accepted: transcripts held for reordering are not counted. Parallel
+    /// Writes partial hypotheses as a real-time run wants them (`realtime`): finals never wait
+    /// for partials, and partials too late for their utterance are skipped. Offline (the
+    /// default) every partial is written and each final waits for the partials cut before it,
+    /// so every backend writes the same sequence.
+    #[must_use]
+    pub fn with_realtime_partials(mut self, realtime: bool) -> Self {
+        self.partials = PartialQueue::new(realtime);
+        self
+    }
+
+    /// Chunks written (or skipped as empty) in order since the last call, and provisional and
+    /// partial transcripts accepted: transcripts held for reordering are not counted. Parallel
     /// backends give back this many run-ahead tokens (see [`RunOptions::run_ahead`]).
     pub fn newly_written(&mut self) -> usize {
         let newly = self.next_chunk - self.reported_written + self.provisional_unreported;
@@ -867,33 +1097,89 @@ impl Emitter {
             self.early_decodes += u64::from(transcript.early_decoded);
             return Ok(());
         }
-        self.waiting.insert(transcript.chunk, transcript);
-        while let Some(next) = self.waiting.remove(&self.next_chunk) {
-            self.next_chunk += 1;
-            self.tally.full_window_retries += u64::from(next.full_window_retries);
-            self.tally.early_starts_used += u64::from(next.early_decoded);
-            if next.utterances.is_empty() {
-                self.tally.chunks += 1;
-                let whole = Utterance {
-                    index: next.chunk,
-                    start_sample: next.start_sample,
-                    end_sample: next.end_sample,
-                    speech_end_sample: next.speech_end_sample,
-                };
-                self.write(&next, whole, next.text.clone())?;
-            } else {
-                // A packed window: one segment per utterance, with its part of the text.
-                self.tally.chunks += next.utterances.len();
-                self.tally.packed_windows += u64::from(next.utterances.len() > 1);
-                let texts =
-                    split_window(&next.utterances, next.start_sample, &next.timed, &next.text);
-                for (utterance, text) in next.utterances.iter().zip(texts) {
-                    self.write(&next, *utterance, text)?;
-                }
+        if transcript.partial.is_some() {
+            self.provisional_unreported += 1;
+            self.partials.push(transcript);
+        } else {
+            self.waiting.insert(transcript.chunk, transcript);
+        }
+        loop {
+            if let Some(partial) = self.partials.next_due(self.next_chunk, self.next_utterance) {
+                self.write_partial(&partial)?;
+                continue;
             }
-            if let Some(progress) = &self.progress {
-                progress.set_transcribed(next.end_sample);
+            let Some(next) = self.waiting.first_entry() else {
+                break;
+            };
+            if *next.key() != self.next_chunk
+                || (!self.partials.realtime()
+                    && self.partials.accounted() < next.get().partials_before)
+            {
+                break;
             }
+            let next = next.remove();
+            self.write_final(&next)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the segments of a final chunk, the next in order.
+    fn write_final(&mut self, next: &Transcript) -> Result<()> {
+        self.next_chunk += 1;
+        self.tally.full_window_retries += u64::from(next.full_window_retries);
+        self.tally.early_starts_used += u64::from(next.early_decoded);
+        if next.utterances.is_empty() {
+            self.tally.chunks += 1;
+            let whole = Utterance {
+                index: next.chunk,
+                start_sample: next.start_sample,
+                end_sample: next.end_sample,
+                speech_end_sample: next.speech_end_sample,
+            };
+            self.write(next, whole, next.text.clone())?;
+        } else {
+            // A packed window: one segment per utterance, with its part of the text.
+            self.tally.chunks += next.utterances.len();
+            self.tally.packed_windows += u64::from(next.utterances.len() > 1);
+            let texts = split_window(&next.utterances, next.start_sample, &next.timed, &next.text);
+            for (utterance, text) in next.utterances.iter().zip(texts) {
+                self.write(next, *utterance, text)?;
+            }
+        }
+        if let Some(progress) = &self.progress {
+            progress.set_transcribed(next.end_sample);
+        }
+        Ok(())
+    }
+
+    /// Writes a partial hypothesis of the utterance being spoken, with its stable prefix;
+    /// nothing when it has no words.
+    fn write_partial(&mut self, transcript: &Transcript) -> Result<()> {
+        let (text, stable) = self.stability.partial(transcript.chunk, &transcript.text);
+        if text.is_empty() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let rate = f64::from(SAMPLE_RATE);
+        self.sink.partial(&Partial {
+            chunk: transcript.chunk,
+            start: transcript.start_sample as f64 / rate,
+            end: transcript.end_sample as f64 / rate,
+            text,
+            stable,
+            emitted_at: now.duration_since(self.started).as_secs_f64(),
+            latency_ms: now
+                .saturating_duration_since(transcript.available_at)
+                .as_millis() as u64,
+        })?;
+        self.tally.partials += 1;
+        if let Some(point) = &transcript.partial
+            && self.first_partial_of != Some(transcript.chunk)
+        {
+            self.first_partial_of = Some(transcript.chunk);
+            self.tally
+                .first_partial_ms
+                .push(first_words_ms(point.speech_start_at, now));
         }
         Ok(())
     }
@@ -901,6 +1187,12 @@ impl Emitter {
     /// Writes `text` as the segment of `utterance`, timed by `transcript`; nothing when the
     /// text is empty.
     fn write(&mut self, transcript: &Transcript, utterance: Utterance, text: String) -> Result<()> {
+        self.next_utterance = utterance.index + 1;
+        if let Some(settled) = self.stability.settle(utterance.index, &text) {
+            self.tally.utterances_with_partials += 1;
+            self.tally.stable_prefix_violations += u64::from(settled.violated);
+            self.tally.revised_words += settled.revised;
+        }
         if text.is_empty() {
             return Ok(());
         }
@@ -972,6 +1264,8 @@ impl Emitter {
                 ),
             });
         }
+        self.partials.finish();
+        self.tally.partials_skipped = self.partials.skipped;
         self.sink.finish()?;
         // Every early decode that no final chunk took was dropped: speech resumed.
         self.tally.early_starts_discarded = self
@@ -998,6 +1292,9 @@ mod tests {
             full_window_retries: 0,
             provisional: false,
             early_decoded: false,
+            partial: None,
+            skipped: false,
+            partials_before: 0,
             utterances: Vec::new(),
             timed: Vec::new(),
             cut_at: Instant::now(),

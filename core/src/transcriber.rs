@@ -54,6 +54,22 @@ pub trait Transcriber: Send {
     /// # Errors
     /// Returns [`Error::Transcribe`] naming the chunk when transcription fails.
     fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription>;
+
+    /// The text of a partial chunk (interim results), or `None` when it was overtaken by newer
+    /// audio before its decode finished: a transcriber that can stop midway checks
+    /// `overtaken` while it works, so the utterance's final text need not wait for it. By
+    /// default it decodes to the end, as [`transcribe`](Self::transcribe).
+    ///
+    /// # Errors
+    /// As [`transcribe`](Self::transcribe).
+    fn transcribe_partial(
+        &mut self,
+        chunk: &Chunk,
+        overtaken: &crate::Overtaken,
+    ) -> Result<Option<Transcription>> {
+        let _ = overtaken;
+        self.transcribe(chunk).map(Some)
+    }
 }
 
 /// Makes [`Transcriber`]s that share one loaded model: a backend asks for one per worker.

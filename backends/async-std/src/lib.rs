@@ -76,7 +76,9 @@ use std::time::Instant;
 use steno_async::{AsyncBackend, Runtime};
 use steno_core::{Pipeline, Result, RunReport};
 
-pub use steno_async::{SegmentSink, SegmentStream, segment_stream};
+pub use steno_async::{
+    SegmentSink, SegmentStream, UpdateSink, UpdateStream, segment_stream, update_stream,
+};
 
 /// The async-std backend: the async driver over [`AsyncStd`]. See the [crate docs](crate).
 pub type AsyncStdBackend = AsyncBackend<AsyncStd>;

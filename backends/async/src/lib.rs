@@ -101,7 +101,9 @@ use std::time::Instant;
 
 use steno_core::{Backend, Pipeline, Result, RunReport};
 
-pub use stream::{SegmentSink, SegmentStream, segment_stream};
+pub use stream::{
+    SegmentSink, SegmentStream, UpdateSink, UpdateStream, segment_stream, update_stream,
+};
 
 /// What the async driver needs from a runtime: its blocking pool, its timer, and a way to block
 /// a thread that is not async on a run.

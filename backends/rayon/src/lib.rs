@@ -440,9 +440,9 @@ impl Dispatcher {
                     }
                 };
                 let chunk = timed.chunk.index;
-                // A provisional chunk shares its index with the final one that follows: only
-                // finals count against the input's window.
-                if !timed.provisional {
+                // A provisional or partial chunk shares its index with the final one that
+                // follows: only finals count against the input's window.
+                if timed.is_final() {
                     active.dispatched += 1;
                 } else if active.first_failed.is_some() {
                     continue;
@@ -489,7 +489,8 @@ impl Dispatcher {
             let Some(active) = self.active.iter_mut().find(|a| a.index == input) else {
                 continue;
             };
-            if matches!(&outcome, Ok(transcript) if transcript.provisional) {
+            if matches!(&outcome, Ok(transcript) if transcript.provisional || transcript.partial.is_some())
+            {
                 active.in_flight -= 1;
             } else {
                 active.received(chunk);

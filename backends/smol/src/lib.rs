@@ -70,7 +70,9 @@ use std::time::Instant;
 use steno_async::{AsyncBackend, Runtime};
 use steno_core::{Pipeline, Result, RunReport};
 
-pub use steno_async::{SegmentSink, SegmentStream, segment_stream};
+pub use steno_async::{
+    SegmentSink, SegmentStream, UpdateSink, UpdateStream, segment_stream, update_stream,
+};
 
 /// The smol backend: the async driver over [`Smol`]. See the [crate docs](crate).
 pub type SmolBackend = AsyncBackend<Smol>;

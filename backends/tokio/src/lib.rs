@@ -68,7 +68,9 @@ use std::time::Instant;
 use steno_async::{AsyncBackend, Runtime};
 use steno_core::{Error, Pipeline, Result, RunReport};
 
-pub use steno_async::{SegmentSink, SegmentStream, segment_stream};
+pub use steno_async::{
+    SegmentSink, SegmentStream, UpdateSink, UpdateStream, segment_stream, update_stream,
+};
 
 /// The tokio backend: the async driver over [`Tokio`]. See the [crate docs](crate).
 pub type TokioBackend = AsyncBackend<Tokio>;

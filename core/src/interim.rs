@@ -1,0 +1,327 @@
+//! Interim results: partial hypotheses of the utterance being spoken, in what order they are
+//! written, and the stability rule that says which of their words later ones keep.
+//!
+//! With [`RunOptions::interim_step`](crate::RunOptions::interim_step) the chunker cuts the open
+//! utterance at fixed points (every step of audio after its first voiced frame) and the
+//! transcribers decode each cut like any chunk. The emitter writes each result as a
+//! [`Partial`] between the final segments, in the order the points were reached:
+//!
+//! - offline, every partial is decoded and written, and a final segment waits for the partials
+//!   cut before it, so every backend writes the same sequence;
+//! - in real time finals go first: a partial already overtaken by newer audio of its utterance
+//!   is not decoded (see [`Overtaken`]), and one whose final has been written is dropped;
+//!   both are counted as skipped.
+//!
+//! **The stability contract.** Each partial carries its whole hypothesis (`text`) and a prefix
+//! of it that later partials of the utterance keep (`stable`): the longest common word prefix
+//! of the last two hypotheses (LocalAgreement-2), which never shrinks. A hypothesis that
+//! disagrees with the stable words is shown as the stable words followed by its own words
+//! past them, so `stable` is always a prefix of `text`. The final segment is what the run
+//! writes without interim results; how often it does not begin with the last stable prefix
+//! is reported (`stable_prefix_violations`), with the words revised on the way.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use crate::stage::Transcript;
+
+/// Whether a partial chunk has been overtaken: the chunk stage has since handed out a newer
+/// partial, the provisional or the final chunk of its utterance. A transcriber that finds it
+/// overtaken skips it (and may stop decoding it midway); offline partials carry none.
+#[derive(Debug, Clone)]
+pub struct Overtaken {
+    handed_out: Arc<AtomicU64>,
+    number: u64,
+}
+
+impl Overtaken {
+    /// The chunk numbered `number` among those counted by `handed_out`.
+    pub(crate) fn new(handed_out: Arc<AtomicU64>, number: u64) -> Self {
+        Overtaken { handed_out, number }
+    }
+
+    /// Whether a newer chunk has been handed out.
+    pub fn is_overtaken(&self) -> bool {
+        self.handed_out.load(Ordering::SeqCst) > self.number
+    }
+}
+
+/// The words of `text`, as partials compare them.
+fn words(text: &str) -> Vec<&str> {
+    text.split_whitespace().collect()
+}
+
+/// How many words `a` and `b` share from the start.
+fn common_prefix<S: AsRef<str>, T: AsRef<str>>(a: &[S], b: &[T]) -> usize {
+    a.iter()
+        .zip(b)
+        .take_while(|(x, y)| x.as_ref() == y.as_ref())
+        .count()
+}
+
+/// The stable prefix of one utterance's hypotheses (LocalAgreement-2), and what was revised.
+#[derive(Debug, Default)]
+pub(crate) struct Stability {
+    /// The utterance the state is for.
+    utterance: Option<usize>,
+    /// The last hypothesis' words.
+    previous: Vec<String>,
+    /// The stable words: never shrink.
+    stable: Vec<String>,
+    /// The words last shown (a partial's text).
+    shown: Vec<String>,
+    /// Words shown and then changed, over the utterance.
+    revised: u64,
+}
+
+/// What an utterance's partials amounted to once its final text was known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Settled {
+    /// The final text does not begin with the last stable prefix.
+    pub(crate) violated: bool,
+    /// Words shown in a partial and changed later (by a partial or the final).
+    pub(crate) revised: u64,
+}
+
+impl Stability {
+    /// Takes a hypothesis of `utterance`; its text and stable prefix, as written.
+    pub(crate) fn partial(&mut self, utterance: usize, hypothesis: &str) -> (String, String) {
+        if self.utterance != Some(utterance) {
+            *self = Stability {
+                utterance: Some(utterance),
+                ..Stability::default()
+            };
+        }
+        let words = words(hypothesis);
+        let agreed = common_prefix(&self.previous, &words);
+        let keeps_stable = common_prefix(&self.stable, &words) == self.stable.len();
+        if keeps_stable && agreed > self.stable.len() {
+            self.stable = words[..agreed].iter().map(|w| (*w).to_owned()).collect();
+        }
+        let tail = words.get(self.stable.len()..).unwrap_or_default();
+        let text: Vec<String> = self
+            .stable
+            .iter()
+            .cloned()
+            .chain(tail.iter().map(|w| (*w).to_owned()))
+            .collect();
+        self.revised += (self.shown.len() - common_prefix(&self.shown, &text)) as u64;
+        self.previous = words.iter().map(|w| (*w).to_owned()).collect();
+        let written = (text.join(" "), self.stable.join(" "));
+        self.shown = text;
+        written
+    }
+
+    /// The final text of `utterance`: what its partials amounted to, or `None` when none of
+    /// them was shown.
+    pub(crate) fn settle(&mut self, utterance: usize, final_text: &str) -> Option<Settled> {
+        if self.utterance != Some(utterance) || self.shown.is_empty() {
+            *self = Stability::default();
+            return None;
+        }
+        let words = words(final_text);
+        let settled = Settled {
+            violated: common_prefix(&self.stable, &words) < self.stable.len(),
+            revised: self.revised + (self.shown.len() - common_prefix(&self.shown, &words)) as u64,
+        };
+        *self = Stability::default();
+        Some(settled)
+    }
+}
+
+/// Partial transcripts waiting for their turn, and the rule that gives it.
+#[derive(Debug)]
+pub(crate) struct PartialQueue {
+    realtime: bool,
+    /// Offline: the partial to write next, in the order they were cut.
+    next_seq: u64,
+    /// Partials written or skipped (offline: all of those before `next_seq`).
+    accounted: u64,
+    held: BTreeMap<u64, Transcript>,
+    /// The last partial written: its utterance and where it was cut.
+    last_written: Option<(usize, u64)>,
+    /// Partials skipped (overtaken, or too late for their utterance).
+    pub(crate) skipped: u64,
+}
+
+impl PartialQueue {
+    pub(crate) fn new(realtime: bool) -> Self {
+        PartialQueue {
+            realtime,
+            next_seq: 0,
+            accounted: 0,
+            held: BTreeMap::new(),
+            last_written: None,
+            skipped: 0,
+        }
+    }
+
+    /// Whether finals go first (a real-time run).
+    pub(crate) fn realtime(&self) -> bool {
+        self.realtime
+    }
+
+    /// Partials written or skipped so far, in order: offline, a final chunk waits until the
+    /// partials cut before it are all accounted for.
+    pub(crate) fn accounted(&self) -> u64 {
+        self.accounted
+    }
+
+    /// Takes a partial transcript.
+    pub(crate) fn push(&mut self, transcript: Transcript) {
+        let seq = transcript.partial.as_ref().map_or(0, |p| p.seq);
+        self.held.insert(seq, transcript);
+    }
+
+    /// The next partial to write, if one is due now that the final chunks before `next_chunk`
+    /// (and so every utterance before `next_utterance`) are written; skipped ones are counted
+    /// on the way.
+    pub(crate) fn next_due(
+        &mut self,
+        next_chunk: usize,
+        next_utterance: usize,
+    ) -> Option<Transcript> {
+        if self.realtime {
+            self.next_due_realtime(next_utterance)
+        } else {
+            self.next_due_in_order(next_chunk)
+        }
+    }
+
+    /// Offline: partials and final chunks in the order the chunk stage handed them out.
+    fn next_due_in_order(&mut self, next_chunk: usize) -> Option<Transcript> {
+        loop {
+            let transcript = self.held.get(&self.next_seq)?;
+            if transcript
+                .partial
+                .as_ref()
+                .is_some_and(|point| point.finals_before > next_chunk)
+            {
+                return None;
+            }
+            let transcript = self.held.remove(&self.next_seq)?;
+            self.next_seq += 1;
+            self.accounted += 1;
+            if transcript.skipped {
+                self.skipped += 1;
+                continue;
+            }
+            self.last_written = Some((transcript.chunk, transcript.end_sample));
+            return Some(transcript);
+        }
+    }
+
+    fn next_due_realtime(&mut self, next_utterance: usize) -> Option<Transcript> {
+        // Finals went first: a partial of an utterance already written is too late, and of
+        // several partials of the next one only the newest is worth showing.
+        let mut newest = None;
+        while let Some((_, transcript)) = self.held.first_key_value() {
+            if transcript.chunk > next_utterance {
+                break;
+            }
+            let (_, transcript) = self.held.pop_first()?;
+            self.accounted += 1;
+            let stale = transcript.skipped
+                || transcript.chunk < next_utterance
+                || self
+                    .last_written
+                    .is_some_and(|(u, end)| u == transcript.chunk && end >= transcript.end_sample);
+            if stale {
+                self.skipped += 1;
+            } else if let Some(older) = newest.replace(transcript) {
+                drop(older);
+                self.skipped += 1;
+            }
+        }
+        let transcript = newest?;
+        self.last_written = Some((transcript.chunk, transcript.end_sample));
+        Some(transcript)
+    }
+
+    /// Partials never written by the end of the run: skipped.
+    pub(crate) fn finish(&mut self) {
+        self.skipped += self.held.len() as u64;
+        self.held.clear();
+    }
+}
+
+/// When a partial's first words reached the reader, counted from the utterance's first voiced
+/// sample.
+pub(crate) fn first_words_ms(speech_start_at: Instant, now: Instant) -> f64 {
+    now.saturating_duration_since(speech_start_at).as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_is_the_agreement_of_the_last_two_hypotheses_and_never_shrinks() {
+        let mut s = Stability::default();
+        assert_eq!(
+            s.partial(0, "The quick"),
+            ("The quick".into(), String::new())
+        );
+        assert_eq!(
+            s.partial(0, "The quick brown."),
+            ("The quick brown.".into(), "The quick".into())
+        );
+        assert_eq!(
+            s.partial(0, "The quick brown fox"),
+            ("The quick brown fox".into(), "The quick".into())
+        );
+        assert_eq!(
+            s.partial(0, "The quick brown fox jumps"),
+            (
+                "The quick brown fox jumps".into(),
+                "The quick brown fox".into()
+            )
+        );
+        // A hypothesis that contradicts the stable words keeps them: stable never shrinks and
+        // stays a prefix of the text.
+        assert_eq!(
+            s.partial(0, "A quick brown box jumps over"),
+            (
+                "The quick brown fox jumps over".into(),
+                "The quick brown fox".into()
+            )
+        );
+        let settled = s
+            .settle(0, "The quick brown fox jumps over the dog.")
+            .unwrap();
+        assert!(!settled.violated);
+        // "brown." was revised once (to "brown"); nothing else shown was taken back.
+        assert_eq!(settled.revised, 1);
+    }
+
+    #[test]
+    fn a_final_that_drops_a_stable_word_is_a_violation() {
+        let mut s = Stability::default();
+        s.partial(3, "Hello there");
+        s.partial(3, "Hello there friend");
+        let settled = s.settle(3, "Hello, their friend.").unwrap();
+        assert!(settled.violated);
+        assert_eq!(settled.revised, 3);
+        // A new utterance starts afresh, and one without partials settles to nothing.
+        assert_eq!(s.settle(4, "Anything."), None);
+    }
+
+    #[test]
+    fn each_utterance_starts_afresh() {
+        let mut s = Stability::default();
+        s.partial(0, "one two");
+        s.partial(0, "one two three");
+        assert_eq!(s.partial(1, "four"), ("four".into(), String::new()));
+    }
+
+    #[test]
+    fn overtaken_compares_with_the_chunks_handed_out_since() {
+        let handed = Arc::new(AtomicU64::new(3));
+        let point = Overtaken::new(Arc::clone(&handed), 3);
+        assert!(!point.is_overtaken());
+        handed.fetch_add(1, Ordering::SeqCst);
+        assert!(point.is_overtaken());
+    }
+}
