@@ -5,7 +5,8 @@
 //! faster-whisper (in a venv under `target/anchors/`, on the CTranslate2 copy of the weights
 //! the converter starts from, as stored and as 8-bit `int8`) and whisper.cpp's own long-form
 //! path on steno's model file (`steno floor --whisper-cli`: `whisper_full` over the whole file
-//! with whisper-cli's defaults, `-mc 0`).
+//! with whisper-cli's defaults, `-mc 0`). With `--interim`, each backend also runs with
+//! `steno transcribe --interim` next to every run without it (`compare/interim.rs`).
 
 use std::fmt::Write as _;
 use std::fs;
@@ -15,8 +16,15 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+mod interim;
+
 const USAGE: &str = "usage: cargo xtask compare [--inputs FILES] [--backends LIST] [--realtime] \
-[--simulated] [--anchors] [--reference TEXT_FILE] [--runs N] [--json OUT.json] [--plot OUT.svg]";
+[--simulated] [--interim] [--anchors] [--reference TEXT_FILE] [--runs N] [--json OUT.json] \
+[--plot OUT.svg]
+
+--interim: every round runs each backend without and with `steno transcribe --interim` and
+adds a table of their partials (judged against issue 14's targets with --realtime and the real
+model) and an \"interim\" key to the JSON (write it to benchmarks/realtime-interim.json).";
 
 /// The anchor rows of `--anchors`: faster-whisper on the float16 weights as they are (its
 /// default compute type), faster-whisper with its 8-bit weights (`int8`: its own counterpart of
@@ -41,6 +49,8 @@ pub(crate) struct Options {
     backends: Option<Vec<String>>,
     realtime: bool,
     simulated: bool,
+    /// Each backend also with `--interim`, next to each of its runs without.
+    interim: bool,
     anchors: bool,
     reference: Option<PathBuf>,
     runs: usize,
@@ -56,6 +66,7 @@ impl Options {
             backends: None,
             realtime: false,
             simulated: false,
+            interim: false,
             anchors: false,
             reference: None,
             runs: 3,
@@ -80,6 +91,7 @@ impl Options {
                 }
                 "--realtime" => options.realtime = true,
                 "--simulated" => options.simulated = true,
+                "--interim" => options.interim = true,
                 "--anchors" => options.anchors = true,
                 "--reference" => options.reference = Some(value("--reference")?.into()),
                 "--runs" => {
@@ -135,6 +147,8 @@ struct Measurement {
     /// JSON Lines with wall-clock fields removed, per input: what must be identical.
     output: Vec<String>,
     text: String,
+    /// `Some` for a run with `--interim`: what its reports say about its partials.
+    interim: Option<interim::Tally>,
 }
 
 impl Measurement {
@@ -155,6 +169,7 @@ impl Measurement {
             overhead_p99_ms: None,
             output: Vec::new(),
             text: String::new(),
+            interim: None,
         }
     }
 }
@@ -189,17 +204,37 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
             .map(String::as_str)
             .chain(extra.iter().copied());
         for backend in order {
-            eprintln!("xtask: run {}/{} {backend}", run + 1, options.runs);
-            let measurement = match (&anchors, backend) {
-                (Some(anchors), FASTER_WHISPER) => {
-                    anchors.faster_whisper(FASTER_WHISPER, "default", run, options)?
-                }
-                (Some(anchors), FASTER_WHISPER_INT8) => {
-                    anchors.faster_whisper(FASTER_WHISPER_INT8, "int8", run, options)?
-                }
-                _ => measure(&steno, &model, backend, run, options, &scratch)?,
+            // Which of the pair goes first alternates by round, so that neither always runs
+            // on the machine the other has just warmed.
+            let kinds: &[bool] = if !options.interim || !backends.iter().any(|b| b == backend) {
+                &[false]
+            } else if run % 2 == 0 {
+                &[false, true]
+            } else {
+                &[true, false]
             };
-            measurements.push(measurement);
+            for &with_interim in kinds {
+                let flag = if with_interim { " --interim" } else { "" };
+                eprintln!("xtask: run {}/{} {backend}{flag}", run + 1, options.runs);
+                let measurement = match (&anchors, backend) {
+                    (Some(anchors), FASTER_WHISPER) => {
+                        anchors.faster_whisper(FASTER_WHISPER, "default", run, options)?
+                    }
+                    (Some(anchors), FASTER_WHISPER_INT8) => {
+                        anchors.faster_whisper(FASTER_WHISPER_INT8, "int8", run, options)?
+                    }
+                    _ => measure(
+                        &steno,
+                        &model,
+                        backend,
+                        run,
+                        with_interim,
+                        options,
+                        &scratch,
+                    )?,
+                };
+                measurements.push(measurement);
+            }
         }
     }
     let _ = fs::remove_dir_all(&scratch);
@@ -215,6 +250,14 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     if anchors.is_some() {
         print!("{}", render_anchor_ratios(&backends, &measurements));
     }
+    // The targets are about what a listener sees live with the real model.
+    let judged = options.realtime && !options.simulated;
+    let interim_rows = options
+        .interim
+        .then(|| interim::summarise(&backends, &measurements, judged));
+    if let Some(interim_rows) = &interim_rows {
+        print!("{}", interim::render(interim_rows));
+    }
     if let Some(path) = &options.json {
         let document = json!({
             "realtime": options.realtime,
@@ -222,6 +265,7 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
             "runs": options.runs,
             "inputs": options.inputs,
             "rows": rows,
+            "interim": interim_rows,
             "measurements": measurements.iter().map(measurement_json).collect::<Vec<_>>(),
         });
         fs::write(path, serde_json::to_vec_pretty(&document)?)
@@ -262,13 +306,18 @@ fn measure(
     model: &Path,
     backend: &str,
     run: usize,
+    with_interim: bool,
     options: &Options,
     scratch: &Path,
 ) -> anyhow::Result<Measurement> {
     let mut measurement = Measurement::new(backend, run);
+    if with_interim {
+        measurement.interim = Some(interim::Tally::default());
+    }
+    let name = if with_interim { "-interim" } else { "" };
     for (i, input) in options.inputs.iter().enumerate() {
-        let report_path = scratch.join(format!("{backend}-{run}-{i}.json"));
-        let output_path = scratch.join(format!("{backend}-{run}-{i}.jsonl"));
+        let report_path = scratch.join(format!("{backend}-{run}-{i}{name}.json"));
+        let output_path = scratch.join(format!("{backend}-{run}-{i}{name}.jsonl"));
         let mut command = Command::new(steno);
         if backend == "floor" {
             command.arg("floor");
@@ -287,6 +336,9 @@ fn measure(
                 .arg(&output_path);
             if options.realtime {
                 command.arg("--realtime");
+            }
+            if with_interim {
+                command.arg("--interim");
             }
         }
         command
@@ -316,6 +368,9 @@ fn measure(
             let previous = measurement.overhead_p99_ms.unwrap_or(0.0);
             measurement.overhead_p99_ms = Some(previous.max(p99));
         }
+        if let Some(tally) = &mut measurement.interim {
+            tally.add(&report);
+        }
         if backend == "floor" || backend == WHISPER_CPP {
             measurement
                 .text
@@ -328,6 +383,10 @@ fn measure(
         for line in jsonl.lines() {
             let segment: Value = serde_json::from_str(line)
                 .with_context(|| format!("{backend}: bad JSON line {line:?}"))?;
+            // Partials are counted by the report; latency, text and sameness are the finals'.
+            if segment["type"] == "partial" {
+                continue;
+            }
             measurement
                 .latencies_ms
                 .push(segment["latency_ms"].as_f64().unwrap_or(0.0));
@@ -416,19 +475,25 @@ pub(crate) struct Row {
     pub(crate) wer: Option<f64>,
 }
 
-/// One row per backend, then one per `extra` row (the floor, the anchors) that was measured.
+/// One row per backend, then one per `extra` row (the floor, the anchors) that was measured;
+/// runs with `--interim` have rows of their own (`interim::summarise`).
 fn summarise(
     backends: &[String],
     extra: &[&str],
     measurements: &[Measurement],
     reference: Option<&str>,
 ) -> Vec<Row> {
+    let measurements = without_interim(measurements);
     let threads_output = measurements
         .iter()
         .find(|m| m.backend == "threads")
         .map(|m| m.output.clone());
     let of = |name: &str| -> Vec<&Measurement> {
-        measurements.iter().filter(|m| m.backend == name).collect()
+        measurements
+            .iter()
+            .copied()
+            .filter(|m| m.backend == name)
+            .collect()
     };
     let floor_wall = extra
         .contains(&"floor")
@@ -484,11 +549,19 @@ fn summarise(
         .collect()
 }
 
+/// The runs without `--interim`: the rows every mode shows.
+fn without_interim(measurements: &[Measurement]) -> Vec<&Measurement> {
+    measurements
+        .iter()
+        .filter(|m| m.interim.is_none())
+        .collect()
+}
+
 fn measurements_by_backend(rows: &[Row], measurements: &[Measurement]) -> Vec<(String, Vec<f64>)> {
     rows.iter()
         .map(|row| {
-            let latencies = measurements
-                .iter()
+            let latencies = without_interim(measurements)
+                .into_iter()
                 .filter(|m| m.backend == row.backend)
                 .flat_map(|m| m.latencies_ms.clone())
                 .collect();
@@ -504,7 +577,7 @@ fn measurement_json(m: &Measurement) -> Value {
         "peak_rss_bytes": m.peak_rss_bytes, "dropped_samples": m.dropped_samples,
         "worker_restarts": m.restarts, "full_window_retries": m.retries,
         "latencies_ms": m.latencies_ms, "speech_end_latencies_ms": m.speech_end_latencies_ms,
-        "overhead_p99_ms": m.overhead_p99_ms,
+        "overhead_p99_ms": m.overhead_p99_ms, "interim": m.interim,
     })
 }
 
@@ -611,8 +684,8 @@ impl Anchors {
 /// interleaved, so each ratio compares neighbours): median and range.
 fn render_anchor_ratios(backends: &[String], measurements: &[Measurement]) -> String {
     let wall = |name: &str, run: usize| {
-        measurements
-            .iter()
+        without_interim(measurements)
+            .into_iter()
             .find(|m| m.backend == name && m.run == run)
             .map(|m| m.wall_seconds)
     };
@@ -647,8 +720,13 @@ fn render_table(rows: &[Row], options: &Options) -> String {
         (false, true) => "offline, simulated transcriber",
         (false, false) => "offline, real model",
     };
+    let without = if options.interim {
+        ", the runs without --interim"
+    } else {
+        ""
+    };
     let mut out = format!(
-        "\n{mode}; {} run(s) each, interleaved; medians (min-max)\n\n",
+        "\n{mode}; {} run(s) each, interleaved{without}; medians (min-max)\n\n",
         options.runs
     );
     out.push_str("| backend | wall s | RTF | x floor | latency p50 / p95 / max ms | speech end to text p50 / p95 / max ms | overhead p99 ms | CPU s | peak RSS MB | dropped | restarts | retries | same as threads | WER |\n");
@@ -733,6 +811,7 @@ mod tests {
             overhead_p99_ms: None,
             output: vec![output.into()],
             text: "the quick brown fox".into(),
+            interim: None,
         };
         let measurements = [
             m("threads", 2.2, "a"),
@@ -752,5 +831,20 @@ mod tests {
         assert_eq!(rows[2].identical_to_threads, None);
         assert_eq!(rows[0].wer, Some(0.25));
         assert!((rows[1].rtf - 0.2).abs() < 1e-9);
+
+        let with_interim = Measurement {
+            wall_seconds: 9.0,
+            output: vec!["c".into()],
+            interim: Some(interim::Tally::default()),
+            ..measurements[0].clone()
+        };
+        let mut all = measurements.to_vec();
+        all.insert(0, with_interim);
+        let again = summarise(&["threads".into(), "tokio".into()], &["floor"], &all, None);
+        assert_eq!(
+            again[0].wall_seconds, 2.2,
+            "runs with --interim have rows of their own"
+        );
+        assert_eq!(again[0].identical_to_threads, Some(true));
     }
 }

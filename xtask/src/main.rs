@@ -26,9 +26,10 @@ tasks:
             from the float16 models/ggml-tiny.en.bin)
   conformance-table [FILE]
             run the conformance suite and write its table into README.md (or FILE)
-  compare [--inputs FILES] [--backends LIST] [--realtime] [--simulated] [--anchors]
-          [--reference TEXT_FILE] [--runs N] [--json OUT.json] [--plot OUT.svg]
-            build steno in release and compare every backend side by side
+  compare [--inputs FILES] [--backends LIST] [--realtime] [--simulated] [--interim]
+          [--anchors] [--reference TEXT_FILE] [--runs N] [--json OUT.json] [--plot OUT.svg]
+            build steno in release and compare every backend side by side (--interim:
+            each also with interim results, against issue 14's targets)
   deps      install the system packages steno builds with (apt-get, when root)
   embedding build README's embedding example as a project of its own and run it
   convert <ct2-model-dir> <out.bin>
