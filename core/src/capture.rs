@@ -235,6 +235,10 @@ impl Source for CaptureSource {
         &self.name
     }
 
+    fn is_live(&self) -> bool {
+        true
+    }
+
     /// Waits (sleeping a few milliseconds at a time) for captured audio and returns it as
     /// 16 kHz mono; `None` once stopped, past the duration limit, or when the capture side
     /// has gone, after delivering everything captured before.

@@ -66,6 +66,7 @@ mod raw;
 mod report;
 mod resample;
 mod ring;
+mod segment;
 mod sink;
 mod source;
 pub mod stage;
@@ -90,9 +91,8 @@ pub use raw::RawPcmSource;
 pub use report::{LatencySummary, ProcessUsage, RunReport};
 pub use resample::Conditioner;
 pub use ring::{RingReader, RingWriter, ring};
-pub use sink::{
-    CallbackSink, ChannelSink, CollectingSink, Format, FormatSink, Partial, Segment, Sink, Update,
-};
+pub use segment::{Partial, Segment, Update};
+pub use sink::{CallbackSink, ChannelSink, CollectingSink, Format, FormatSink, Sink};
 pub use source::{Source, VecSource};
 pub use transcriber::{
     ScriptedTranscriber, TimedText, Transcriber, TranscriberFactory, Transcription,

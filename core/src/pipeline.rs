@@ -145,11 +145,16 @@ impl Pipeline {
         let control = RunControl::new(&options);
         let stage_options = control.options(&options);
         let (writer, reader) = crate::ring(options.ring_capacity);
-        let chunker = ChunkStage::new(reader, &chunker, &stage_options, start.at)?;
+        // A capture device is real time without being paced: partials go as in real time.
+        let live = options.realtime || source.is_live();
+        let mut chunker = ChunkStage::new(reader, &chunker, &stage_options, start.at)?;
+        if live {
+            chunker = chunker.with_overtaking();
+        }
         let source = SourceStage::new(source, writer, &stage_options, start.at);
         let emitter = Emitter::new(sink, start.at)
             .with_progress(options.progress.clone())
-            .with_realtime_partials(options.realtime);
+            .with_realtime_partials(live);
         Ok(PreparedRun {
             start,
             control,

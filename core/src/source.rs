@@ -27,6 +27,13 @@ pub trait Source: Send {
     fn dropped_samples(&self) -> u64 {
         0
     }
+
+    /// Whether the source delivers audio as it happens (a capture device) rather than as fast
+    /// as it is read: a run then treats partial hypotheses as a real-time run does (finals
+    /// first, see [`crate::interim`]) without pacing the source itself.
+    fn is_live(&self) -> bool {
+        false
+    }
 }
 
 impl<S: Source + ?Sized> Source for Box<S> {
@@ -41,6 +48,9 @@ impl<S: Source + ?Sized> Source for Box<S> {
     }
     fn dropped_samples(&self) -> u64 {
         (**self).dropped_samples()
+    }
+    fn is_live(&self) -> bool {
+        (**self).is_live()
     }
 }
 

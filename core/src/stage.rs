@@ -508,6 +508,14 @@ impl ChunkStage {
         })
     }
 
+    /// Marks partial chunks so that transcribers skip those overtaken by newer audio, as in
+    /// real time, for a source that is live without being paced (a capture device).
+    pub(crate) fn with_overtaking(mut self) -> Self {
+        self.handed_out
+            .get_or_insert_with(|| Arc::new(AtomicU64::new(0)));
+        self
+    }
+
     /// Takes what the ring holds; completed chunks are appended to `out`.
     ///
     /// Returns [`Wait::ForRing`] when the ring is empty and [`Wait::Done`] once the stream

@@ -37,6 +37,7 @@ Examples:
   steno transcribe meeting.wav
   steno transcribe --format srt -o talk.srt talk.flac
   steno transcribe --realtime --format jsonl --report run.json session.wav
+  steno transcribe --realtime --interim session.wav     # words appear as they are spoken
   steno transcribe --backend rayon --format srt -o subtitles/ a.wav b.wav c.wav
   steno transcribe --backend process --workers 2 meeting.wav
   arecord -f S16_LE -r 16000 -c 1 | steno transcribe -
@@ -83,6 +84,20 @@ pub(crate) struct PipelineArgs {
     /// sooner); this turns that off.
     #[arg(long)]
     pub(crate) no_early_start: bool,
+
+    /// Show words while the speaker is still talking: every --interim-step-ms of speech the
+    /// utterance so far is decoded and written as a partial hypothesis. On a terminal (text
+    /// format) the current line is rewritten in place, its stable words plain and the rest
+    /// dimmed, and each final line replaces it; JSON Lines get `"type":"partial"` lines with
+    /// `text` and `stable` (words later partials keep); text piped elsewhere, SRT and VTT hold
+    /// finals only. Final text is the same with or without.
+    #[arg(long)]
+    pub(crate) interim: bool,
+
+    /// With --interim: milliseconds of speech between partial hypotheses.
+    #[arg(long, value_name = "MS", default_value_t = 500, requires = "interim",
+          value_parser = clap::value_parser!(u64).range(100..=10_000))]
+    pub(crate) interim_step_ms: u64,
 
     /// Silence (ms) that ends an utterance; lower is faster but may split sentences.
     #[arg(long, value_name = "MS", default_value_t = 400)]
@@ -210,6 +225,7 @@ Examples:
   steno live                                   # the default input device, until Ctrl-C
   steno live --list-devices
   steno live --device pulse --duration 60 --format srt -o meeting.srt
+  steno live --interim                         # live captions: words as they are spoken
   steno live --format jsonl --report live.json # latency_ms per segment, p50/p95 in the report
 
 Ctrl-C (or --duration) ends the session cleanly: the utterance in progress is transcribed,

@@ -28,7 +28,8 @@ use crate::cli::{LiveArgs, TranscribeArgs};
 use crate::model;
 use crate::output::{Output, ReportFile};
 use crate::transcribe::{
-    Sizing, backend, check_backend_options, chunker_config, format, model_transcriber, publish,
+    Sizing, backend, check_backend_options, chunker_config, format, interim_step, live_line,
+    model_transcriber, publish,
 };
 
 /// Seconds of device audio the capture ring holds: room for the model's warm-up and for a
@@ -60,8 +61,12 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
     let sizing = Sizing::of(&options);
     let backend = backend(&options, &sizing, &model_path)?;
     let transcriber = model_transcriber(&options, &sizing, &model_path)?;
-    let (output, sink) =
-        Output::create(args.output.as_deref(), format(args.pipeline.format), None)?;
+    let format = format(args.pipeline.format);
+    let (output, sink) = Output::create(args.output.as_deref(), format, None)?;
+    let sink = match live_line(&options, format, &output) {
+        Some(line) => Box::new(line),
+        None => sink,
+    };
     let report_file = args.report.as_deref().map(ReportFile::create).transpose()?;
 
     let config = supported.config();
@@ -96,6 +101,7 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
         .chunker(chunker)
         // A microphone delivers audio in real time: start on each utterance early.
         .early_start(!args.pipeline.no_early_start)
+        .interim_step(interim_step(&args.pipeline))
         .build()?;
     // The stream stays on this thread (it need not be `Send`); the backend runs on its own.
     let running = std::thread::Builder::new()

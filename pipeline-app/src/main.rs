@@ -4,6 +4,7 @@ mod cli;
 mod floor;
 mod interrupt;
 mod live;
+mod live_line;
 mod model;
 mod output;
 mod progress;

@@ -16,8 +16,9 @@ use steno_core::{
     is_audio_container,
 };
 
-use crate::cli::{BackendName, FormatName, TranscribeArgs, VadName};
+use crate::cli::{BackendName, FormatName, PipelineArgs, TranscribeArgs, VadName};
 use crate::interrupt;
+use crate::live_line::LiveLine;
 use crate::model;
 use crate::output::{Output, ReportFile};
 use crate::progress::ProgressDisplay;
@@ -70,15 +71,19 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
     for (source, destination) in sources.into_iter().zip(destinations) {
         let (output, sink, report) = destination.into_parts();
         let options = run_options(args, source.as_ref(), &stop);
+        let live_line = live_line(args, format, &output);
+        // The live line shows how far the run is; a progress bar would fight it for the line.
         let progress = ProgressDisplay::start(
             options.progress.clone(),
-            source.len_hint().filter(|_| source.name() != "-"),
+            source
+                .len_hint()
+                .filter(|_| source.name() != "-" && live_line.is_none()),
             source.name(),
         );
-        let sink = if matches!(output, Output::Stdout) {
-            progress.around_stdout(sink)
-        } else {
-            sink
+        let sink = match live_line {
+            Some(line) => Box::new(line),
+            None if matches!(output, Output::Stdout) => progress.around_stdout(sink),
+            None => sink,
         };
         let pipeline = Pipeline::builder(source, transcriber.clone(), sink)
             .chunker(chunker.clone())
@@ -111,11 +116,6 @@ pub(crate) fn publish(
     Ok(())
 }
 
-/// Several inputs on the rayon backend: their chunks share the pool, and each output is
-/// published as soon as it and every earlier input are done. Outputs for stdout after the
-/// first are held in memory until their turn. The first failure ends the command: the
-/// outputs of the inputs before it are published, later ones are not (as with the other
-/// backends, which stop there).
 /// The run options of one input: real-time pacing with early start (unless
 /// `--no-early-start`), or packing. A whole file read at full speed is packed unless
 /// `--no-pack`; not stdin (often a live capture: text would come a window at a time), nor
@@ -130,9 +130,33 @@ fn run_options(args: &TranscribeArgs, source: &dyn Source, stop: &CancelToken) -
         && !args.no_pack
         && args.pipeline.vad != VadName::Fixed
         && source.name() != "-";
+    options.interim_step = interim_step(&args.pipeline);
     options
 }
 
+/// The interim step `--interim` asks for, if it does.
+pub(crate) fn interim_step(args: &PipelineArgs) -> Option<Duration> {
+    args.interim
+        .then(|| Duration::from_millis(args.interim_step_ms))
+}
+
+/// The terminal line partial hypotheses are shown on: with `--interim`, text on stdout, and
+/// stdout a terminal. Elsewhere text holds finals only.
+pub(crate) fn live_line(
+    args: &TranscribeArgs,
+    format: Format,
+    output: &Output,
+) -> Option<LiveLine<std::io::Stdout>> {
+    let wanted =
+        args.pipeline.interim && format == Format::Text && matches!(output, Output::Stdout);
+    wanted.then(LiveLine::on_stdout).flatten()
+}
+
+/// Several inputs on the rayon backend: their chunks share the pool, and each output is
+/// published as soon as it and every earlier input are done. Outputs for stdout after the
+/// first are held in memory until their turn. The first failure ends the command: the
+/// outputs of the inputs before it are published, later ones are not (as with the other
+/// backends, which stop there).
 fn transcribe_in_parallel(
     args: &TranscribeArgs,
     sources: Vec<Box<dyn Source>>,
@@ -311,6 +335,12 @@ pub(crate) fn chunker_config(args: &TranscribeArgs) -> anyhow::Result<ChunkerCon
         VadName::Earshot => VadKind::Earshot,
         VadName::Fixed => VadKind::Fixed,
     };
+    if args.pipeline.interim && vad == VadKind::Fixed {
+        bail!(
+            "--interim shows the utterance being spoken, and --vad fixed finds no utterances: \
+             use --vad earshot or energy"
+        );
+    }
     if !(args.pipeline.max_chunk.is_finite() && args.pipeline.max_chunk > 0.0) {
         bail!(
             "--max-chunk {}: must be a positive number of seconds",

@@ -1,16 +1,22 @@
 //! `steno transcribe` on a real terminal (a tmux pane): the progress bar shows while the
-//! text is written and leaves no copy of itself between the transcript's lines.
+//! text is written and leaves no copy of itself between the transcript's lines; with
+//! `--interim`, partial hypotheses rewrite one line and only the finals remain.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use common::{fixture, model, run_ok, steno};
 
 /// How long the run in the pane may take (about 10 s here).
 const DEADLINE: Duration = Duration::from_secs(300);
+
+/// Held by each test while its pane runs: two Whisper runs at once spin against each other
+/// on two cores, and the real-time one would skip its partials.
+static ONE_PANE: Mutex<()> = Mutex::new(());
 
 fn tmux(args: &[&str]) -> std::process::Output {
     Command::new("tmux")
@@ -55,6 +61,7 @@ fn run_in_pane(session: &str, command: &str, done: &Path) -> (String, bool) {
 
 #[test]
 fn the_progress_bar_leaves_no_copy_of_itself_between_lines() {
+    let _alone = ONE_PANE.lock().unwrap_or_else(PoisonError::into_inner);
     let input = fixture("reading.flac");
     let dir = tempfile::tempdir().unwrap();
     let done = dir.path().join("done");
@@ -84,5 +91,82 @@ fn the_progress_bar_leaves_no_copy_of_itself_between_lines() {
     assert!(expected.len() > 10, "{expected:?}");
     // Every line on the screen is a transcript line, whole and in order: no bar left over,
     // none glued to the text.
+    assert_eq!(shown, expected, "the screen:\n{screen}");
+}
+
+#[test]
+fn interim_results_rewrite_one_line_and_leave_only_the_finals() {
+    let _alone = ONE_PANE.lock().unwrap_or_else(PoisonError::into_inner);
+    let input = fixture("session.wav");
+    let dir = tempfile::tempdir().unwrap();
+    let done = dir.path().join("done");
+    let command = format!(
+        "STENO_MODEL='{}' '{}' transcribe --realtime --interim '{}'; echo \"exit $?\" > '{}'; \
+         sleep 600",
+        model().display(),
+        env!("CARGO_BIN_EXE_steno"),
+        input.display(),
+        done.display()
+    );
+    let session = format!("steno-interim-test-{}", std::process::id());
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "200",
+        "-y",
+        "50",
+        &command,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    // Sample the screen as the words come, with its attributes (`-e`): a partial is on the
+    // bottom text line, its unstable words dimmed (SGR 2).
+    let began = Instant::now();
+    let mut dimmed_partials = 0;
+    while !done.exists() {
+        let screen = tmux(&["capture-pane", "-p", "-e", "-t", &session]);
+        let screen = String::from_utf8_lossy(&screen.stdout).into_owned();
+        dimmed_partials += usize::from(screen.contains("\x1b[2m"));
+        if began.elapsed() > DEADLINE {
+            tmux(&["kill-session", "-t", &session]);
+            panic!("the run in the pane did not end within {DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let screen = tmux(&["capture-pane", "-p", "-t", &session, "-S", "-500"]);
+    tmux(&["kill-session", "-t", &session]);
+    let screen = String::from_utf8_lossy(&screen.stdout).into_owned();
+    assert_eq!(std::fs::read_to_string(&done).unwrap().trim(), "exit 0");
+    assert!(
+        dimmed_partials >= 3,
+        "partials with dimmed words were seen on {dimmed_partials} screens"
+    );
+
+    // Piped, text holds the finals alone (those of real time: each utterance decoded alone,
+    // with real time's padding); on the terminal each partial was replaced by its final, so
+    // the screen holds exactly those lines.
+    let piped = run_ok(
+        steno()
+            .args([
+                "transcribe",
+                "--interim",
+                "--no-pack",
+                "--trailing-padding-ms",
+                "100",
+            ])
+            .arg(&input),
+    );
+    let expected: Vec<&str> = std::str::from_utf8(&piped.stdout)
+        .unwrap()
+        .lines()
+        .collect();
+    let shown: Vec<&str> = screen
+        .lines()
+        .map(str::trim_end)
+        .filter(|line| !line.is_empty())
+        .collect();
+    assert_eq!(expected.len(), 5, "{expected:?}");
     assert_eq!(shown, expected, "the screen:\n{screen}");
 }

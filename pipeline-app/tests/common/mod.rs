@@ -100,11 +100,15 @@ pub(crate) struct Segment {
     pub(crate) latency_ms: u64,
 }
 
-/// Parses JSON Lines strictly: every line must be one complete segment object.
+/// Parses JSON Lines strictly: every line must be one complete final segment object, typed
+/// as one.
 pub(crate) fn parse_jsonl(text: &str) -> Vec<Segment> {
     text.lines()
         .map(|line| {
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"))
+            let value: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
+            assert_eq!(value["type"], "final", "{line}");
+            serde_json::from_value(value).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"))
         })
         .collect()
 }
