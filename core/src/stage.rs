@@ -1163,10 +1163,11 @@ impl Emitter {
     /// Writes a partial hypothesis of the utterance being spoken, with its stable prefix;
     /// nothing when it has no words.
     fn write_partial(&mut self, transcript: &Transcript) -> Result<()> {
-        let (text, stable) = self.stability.partial(transcript.chunk, &transcript.text);
-        if text.is_empty() {
+        if transcript.text.is_empty() {
+            // No words heard yet, or a decode not worth showing: nothing to agree with.
             return Ok(());
         }
+        let (text, stable) = self.stability.partial(transcript.chunk, &transcript.text);
         let now = Instant::now();
         let rate = f64::from(SAMPLE_RATE);
         self.sink.partial(&Partial {

@@ -2,6 +2,7 @@
 //! affects the output pinned here, in one place, for every backend (the window sizing and its
 //! guard are in [`crate::window`]).
 
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -12,7 +13,8 @@ use whisper_rs::{
 
 use crate::window::{MIN_INPUT_SAMPLES, WindowPlan, degenerate};
 use crate::{
-    Chunk, Error, Result, SAMPLE_RATE, TimedText, Transcriber, TranscriberFactory, Transcription,
+    Chunk, Error, Overtaken, Result, SAMPLE_RATE, TimedText, Transcriber, TranscriberFactory,
+    Transcription,
 };
 
 /// The magic number at the start of every ggml Whisper model ("ggml" as a little-endian u32).
@@ -312,6 +314,63 @@ impl WhisperTranscriber {
             self.eot,
         )
     }
+
+    /// A partial chunk's decode, stopped by whisper.cpp's abort callback as soon as
+    /// `overtaken` says newer audio of the utterance has been handed out; `None` then.
+    fn decode_partial(
+        &mut self,
+        index: usize,
+        samples: &[f32],
+        plan: WindowPlan,
+        overtaken: &Overtaken,
+    ) -> Result<Option<Decoded>> {
+        let mut params = pinned_params(self.threads, self.beam_size, plan, false);
+        stop_when_overtaken(&mut params, overtaken);
+        match run_full(&mut self.state, params, samples, index, false, self.eot) {
+            _ if overtaken.is_overtaken() => Ok(None),
+            outcome => outcome.map(Some),
+        }
+    }
+}
+
+/// whisper.cpp's abort callback for a partial decode: asks `overtaken` between graph nodes.
+#[allow(
+    unsafe_code,
+    reason = "the one raw callback whisper.cpp offers to stop a decode"
+)]
+unsafe extern "C" fn abort_when_overtaken(data: *mut std::ffi::c_void) -> bool {
+    // SAFETY: `data` is the `&Overtaken` that `stop_when_overtaken` set, which outlives the
+    // `whisper_full` call the callback runs in; `Overtaken` is `Sync` (an atomic read), so
+    // ggml's threads may ask it at once.
+    let overtaken = unsafe { &*data.cast::<Overtaken>() };
+    overtaken.is_overtaken()
+}
+
+/// Makes the decode with `params` stop once `overtaken` says so. whisper-rs's closure-taking
+/// `set_abort_callback_safe` hands the callback its boxed closure as the closure type itself
+/// (0.16), so the raw callback and data pointer are set instead.
+#[allow(
+    unsafe_code,
+    reason = "the one raw callback whisper.cpp offers to stop a decode"
+)]
+fn stop_when_overtaken(params: &mut FullParams<'_, '_>, overtaken: &Overtaken) {
+    // SAFETY: the callback only reads the `Overtaken` behind the pointer; `params` is used by
+    // one `whisper_full` call while `overtaken` is borrowed by the caller.
+    unsafe {
+        params.set_abort_callback(Some(abort_when_overtaken));
+        params.set_abort_callback_user_data(std::ptr::from_ref(overtaken).cast_mut().cast());
+    }
+}
+
+/// `chunk`'s samples as whisper.cpp takes them: padded with silence to its shortest input.
+fn whisper_input(chunk: &Chunk) -> Cow<'_, [f32]> {
+    if chunk.samples.len() < MIN_INPUT_SAMPLES {
+        let mut padded = chunk.samples.clone();
+        padded.resize(MIN_INPUT_SAMPLES, 0.0);
+        Cow::Owned(padded)
+    } else {
+        Cow::Borrowed(&chunk.samples)
+    }
 }
 
 /// One `whisper_full` call on chunk `index`'s `samples` with `params`: the cleaned text, the
@@ -376,17 +435,7 @@ impl Transcriber for WhisperTranscriber {
     /// keeps that, counting the retry. A packed window ([`Chunk::utterances`]) is decoded
     /// with segment timestamps, and its text comes with them.
     fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
-        let padded;
-        let samples = if chunk.samples.len() < MIN_INPUT_SAMPLES {
-            padded = {
-                let mut v = chunk.samples.clone();
-                v.resize(MIN_INPUT_SAMPLES, 0.0);
-                v
-            };
-            &padded
-        } else {
-            &chunk.samples
-        };
+        let samples = &whisper_input(chunk);
         let timestamps = chunk.utterances.len() > 1;
         let plan = WindowPlan::for_samples(samples.len());
         let decoded = self.decode_timed(chunk.index, samples, plan, timestamps)?;
@@ -423,6 +472,33 @@ impl Transcriber for WhisperTranscriber {
             full_window_retries: 1,
             timed: decoded.timed,
         })
+    }
+
+    /// Decodes with the window sized to the chunk and stops as soon as the chunk is
+    /// overtaken, so the utterance's final decode waits for no stale partial. A degenerate
+    /// output gives no text rather than a full-window retry: a partial is not worth a whole
+    /// window's cost, and the final decode hears the utterance anyway.
+    fn transcribe_partial(
+        &mut self,
+        chunk: &Chunk,
+        overtaken: &Overtaken,
+    ) -> Result<Option<Transcription>> {
+        let samples = &whisper_input(chunk);
+        let plan = WindowPlan::for_samples(samples.len());
+        let Some(decoded) = self.decode_partial(chunk.index, samples, plan, overtaken)? else {
+            return Ok(None);
+        };
+        let degenerate =
+            !plan.is_full() && degenerate(&decoded.text, decoded.tokens, plan).is_some();
+        Ok(Some(Transcription {
+            text: if degenerate {
+                String::new()
+            } else {
+                decoded.text
+            },
+            full_window_retries: 0,
+            timed: Vec::new(),
+        }))
     }
 }
 
