@@ -898,4 +898,80 @@ mod tests {
         let bad_probability = ChunkerConfig::default().with_speech_probability(1.5);
         assert!(Chunker::new(&bad_probability).is_err());
     }
+
+    /// The partial cuts (index, start, end, speech start) and chunks of `audio` pushed in
+    /// blocks of `block`, with a partial point every `step`.
+    fn partials_all(
+        config: &ChunkerConfig,
+        audio: &[f32],
+        block: usize,
+        step: Duration,
+    ) -> (Vec<(usize, u64, u64, u64)>, Vec<Chunk>) {
+        let mut chunker = Chunker::new(config).unwrap().with_interim_step(Some(step));
+        let (mut chunks, mut partials) = (Vec::new(), Vec::new());
+        for part in audio.chunks(block) {
+            chunker.push(part, &mut chunks);
+            partials.extend(chunker.take_partials());
+        }
+        chunker.finish(&mut chunks);
+        partials.extend(chunker.take_partials());
+        let cuts = partials
+            .iter()
+            .map(|p| {
+                let c = &p.chunk;
+                (
+                    c.index,
+                    c.start_sample,
+                    c.end_sample(),
+                    p.speech_start_sample,
+                )
+            })
+            .collect();
+        (cuts, chunks)
+    }
+
+    #[test]
+    fn partial_points_never_depend_on_block_size() {
+        let step = Duration::from_millis(300);
+        let reference = partials_all(&energy_config(), &session(), 4096, step);
+        assert!(reference.0.len() >= 6, "{:?}", reference.0);
+        for block in [1, 256, 1000, 16_000] {
+            assert_eq!(
+                partials_all(&energy_config(), &session(), block, step),
+                reference
+            );
+        }
+        // Interim results change no chunk.
+        assert_eq!(reference.1, chunk_all(&energy_config(), &session(), 4096));
+    }
+
+    #[test]
+    fn partial_points_fall_inside_their_utterance_while_it_is_spoken() {
+        let config = energy_config();
+        let step = Duration::from_millis(300);
+        let (cuts, chunks) = partials_all(&config, &session(), 1000, step);
+        let step_samples = frames_in(step) * FRAME_LEN as u64;
+        for chunk in &chunks {
+            let points: Vec<_> = cuts.iter().filter(|c| c.0 == chunk.index).collect();
+            assert!(
+                !points.is_empty(),
+                "utterance {} has no partial point",
+                chunk.index
+            );
+            for (k, &&(_, start, end, speech_start)) in points.iter().enumerate() {
+                // From the utterance's start, a whole number of steps after its first voice.
+                assert_eq!(start, chunk.start_sample);
+                assert_eq!(end, speech_start + (k as u64 + 1) * step_samples);
+                // Never in the silence after the speech, beyond its trailing padding.
+                assert!(
+                    end <= chunk.end_sample(),
+                    "{end} past {}",
+                    chunk.end_sample()
+                );
+            }
+        }
+        // The 1 s tone (steps of 19 frames, 0.304 s): points at 0.3, 0.6 and 0.9 s of it, and
+        // at 1.2 s, inside the 0.2 s of trailing padding after it; not at 1.5 s.
+        assert_eq!(cuts.iter().filter(|c| c.0 == 0).count(), 4);
+    }
 }

@@ -8,7 +8,8 @@
 //! utterances by the [`Chunker`] (voice activity detection), turned into text by a
 //! [`Transcriber`] ([`WhisperModel`] for real, [`ScriptedTranscriber`] for tests) and written
 //! to a [`Sink`] ([`FormatSink`] for text, JSON Lines, SRT and WebVTT; [`CallbackSink`] and
-//! [`ChannelSink`] for applications).
+//! [`ChannelSink`] for applications) as [`Segment`]s, with [`Partial`] hypotheses before them
+//! when interim results are on.
 //!
 //! Use this crate to build a [`Pipeline`]; run it with a backend crate such as
 //! `steno-threads`. Use it directly if you write a backend. It depends on no async runtime,
@@ -17,8 +18,9 @@
 //! The crate root holds what an application uses: the pipeline and its builder, sources,
 //! sinks, the transcriber traits, the chunking options, reports and errors. What a backend
 //! author needs besides is in [`stage`] (the stage state machines, [`stage::RunControl`],
-//! [`stage::PreparedRun`]); the rules behind Whisper's window and early start are in
-//! [`window`] and [`early`].
+//! [`stage::PreparedRun`]); the rules behind Whisper's window, early start and interim
+//! results (partial hypotheses while an utterance is spoken, and what their stable prefix
+//! promises) are in [`window`], [`early`] and [`interim`].
 //!
 //! ## Features
 //!

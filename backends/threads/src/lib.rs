@@ -33,6 +33,34 @@
 //! assert_eq!(sink.segments()[1].text, "chunk 1 at 2.29-3.50");
 //! # Ok::<(), steno_core::Error>(())
 //! ```
+//!
+//! With interim results, partial hypotheses of each utterance come before its final segment
+//! (see `steno_core::interim`); the final segments are the same:
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use steno_core::{Backend, ChunkerConfig, CollectingSink, Pipeline, ScriptedTranscriber,
+//! #     VadKind, VecSource};
+//! use steno_core::{RunOptions, Update};
+//! # use steno_threads::ThreadsBackend;
+//! # let tone: Vec<f32> = (0..16_000).map(|i| 0.3 * (i as f32 * 0.05).sin()).collect();
+//! # let audio = [vec![0.0; 8_000], tone.clone(), vec![0.0; 16_000], tone].concat();
+//! let sink = CollectingSink::new();
+//! let pipeline = Pipeline::builder(VecSource::new(audio), Arc::new(ScriptedTranscriber::new()), sink.clone())
+//!     .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+//!     .interim_step(Some(RunOptions::DEFAULT_INTERIM_STEP))
+//!     .build()?;
+//! let report = ThreadsBackend::new().run(pipeline)?;
+//! let kinds: String = sink.updates().iter().map(|update| match update {
+//!     Update::Partial(_) => 'p',
+//!     _ => 'F',
+//! }).collect();
+//! // Each 1 s tone: partials after 0.5 s of it and after 1 s, then its final segment.
+//! assert_eq!(kinds, "ppFppF");
+//! assert_eq!((report.partials, report.stable_prefix_violations), (4, 0));
+//! assert_eq!(sink.segments()[1].text, "chunk 1 at 2.29-3.50");
+//! # Ok::<(), steno_core::Error>(())
+//! ```
 
 use crossbeam_channel::bounded;
 use steno_core::stage::{InputThreads, PreparedRun, TimedChunk, Transcript, transcribe};
