@@ -905,14 +905,12 @@ fn transcribe_partial(
     decode: impl FnOnce(&Chunk) -> Result<Transcription>,
 ) -> Transcript {
     let began = Instant::now();
-    let overtaken = || {
-        timed
-            .partial
-            .as_ref()
-            .and_then(|p| p.overtaken.as_ref())
-            .is_some_and(Overtaken::is_overtaken)
-    };
-    let outcome = if overtaken() {
+    let overtaken = timed
+        .partial
+        .as_ref()
+        .and_then(|p| p.overtaken.as_ref())
+        .is_some_and(Overtaken::is_overtaken);
+    let outcome = if overtaken {
         None
     } else {
         match decode(&timed.chunk) {
@@ -1264,13 +1262,22 @@ impl Emitter {
     /// # Errors
     /// [`Error::Stage`] if a chunk never arrived (a backend bug), or the sink's error.
     pub fn finish(mut self) -> Result<RunTally> {
-        if let Some(&missing) = self.waiting.keys().next() {
+        if let Some(&waiting) = self.waiting.keys().next() {
+            let problem = if waiting == self.next_chunk {
+                format!(
+                    "chunk {waiting} waited for partial transcripts that never arrived ({} of {})",
+                    self.partials.accounted(),
+                    self.waiting[&waiting].partials_before
+                )
+            } else {
+                format!(
+                    "chunk {} never arrived before chunk {waiting}",
+                    self.next_chunk
+                )
+            };
             return Err(Error::Stage {
                 stage: "emitter",
-                problem: format!(
-                    "chunk {} never arrived before chunk {missing}",
-                    self.next_chunk
-                ),
+                problem,
             });
         }
         self.partials.finish();

@@ -140,6 +140,20 @@ fn out_of_range_choices_are_named() {
 }
 
 #[test]
+fn interim_results_without_utterances_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("silence.wav");
+    let args = [
+        "--interim".as_ref(),
+        "--vad".as_ref(),
+        "fixed".as_ref(),
+        input.as_os_str(),
+    ];
+    let line = fails_cleanly(dir.path(), &args, Path::new("--vad fixed"));
+    assert!(line.contains("--interim"), "{line}");
+}
+
+#[test]
 fn opus_is_refused_naming_its_container_and_codec_and_the_conversion() {
     let dir = tempfile::tempdir().unwrap();
     let opus = fixture("word.opus");
