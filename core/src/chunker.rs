@@ -899,14 +899,17 @@ mod tests {
         assert!(Chunker::new(&bad_probability).is_err());
     }
 
-    /// The partial cuts (index, start, end, speech start) and chunks of `audio` pushed in
-    /// blocks of `block`, with a partial point every `step`.
+    /// A partial cut as the tests compare them: (index, start, end, speech start).
+    type CutSeen = (usize, u64, u64, u64);
+
+    /// The partial cuts and chunks of `audio` pushed in blocks of `block`, with a partial
+    /// point every `step`.
     fn partials_all(
         config: &ChunkerConfig,
         audio: &[f32],
         block: usize,
         step: Duration,
-    ) -> (Vec<(usize, u64, u64, u64)>, Vec<Chunk>) {
+    ) -> (Vec<CutSeen>, Vec<Chunk>) {
         let mut chunker = Chunker::new(config).unwrap().with_interim_step(Some(step));
         let (mut chunks, mut partials) = (Vec::new(), Vec::new());
         for part in audio.chunks(block) {
