@@ -121,7 +121,15 @@ fn live_capture_through_pulseaudio_transcribes_the_words_and_stops_cleanly_on_ct
     let mut child = live
         // A long --duration: the session is ended by Ctrl-C (SIGINT) right after the clip,
         // while the utterance is still open, so the stop must flush it.
-        .args(["live", "--duration", "120", "--format", "jsonl", "--report"])
+        .args([
+            "live",
+            "--interim",
+            "--duration",
+            "120",
+            "--format",
+            "jsonl",
+            "--report",
+        ])
         .arg(&report_path)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -170,7 +178,17 @@ fn live_capture_through_pulseaudio_transcribes_the_words_and_stops_cleanly_on_ct
     let stderr = reader.join().expect("stderr reader");
     assert!(listening, "steno live never started listening: {stderr}");
     assert!(status.success(), "steno live failed ({status}): {stderr}");
-    let segments = parse_jsonl(&stdout);
+    // With --interim, partial lines come before each final: a capture device is live, so
+    // partials go as in real time.
+    let is_partial = |line: &&str| line.contains(r#""type":"partial""#);
+    let finals: Vec<&str> = stdout.lines().filter(|l| !is_partial(l)).collect();
+    let first_final = stdout.lines().position(|l| !is_partial(&l));
+    let first_partial = stdout.lines().position(|l| is_partial(&l));
+    assert!(
+        first_partial < first_final && first_partial.is_some(),
+        "no partial before the first final: {stdout}"
+    );
+    let segments = parse_jsonl(&finals.join("\n"));
     let heard = texts(&segments).join(" ");
     let expected = session_sentences()[..2].join(" ");
     assert_eq!(segments.len(), 2, "two utterances: {stdout}");
@@ -186,6 +204,7 @@ fn live_capture_through_pulseaudio_transcribes_the_words_and_stops_cleanly_on_ct
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&report_path).expect("report")).expect("JSON");
     assert_eq!(report["dropped_samples"], 0, "{report}");
+    assert!(report["partials"].as_u64().unwrap_or(0) >= 2, "{report}");
     // Ended by Ctrl-C, long before --duration.
     let captured = report["audio_seconds"].as_f64().unwrap_or(0.0);
     assert!(captured > 4.0 && captured < 60.0, "{report}");

@@ -18,7 +18,8 @@ use serde_json::{Value, json};
 
 mod interim;
 
-const USAGE: &str = "usage: cargo xtask compare [--inputs FILES] [--backends LIST] [--realtime] \
+pub(crate) const USAGE: &str =
+    "usage: cargo xtask compare [--inputs FILES] [--backends LIST] [--realtime] \
 [--simulated] [--interim] [--anchors] [--reference TEXT_FILE] [--runs N] [--json OUT.json] \
 [--plot OUT.svg]
 

@@ -61,6 +61,10 @@ fn run_task(args: &[String]) -> anyhow::Result<()> {
         ["model"] => model::ensure(&root).map(drop),
         ["conformance-table"] => conformance_table::generate(&root, &root.join("README.md")),
         ["conformance-table", readme] => conformance_table::generate(&root, Path::new(readme)),
+        ["compare", "help" | "--help" | "-h"] => {
+            println!("{}", compare::USAGE);
+            Ok(())
+        }
         ["compare", rest @ ..] => {
             compare::run(&root, &compare::Options::parse(&root, &rest_owned(rest))?)
         }
