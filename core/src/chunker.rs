@@ -482,16 +482,8 @@ impl Chunker {
     /// Where [`provisional`](Self::provisional)'s chunk would be, without copying its
     /// samples: a caller polling while the hangover runs can tell whether it changed.
     pub fn provisional_span(&self) -> Option<Utterance> {
-        let State::InSpeech {
-            start_frame,
-            last_speech_frame,
-            frames,
-            ..
-        } = &self.state
-        else {
-            return None;
-        };
-        let end_frame = self.padded_end(*last_speech_frame);
+        let (start_frame, last_speech_frame, frames) = self.open_utterance()?;
+        let end_frame = self.padded_end(last_speech_frame);
         if self.frames_done < end_frame || !self.enough_speech(frames) {
             return None;
         }
@@ -501,6 +493,19 @@ impl Chunker {
             end_sample: end_frame * FRAME_LEN as u64,
             speech_end_sample: (last_speech_frame + 1) * FRAME_LEN as u64,
         })
+    }
+
+    /// The open utterance: its first frame, its last voiced frame and its frames so far.
+    fn open_utterance(&self) -> Option<(u64, u64, &[FrameInfo])> {
+        match &self.state {
+            State::InSpeech {
+                start_frame,
+                last_speech_frame,
+                frames,
+                ..
+            } => Some((*start_frame, *last_speech_frame, frames)),
+            State::Idle => None,
+        }
     }
 
     /// One past the last frame of an utterance whose speech ends with `last_speech_frame`:
@@ -605,13 +610,7 @@ impl Chunker {
     /// Cuts the open utterance at `end_frame` (a partial point just reached) if the speaker
     /// is still heard and it has speech enough to become a chunk.
     fn cut_partial(&mut self, end_frame: u64) {
-        let State::InSpeech {
-            start_frame,
-            last_speech_frame,
-            frames,
-            ..
-        } = &self.state
-        else {
+        let Some((start_frame, last_speech_frame, frames)) = self.open_utterance() else {
             return;
         };
         if end_frame - (last_speech_frame + 1) > self.trailing_padding_frames
@@ -620,10 +619,7 @@ impl Chunker {
             return;
         }
         let first_speech = frames.iter().position(|f| f.speech).unwrap_or(0) as u64;
-        let (start, end) = (
-            *start_frame * FRAME_LEN as u64,
-            end_frame * FRAME_LEN as u64,
-        );
+        let (start, end) = (start_frame * FRAME_LEN as u64, end_frame * FRAME_LEN as u64);
         self.partials.push(PartialCut {
             chunk: self.next_chunk(start, end, end),
             speech_start_sample: (start_frame + first_speech) * FRAME_LEN as u64,

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
-use common::{fixture, run_ok, steno, wer};
+use common::{fixture, jsonl_text_and_report, wer};
 
 /// One JSON line of `--interim` output.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -27,22 +27,11 @@ struct Line {
 static MODEL_RUNS: Mutex<()> = Mutex::new(());
 
 fn lines(args: &[&str]) -> (Vec<Line>, serde_json::Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("report.json");
-    let out = run_ok(
-        steno()
-            .arg("transcribe")
-            .args(args)
-            .args(["--format", "jsonl", "--report"])
-            .arg(&report)
-            .arg(fixture("session.wav")),
-    );
-    let lines = String::from_utf8(out.stdout)
-        .unwrap()
+    let (jsonl, report) = jsonl_text_and_report(args, &fixture("session.wav"));
+    let lines = jsonl
         .lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}")))
         .collect();
-    let report = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
     (lines, report)
 }
 

@@ -25,110 +25,36 @@ fn tmux(args: &[&str]) -> std::process::Output {
         .expect("tmux runs (cargo xtask test installs it)")
 }
 
-/// The pane's whole screen and scrollback once the command has written `done`, and whether
-/// the progress bar was on the screen while it ran.
-fn run_in_pane(session: &str, command: &str, done: &Path) -> (String, bool) {
-    let started = tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        session,
-        "-x",
-        "400",
-        "-y",
-        "50",
-        command,
-    ]);
-    assert!(started.status.success(), "{started:?}");
-    let began = Instant::now();
-    let mut bar_seen = false;
-    while !done.exists() {
-        let screen = tmux(&["capture-pane", "-p", "-t", session]);
-        bar_seen |= String::from_utf8_lossy(&screen.stdout).contains("s of audio");
-        if began.elapsed() > DEADLINE {
-            tmux(&["kill-session", "-t", session]);
-            panic!("the run in the pane did not end within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let screen = tmux(&["capture-pane", "-p", "-t", session, "-S", "-500"]);
-    tmux(&["kill-session", "-t", session]);
-    (
-        String::from_utf8_lossy(&screen.stdout).into_owned(),
-        bar_seen,
-    )
-}
-
-#[test]
-fn the_progress_bar_leaves_no_copy_of_itself_between_lines() {
-    let _alone = ONE_PANE.lock().unwrap_or_else(PoisonError::into_inner);
-    let input = fixture("reading.flac");
-    let dir = tempfile::tempdir().unwrap();
+/// Runs `steno transcribe ARGS INPUT` in a tmux pane until it ends, calling `sample` with the
+/// screen (escape sequences for colours and attributes included) every 50 ms meanwhile; the
+/// pane's whole screen and scrollback as plain text at the end.
+fn run_in_pane(args: &str, input: &Path, mut sample: impl FnMut(&str)) -> String {
+    let dir = tempfile::tempdir().expect("a temporary directory");
     let done = dir.path().join("done");
     let command = format!(
-        "STENO_MODEL='{}' '{}' transcribe '{}'; echo \"exit $?\" > '{}'; sleep 600",
+        "STENO_MODEL='{}' '{}' transcribe {args} '{}'; echo \"exit $?\" > '{}'; sleep 600",
         model().display(),
         env!("CARGO_BIN_EXE_steno"),
         input.display(),
         done.display()
     );
     let session = format!("steno-terminal-test-{}", std::process::id());
-    let (screen, bar_seen) = run_in_pane(&session, &command, &done);
-    assert_eq!(std::fs::read_to_string(&done).unwrap().trim(), "exit 0");
-    assert!(bar_seen, "no progress bar while the text was written");
-
-    // The same run without a terminal: the transcript alone.
-    let plain = run_ok(steno().arg("transcribe").arg(&input));
-    let expected: Vec<&str> = std::str::from_utf8(&plain.stdout)
-        .unwrap()
-        .lines()
-        .collect();
-    let shown: Vec<&str> = screen
-        .lines()
-        .map(str::trim_end)
-        .filter(|line| !line.is_empty())
-        .collect();
-    assert!(expected.len() > 10, "{expected:?}");
-    // Every line on the screen is a transcript line, whole and in order: no bar left over,
-    // none glued to the text.
-    assert_eq!(shown, expected, "the screen:\n{screen}");
-}
-
-#[test]
-fn interim_results_rewrite_one_line_and_leave_only_the_finals() {
-    let _alone = ONE_PANE.lock().unwrap_or_else(PoisonError::into_inner);
-    let input = fixture("session.wav");
-    let dir = tempfile::tempdir().unwrap();
-    let done = dir.path().join("done");
-    let command = format!(
-        "STENO_MODEL='{}' '{}' transcribe --realtime --interim '{}'; echo \"exit $?\" > '{}'; \
-         sleep 600",
-        model().display(),
-        env!("CARGO_BIN_EXE_steno"),
-        input.display(),
-        done.display()
-    );
-    let session = format!("steno-interim-test-{}", std::process::id());
     let started = tmux(&[
         "new-session",
         "-d",
         "-s",
         &session,
         "-x",
-        "200",
+        "400",
         "-y",
         "50",
         &command,
     ]);
     assert!(started.status.success(), "{started:?}");
-    // Sample the screen as the words come, with its attributes (`-e`): a partial is on the
-    // bottom text line, its unstable words dimmed (SGR 2).
     let began = Instant::now();
-    let mut dimmed_partials = 0;
     while !done.exists() {
         let screen = tmux(&["capture-pane", "-p", "-e", "-t", &session]);
-        let screen = String::from_utf8_lossy(&screen.stdout).into_owned();
-        dimmed_partials += usize::from(screen.contains("\x1b[2m"));
+        sample(&String::from_utf8_lossy(&screen.stdout));
         if began.elapsed() > DEADLINE {
             tmux(&["kill-session", "-t", &session]);
             panic!("the run in the pane did not end within {DEADLINE:?}");
@@ -137,8 +63,51 @@ fn interim_results_rewrite_one_line_and_leave_only_the_finals() {
     }
     let screen = tmux(&["capture-pane", "-p", "-t", &session, "-S", "-500"]);
     tmux(&["kill-session", "-t", &session]);
-    let screen = String::from_utf8_lossy(&screen.stdout).into_owned();
-    assert_eq!(std::fs::read_to_string(&done).unwrap().trim(), "exit 0");
+    let status = std::fs::read_to_string(&done).expect("the command's exit status");
+    assert_eq!(status.trim(), "exit 0");
+    String::from_utf8_lossy(&screen.stdout).into_owned()
+}
+
+/// The screen's lines with text, trailing blanks trimmed.
+fn text_lines(screen: &str) -> Vec<&str> {
+    screen
+        .lines()
+        .map(str::trim_end)
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+#[test]
+fn the_progress_bar_leaves_no_copy_of_itself_between_lines() {
+    let _alone = ONE_PANE.lock().unwrap_or_else(PoisonError::into_inner);
+    let input = fixture("reading.flac");
+    let mut bar_seen = false;
+    let screen = run_in_pane("", &input, |screen| {
+        bar_seen |= screen.contains("s of audio")
+    });
+    assert!(bar_seen, "no progress bar while the text was written");
+
+    // The same run without a terminal: the transcript alone.
+    let plain = run_ok(steno().arg("transcribe").arg(&input));
+    let expected: Vec<&str> = std::str::from_utf8(&plain.stdout)
+        .unwrap()
+        .lines()
+        .collect();
+    assert!(expected.len() > 10, "{expected:?}");
+    // Every line on the screen is a transcript line, whole and in order: no bar left over,
+    // none glued to the text.
+    assert_eq!(text_lines(&screen), expected, "the screen:\n{screen}");
+}
+
+#[test]
+fn interim_results_rewrite_one_line_and_leave_only_the_finals() {
+    let _alone = ONE_PANE.lock().unwrap_or_else(PoisonError::into_inner);
+    let input = fixture("session.wav");
+    // A partial is on the bottom text line, its unstable words dimmed (SGR 2).
+    let mut dimmed_partials = 0;
+    let screen = run_in_pane("--realtime --interim", &input, |screen| {
+        dimmed_partials += usize::from(screen.contains("\x1b[2m"));
+    });
     assert!(
         dimmed_partials >= 3,
         "partials with dimmed words were seen on {dimmed_partials} screens"
@@ -162,11 +131,6 @@ fn interim_results_rewrite_one_line_and_leave_only_the_finals() {
         .unwrap()
         .lines()
         .collect();
-    let shown: Vec<&str> = screen
-        .lines()
-        .map(str::trim_end)
-        .filter(|line| !line.is_empty())
-        .collect();
     assert_eq!(expected.len(), 5, "{expected:?}");
-    assert_eq!(shown, expected, "the screen:\n{screen}");
+    assert_eq!(text_lines(&screen), expected, "the screen:\n{screen}");
 }

@@ -68,6 +68,13 @@ pub(crate) fn reference_lines(name: &str) -> Vec<String> {
 /// `steno transcribe --format jsonl --report FILE` with `args` on `input`: the segments and
 /// the run report.
 pub(crate) fn jsonl_and_report(args: &[&str], input: &Path) -> (Vec<Segment>, serde_json::Value) {
+    let (jsonl, report) = jsonl_text_and_report(args, input);
+    (parse_jsonl(&jsonl), report)
+}
+
+/// `steno transcribe --format jsonl --report FILE` with `args` on `input`: the JSON Lines as
+/// written, and the run report.
+pub(crate) fn jsonl_text_and_report(args: &[&str], input: &Path) -> (String, serde_json::Value) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let report = dir.path().join("report.json");
     let out = run_ok(
@@ -77,10 +84,9 @@ pub(crate) fn jsonl_and_report(args: &[&str], input: &Path) -> (Vec<Segment>, se
             .args(["--format", "jsonl", "--report"])
             .args([&report, input]),
     );
-    let segments = parse_jsonl(&String::from_utf8(out.stdout).expect("UTF-8 output"));
     let report = std::fs::read_to_string(&report).expect("the report");
     (
-        segments,
+        String::from_utf8(out.stdout).expect("UTF-8 output"),
         serde_json::from_str(&report).expect("a JSON report"),
     )
 }
