@@ -4,13 +4,17 @@
 //! With [`RunOptions::interim_step`](crate::RunOptions::interim_step) the chunker cuts the open
 //! utterance at fixed points (every step of audio after its first voiced frame) and the
 //! transcribers decode each cut like any chunk. The emitter writes each result as a
-//! [`Partial`] between the final segments, in the order the points were reached:
+//! [`Partial`](crate::Partial) between the final segments, in the order the points were reached:
 //!
 //! - offline, every partial is decoded and written, and a final segment waits for the partials
 //!   cut before it, so every backend writes the same sequence;
 //! - in real time finals go first: a partial already overtaken by newer audio of its utterance
-//!   is not decoded (see [`Overtaken`]), and one whose final has been written is dropped;
-//!   both are counted as skipped.
+//!   is not decoded (see [`Overtaken`]; a transcriber may also stop one midway, as
+//!   `WhisperTranscriber` does after the encoder), and one whose final has been written is
+//!   dropped; both are counted as skipped.
+//!
+//! A hypothesis without words (nothing heard yet, or a decode that looked degenerate) is not
+//! written.
 //!
 //! **The stability contract.** Each partial carries its whole hypothesis (`text`) and a prefix
 //! of it that later partials of the utterance keep (`stable`): the longest common word prefix
