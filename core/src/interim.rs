@@ -90,6 +90,11 @@ pub(crate) struct Settled {
 }
 
 impl Stability {
+    /// Whether a partial of `utterance` has been shown: the next one is not its first.
+    pub(crate) fn has_shown(&self, utterance: usize) -> bool {
+        self.utterance == Some(utterance) && !self.shown.is_empty()
+    }
+
     /// Takes a hypothesis of `utterance`; its text and stable prefix, as written.
     pub(crate) fn partial(&mut self, utterance: usize, hypothesis: &str) -> (String, String) {
         if self.utterance != Some(utterance) {
@@ -144,7 +149,7 @@ pub(crate) struct PartialQueue {
     /// Partials written or skipped (offline: all of those before `next_seq`).
     accounted: u64,
     held: BTreeMap<u64, Transcript>,
-    /// The last partial written: its utterance and where it was cut.
+    /// Real time: the last partial written, its utterance and where it was cut.
     last_written: Option<(usize, u64)>,
     /// Partials skipped (overtaken, or too late for their utterance).
     pub(crate) skipped: u64,
@@ -212,7 +217,6 @@ impl PartialQueue {
                 self.skipped += 1;
                 continue;
             }
-            self.last_written = Some((transcript.chunk, transcript.end_sample));
             return Some(transcript);
         }
     }
@@ -232,10 +236,7 @@ impl PartialQueue {
                 || self
                     .last_written
                     .is_some_and(|(u, end)| u == transcript.chunk && end >= transcript.end_sample);
-            if stale {
-                self.skipped += 1;
-            } else if let Some(older) = newest.replace(transcript) {
-                drop(older);
+            if stale || newest.replace(transcript).is_some() {
                 self.skipped += 1;
             }
         }

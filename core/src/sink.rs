@@ -183,11 +183,10 @@ impl<W: Write + Send> Sink for FormatSink<W> {
         if self.format != Format::Jsonl {
             return Ok(());
         }
-        let ms = |t: f64| (t * 1000.0).round() / 1000.0;
         let rounded = Partial {
-            start: ms(partial.start),
-            end: ms(partial.end),
-            emitted_at: ms(partial.emitted_at),
+            start: to_millis(partial.start),
+            end: to_millis(partial.end),
+            emitted_at: to_millis(partial.emitted_at),
             ..partial.clone()
         };
         json_line(&mut self.writer, self.input.as_deref(), "partial", &rounded)
@@ -220,14 +219,19 @@ fn json_line(
     w.write_all(b"\n")
 }
 
-/// Times in JSON are rounded to milliseconds: sample-exact floats are noise to readers.
+/// `seconds` rounded to milliseconds, as times are in JSON: sample-exact floats are noise to
+/// readers.
+fn to_millis(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
+}
+
+/// `segment` with its times rounded for JSON.
 fn rounded(segment: &Segment) -> Segment {
-    let ms = |t: f64| (t * 1000.0).round() / 1000.0;
     Segment {
-        start: ms(segment.start),
-        end: ms(segment.end),
-        speech_end: ms(segment.speech_end),
-        emitted_at: ms(segment.emitted_at),
+        start: to_millis(segment.start),
+        end: to_millis(segment.end),
+        speech_end: to_millis(segment.speech_end),
+        emitted_at: to_millis(segment.emitted_at),
         ..segment.clone()
     }
 }

@@ -36,8 +36,6 @@ pub struct Emitter {
     tally: RunTally,
     /// Where the audio written so far ends, for a progress display.
     progress: Option<Progress>,
-    /// The utterance whose first partial was written last.
-    first_partial_of: Option<usize>,
 }
 
 impl std::fmt::Debug for Emitter {
@@ -66,7 +64,6 @@ impl Emitter {
             failure: None,
             tally: RunTally::default(),
             progress: None,
-            first_partial_of: None,
         }
     }
 
@@ -171,6 +168,7 @@ impl Emitter {
             // No words heard yet, or a decode not worth showing: nothing to agree with.
             return Ok(());
         }
+        let first = !self.stability.has_shown(transcript.chunk);
         let (text, stable) = self.stability.partial(transcript.chunk, &transcript.text);
         let now = Instant::now();
         let rate = f64::from(SAMPLE_RATE);
@@ -187,9 +185,8 @@ impl Emitter {
         })?;
         self.tally.partials += 1;
         if let Some(point) = &transcript.partial
-            && self.first_partial_of != Some(transcript.chunk)
+            && first
         {
-            self.first_partial_of = Some(transcript.chunk);
             self.tally
                 .first_partial_ms
                 .push(first_words_ms(point.speech_start_at, now));
