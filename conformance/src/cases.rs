@@ -1199,14 +1199,18 @@ pub fn interim(make: &BackendFactory) -> CaseResult {
             &format!("{context}: the partials are not the chunker's partial points, in order"),
         );
         assert_interim_contract(&updates, (!pack).then_some(finals.as_slice()), context);
+        let mut utterances: Vec<usize> = partials.iter().map(|p| p.chunk).collect();
+        utterances.dedup();
         assert_eq!(
             (
                 report.partials,
                 report.partials_skipped,
+                report.utterances_with_partials,
                 report.stable_prefix_violations
             ),
-            (partials.len() as u64, 0, 0),
-            "{context}: report (partials, partials_skipped, stable_prefix_violations)"
+            (partials.len() as u64, 0, utterances.len() as u64, 0),
+            "{context}: report (partials, partials_skipped, utterances_with_partials, \
+             stable_prefix_violations)"
         );
         assert!(
             report.first_partial_ms.is_some(),

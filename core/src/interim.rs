@@ -65,11 +65,18 @@ fn common_prefix<S: AsRef<str>, T: AsRef<str>>(a: &[S], b: &[T]) -> usize {
         .count()
 }
 
-/// The stable prefix of one utterance's hypotheses (LocalAgreement-2), and what was revised.
+/// The stable prefix of each open utterance's hypotheses (LocalAgreement-2), and what was
+/// revised. Kept per utterance: in a packed run, partials of the next utterances come before
+/// the window that finishes an earlier one.
 #[derive(Debug, Default)]
 pub(crate) struct Stability {
-    /// The utterance the state is for.
-    utterance: Option<usize>,
+    /// Utterances with partials shown and no final text yet.
+    open: BTreeMap<usize, Hypotheses>,
+}
+
+/// One utterance's hypotheses so far.
+#[derive(Debug, Default)]
+struct Hypotheses {
     /// The last hypothesis' words.
     previous: Vec<String>,
     /// The stable words: never shrink.
@@ -92,51 +99,46 @@ pub(crate) struct Settled {
 impl Stability {
     /// Whether a partial of `utterance` has been shown: the next one is not its first.
     pub(crate) fn has_shown(&self, utterance: usize) -> bool {
-        self.utterance == Some(utterance) && !self.shown.is_empty()
+        self.open
+            .get(&utterance)
+            .is_some_and(|h| !h.shown.is_empty())
     }
 
     /// Takes a hypothesis of `utterance`; its text and stable prefix, as written.
     pub(crate) fn partial(&mut self, utterance: usize, hypothesis: &str) -> (String, String) {
-        if self.utterance != Some(utterance) {
-            *self = Stability {
-                utterance: Some(utterance),
-                ..Stability::default()
-            };
-        }
+        let h = self.open.entry(utterance).or_default();
         let words = words(hypothesis);
-        let agreed = common_prefix(&self.previous, &words);
-        let keeps_stable = common_prefix(&self.stable, &words) == self.stable.len();
-        if keeps_stable && agreed > self.stable.len() {
-            self.stable = words[..agreed].iter().map(|w| (*w).to_owned()).collect();
+        let agreed = common_prefix(&h.previous, &words);
+        let keeps_stable = common_prefix(&h.stable, &words) == h.stable.len();
+        if keeps_stable && agreed > h.stable.len() {
+            h.stable = words[..agreed].iter().map(|w| (*w).to_owned()).collect();
         }
-        let tail = words.get(self.stable.len()..).unwrap_or_default();
-        let text: Vec<String> = self
+        let tail = words.get(h.stable.len()..).unwrap_or_default();
+        let text: Vec<String> = h
             .stable
             .iter()
             .cloned()
             .chain(tail.iter().map(|w| (*w).to_owned()))
             .collect();
-        self.revised += (self.shown.len() - common_prefix(&self.shown, &text)) as u64;
-        self.previous = words.iter().map(|w| (*w).to_owned()).collect();
-        let written = (text.join(" "), self.stable.join(" "));
-        self.shown = text;
+        h.revised += (h.shown.len() - common_prefix(&h.shown, &text)) as u64;
+        h.previous = words.iter().map(|w| (*w).to_owned()).collect();
+        let written = (text.join(" "), h.stable.join(" "));
+        h.shown = text;
         written
     }
 
     /// The final text of `utterance`: what its partials amounted to, or `None` when none of
     /// them was shown.
     pub(crate) fn settle(&mut self, utterance: usize, final_text: &str) -> Option<Settled> {
-        if self.utterance != Some(utterance) || self.shown.is_empty() {
-            *self = Stability::default();
-            return None;
-        }
+        let h = self
+            .open
+            .remove(&utterance)
+            .filter(|h| !h.shown.is_empty())?;
         let words = words(final_text);
-        let settled = Settled {
-            violated: common_prefix(&self.stable, &words) < self.stable.len(),
-            revised: self.revised + (self.shown.len() - common_prefix(&self.shown, &words)) as u64,
-        };
-        *self = Stability::default();
-        Some(settled)
+        Some(Settled {
+            violated: common_prefix(&h.stable, &words) < h.stable.len(),
+            revised: h.revised + (h.shown.len() - common_prefix(&h.shown, &words)) as u64,
+        })
     }
 }
 
@@ -311,6 +313,29 @@ mod tests {
         assert_eq!(settled.revised, 3);
         // A new utterance starts afresh, and one without partials settles to nothing.
         assert_eq!(s.settle(4, "Anything."), None);
+    }
+
+    #[test]
+    fn an_utterance_keeps_its_state_while_the_next_one_has_partials() {
+        // Packed offline: partials of utterance 1 come before the window finishing 0.
+        let mut s = Stability::default();
+        s.partial(0, "one two");
+        s.partial(0, "one two three");
+        s.partial(1, "four five");
+        assert!(s.has_shown(0) && s.has_shown(1));
+        assert_eq!(
+            s.settle(0, "one two three."),
+            Some(Settled {
+                violated: false,
+                revised: 1
+            })
+        );
+        assert_eq!(
+            s.partial(1, "four five six"),
+            ("four five six".into(), "four five".into())
+        );
+        assert!(s.settle(1, "four five six.").is_some());
+        assert!(!s.has_shown(1));
     }
 
     #[test]
