@@ -20,6 +20,10 @@ pub(crate) enum Command {
     /// Transcribe a microphone (or any capture device) live, until Ctrl-C or --duration.
     #[command(after_help = LIVE_EXAMPLES)]
     Live(LiveArgs),
+    /// Serve transcription over the network: WhisperLive's WebSocket protocol, steno's own
+    /// `/v1/stream`, an OpenAI-compatible upload endpoint, and a live-captions page.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
     /// Serve the worker protocol on stdin/stdout for `--backend process` (started by steno
     /// itself; not for direct use).
     #[command(hide = true)]
@@ -51,14 +55,46 @@ The model is found in this order: --model, $STENO_MODEL, then models/ggml-tiny.e
 (installed by `cargo xtask model`) in the current directory, beside the program or a folder
 above it, or in the steno workspace the program was built in.";
 
-/// The options `transcribe` and `live` share: the backend, the model, how speech is cut, the
-/// output format and how inference is sized. Defined once, flattened into both.
+/// The options `transcribe` and `live` share: the backend, the output format, how inference
+/// is sized and what is decoded how. Defined once, flattened into both.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct PipelineArgs {
     /// Which scheduler runs the pipeline.
     #[arg(long, value_enum, default_value_t = BackendName::Threads)]
     pub(crate) backend: BackendName,
 
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatName::Text)]
+    pub(crate) format: FormatName,
+
+    /// Show words while the speaker is still talking: every --interim-step-ms of speech the
+    /// utterance so far is decoded and written as a partial hypothesis. On a terminal (text
+    /// format) the current line is rewritten in place, its stable words plain and the rest
+    /// dimmed, and each final line replaces it; JSON Lines get `"type":"partial"` lines with
+    /// `text` and `stable` (words later partials keep); text piped elsewhere, SRT and VTT hold
+    /// finals only. Final text is the same with or without.
+    #[arg(long)]
+    pub(crate) interim: bool,
+
+    /// `--backend process`: worker processes, each loading the model [default: max(1, cores /
+    /// threads)].
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) workers: Option<u16>,
+
+    /// `--backend rayon`: pool threads, each with its own Whisper state on one shared model
+    /// [default: max(1, cores / threads)].
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) pool: Option<u16>,
+
+    #[command(flatten)]
+    pub(crate) decoding: DecodingArgs,
+}
+
+/// The model and how speech is cut and decoded: shared by `transcribe`, `live` and `serve`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DecodingArgs {
     /// ggml Whisper model file.
     #[arg(long, env = steno_core::MODEL_ENV, value_name = "PATH")]
     pub(crate) model: Option<PathBuf>,
@@ -67,10 +103,6 @@ pub(crate) struct PipelineArgs {
     /// (loudness), or `fixed` 5 s windows (the baseline design steno improves on).
     #[arg(long, value_enum, default_value_t = VadName::Earshot)]
     pub(crate) vad: VadName,
-
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = FormatName::Text)]
-    pub(crate) format: FormatName,
 
     /// CPU threads per Whisper inference [default: 2; with --workers N or --pool N:
     /// max(1, cores / N)].
@@ -85,19 +117,10 @@ pub(crate) struct PipelineArgs {
     #[arg(long)]
     pub(crate) no_early_start: bool,
 
-    /// Show words while the speaker is still talking: every --interim-step-ms of speech the
-    /// utterance so far is decoded and written as a partial hypothesis. On a terminal (text
-    /// format) the current line is rewritten in place, its stable words plain and the rest
-    /// dimmed, and each final line replaces it; JSON Lines get `"type":"partial"` lines with
-    /// `text` and `stable` (words later partials keep); text piped elsewhere, SRT and VTT hold
-    /// finals only. Final text is the same with or without.
-    #[arg(long)]
-    pub(crate) interim: bool,
-
-    /// With --interim: milliseconds of speech between partial hypotheses.
-    #[arg(long, value_name = "MS", default_value_t = 500, requires = "interim",
+    /// Interim results: milliseconds of speech between partial hypotheses [default: 500].
+    #[arg(long, value_name = "MS",
           value_parser = clap::value_parser!(u64).range(100..=10_000))]
-    pub(crate) interim_step_ms: u64,
+    pub(crate) interim_step_ms: Option<u64>,
 
     /// Silence (ms) that ends an utterance; lower is faster but may split sentences.
     #[arg(long, value_name = "MS", default_value_t = 400)]
@@ -110,26 +133,14 @@ pub(crate) struct PipelineArgs {
     pub(crate) beam_size: u16,
 
     /// Audio (ms) kept after the end of speech in each utterance, so a word's fading end is
-    /// not cut [default: 100 in `live` and with --realtime, where text waits for it; 200 for
-    /// files, whose packed windows lose words with less].
+    /// not cut [default: 100 in `live`, `serve` and with --realtime, where text waits for it;
+    /// 200 for files, whose packed windows lose words with less].
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=2_000))]
     pub(crate) trailing_padding_ms: Option<u64>,
 
     /// Longest chunk in seconds (at most 30); longer speech is split at a quiet moment.
     #[arg(long, value_name = "SECS", default_value_t = 20.0)]
     pub(crate) max_chunk: f64,
-
-    /// `--backend process`: worker processes, each loading the model [default: max(1, cores /
-    /// threads)].
-    #[arg(long, value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub(crate) workers: Option<u16>,
-
-    /// `--backend rayon`: pool threads, each with its own Whisper state on one shared model
-    /// [default: max(1, cores / threads)].
-    #[arg(long, value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub(crate) pool: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -258,6 +269,66 @@ pub(crate) struct LiveArgs {
     /// Write the run report (JSON: latency percentiles, dropped samples, CPU, memory) to FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) report: Option<PathBuf>,
+}
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  steno serve                                  # http://127.0.0.1:9090: open it in a browser
+  STENO_TOKEN=$(openssl rand -hex 16) steno serve --listen 0.0.0.0:9090
+  steno serve --max-streams 8 --threads 1
+
+Endpoints (README: Server):
+  ws   /                          the WhisperLive protocol (its Python client works unchanged)
+  ws   /v1/stream                 audio frames in, JSON Lines events out, then the run report
+  POST /v1/audio/transcriptions   OpenAI-compatible upload (json, text, srt, vtt, verbose_json)
+  GET  /v1/models                 the model served
+  GET  /                          live captions in the browser, and a file upload form
+
+With --token, HTTP requests carry `Authorization: Bearer SECRET` and WebSocket URLs
+`?token=SECRET` (browsers cannot set headers on a WebSocket); the captions page itself is
+public and asks for the token. SIGINT or SIGTERM stops accepting, ends every open stream with
+its final text, then exits.";
+
+/// `steno serve`: the address, access, limits, and the decoding options of `transcribe`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on. The default serves this machine only: to serve a network, name
+    /// its address (such as 0.0.0.0:9090), and set --token.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090")]
+    pub(crate) listen: std::net::SocketAddr,
+
+    /// Require this secret of every client (see below for how clients pass it).
+    #[arg(
+        long,
+        env = "STENO_TOKEN",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub(crate) token: Option<String>,
+
+    /// Streams and uploads transcribed at once. The next client waits: WhisperLive clients
+    /// get its WAIT status, others HTTP 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub(crate) max_streams: u16,
+
+    /// Longest stream, in seconds; then the client gets its final text and DISCONNECT.
+    #[arg(long, value_name = "SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) max_stream_secs: u64,
+
+    /// A connection that sends nothing for this long is closed, with the reason.
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub(crate) idle_secs: u64,
+
+    /// Largest upload to /v1/audio/transcriptions, in MiB (larger: HTTP 413).
+    #[arg(long, value_name = "MIB", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..=4_096))]
+    pub(crate) max_upload_mib: u64,
+
+    #[command(flatten)]
+    pub(crate) decoding: DecodingArgs,
 }
 
 /// `steno worker`: what a worker process of `--backend process` runs.

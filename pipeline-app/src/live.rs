@@ -43,7 +43,7 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
     }
     let options = transcribe_options(args);
     check_backend_options(&options)?;
-    let chunker = chunker_config(&options)?;
+    let chunker = chunker_config(&options.pipeline, true)?;
     let duration = match args.duration {
         Some(secs) if !(secs.is_finite() && secs > 0.0) => {
             bail!("--duration {secs}: must be a positive number of seconds")
@@ -57,7 +57,7 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
         anyhow::Ok((device, name, supported))
     })?;
     // The model loads before the device opens, so the ring does not fill during loading.
-    let model_path = model::resolve(args.pipeline.model.as_deref())?;
+    let model_path = model::resolve(args.pipeline.decoding.model.as_deref())?;
     let sizing = Sizing::of(&options);
     let backend = backend(&options, &sizing, &model_path)?;
     let transcriber = model_transcriber(&options, &sizing, &model_path)?;
@@ -100,7 +100,7 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
     let pipeline = Pipeline::builder(source, transcriber, sink)
         .chunker(chunker)
         // A microphone delivers audio in real time: start on each utterance early.
-        .early_start(!args.pipeline.no_early_start)
+        .early_start(!args.pipeline.decoding.no_early_start)
         .interim_step(interim_step(&args.pipeline))
         .build()?;
     // The stream stays on this thread (it need not be `Send`); the backend runs on its own.

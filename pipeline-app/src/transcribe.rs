@@ -16,7 +16,7 @@ use steno_core::{
     is_audio_container,
 };
 
-use crate::cli::{BackendName, FormatName, PipelineArgs, TranscribeArgs, VadName};
+use crate::cli::{BackendName, DecodingArgs, FormatName, PipelineArgs, TranscribeArgs, VadName};
 use crate::interrupt;
 use crate::live_line::LiveLine;
 use crate::model;
@@ -29,7 +29,7 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
     if args.raw && !args.inputs.iter().any(|input| input == Path::new("-")) {
         bail!("--raw describes stdin: give `-` as an input (files are always decoded)");
     }
-    let chunker = chunker_config(args)?;
+    let chunker = chunker_config(&args.pipeline, args.realtime)?;
     let targets = targets(args)?;
     // Every input is checked before the model loads, so bad input fails fast and first.
     let sources = args
@@ -37,7 +37,7 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
         .iter()
         .map(|input| open_source(input, args))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let model_path = model::resolve(args.pipeline.model.as_deref())?;
+    let model_path = model::resolve(args.pipeline.decoding.model.as_deref())?;
     let sizing = Sizing::of(args);
     create_target_dirs(args)?;
     let format = format(args.pipeline.format);
@@ -125,10 +125,10 @@ fn run_options(args: &TranscribeArgs, source: &dyn Source, stop: &CancelToken) -
     let mut options = RunOptions::default();
     options.cancel = stop.child();
     options.realtime = args.realtime;
-    options.early_start = args.realtime && !args.pipeline.no_early_start;
+    options.early_start = args.realtime && !args.pipeline.decoding.no_early_start;
     options.pack = !args.realtime
         && !args.no_pack
-        && args.pipeline.vad != VadName::Fixed
+        && args.pipeline.decoding.vad != VadName::Fixed
         && source.name() != "-";
     options.interim_step = interim_step(&args.pipeline);
     options
@@ -136,8 +136,15 @@ fn run_options(args: &TranscribeArgs, source: &dyn Source, stop: &CancelToken) -
 
 /// The interim step `--interim` asks for, if it does.
 pub(crate) fn interim_step(args: &PipelineArgs) -> Option<Duration> {
-    args.interim
-        .then(|| Duration::from_millis(args.interim_step_ms))
+    args.interim.then(|| step_of(&args.decoding))
+}
+
+/// The step between partial hypotheses, when they are asked for: `--interim-step-ms`, or the
+/// library's default.
+pub(crate) fn step_of(decoding: &DecodingArgs) -> Duration {
+    decoding
+        .interim_step_ms
+        .map_or(RunOptions::DEFAULT_INTERIM_STEP, Duration::from_millis)
 }
 
 /// The terminal line partial hypotheses are shown on: with `--interim`, text on stdout, and
@@ -229,7 +236,7 @@ impl Sizing {
             .workers
             .or(args.pipeline.pool)
             .map(usize::from);
-        let threads = match (args.pipeline.threads, asked) {
+        let threads = match (args.pipeline.decoding.threads, asked) {
             (Some(threads), _) => usize::from(threads),
             (None, Some(n)) => (cores / n.max(1)).max(1),
             (None, None) if args.pipeline.backend == BackendName::Rayon && !args.realtime => 1,
@@ -274,7 +281,7 @@ fn process_backend(
             "--threads".to_owned(),
             sizing.threads.to_string(),
             "--beam-size".to_owned(),
-            args.pipeline.beam_size.to_string(),
+            args.pipeline.decoding.beam_size.to_string(),
         ]),
     };
     Ok(steno_process::ProcessBackend::new(command).with_workers(sizing.parallel))
@@ -287,7 +294,7 @@ pub(crate) fn load_model(
     model_path: &Path,
 ) -> anyhow::Result<WhisperModel> {
     Ok(WhisperModel::load(model_path, sizing.threads)?
-        .with_beam_size(usize::from(args.pipeline.beam_size)))
+        .with_beam_size(usize::from(args.pipeline.decoding.beam_size)))
 }
 
 /// The transcriber of a run: the model, or with `--backend process` only its name (with the
@@ -298,7 +305,8 @@ pub(crate) fn model_transcriber(
     model_path: &Path,
 ) -> anyhow::Result<Arc<dyn TranscriberFactory>> {
     if args.pipeline.backend == BackendName::Process {
-        let name = WhisperModel::name_for(model_path, usize::from(args.pipeline.beam_size));
+        let name =
+            WhisperModel::name_for(model_path, usize::from(args.pipeline.decoding.beam_size));
         return Ok(Arc::new(steno_process::WorkerModel::new(
             name,
             sizing.threads,
@@ -329,33 +337,46 @@ pub(crate) fn backend(
     }
 }
 
-pub(crate) fn chunker_config(args: &TranscribeArgs) -> anyhow::Result<ChunkerConfig> {
-    let vad = match args.pipeline.vad {
-        VadName::Energy => VadKind::Energy,
-        VadName::Earshot => VadKind::Earshot,
-        VadName::Fixed => VadKind::Fixed,
-    };
-    if args.pipeline.interim && vad == VadKind::Fixed {
+/// How speech is cut: `realtime` when audio arrives as it happens (then the trailing padding
+/// is shorter, see `REALTIME_TRAILING_PADDING`).
+pub(crate) fn chunker_config(args: &PipelineArgs, realtime: bool) -> anyhow::Result<ChunkerConfig> {
+    if args.interim && args.decoding.vad == VadName::Fixed {
         bail!(
             "--interim shows the utterance being spoken, and --vad fixed finds no utterances: \
              use --vad earshot or energy"
         );
     }
-    if !(args.pipeline.max_chunk.is_finite() && args.pipeline.max_chunk > 0.0) {
+    if args.decoding.interim_step_ms.is_some() && !args.interim {
+        bail!("--interim-step-ms is the step of --interim: add --interim");
+    }
+    decoding_chunker(&args.decoding, realtime)
+}
+
+/// The chunker `decoding` describes.
+pub(crate) fn decoding_chunker(
+    decoding: &DecodingArgs,
+    realtime: bool,
+) -> anyhow::Result<ChunkerConfig> {
+    let vad = match decoding.vad {
+        VadName::Energy => VadKind::Energy,
+        VadName::Earshot => VadKind::Earshot,
+        VadName::Fixed => VadKind::Fixed,
+    };
+    if !(decoding.max_chunk.is_finite() && decoding.max_chunk > 0.0) {
         bail!(
             "--max-chunk {}: must be a positive number of seconds",
-            args.pipeline.max_chunk
+            decoding.max_chunk
         );
     }
     let mut config = ChunkerConfig::default()
         .with_vad(vad)
-        .with_min_silence(Duration::from_millis(args.pipeline.min_silence_ms))
-        .with_max_chunk(Duration::from_secs_f64(args.pipeline.max_chunk));
+        .with_min_silence(Duration::from_millis(decoding.min_silence_ms))
+        .with_max_chunk(Duration::from_secs_f64(decoding.max_chunk));
     // Audio that arrives in real time waits for its trailing padding: less of it is latency
     // saved (see `REALTIME_TRAILING_PADDING`).
-    let trailing_padding = match args.pipeline.trailing_padding_ms {
+    let trailing_padding = match decoding.trailing_padding_ms {
         Some(ms) => Duration::from_millis(ms),
-        None if args.realtime => ChunkerConfig::REALTIME_TRAILING_PADDING,
+        None if realtime => ChunkerConfig::REALTIME_TRAILING_PADDING,
         None => config.trailing_padding,
     };
     config = config.with_trailing_padding(trailing_padding);
