@@ -8,6 +8,7 @@ mod live_line;
 mod model;
 mod output;
 mod progress;
+mod serve;
 mod targets;
 mod transcribe;
 mod worker;
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Transcribe(args) => transcribe::run(&args),
         cli::Command::Live(args) => live::run(&args),
+        cli::Command::Serve(args) => serve::run(&args),
         cli::Command::Worker(args) => worker::run(&args),
         cli::Command::Backends => {
             for backend in <cli::BackendName as clap::ValueEnum>::value_variants() {

@@ -16,12 +16,17 @@ const BUILD_PACKAGES: &[&str] = &[
 
 /// Packages `cargo xtask test` needs on top: a PulseAudio server with a null sink and its
 /// tools (`pactl`, `paplay`), and ALSA's pulse plugin, so the live capture test records real,
-/// real-time audio without a sound card; tmux, a real terminal for the progress bar's test.
+/// real-time audio without a sound card; tmux, a real terminal for the progress bar's test;
+/// for `steno serve`'s tests, PortAudio's headers (WhisperLive's client imports PyAudio) and
+/// Chromium with its WebDriver (the captions page in a real browser).
 const TEST_PACKAGES: &[&str] = &[
     "pulseaudio",
     "pulseaudio-utils",
     "libasound2-plugins",
     "tmux",
+    "portaudio19-dev",
+    "chromium",
+    "chromium-driver",
 ];
 
 /// Installs the missing test packages, like [`ensure`] does for the build packages.

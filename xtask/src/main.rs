@@ -1,5 +1,6 @@
 //! `cargo xtask`: project automation (set-up, model, tests), one subcommand per task.
 
+mod clients;
 mod compare;
 mod compare_plot;
 mod conformance_table;
@@ -30,7 +31,8 @@ tasks:
           [--anchors] [--reference TEXT_FILE] [--runs N] [--json OUT.json] [--plot OUT.svg]
             build steno in release and compare every backend side by side (--interim:
             each also with interim results, against issue 14's targets)
-  deps      install the system packages steno builds with (apt-get, when root)
+  deps      install what steno builds and tests with: system packages (apt-get, when root)
+            and the server tests' Python clients (target/serve-venv)
   embedding build README's embedding example as a project of its own and run it
   convert <ct2-model-dir> <out.bin>
             convert a CTranslate2 Whisper model to whisper.cpp's ggml format
@@ -68,7 +70,9 @@ fn run_task(args: &[String]) -> anyhow::Result<()> {
         ["compare", rest @ ..] => {
             compare::run(&root, &compare::Options::parse(&root, &rest_owned(rest))?)
         }
-        ["deps"] => deps::ensure(),
+        ["deps"] => deps::ensure()
+            .and_then(|()| deps::ensure_test_packages())
+            .and_then(|()| clients::ensure(&root).map(drop)),
         ["embedding"] => embedding::check(&root, &model::ensure(&root)?),
         ["convert", from, to] => convert::convert(Path::new(from), Path::new(to)),
         ["quantize", from, to] => convert::quantize_q8_0(Path::new(from), Path::new(to)).map(drop),
@@ -96,6 +100,7 @@ fn demo(root: &Path) -> anyhow::Result<()> {
 fn test(root: &Path) -> anyhow::Result<()> {
     deps::ensure()?;
     deps::ensure_test_packages()?;
+    clients::ensure(root)?;
     let model = model::ensure(root)?;
     let converted = model::ensure_converted(root)?;
     run(cargo(root).args(["fmt", "--all", "--check"]))?;

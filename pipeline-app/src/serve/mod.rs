@@ -1,0 +1,301 @@
+//! `steno serve`: transcription over the network, on tokio and axum, for the clients people
+//! already use.
+//!
+//! Every stream (a WhisperLive client, a `/v1/stream` socket, an upload) is a steno pipeline
+//! on the tokio backend whose transcriber is the server's one [`TranscriberPool`]: at most
+//! `cores / threads` Whisper states for all streams together, finals before partials, so
+//! streams share the cores without oversubscribing them and a silent stream costs no state.
+//! Admission (`--max-streams`), limits on time and size, and the token are checked here
+//! before any work starts; each protocol lives in its own module.
+
+mod auth;
+mod feed;
+mod openai;
+mod page;
+mod stream;
+mod whisperlive;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use steno_core::{
+    CancelToken, ChunkerConfig, Pipeline, RunOptions, RunReport, Sink, Source, TranscriberFactory,
+    TranscriberPool, WhisperModel,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use crate::cli::ServeArgs;
+use crate::model;
+use crate::transcribe::{decoding_chunker, step_of};
+
+/// The largest WebSocket message a client may send: 1 MiB is 16 s of float32 audio at
+/// 16 kHz, far more than any client sends at once (WhisperLive sends 4096 samples).
+const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// How long a send to a client may take before the client is judged unable to keep up and
+/// is disconnected: its queue is bounded, so waiting longer would stall its stream.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After SIGINT/SIGTERM, how long open streams get to finish their final text.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    if args.token.as_deref() == Some("") {
+        anyhow::bail!("--token (or STENO_TOKEN) is empty: give a secret, or leave it unset");
+    }
+    let stream_chunker = decoding_chunker(&args.decoding, true)?;
+    let upload_chunker = decoding_chunker(&args.decoding, false)?;
+    let model_path = model::resolve(args.decoding.model.as_deref())?;
+    let threads = args
+        .decoding
+        .threads
+        .map_or(steno_core::DEFAULT_THREADS_PER_STATE, usize::from);
+    let model = WhisperModel::load(&model_path, threads)?
+        .with_beam_size(usize::from(args.decoding.beam_size));
+    let states = steno_core::stage::transcribers_fitting_cores(threads, None);
+    let model: Arc<dyn TranscriberFactory> = Arc::new(model);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("steno-serve")
+        .build()
+        .context("cannot start the server's runtime")?;
+    let (stop, stopped) = watch::channel(false);
+    let server = Arc::new(Server {
+        pool: TranscriberPool::new(model, states),
+        model_id: model_id(&model_path),
+        stream_chunker,
+        upload_chunker,
+        interim_step: step_of(&args.decoding),
+        early_start: !args.decoding.no_early_start,
+        limits: Limits {
+            max_streams: u32::from(args.max_streams),
+            max_stream: Duration::from_secs(args.max_stream_secs),
+            idle: Duration::from_secs(args.idle_secs),
+            max_upload_bytes: usize::try_from(args.max_upload_mib << 20).unwrap_or(usize::MAX),
+        },
+        admission: Arc::new(Semaphore::new(usize::from(args.max_streams))),
+        token: args.token.clone(),
+        streams: Mutex::new(BTreeMap::new()),
+        next_stream: AtomicU64::new(0),
+        stopped,
+    });
+    runtime.block_on(serve(server, args.listen, stop, states, threads))
+}
+
+/// Listens, serves until a signal, then lets open streams finish.
+async fn serve(
+    server: Arc<Server>,
+    listen: SocketAddr,
+    stop: watch::Sender<bool>,
+    states: usize,
+    threads: usize,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--listen {listen}: cannot listen"))?;
+    let address = listener.local_addr().unwrap_or(listen);
+    eprintln!(
+        "steno: serving {} on http://{address} ({states} Whisper state(s) x {threads} \
+         thread(s), up to {} streams{}); Ctrl-C to stop",
+        server.model_id,
+        server.limits.max_streams,
+        if server.token.is_some() {
+            ", token required"
+        } else {
+            ""
+        },
+    );
+    let app = router(server.clone());
+    let signal = async move {
+        shutdown_signal().await;
+        eprintln!("steno: stopping: open streams get their final text");
+        let _ = stop.send(true);
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(signal)
+        .await
+        .context("the server stopped")?;
+    // Upgraded connections are no longer axum's: wait for their streams to end.
+    let all = server.limits.max_streams;
+    match tokio::time::timeout(SHUTDOWN_GRACE, server.admission.acquire_many(all)).await {
+        Ok(_) => Ok(()),
+        Err(_) => anyhow::bail!(
+            "streams were still open {} s after the stop signal; they were cut off",
+            SHUTDOWN_GRACE.as_secs()
+        ),
+    }
+}
+
+/// The routes: WhisperLive and the captions page share `/` (a WebSocket upgrade or a page).
+fn router(server: Arc<Server>) -> Router {
+    let max_upload = server.limits.max_upload_bytes;
+    Router::new()
+        .route("/", get(whisperlive::root))
+        .route("/captions.js", get(page::script))
+        .route("/worklet.js", get(page::worklet))
+        .route("/v1/stream", get(stream::upgrade))
+        .route(
+            "/v1/audio/transcriptions",
+            post(openai::transcriptions).layer(DefaultBodyLimit::max(max_upload)),
+        )
+        .route("/v1/models", get(openai::models))
+        .with_state(server)
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+/// The model's name for clients: its file name without `ggml-` and the extension
+/// (`tiny.en-q8_0`).
+fn model_id(path: &std::path::Path) -> String {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "whisper".into(), |s| s.to_string_lossy().into_owned());
+    stem.strip_prefix("ggml-").unwrap_or(&stem).to_owned()
+}
+
+/// What every connection shares.
+pub(crate) struct Server {
+    pool: TranscriberPool,
+    model_id: String,
+    /// How streams (audio as it happens) are cut.
+    stream_chunker: ChunkerConfig,
+    /// How uploads (whole files) are cut.
+    upload_chunker: ChunkerConfig,
+    interim_step: Duration,
+    early_start: bool,
+    limits: Limits,
+    admission: Arc<Semaphore>,
+    token: Option<String>,
+    /// When each admitted stream started, for WhisperLive's estimate of the wait.
+    streams: Mutex<BTreeMap<u64, Instant>>,
+    next_stream: AtomicU64,
+    /// Turns `true` on SIGINT/SIGTERM.
+    stopped: watch::Receiver<bool>,
+}
+
+/// The server's limits on what a client may take.
+struct Limits {
+    max_streams: u32,
+    max_stream: Duration,
+    idle: Duration,
+    max_upload_bytes: usize,
+}
+
+/// An admitted stream's place: given back (and its start forgotten) when dropped.
+pub(crate) struct Admission {
+    server: Arc<Server>,
+    id: u64,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.server.lock_streams().remove(&self.id);
+    }
+}
+
+impl Server {
+    /// A place for one more stream, if one is free.
+    fn admit(self: &Arc<Self>) -> Option<Admission> {
+        let permit = self.admission.clone().try_acquire_owned().ok()?;
+        let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        self.lock_streams().insert(id, Instant::now());
+        Some(Admission {
+            server: self.clone(),
+            id,
+            _permit: permit,
+        })
+    }
+
+    /// How long until a place frees at the latest: the oldest stream's remaining time (as
+    /// WhisperLive estimates it).
+    fn wait_estimate(&self) -> Duration {
+        let oldest = self.lock_streams().values().min().copied();
+        oldest.map_or(Duration::ZERO, |started| {
+            self.limits.max_stream.saturating_sub(started.elapsed())
+        })
+    }
+
+    fn lock_streams(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Instant>> {
+        self.streams.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a pipeline on `source` writing to `sink`, on the tokio backend over the shared
+    /// pool: `live` for audio as it happens (finals first, early start; partials when
+    /// `interim`), or a whole file (packed windows).
+    fn start(
+        &self,
+        source: Box<dyn Source>,
+        sink: Box<dyn Sink>,
+        live: bool,
+        interim: bool,
+    ) -> anyhow::Result<Running> {
+        let mut options = RunOptions::default();
+        let cancel = CancelToken::new();
+        options.cancel = cancel.clone();
+        options.early_start = live && self.early_start;
+        options.pack = !live;
+        options.interim_step = interim.then_some(self.interim_step);
+        let chunker = if live {
+            &self.stream_chunker
+        } else {
+            &self.upload_chunker
+        };
+        let pipeline = Pipeline::builder(source, Arc::new(self.pool.clone()), sink)
+            .chunker(chunker.clone())
+            .options(options)
+            .build()?;
+        let run = tokio::spawn(steno_tokio::run(pipeline));
+        Ok(Running { run, cancel })
+    }
+}
+
+/// A pipeline running for one client.
+pub(crate) struct Running {
+    run: tokio::task::JoinHandle<steno_core::Result<RunReport>>,
+    cancel: CancelToken,
+}
+
+impl Running {
+    /// Waits for the run's report.
+    async fn finish(mut self) -> anyhow::Result<RunReport> {
+        match (&mut self.run).await {
+            Ok(report) => Ok(report?),
+            Err(_) => anyhow::bail!("the stream's pipeline stopped unexpectedly"),
+        }
+    }
+}
+
+impl Drop for Running {
+    /// A client that goes away stops its pipeline: nobody is left to read its text.
+    fn drop(&mut self) {
+        if !self.run.is_finished() {
+            self.cancel.cancel();
+        }
+    }
+}

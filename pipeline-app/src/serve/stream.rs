@@ -1,0 +1,234 @@
+//! `/v1/stream`: steno's own streaming protocol. Binary frames of audio in; out, one text
+//! message per event, each exactly a line of `--format jsonl` (`"type":"final"`, and
+//! `"type":"partial"` with `interim=true`), then `{"type":"report", ...}` with the run
+//! report, then a normal close. A text message `END_OF_AUDIO` ends the audio (closing the
+//! socket instead abandons the stream). A problem is one `{"type":"error","message":...}`
+//! before the close.
+//!
+//! The URL's query describes the audio: `encoding=s16le|f32` (default s16le), `rate` (Hz,
+//! default 16000), `channels` (default 1), plus `interim=true` and `token`. Everything is
+//! checked, and a place admitted, before the upgrade: a bad URL is HTTP 400, a full server
+//! HTTP 503 with `Retry-After`.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use steno_core::{Format, FormatSink};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout, timeout_at};
+
+use super::feed::{AudioFormat, Encoding, feed};
+use super::{Admission, MAX_MESSAGE_BYTES, SEND_TIMEOUT, Server, auth, openai};
+
+/// Event lines queued for a client before its pipeline waits for it.
+const EVENT_QUEUE: usize = 64;
+
+/// The query of a `/v1/stream` URL.
+#[derive(Debug, Deserialize)]
+pub(crate) struct StreamQuery {
+    token: Option<String>,
+    encoding: Option<String>,
+    rate: Option<u32>,
+    channels: Option<usize>,
+    #[serde(default)]
+    interim: bool,
+}
+
+pub(crate) async fn upgrade(
+    State(server): State<Arc<Server>>,
+    upgrade: WebSocketUpgrade,
+    headers: HeaderMap,
+    query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => return bad_request(&rejection.body_text()),
+    };
+    if let Some(refused) = auth::refusal(&server, &headers, query.token.as_deref()) {
+        return refused;
+    }
+    let encoding = match query.encoding.as_deref() {
+        None | Some("s16le") => Encoding::S16le,
+        Some("f32") => Encoding::F32,
+        Some(other) => return bad_request(&format!("encoding `{other}`: use s16le or f32")),
+    };
+    let format = match AudioFormat::new(
+        encoding,
+        query.rate.unwrap_or(steno_core::SAMPLE_RATE),
+        query.channels.unwrap_or(1),
+    ) {
+        Ok(format) => format,
+        Err(problem) => return bad_request(&problem),
+    };
+    let Some(admission) = server.admit() else {
+        return busy(&server);
+    };
+    upgrade
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |mut socket| async move {
+            let outcome = serve(&server, &mut socket, format, query.interim, admission).await;
+            let close = match outcome {
+                Ok(()) => CloseFrame {
+                    code: close_code::NORMAL,
+                    reason: "".into(),
+                },
+                Err(problem) => {
+                    tracing::warn!("/v1/stream: {problem}");
+                    let event = json!({"type": "error", "message": problem});
+                    let _ = timeout(
+                        SEND_TIMEOUT,
+                        socket.send(Message::Text(event.to_string().into())),
+                    )
+                    .await;
+                    CloseFrame {
+                        code: close_code::POLICY,
+                        reason: "error".into(),
+                    }
+                }
+            };
+            let _ = socket.send(Message::Close(Some(close))).await;
+        })
+}
+
+/// One stream: audio in, events out, until the run's report.
+async fn serve(
+    server: &Arc<Server>,
+    socket: &mut WebSocket,
+    format: AudioFormat,
+    interim: bool,
+    _admission: Admission,
+) -> Result<(), String> {
+    let (feed, source) = feed("/v1/stream".into(), format)?;
+    let (lines, mut events) = mpsc::channel(EVENT_QUEUE);
+    let sink = FormatSink::new(
+        Format::Jsonl,
+        LineSender {
+            pending: Vec::new(),
+            lines,
+        },
+        "the client",
+    );
+    let running = server
+        .start(Box::new(source), Box::new(sink), true, interim)
+        .map_err(|e| format!("{e:#}"))?;
+    let mut feed = Some(feed);
+    let mut stopped = server.stopped.clone();
+    let deadline = Instant::now() + server.limits.max_stream;
+    loop {
+        let idle = Instant::now() + server.limits.idle;
+        tokio::select! {
+            line = events.recv() => match line {
+                Some(line) => send(socket, line).await?,
+                None => break,
+            },
+            message = timeout_at(idle, socket.recv()), if feed.is_some() => {
+                let Ok(message) = message else {
+                    return Err(format!("no audio for {} s", server.limits.idle.as_secs()));
+                };
+                match message {
+                    Some(Ok(Message::Binary(bytes))) => {
+                        let samples = format.decode(&bytes)?;
+                        if let Some(feed) = &feed
+                            && feed.send(samples).await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Text(text))) if text.as_str() == "END_OF_AUDIO" => {
+                        feed = None;
+                    }
+                    Some(Ok(Message::Text(text))) => {
+                        return Err(format!(
+                            "text message `{}`: audio comes as binary frames, and the text \
+                             END_OF_AUDIO ends it",
+                            text.chars().take(40).collect::<String>()
+                        ));
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    // The client left: dropping `running` stops its pipeline.
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => return Ok(()),
+                }
+            }
+            () = tokio::time::sleep_until(deadline), if feed.is_some() => {
+                feed = None;
+            }
+            _ = stopped.changed(), if feed.is_some() => {
+                feed = None;
+            }
+        }
+    }
+    drop(feed);
+    let report = running.finish().await.map_err(|e| format!("{e:#}"))?;
+    let mut event = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+    event["type"] = json!("report");
+    send(socket, event.to_string()).await
+}
+
+/// Sends one event within the send timeout.
+async fn send(socket: &mut WebSocket, text: String) -> Result<(), String> {
+    match timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("the connection failed: {e}")),
+        Err(_) => Err(format!(
+            "the client read nothing for {} s and could not keep up: disconnected",
+            SEND_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// HTTP 400 with the problem, in the OpenAI error shape every endpoint uses.
+fn bad_request(problem: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        openai::error_body(problem, "invalid_request"),
+    )
+        .into_response()
+}
+
+/// HTTP 503 with `Retry-After`: every place is taken.
+pub(crate) fn busy(server: &Server) -> Response {
+    let retry_after = server.wait_estimate().as_secs().clamp(1, 3_600);
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, retry_after.to_string())],
+        openai::error_body(
+            &format!(
+                "the server is transcribing {} streams, its most: retry later",
+                server.limits.max_streams
+            ),
+            "server_busy",
+        ),
+    )
+        .into_response()
+}
+
+/// Hands each JSON line the sink writes to the connection as one message. It runs on the
+/// pipeline's blocking pool, where waiting for a slow client is allowed: the queue is bounded.
+struct LineSender {
+    pending: Vec<u8>,
+    lines: mpsc::Sender<String>,
+}
+
+impl Write for LineSender {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(bytes);
+        while let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line[..end]).into_owned();
+            self.lines
+                .blocking_send(line)
+                .map_err(|_| std::io::Error::other("the client is gone"))?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,365 @@
+//! WhisperLive's WebSocket protocol at `/`, so its clients (the `whisper-live` Python client,
+//! its browser extensions, OBS plugins) work against steno unchanged.
+//!
+//! The protocol, as WhisperLive's client (0.10) speaks it: the client's first message is a
+//! JSON object of options with its `uid`; the server answers `SERVER_READY` naming its
+//! backend, or the `WAIT` status (minutes until a place frees) when full, or `ERROR`. Then
+//! binary float32 16 kHz mono frames come in, and `segments` messages go out: the last
+//! `send_last_n_segments` finished segments (`completed: true`) and the utterance being
+//! spoken (`completed: false`), times as strings of seconds. `END_OF_AUDIO` (a binary
+//! message) ends the audio; `DISCONNECT` tells the client its time is up. Every message
+//! carries the client's `uid`: the client ignores any other.
+//!
+//! steno reports its backend as `faster_whisper`: WhisperLive's client keeps the finished
+//! segments (its transcript, its SRT file) only from a server that says so, and steno's
+//! segments behave as faster-whisper's do (finished ones never change).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use steno_core::{Partial, Segment, Update};
+use tokio::time::{Instant, timeout, timeout_at};
+
+use super::feed::{AudioFormat, feed};
+use super::{MAX_MESSAGE_BYTES, SEND_TIMEOUT, Server, auth, page};
+
+/// The backend steno names in `SERVER_READY` (see the module docs for why).
+const BACKEND: &str = "faster_whisper";
+
+/// What ends a WhisperLive client's audio.
+const END_OF_AUDIO: &[u8] = b"END_OF_AUDIO";
+
+/// Segments sent with each update when the client does not say.
+const DEFAULT_LAST_N: usize = 10;
+
+/// `/`: a WebSocket upgrade speaks WhisperLive; a plain GET gets the captions page.
+pub(crate) async fn root(
+    State(server): State<Arc<Server>>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    headers: HeaderMap,
+    Query(query): Query<TokenQuery>,
+) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(_) if !headers.contains_key(header::UPGRADE) => {
+            return page::index().await.into_response();
+        }
+        Err(rejection) => return rejection.into_response(),
+    };
+    if let Some(refused) = auth::refusal(&server, &headers, query.token.as_deref()) {
+        return refused;
+    }
+    upgrade
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| async move {
+            let mut client = Client {
+                socket,
+                uid: None,
+                gone: false,
+            };
+            match serve(&server, &mut client).await {
+                Ok(()) => {}
+                // A client that leaves mid-stream ends its own session: nothing to tell it.
+                Err(reason) if client.gone => {
+                    tracing::debug!("WhisperLive client {}: {reason}", client.name());
+                }
+                Err(reason) => {
+                    tracing::warn!("WhisperLive client {}: {reason}", client.name());
+                    let _ = client.status("ERROR", json!(reason)).await;
+                }
+            }
+            let _ = client.socket.send(Message::Close(None)).await;
+        })
+}
+
+/// The token of a WebSocket URL (`?token=`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct TokenQuery {
+    token: Option<String>,
+}
+
+/// The options message WhisperLive's client sends first (the fields steno reads; the rest,
+/// such as `model` or `use_vad`, steno decides itself).
+#[derive(Debug, Deserialize)]
+struct Options {
+    uid: String,
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    task: Option<String>,
+    #[serde(default)]
+    send_last_n_segments: Option<usize>,
+}
+
+/// A connected client and the uid it gave.
+struct Client {
+    socket: WebSocket,
+    uid: Option<String>,
+    /// The connection failed: the client is no longer there to be told anything.
+    gone: bool,
+}
+
+impl Client {
+    fn name(&self) -> &str {
+        self.uid.as_deref().unwrap_or("(no uid yet)")
+    }
+
+    /// Sends one JSON message with the client's uid, within the send timeout.
+    async fn send(&mut self, mut message: Value) -> Result<(), String> {
+        message["uid"] = json!(self.uid);
+        let text = message.to_string();
+        match timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text.into()))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.gone = true;
+                Err(format!("the connection failed: {e}"))
+            }
+            Err(_) => {
+                // Telling it would wait as long again: say it here, and leave.
+                tracing::warn!(
+                    "WhisperLive client {}: disconnected: it read nothing for {} s and could \
+                     not keep up",
+                    self.name(),
+                    SEND_TIMEOUT.as_secs()
+                );
+                self.gone = true;
+                Err("could not keep up".into())
+            }
+        }
+    }
+
+    async fn status(&mut self, status: &str, message: Value) -> Result<(), String> {
+        self.send(json!({"status": status, "message": message}))
+            .await
+    }
+}
+
+/// One client's session, from its options to its last segment. An `Err` is the reason the
+/// session ended early, sent to the client as an `ERROR` status.
+async fn serve(server: &Arc<Server>, client: &mut Client) -> Result<(), String> {
+    let options = read_options(server, client).await?;
+    let Some(_admission) = server.admit() else {
+        let minutes = server.wait_estimate().as_secs_f64() / 60.0;
+        return client.status("WAIT", json!(minutes)).await;
+    };
+    let (feed, source) = feed(
+        format!("whisperlive {}", options.uid),
+        AudioFormat::WHISPERLIVE,
+    )?;
+    let (sink, mut updates) = steno_tokio::update_stream(64);
+    let running = server
+        .start(Box::new(source), Box::new(sink), true, true)
+        .map_err(|e| format!("{e:#}"))?;
+    client
+        .send(json!({"message": "SERVER_READY", "backend": BACKEND}))
+        .await?;
+    let last_n = options
+        .send_last_n_segments
+        .unwrap_or(DEFAULT_LAST_N)
+        .clamp(1, 100);
+    let mut transcript = Transcript::new(last_n);
+    let mut feed = Some(feed);
+    let mut stopped = server.stopped.clone();
+    let deadline = Instant::now() + server.limits.max_stream;
+    let mut timed_out = false;
+    loop {
+        let idle = Instant::now() + server.limits.idle;
+        tokio::select! {
+            update = updates.next() => match update {
+                Some(update) => {
+                    transcript.add(update);
+                    client.send(json!({"segments": transcript.segments()})).await?;
+                }
+                // The run has ended: every segment was sent.
+                None => break,
+            },
+            message = timeout_at(idle, client.socket.recv()), if feed.is_some() => {
+                let Ok(message) = message else {
+                    return Err(format!(
+                        "no audio for {} s: closing the stream",
+                        server.limits.idle.as_secs()
+                    ));
+                };
+                match message {
+                    Some(Ok(Message::Binary(bytes))) if bytes.as_ref() == END_OF_AUDIO => {
+                        feed = None;
+                    }
+                    Some(Ok(Message::Binary(bytes))) => {
+                        let samples = AudioFormat::WHISPERLIVE.decode(&bytes)?;
+                        if let Some(feed) = &feed
+                            && feed.send(samples).await.is_err()
+                        {
+                            // The pipeline ended early: its error comes with its report.
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Text(text))) if text.as_str() == "END_OF_AUDIO" => {
+                        feed = None;
+                    }
+                    Some(Ok(Message::Text(_))) => {
+                        return Err(
+                            "a text message after the options: audio comes as binary float32 \
+                             frames, and END_OF_AUDIO ends it"
+                                .into(),
+                        );
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    // The client left: `running` is dropped, which stops its pipeline.
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => return Ok(()),
+                }
+            }
+            () = tokio::time::sleep_until(deadline), if feed.is_some() => {
+                timed_out = true;
+                feed = None;
+            }
+            _ = stopped.changed(), if feed.is_some() => {
+                feed = None;
+            }
+        }
+    }
+    drop(feed);
+    let report = running.finish().await.map_err(|e| format!("{e:#}"))?;
+    tracing::debug!(
+        "WhisperLive client {}: {:.1} s of audio, {} segment(s)",
+        client.name(),
+        report.audio_seconds,
+        transcript.finished.len()
+    );
+    if timed_out || *server.stopped.borrow() {
+        client.send(json!({"message": "DISCONNECT"})).await?;
+    }
+    Ok(())
+}
+
+/// Reads and checks the first message: the client's options.
+async fn read_options(server: &Server, client: &mut Client) -> Result<Options, String> {
+    let first = timeout(server.limits.idle, client.socket.recv())
+        .await
+        .map_err(|_| format!("no options for {} s", server.limits.idle.as_secs()))?;
+    let text = match first {
+        Some(Ok(Message::Text(text))) => text.to_string(),
+        Some(Ok(Message::Binary(bytes))) => String::from_utf8(bytes.to_vec())
+            .map_err(|_| "the first message must be the JSON options, not audio".to_owned())?,
+        _ => return Err("the connection closed before the options".into()),
+    };
+    let options: Options = serde_json::from_str(&text).map_err(|e| {
+        format!("the first message must be a JSON object of options with a `uid`: {e}")
+    })?;
+    client.uid = Some(options.uid.clone());
+    if let Some(language) = options.language.as_deref()
+        && language != "en"
+    {
+        return Err(format!(
+            "language `{language}`: steno serves English for now (model {})",
+            server.model_id
+        ));
+    }
+    if options
+        .task
+        .as_deref()
+        .is_some_and(|task| task != "transcribe")
+    {
+        return Err(format!(
+            "task `{}`: steno transcribes; translation is not served",
+            options.task.as_deref().unwrap_or_default()
+        ));
+    }
+    Ok(options)
+}
+
+/// What a client is shown: its finished segments and the utterance being spoken.
+struct Transcript {
+    finished: VecDeque<Segment>,
+    last_n: usize,
+    speaking: Option<Partial>,
+}
+
+impl Transcript {
+    fn new(last_n: usize) -> Self {
+        Transcript {
+            finished: VecDeque::new(),
+            last_n,
+            speaking: None,
+        }
+    }
+
+    fn add(&mut self, update: Update) {
+        match update {
+            Update::Final(segment) => {
+                self.speaking = None;
+                // Utterances without words are not segments to a WhisperLive client.
+                if !segment.text.trim().is_empty() {
+                    if self.finished.len() == self.last_n {
+                        self.finished.pop_front();
+                    }
+                    self.finished.push_back(segment);
+                }
+            }
+            Update::Partial(partial) => self.speaking = Some(partial),
+            // A kind of update this server does not know yet is not shown.
+            _ => {}
+        }
+    }
+
+    /// The `segments` of an update message, WhisperLive's shape.
+    fn segments(&self) -> Vec<Value> {
+        let finished = self
+            .finished
+            .iter()
+            .map(|s| segment(s.start, s.end, &s.text, true));
+        let speaking = self
+            .speaking
+            .iter()
+            .filter(|p| !p.text.trim().is_empty())
+            .map(|p| segment(p.start, p.end, &p.text, false));
+        finished.chain(speaking).collect()
+    }
+}
+
+/// One segment as WhisperLive formats it: times as strings with three decimals.
+fn segment(start: f64, end: f64, text: &str, completed: bool) -> Value {
+    json!({
+        "start": format!("{start:.3}"),
+        "end": format!("{end:.3}"),
+        "text": text,
+        "completed": completed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_update_holds_the_last_finished_segments_then_the_one_being_spoken() {
+        let mut transcript = Transcript::new(2);
+        for (i, text) in ["One.", "Two.", "", "Three."].iter().enumerate() {
+            transcript.add(Update::Partial(Partial::new(i, 0.0, 1.0, "Thr", "")));
+            transcript.add(Update::Final(Segment::new(
+                i,
+                i as f64,
+                i as f64 + 0.5,
+                *text,
+            )));
+        }
+        transcript.add(Update::Partial(Partial::new(
+            4, 4.0, 4.25, "Four and", "Four",
+        )));
+        let segments = transcript.segments();
+        assert_eq!(
+            segments,
+            [
+                json!({"start": "1.000", "end": "1.500", "text": "Two.", "completed": true}),
+                json!({"start": "3.000", "end": "3.500", "text": "Three.", "completed": true}),
+                json!({"start": "4.000", "end": "4.250", "text": "Four and", "completed": false}),
+            ]
+        );
+    }
+}
