@@ -1,0 +1,472 @@
+//! `steno serve` under bad input, admission limits, the token, concurrent streams and a stop
+//! signal: each problem is answered clearly, and the server keeps serving everyone else.
+//!
+//! The real clients (WhisperLive's, the OpenAI SDK, a browser) have tests of their own; these
+//! speak the protocols directly, to send what no well-behaved client would.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use common::server::Server;
+use common::{fixture, parse_jsonl, run_ok, session_sentences, steno, texts, wer};
+use serde_json::{Value, json};
+use tungstenite::{Message, WebSocket};
+
+/// Tests that run Whisper take turns: ggml's threads spin, and two at once thrash.
+static WHISPER: Mutex<()> = Mutex::new(());
+
+fn whisper_turn() -> std::sync::MutexGuard<'static, ()> {
+    WHISPER.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+type Socket = WebSocket<TcpStream>;
+
+/// A WebSocket to `path` of `server`, or the HTTP status that refused it.
+fn connect(server: &Server, path: &str) -> Result<Socket, u16> {
+    let stream = TcpStream::connect(&server.address).expect("the server accepts");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("a timeout can be set");
+    match tungstenite::client(format!("ws://{}{path}", server.address), stream) {
+        Ok((socket, _)) => Ok(socket),
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+            Err(response.status().as_u16())
+        }
+        Err(e) => panic!("{path}: the handshake failed: {e}"),
+    }
+}
+
+/// The JSON of the next text message, or `None` when the socket closes first.
+fn next_json(socket: &mut Socket) -> Option<Value> {
+    loop {
+        match socket.read() {
+            Ok(Message::Text(text)) => {
+                return Some(serde_json::from_str(&text).expect("messages are JSON"));
+            }
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Every JSON message until the socket closes.
+fn all_json(socket: &mut Socket) -> Vec<Value> {
+    std::iter::from_fn(|| next_json(socket)).collect()
+}
+
+/// The 16 kHz mono s16le samples of a fixture, as bytes.
+fn s16le(name: &str) -> Vec<u8> {
+    let mut reader = hound::WavReader::open(fixture(name)).expect("the fixture is a WAV");
+    assert_eq!(reader.spec().sample_rate, 16_000);
+    reader
+        .samples::<i16>()
+        .flat_map(|s| s.expect("samples decode").to_le_bytes())
+        .collect()
+}
+
+/// Streams `audio` (s16le) to `/v1/stream` in 100 ms frames as fast as the server takes
+/// them, ends it, and returns every event.
+fn stream_file(server: &Server, audio: &[u8], query: &str) -> Vec<Value> {
+    stream_paced(server, audio, query, 0)
+}
+
+/// As [`stream_file`], the first `paced` frames at the pace of speech (a frame every 100 ms).
+fn stream_paced(server: &Server, audio: &[u8], query: &str, paced: usize) -> Vec<Value> {
+    let mut socket = connect(server, &format!("/v1/stream?{query}")).expect("admitted");
+    let started = Instant::now();
+    for (index, frame) in audio.chunks(3_200).enumerate() {
+        if index < paced {
+            let due = started + Duration::from_millis(100 * index as u64);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
+        socket
+            .send(Message::Binary(frame.to_vec().into()))
+            .expect("the server takes audio");
+    }
+    socket
+        .send(Message::Text("END_OF_AUDIO".into()))
+        .expect("the server takes the end");
+    all_json(&mut socket)
+}
+
+/// The finals' texts among `events`.
+fn final_texts(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "final")
+        .map(|e| e["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// A plain HTTP/1.1 request: the status, the headers (lowercase names) and the body.
+fn http(server: &Server, request: &[u8]) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(&server.address).expect("the server accepts");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("a timeout can be set");
+    // A server may answer (413) before reading the whole body: a failed write is fine.
+    let _ = stream.write_all(request);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {head:?}"));
+    (status, head.to_lowercase(), body.to_owned())
+}
+
+fn get(server: &Server, path: &str, headers: &str) -> (u16, String, String) {
+    http(
+        server,
+        format!("GET {path} HTTP/1.1\r\nHost: steno\r\n{headers}Connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+}
+
+/// A multipart upload of `file` to the OpenAI endpoint, with `fields`.
+fn upload(server: &Server, file: &[u8], fields: &[(&str, &str)]) -> (u16, String, String) {
+    let boundary = "steno-test-boundary";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; \
+             filename=\"upload.wav\"\r\nContent-Type: audio/wav\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut request = format!(
+        "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: steno\r\nConnection: close\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    http(server, &request)
+}
+
+/// WhisperLive's client's first message.
+fn whisperlive_options(uid: &str, language: &str) -> Message {
+    Message::Text(
+        json!({"uid": uid, "language": language, "task": "transcribe", "model": "small",
+               "use_vad": true})
+        .to_string()
+        .into(),
+    )
+}
+
+/// What a WhisperLive session ends with when it fails: the `ERROR` status's message.
+fn whisperlive_error(socket: &mut Socket) -> String {
+    let messages = all_json(socket);
+    let error = messages
+        .iter()
+        .find(|m| m["status"] == "ERROR")
+        .unwrap_or_else(|| panic!("no ERROR status in {messages:?}"));
+    error["message"].as_str().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn every_bad_input_is_answered_in_one_clear_line_and_the_server_keeps_serving() {
+    let _turn = whisper_turn();
+    let server = Server::start(&["--idle-secs", "2", "--max-upload-mib", "1"]);
+
+    // WhisperLive: options that are not JSON, an unserved language, audio that is not
+    // float32 frames, and numbers that are not numbers.
+    let mut socket = connect(&server, "/").expect("admitted");
+    socket
+        .send(Message::Text("{not json".into()))
+        .expect("sent");
+    let problem = whisperlive_error(&mut socket);
+    assert!(problem.contains("JSON object of options"), "{problem}");
+
+    let mut socket = connect(&server, "/").expect("admitted");
+    socket.send(whisperlive_options("u1", "de")).expect("sent");
+    let problem = whisperlive_error(&mut socket);
+    assert!(problem.contains("language `de`"), "{problem}");
+
+    let mut socket = connect(&server, "/").expect("admitted");
+    socket.send(whisperlive_options("u2", "en")).expect("sent");
+    let ready = next_json(&mut socket).expect("an answer");
+    assert_eq!(ready["message"], "SERVER_READY", "{ready}");
+    assert_eq!(ready["uid"], "u2", "{ready}");
+    socket
+        .send(Message::Binary(vec![0u8; 4_099].into()))
+        .expect("sent");
+    let problem = whisperlive_error(&mut socket);
+    assert!(problem.contains("4099 bytes"), "{problem}");
+
+    let mut socket = connect(&server, "/").expect("admitted");
+    socket.send(whisperlive_options("u3", "en")).expect("sent");
+    next_json(&mut socket).expect("SERVER_READY");
+    let nan: Vec<u8> = [0.1f32, f32::NAN]
+        .iter()
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
+    socket.send(Message::Binary(nan.into())).expect("sent");
+    let problem = whisperlive_error(&mut socket);
+    assert!(problem.contains("NaN"), "{problem}");
+
+    // /v1/stream: an absurd format is refused before the upgrade.
+    for (query, expected) in [
+        ("rate=5", "rate 5 Hz"),
+        ("rate=100000000", "rate 100000000 Hz"),
+        ("channels=99", "channels 99"),
+        ("encoding=mp3", "encoding `mp3`"),
+        ("rate=abc", "rate"),
+    ] {
+        let (status, _, body) = get(
+            &server,
+            &format!("/v1/stream?{query}"),
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+        );
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body.contains(expected), "{query}: {body}");
+    }
+    // A text message that is not END_OF_AUDIO.
+    let mut socket = connect(&server, "/v1/stream").expect("admitted");
+    socket.send(Message::Text("hello".into())).expect("sent");
+    let events = all_json(&mut socket);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "error");
+    assert!(
+        events[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("text message `hello`")),
+        "{events:?}"
+    );
+    // A message over the size limit closes the connection.
+    let mut socket = connect(&server, "/v1/stream").expect("admitted");
+    let _ = socket.send(Message::Binary(vec![0u8; 2 << 20].into()));
+    assert!(
+        all_json(&mut socket).is_empty(),
+        "an oversized message gets no events"
+    );
+    // A client that says nothing is closed after --idle-secs.
+    let started = Instant::now();
+    let mut socket = connect(&server, "/v1/stream").expect("admitted");
+    let events = all_json(&mut socket);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(
+        events[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no audio for 2 s")),
+        "{events:?}"
+    );
+
+    // Uploads: not audio, too big, a field steno cannot honour.
+    let (status, _, body) = upload(&server, b"just some text, not audio", &[]);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("upload.wav"), "{body}");
+    let (status, _, body) = upload(&server, &vec![0u8; 3 << 20], &[]);
+    assert_eq!(status, 413, "{body}");
+    let (status, _, body) = upload(&server, &s16le("word.wav"), &[("temperature", "0.7")]);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("temperature `0.7`"), "{body}");
+    let (status, _, body) = http(
+        &server,
+        b"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: steno\r\nConnection: close\r\n\
+          Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("multipart/form-data"), "{body}");
+
+    // After all that, a good stream is transcribed.
+    let events = stream_file(&server, &s16le("session.wav"), "");
+    let text = final_texts(&events).join(" ");
+    let rate = wer(&session_sentences().join(" "), &text);
+    assert!(rate < 0.15, "WER {rate:.2}: {text}");
+    assert_eq!(
+        events.last().map(|e| e["type"].clone()),
+        Some(json!("report"))
+    );
+    let log = server.log();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn the_token_is_checked_before_any_upgrade_or_work() {
+    let server = Server::start(&["--token", "s3cret"]);
+    assert_eq!(connect(&server, "/v1/stream").err(), Some(401));
+    assert_eq!(connect(&server, "/v1/stream?token=wrong").err(), Some(401));
+    assert_eq!(connect(&server, "/").err(), Some(401));
+    let (status, head, body) = get(&server, "/v1/models", "");
+    assert_eq!(status, 401, "{body}");
+    assert!(head.contains("www-authenticate: bearer"), "{head}");
+    let (status, _, body) = get(&server, "/v1/models", "Authorization: Bearer s3cret\r\n");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("tiny.en"), "{body}");
+    // The page itself is public: it asks for the token.
+    assert_eq!(get(&server, "/", "").0, 200);
+    // With the token, a stream runs: ended at once, it reports no audio.
+    let mut socket = connect(&server, "/v1/stream?token=s3cret").expect("admitted");
+    socket
+        .send(Message::Text("END_OF_AUDIO".into()))
+        .expect("sent");
+    let events = all_json(&mut socket);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "report");
+    assert_eq!(events[0]["audio_seconds"], 0.0);
+}
+
+#[test]
+fn a_full_server_turns_clients_away_until_a_place_frees() {
+    let server = Server::start(&["--max-streams", "1"]);
+    let mut first = connect(&server, "/v1/stream").expect("admitted");
+    // Full: WebSocket and upload alike get 503 with Retry-After; WhisperLive gets WAIT.
+    assert_eq!(connect(&server, "/v1/stream").err(), Some(503));
+    let (status, head, body) = upload(&server, &s16le("word.wav"), &[]);
+    assert_eq!(status, 503, "{body}");
+    assert!(head.contains("retry-after: "), "{head}");
+    let mut waiting = connect(&server, "/").expect("upgraded");
+    waiting.send(whisperlive_options("w", "en")).expect("sent");
+    let wait = next_json(&mut waiting).expect("an answer");
+    assert_eq!(wait["status"], "WAIT", "{wait}");
+    assert_eq!(wait["uid"], "w", "{wait}");
+    // The estimate is the first stream's remaining time: up to --max-stream-secs (an hour).
+    let minutes = wait["message"].as_f64().expect("minutes");
+    assert!(minutes > 59.0 && minutes <= 60.0, "{wait}");
+    // The first stream ends; its place is free again.
+    first
+        .send(Message::Text("END_OF_AUDIO".into()))
+        .expect("sent");
+    all_json(&mut first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let second = loop {
+        match connect(&server, "/v1/stream") {
+            Ok(socket) => break socket,
+            Err(503) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(status) => panic!("HTTP {status}"),
+        }
+    };
+    drop(second);
+}
+
+#[test]
+fn concurrent_streams_each_get_exactly_what_steno_transcribe_writes() {
+    let _turn = whisper_turn();
+    // The same cut as a stream's: utterances decoded alone, the real-time trailing padding.
+    let expected = texts(&parse_jsonl(&String::from_utf8_lossy(
+        &run_ok(
+            steno()
+                .args([
+                    "transcribe",
+                    "--no-pack",
+                    "--trailing-padding-ms",
+                    "100",
+                    "--format",
+                    "jsonl",
+                ])
+                .arg(fixture("session.wav")),
+        )
+        .stdout,
+    )));
+    assert_eq!(expected.len(), 5, "{expected:?}");
+    let server = Server::start(&[]);
+    let audio = s16le("session.wav");
+    let stereo_f32_48k: Vec<u8> = {
+        // The same audio as another client would send it: float32, 48 kHz, two channels.
+        let samples: Vec<f32> = audio
+            .chunks_exact(2)
+            .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0)
+            .collect();
+        samples
+            .iter()
+            .flat_map(|&s| [s, s, s, s, s, s])
+            .flat_map(f32::to_le_bytes)
+            .collect()
+    };
+    let results: Vec<Vec<Value>> = std::thread::scope(|scope| {
+        let streams = [
+            scope.spawn(|| stream_file(&server, &audio, "")),
+            // Its first sentence in real time: partials come while it is spoken (audio that
+            // arrives faster than it is decoded overtakes them, so they are skipped).
+            scope.spawn(|| stream_paced(&server, &audio, "interim=true", 40)),
+            // A misbehaving client among them: odd bytes after some audio.
+            scope.spawn(|| {
+                let mut socket = connect(&server, "/v1/stream").expect("admitted");
+                socket
+                    .send(Message::Binary(audio[..64_000].to_vec().into()))
+                    .expect("sent");
+                socket
+                    .send(Message::Binary(vec![1u8; 3].into()))
+                    .expect("sent");
+                all_json(&mut socket)
+            }),
+        ];
+        streams
+            .into_iter()
+            .map(|s| s.join().expect("a client thread"))
+            .collect()
+    });
+    assert_eq!(final_texts(&results[0]), expected);
+    assert_eq!(final_texts(&results[1]), expected);
+    assert!(
+        results[1].iter().any(|e| e["type"] == "partial"),
+        "interim=true gives partials: {:?}",
+        results[1]
+    );
+    let bad = results[2].last().expect("an event");
+    assert_eq!(bad["type"], "error", "{:?}", results[2]);
+    // Resampled from 48 kHz stereo float32, the words are the same sentences (resampling
+    // changes samples slightly, so not necessarily every word).
+    let resampled = stream_file(
+        &server,
+        &stereo_f32_48k,
+        "encoding=f32&rate=48000&channels=2",
+    );
+    let text = final_texts(&resampled).join(" ");
+    let rate = wer(&expected.join(" "), &text);
+    assert!(rate < 0.1, "WER {rate:.2}: {text}");
+}
+
+#[test]
+fn a_stop_signal_gives_open_streams_their_final_text_then_exits() {
+    let _turn = whisper_turn();
+    let mut server = Server::start(&[]);
+    let mut socket = connect(&server, "/v1/stream").expect("admitted");
+    // The first two sentences (to 8.6 s), and the stream is left open.
+    let audio = s16le("session.wav");
+    socket
+        .send(Message::Binary(audio[..2 * 140_000].to_vec().into()))
+        .expect("sent");
+    // Once the first final is out, the audio is in the pipeline: stop the server.
+    let first = loop {
+        let event = next_json(&mut socket).expect("an event");
+        if event["type"] == "final" {
+            break event;
+        }
+    };
+    let stopping = std::thread::spawn(move || {
+        let status = server.terminate(Duration::from_secs(60));
+        (status, server.log())
+    });
+    let mut events = vec![first];
+    events.extend(all_json(&mut socket));
+    let (status, log) = stopping.join().expect("the stopping thread");
+    let texts = final_texts(&events);
+    let rate = wer(&session_sentences()[..2].join(" "), &texts.join(" "));
+    assert!(rate < 0.15, "WER {rate:.2}: {texts:?}");
+    assert_eq!(
+        events.last().map(|e| e["type"].clone()),
+        Some(json!("report"))
+    );
+    assert!(status.is_some_and(|s| s.success()), "{status:?}: {log}");
+    assert!(log.contains("open streams get their final text"), "{log}");
+}
