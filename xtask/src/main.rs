@@ -8,6 +8,7 @@ mod convert;
 mod deps;
 mod embedding;
 mod model;
+mod serve_load;
 mod tidy;
 mod wer;
 
@@ -33,6 +34,9 @@ tasks:
             each also with interim results, against issue 14's targets)
   deps      install what steno builds and tests with: system packages (apt-get, when root)
             and the server tests' Python clients (target/serve-venv)
+  serve-load [--streams N] [--idle N] [--interim] [--json OUT.json] ...
+            steno serve under load on loopback: idle connections' memory, concurrent
+            real-time streams' latency, a misbehaving client alongside (see --help)
   embedding build README's embedding example as a project of its own and run it
   convert <ct2-model-dir> <out.bin>
             convert a CTranslate2 Whisper model to whisper.cpp's ggml format
@@ -70,6 +74,14 @@ fn run_task(args: &[String]) -> anyhow::Result<()> {
         ["compare", rest @ ..] => {
             compare::run(&root, &compare::Options::parse(&root, &rest_owned(rest))?)
         }
+        ["serve-load", "help" | "--help" | "-h"] => {
+            println!("{}", serve_load::USAGE);
+            Ok(())
+        }
+        ["serve-load", rest @ ..] => serve_load::run(
+            &root,
+            &serve_load::Options::parse(&root, &rest_owned(rest))?,
+        ),
         ["deps"] => deps::ensure()
             .and_then(|()| deps::ensure_test_packages())
             .and_then(|()| clients::ensure(&root).map(drop)),
