@@ -248,7 +248,7 @@ fn every_bad_input_is_answered_in_one_clear_line_and_the_server_keeps_serving() 
     assert!(
         events[0]["message"]
             .as_str()
-            .is_some_and(|m| m.contains("text message `hello`")),
+            .is_some_and(|m| m.contains("a text message (`hello`)")),
         "{events:?}"
     );
     // A message over the size limit closes the connection.

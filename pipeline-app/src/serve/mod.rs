@@ -12,6 +12,7 @@ mod auth;
 mod feed;
 mod openai;
 mod page;
+mod session;
 mod stream;
 mod whisperlive;
 

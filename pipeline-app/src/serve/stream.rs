@@ -17,14 +17,16 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
+use futures_util::stream::{SplitStream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 use steno_core::{Format, FormatSink};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, timeout, timeout_at};
 
 use super::feed::{AudioFormat, Encoding, feed};
-use super::{Admission, MAX_MESSAGE_BYTES, SEND_TIMEOUT, Server, auth, openai};
+use super::session::{AudioEnd, Ending, SendFailure, Writer, read_audio, send};
+use super::{MAX_MESSAGE_BYTES, Server, auth, openai};
 
 /// Event lines queued for a client before its pipeline waits for it.
 const EVENT_QUEUE: usize = 64;
@@ -71,39 +73,41 @@ pub(crate) async fn upgrade(
     };
     upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |mut socket| async move {
-            let outcome = serve(&server, &mut socket, format, query.interim, admission).await;
+        .on_upgrade(move |socket| async move {
+            let (mut writer, reader) = socket.split();
+            let outcome = serve(&server, &mut writer, reader, format, query.interim).await;
+            drop(admission);
             let close = match outcome {
-                Ok(()) => CloseFrame {
-                    code: close_code::NORMAL,
-                    reason: "".into(),
-                },
-                Err(problem) => {
+                Ok(()) => close_code::NORMAL,
+                Err(Ending::Unreachable(failure)) => {
+                    if failure == SendFailure::TooSlow {
+                        tracing::warn!("/v1/stream: {failure}");
+                    }
+                    return;
+                }
+                Err(Ending::Refused(problem)) => {
                     tracing::warn!("/v1/stream: {problem}");
                     let event = json!({"type": "error", "message": problem});
-                    let _ = timeout(
-                        SEND_TIMEOUT,
-                        socket.send(Message::Text(event.to_string().into())),
-                    )
-                    .await;
-                    CloseFrame {
-                        code: close_code::POLICY,
-                        reason: "error".into(),
-                    }
+                    let _ = send(&mut writer, event.to_string()).await;
+                    close_code::POLICY
                 }
             };
-            let _ = socket.send(Message::Close(Some(close))).await;
+            let frame = CloseFrame {
+                code: close,
+                reason: "".into(),
+            };
+            let _ = writer.send(Message::Close(Some(frame))).await;
         })
 }
 
 /// One stream: audio in, events out, until the run's report.
 async fn serve(
     server: &Arc<Server>,
-    socket: &mut WebSocket,
+    writer: &mut Writer,
+    reader: SplitStream<WebSocket>,
     format: AudioFormat,
     interim: bool,
-    _admission: Admission,
-) -> Result<(), String> {
+) -> Result<(), Ending> {
     let (feed, source) = feed("/v1/stream".into(), format)?;
     let (lines, mut events) = mpsc::channel(EVENT_QUEUE);
     let sink = FormatSink::new(
@@ -117,69 +121,32 @@ async fn serve(
     let running = server
         .start(Box::new(source), Box::new(sink), true, interim)
         .map_err(|e| format!("{e:#}"))?;
-    let mut feed = Some(feed);
-    let mut stopped = server.stopped.clone();
-    let deadline = Instant::now() + server.limits.max_stream;
-    loop {
-        let idle = Instant::now() + server.limits.idle;
+    {
+        let reading = read_audio(server, reader, feed, format, false);
+        let writing = async {
+            while let Some(line) = events.recv().await {
+                send(writer, line).await?;
+            }
+            Ok::<(), SendFailure>(())
+        };
+        tokio::pin!(reading, writing);
         tokio::select! {
-            line = events.recv() => match line {
-                Some(line) => send(socket, line).await?,
-                None => break,
-            },
-            message = timeout_at(idle, socket.recv()), if feed.is_some() => {
-                let Ok(message) = message else {
-                    return Err(format!("no audio for {} s", server.limits.idle.as_secs()));
-                };
-                match message {
-                    Some(Ok(Message::Binary(bytes))) => {
-                        let samples = format.decode(&bytes)?;
-                        if let Some(feed) = &feed
-                            && feed.send(samples).await.is_err()
-                        {
-                            break;
-                        }
-                    }
-                    Some(Ok(Message::Text(text))) if text.as_str() == "END_OF_AUDIO" => {
-                        feed = None;
-                    }
-                    Some(Ok(Message::Text(text))) => {
-                        return Err(format!(
-                            "text message `{}`: audio comes as binary frames, and the text \
-                             END_OF_AUDIO ends it",
-                            text.chars().take(40).collect::<String>()
-                        ));
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    // The client left: dropping `running` stops its pipeline.
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => return Ok(()),
+            end = &mut reading => {
+                if end? == AudioEnd::Left {
+                    // Nobody to write to: dropping `running` stops the pipeline.
+                    return Ok(());
                 }
+                // The audio is over: every event of the run goes out before its report.
+                writing.await?;
             }
-            () = tokio::time::sleep_until(deadline), if feed.is_some() => {
-                feed = None;
-            }
-            _ = stopped.changed(), if feed.is_some() => {
-                feed = None;
-            }
+            // The run ended before the audio did (it failed): its report says why.
+            written = &mut writing => written?,
         }
     }
-    drop(feed);
     let report = running.finish().await.map_err(|e| format!("{e:#}"))?;
     let mut event = serde_json::to_value(&report).map_err(|e| e.to_string())?;
     event["type"] = json!("report");
-    send(socket, event.to_string()).await
-}
-
-/// Sends one event within the send timeout.
-async fn send(socket: &mut WebSocket, text: String) -> Result<(), String> {
-    match timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(format!("the connection failed: {e}")),
-        Err(_) => Err(format!(
-            "the client read nothing for {} s and could not keep up: disconnected",
-            SEND_TIMEOUT.as_secs()
-        )),
-    }
+    Ok(send(writer, event.to_string()).await?)
 }
 
 /// HTTP 400 with the problem, in the OpenAI error shape every endpoint uses.

@@ -22,19 +22,19 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
+use futures_util::stream::{SplitStream, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use steno_core::{Partial, Segment, Update};
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::timeout;
 
 use super::feed::{AudioFormat, feed};
-use super::{MAX_MESSAGE_BYTES, SEND_TIMEOUT, Server, auth, page};
+use super::session::{AudioEnd, Ending, SendFailure, Writer, read_audio, send};
+use super::{MAX_MESSAGE_BYTES, Server, auth, page};
 
 /// The backend steno names in `SERVER_READY` (see the module docs for why).
 const BACKEND: &str = "faster_whisper";
-
-/// What ends a WhisperLive client's audio.
-const END_OF_AUDIO: &[u8] = b"END_OF_AUDIO";
 
 /// Segments sent with each update when the client does not say.
 const DEFAULT_LAST_N: usize = 10;
@@ -59,23 +59,23 @@ pub(crate) async fn root(
     upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
-            let mut client = Client {
-                socket,
-                uid: None,
-                gone: false,
-            };
-            match serve(&server, &mut client).await {
+            let (writer, reader) = socket.split();
+            let mut client = Client { writer, uid: None };
+            match serve(&server, &mut client, reader).await {
                 Ok(()) => {}
-                // A client that leaves mid-stream ends its own session: nothing to tell it.
-                Err(reason) if client.gone => {
-                    tracing::debug!("WhisperLive client {}: {reason}", client.name());
+                // A client that left ends its own session: there is nobody to tell.
+                Err(Ending::Unreachable(failure)) => {
+                    if failure == SendFailure::TooSlow {
+                        tracing::warn!("WhisperLive client {}: {failure}", client.name());
+                    }
+                    return;
                 }
-                Err(reason) => {
+                Err(Ending::Refused(reason)) => {
                     tracing::warn!("WhisperLive client {}: {reason}", client.name());
                     let _ = client.status("ERROR", json!(reason)).await;
                 }
             }
-            let _ = client.socket.send(Message::Close(None)).await;
+            let _ = client.writer.send(Message::Close(None)).await;
         })
 }
 
@@ -98,12 +98,10 @@ struct Options {
     send_last_n_segments: Option<usize>,
 }
 
-/// A connected client and the uid it gave.
+/// A connected client's writing half and the uid it gave.
 struct Client {
-    socket: WebSocket,
+    writer: Writer,
     uid: Option<String>,
-    /// The connection failed: the client is no longer there to be told anything.
-    gone: bool,
 }
 
 impl Client {
@@ -111,43 +109,28 @@ impl Client {
         self.uid.as_deref().unwrap_or("(no uid yet)")
     }
 
-    /// Sends one JSON message with the client's uid, within the send timeout.
-    async fn send(&mut self, mut message: Value) -> Result<(), String> {
+    /// Sends one JSON message with the client's uid.
+    async fn send(&mut self, mut message: Value) -> Result<(), SendFailure> {
         message["uid"] = json!(self.uid);
-        let text = message.to_string();
-        match timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text.into()))).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                self.gone = true;
-                Err(format!("the connection failed: {e}"))
-            }
-            Err(_) => {
-                // Telling it would wait as long again: say it here, and leave.
-                tracing::warn!(
-                    "WhisperLive client {}: disconnected: it read nothing for {} s and could \
-                     not keep up",
-                    self.name(),
-                    SEND_TIMEOUT.as_secs()
-                );
-                self.gone = true;
-                Err("could not keep up".into())
-            }
-        }
+        send(&mut self.writer, message.to_string()).await
     }
 
-    async fn status(&mut self, status: &str, message: Value) -> Result<(), String> {
+    async fn status(&mut self, status: &str, message: Value) -> Result<(), SendFailure> {
         self.send(json!({"status": status, "message": message}))
             .await
     }
 }
 
-/// One client's session, from its options to its last segment. An `Err` is the reason the
-/// session ended early, sent to the client as an `ERROR` status.
-async fn serve(server: &Arc<Server>, client: &mut Client) -> Result<(), String> {
-    let options = read_options(server, client).await?;
+/// One client's session, from its options to its last segment.
+async fn serve(
+    server: &Arc<Server>,
+    client: &mut Client,
+    mut reader: SplitStream<WebSocket>,
+) -> Result<(), Ending> {
+    let options = read_options(server, client, &mut reader).await?;
     let Some(_admission) = server.admit() else {
         let minutes = server.wait_estimate().as_secs_f64() / 60.0;
-        return client.status("WAIT", json!(minutes)).await;
+        return Ok(client.status("WAIT", json!(minutes)).await?);
     };
     let (feed, source) = feed(
         format!("whisperlive {}", options.uid),
@@ -165,66 +148,36 @@ async fn serve(server: &Arc<Server>, client: &mut Client) -> Result<(), String> 
         .unwrap_or(DEFAULT_LAST_N)
         .clamp(1, 100);
     let mut transcript = Transcript::new(last_n);
-    let mut feed = Some(feed);
-    let mut stopped = server.stopped.clone();
-    let deadline = Instant::now() + server.limits.max_stream;
-    let mut timed_out = false;
-    loop {
-        let idle = Instant::now() + server.limits.idle;
+    let end = {
+        let reading = read_audio(server, reader, feed, AudioFormat::WHISPERLIVE, true);
+        let writing = async {
+            while let Some(update) = updates.next().await {
+                transcript.add(update);
+                client
+                    .send(json!({"segments": transcript.segments()}))
+                    .await?;
+            }
+            Ok::<(), SendFailure>(())
+        };
+        tokio::pin!(reading, writing);
         tokio::select! {
-            update = updates.next() => match update {
-                Some(update) => {
-                    transcript.add(update);
-                    client.send(json!({"segments": transcript.segments()})).await?;
+            end = &mut reading => {
+                let end = end?;
+                if end == AudioEnd::Left {
+                    // Nobody to write to: dropping `running` stops the pipeline.
+                    return Ok(());
                 }
-                // The run has ended: every segment was sent.
-                None => break,
-            },
-            message = timeout_at(idle, client.socket.recv()), if feed.is_some() => {
-                let Ok(message) = message else {
-                    return Err(format!(
-                        "no audio for {} s: closing the stream",
-                        server.limits.idle.as_secs()
-                    ));
-                };
-                match message {
-                    Some(Ok(Message::Binary(bytes))) if bytes.as_ref() == END_OF_AUDIO => {
-                        feed = None;
-                    }
-                    Some(Ok(Message::Binary(bytes))) => {
-                        let samples = AudioFormat::WHISPERLIVE.decode(&bytes)?;
-                        if let Some(feed) = &feed
-                            && feed.send(samples).await.is_err()
-                        {
-                            // The pipeline ended early: its error comes with its report.
-                            break;
-                        }
-                    }
-                    Some(Ok(Message::Text(text))) if text.as_str() == "END_OF_AUDIO" => {
-                        feed = None;
-                    }
-                    Some(Ok(Message::Text(_))) => {
-                        return Err(
-                            "a text message after the options: audio comes as binary float32 \
-                             frames, and END_OF_AUDIO ends it"
-                                .into(),
-                        );
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    // The client left: `running` is dropped, which stops its pipeline.
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => return Ok(()),
-                }
+                // The audio is over: every segment goes out before the session ends.
+                writing.await?;
+                end
             }
-            () = tokio::time::sleep_until(deadline), if feed.is_some() => {
-                timed_out = true;
-                feed = None;
-            }
-            _ = stopped.changed(), if feed.is_some() => {
-                feed = None;
+            // The run ended before the audio did (it failed): `finish` says why.
+            written = &mut writing => {
+                written?;
+                AudioEnd::PipelineEnded
             }
         }
-    }
-    drop(feed);
+    };
     let report = running.finish().await.map_err(|e| format!("{e:#}"))?;
     tracing::debug!(
         "WhisperLive client {}: {:.1} s of audio, {} segment(s)",
@@ -232,15 +185,19 @@ async fn serve(server: &Arc<Server>, client: &mut Client) -> Result<(), String> 
         report.audio_seconds,
         transcript.finished.len()
     );
-    if timed_out || *server.stopped.borrow() {
+    if matches!(end, AudioEnd::TimeUp | AudioEnd::Stopping) {
         client.send(json!({"message": "DISCONNECT"})).await?;
     }
     Ok(())
 }
 
 /// Reads and checks the first message: the client's options.
-async fn read_options(server: &Server, client: &mut Client) -> Result<Options, String> {
-    let first = timeout(server.limits.idle, client.socket.recv())
+async fn read_options(
+    server: &Server,
+    client: &mut Client,
+    reader: &mut SplitStream<WebSocket>,
+) -> Result<Options, String> {
+    let first = timeout(server.limits.idle, reader.next())
         .await
         .map_err(|_| format!("no options for {} s", server.limits.idle.as_secs()))?;
     let text = match first {

@@ -1,0 +1,137 @@
+//! What every streaming protocol shares: reading a client's audio into its pipeline, and
+//! sending with a deadline.
+//!
+//! A connection is split in two halves that run at once: this reader feeds the pipeline
+//! (waiting when it is behind, which slows the client down through TCP), while the protocol's
+//! writer sends what the pipeline writes. Were one loop to do both, a pipeline waiting for
+//! its output to be sent and a connection waiting for the pipeline to take audio would wait
+//! for each other forever.
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::time::{Instant, timeout, timeout_at};
+
+use super::feed::{AudioFormat, Feed};
+use super::{SEND_TIMEOUT, Server};
+
+/// The text (or, for WhisperLive, binary) message that ends a client's audio.
+pub(crate) const END_OF_AUDIO: &str = "END_OF_AUDIO";
+
+/// How a client's audio ended, when it did not end with an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AudioEnd {
+    /// The client sent END_OF_AUDIO.
+    Sent,
+    /// The stream reached `--max-stream-secs`.
+    TimeUp,
+    /// The server is stopping (SIGINT/SIGTERM).
+    Stopping,
+    /// The pipeline stopped taking audio (it ended early; its error comes with its report).
+    PipelineEnded,
+    /// The client closed the connection: nobody is left to read the text.
+    Left,
+}
+
+/// Feeds the client's audio to the pipeline until it ends; dropping `feed` on return ends the
+/// pipeline's input. `binary_end`: a binary message `END_OF_AUDIO` also ends it (WhisperLive
+/// sends it so; for other clients those 12 bytes are audio). An `Err` is why the client's
+/// input was refused.
+pub(crate) async fn read_audio(
+    server: &Server,
+    mut reader: SplitStream<WebSocket>,
+    feed: Feed,
+    format: AudioFormat,
+    binary_end: bool,
+) -> Result<AudioEnd, String> {
+    let deadline = Instant::now() + server.limits.max_stream;
+    let mut stopped = server.stopped.clone();
+    loop {
+        let idle = Instant::now() + server.limits.idle;
+        let message = tokio::select! {
+            message = timeout_at(idle, reader.next()) => message.map_err(|_| {
+                format!("no audio for {} s: the stream is closed", server.limits.idle.as_secs())
+            })?,
+            () = tokio::time::sleep_until(deadline) => return Ok(AudioEnd::TimeUp),
+            _ = stopped.changed() => return Ok(AudioEnd::Stopping),
+        };
+        let samples = match message {
+            Some(Ok(Message::Binary(bytes)))
+                if binary_end && bytes.as_ref() == END_OF_AUDIO.as_bytes() =>
+            {
+                return Ok(AudioEnd::Sent);
+            }
+            Some(Ok(Message::Binary(bytes))) => format.decode(&bytes)?,
+            Some(Ok(Message::Text(text))) if text.as_str() == END_OF_AUDIO => {
+                return Ok(AudioEnd::Sent);
+            }
+            Some(Ok(Message::Text(text))) => {
+                return Err(format!(
+                    "a text message (`{}`) where audio was expected: audio comes as binary \
+                     frames, and {END_OF_AUDIO} ends it",
+                    text.chars().take(40).collect::<String>()
+                ));
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(_)) | Err(_)) | None => return Ok(AudioEnd::Left),
+        };
+        if feed.send(samples).await.is_err() {
+            return Ok(AudioEnd::PipelineEnded);
+        }
+    }
+}
+
+/// The writing half of a client's connection.
+pub(crate) type Writer = SplitSink<WebSocket, Message>;
+
+/// Sends one text message within [`SEND_TIMEOUT`]; `Err` says why the client is given up.
+pub(crate) async fn send(writer: &mut Writer, text: String) -> Result<(), SendFailure> {
+    match timeout(SEND_TIMEOUT, writer.send(Message::Text(text.into()))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(SendFailure::Gone),
+        Err(_) => Err(SendFailure::TooSlow),
+    }
+}
+
+/// Why a session ended before its last message.
+#[derive(Debug)]
+pub(crate) enum Ending {
+    /// The client sent what the server refuses (or its pipeline failed): told, then closed.
+    Refused(String),
+    /// The client cannot be told anything any more.
+    Unreachable(SendFailure),
+}
+
+impl From<String> for Ending {
+    fn from(problem: String) -> Self {
+        Ending::Refused(problem)
+    }
+}
+
+impl From<SendFailure> for Ending {
+    fn from(failure: SendFailure) -> Self {
+        Ending::Unreachable(failure)
+    }
+}
+
+/// Why a message did not reach the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendFailure {
+    /// The connection is closed or broken.
+    Gone,
+    /// The client read nothing for [`SEND_TIMEOUT`]: it cannot keep up.
+    TooSlow,
+}
+
+impl std::fmt::Display for SendFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendFailure::Gone => f.write_str("the client's connection closed"),
+            SendFailure::TooSlow => write!(
+                f,
+                "the client read nothing for {} s and could not keep up: disconnected",
+                SEND_TIMEOUT.as_secs()
+            ),
+        }
+    }
+}
