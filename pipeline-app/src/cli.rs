@@ -104,8 +104,8 @@ pub(crate) struct DecodingArgs {
     #[arg(long, value_enum, default_value_t = VadName::Earshot)]
     pub(crate) vad: VadName,
 
-    /// CPU threads per Whisper inference [default: 2; with --workers N or --pool N:
-    /// max(1, cores / N)].
+    /// CPU threads per Whisper inference [default: 2; with `transcribe`'s --workers N or
+    /// --pool N: max(1, cores / N)]. Whisper states run side by side: cores / threads of them.
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) threads: Option<u16>,
@@ -277,7 +277,7 @@ Examples:
   STENO_TOKEN=$(openssl rand -hex 16) steno serve --listen 0.0.0.0:9090
   steno serve --max-streams 8 --threads 1
 
-Endpoints (README: Server):
+Endpoints (README: \"Serving over the network\"):
   ws   /                          the WhisperLive protocol (its Python client works unchanged)
   ws   /v1/stream                 audio frames in, JSON Lines events out, then the run report
   POST /v1/audio/transcriptions   OpenAI-compatible upload (json, text, srt, vtt, verbose_json)
