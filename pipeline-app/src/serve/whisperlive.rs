@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +26,7 @@ use futures_util::SinkExt;
 use futures_util::stream::{SplitStream, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use steno_core::{Partial, Segment, Update};
+use steno_core::{Segment, Update};
 use tokio::time::timeout;
 
 use super::feed::{AudioFormat, feed};
@@ -75,7 +75,12 @@ pub(crate) async fn root(
                     let _ = client.status("ERROR", json!(reason)).await;
                 }
             }
-            let _ = client.writer.send(Message::Close(None)).await;
+            // A normal close: WhisperLive's client does not reconnect after one.
+            let close = CloseFrame {
+                code: close_code::NORMAL,
+                reason: "".into(),
+            };
+            let _ = client.writer.send(Message::Close(Some(close))).await;
         })
 }
 
@@ -152,10 +157,9 @@ async fn serve(
         let reading = read_audio(server, reader, feed, AudioFormat::WHISPERLIVE, true);
         let writing = async {
             while let Some(update) = updates.next().await {
-                transcript.add(update);
-                client
-                    .send(json!({"segments": transcript.segments()}))
-                    .await?;
+                for segments in transcript.show(update) {
+                    client.send(json!({ "segments": segments })).await?;
+                }
             }
             Ok::<(), SendFailure>(())
         };
@@ -231,11 +235,20 @@ async fn read_options(
     Ok(options)
 }
 
-/// What a client is shown: its finished segments and the utterance being spoken.
+/// What a client is shown — its finished segments and the utterance being spoken — and the
+/// `segments` messages that show it.
+///
+/// WhisperLive's client keeps the last incomplete segment it was sent and, at the end, adds
+/// it to its transcript (and SRT file) unless its text is the last finished segment's: a
+/// WhisperLive server finishes a segment only after sending the same text incomplete. steno's
+/// final text may differ from its last partial, or come without one, so each final is first
+/// sent incomplete, then finished; and when an utterance ends with no words after a partial
+/// was shown, the last finished segment is sent incomplete again to replace that partial.
 struct Transcript {
     finished: VecDeque<Segment>,
     last_n: usize,
-    speaking: Option<Partial>,
+    /// A partial with words was sent since the last final.
+    partial_shown: bool,
 }
 
 impl Transcript {
@@ -243,40 +256,44 @@ impl Transcript {
         Transcript {
             finished: VecDeque::new(),
             last_n,
-            speaking: None,
+            partial_shown: false,
         }
     }
 
-    fn add(&mut self, update: Update) {
+    /// The `segments` messages that show `update`, in order (none, one or two).
+    fn show(&mut self, update: Update) -> Vec<Vec<Value>> {
         match update {
-            Update::Final(segment) => {
-                self.speaking = None;
-                // Utterances without words are not segments to a WhisperLive client.
-                if !segment.text.trim().is_empty() {
-                    if self.finished.len() == self.last_n {
-                        self.finished.pop_front();
-                    }
-                    self.finished.push_back(segment);
-                }
+            Update::Partial(partial) if !partial.text.trim().is_empty() => {
+                self.partial_shown = true;
+                vec![self.finished_and(segment(partial.start, partial.end, &partial.text, false))]
             }
-            Update::Partial(partial) => self.speaking = Some(partial),
-            // A kind of update this server does not know yet is not shown.
-            _ => {}
+            Update::Final(last) if !last.text.trim().is_empty() => {
+                self.partial_shown = false;
+                let speaking = self.finished_and(segment(last.start, last.end, &last.text, false));
+                if self.finished.len() == self.last_n {
+                    self.finished.pop_front();
+                }
+                self.finished.push_back(last);
+                vec![speaking, self.finished_and(None)]
+            }
+            // An utterance without words is not a segment to a WhisperLive client.
+            Update::Final(_) if std::mem::take(&mut self.partial_shown) => self
+                .finished
+                .back()
+                .map(|last| vec![vec![segment(last.start, last.end, &last.text, false)]])
+                .unwrap_or_default(),
+            // Partials without words, and kinds of update this server does not know yet.
+            _ => Vec::new(),
         }
     }
 
-    /// The `segments` of an update message, WhisperLive's shape.
-    fn segments(&self) -> Vec<Value> {
-        let finished = self
-            .finished
+    /// The finished segments, then `speaking` if any.
+    fn finished_and(&self, speaking: impl Into<Option<Value>>) -> Vec<Value> {
+        self.finished
             .iter()
-            .map(|s| segment(s.start, s.end, &s.text, true));
-        let speaking = self
-            .speaking
-            .iter()
-            .filter(|p| !p.text.trim().is_empty())
-            .map(|p| segment(p.start, p.end, &p.text, false));
-        finished.chain(speaking).collect()
+            .map(|s| segment(s.start, s.end, &s.text, true))
+            .chain(speaking.into())
+            .collect()
     }
 }
 
@@ -293,30 +310,55 @@ fn segment(start: f64, end: f64, text: &str, completed: bool) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use steno_core::Partial;
 
     #[test]
-    fn an_update_holds_the_last_finished_segments_then_the_one_being_spoken() {
+    fn a_final_is_sent_incomplete_then_finished_and_an_empty_one_replaces_its_partial() {
         let mut transcript = Transcript::new(2);
-        for (i, text) in ["One.", "Two.", "", "Three."].iter().enumerate() {
-            transcript.add(Update::Partial(Partial::new(i, 0.0, 1.0, "Thr", "")));
-            transcript.add(Update::Final(Segment::new(
-                i,
-                i as f64,
-                i as f64 + 0.5,
-                *text,
-            )));
-        }
-        transcript.add(Update::Partial(Partial::new(
-            4, 4.0, 4.25, "Four and", "Four",
-        )));
-        let segments = transcript.segments();
+        let partial = |chunk: usize, text: &str| {
+            Update::Partial(Partial::new(
+                chunk,
+                chunk as f64,
+                chunk as f64 + 0.25,
+                text,
+                "",
+            ))
+        };
+        let last = |chunk: usize, text: &str| {
+            Update::Final(Segment::new(chunk, chunk as f64, chunk as f64 + 0.5, text))
+        };
+        let done = |chunk: u32, text: &str, completed: bool| {
+            let start = f64::from(chunk);
+            segment(start, start + 0.5, text, completed)
+        };
         assert_eq!(
-            segments,
+            transcript.show(partial(0, "One")),
+            [vec![segment(0.0, 0.25, "One", false)]]
+        );
+        assert_eq!(
+            transcript.show(last(0, "One.")),
+            [vec![done(0, "One.", false)], vec![done(0, "One.", true)]]
+        );
+        // A final without a partial, and only the last two finished segments are sent.
+        transcript.show(last(1, "Two."));
+        assert_eq!(
+            transcript.show(last(2, "Three.")),
             [
-                json!({"start": "1.000", "end": "1.500", "text": "Two.", "completed": true}),
-                json!({"start": "3.000", "end": "3.500", "text": "Three.", "completed": true}),
-                json!({"start": "4.000", "end": "4.250", "text": "Four and", "completed": false}),
+                vec![
+                    done(0, "One.", true),
+                    done(1, "Two.", true),
+                    done(2, "Three.", false)
+                ],
+                vec![done(1, "Two.", true), done(2, "Three.", true)]
             ]
         );
+        // An utterance that ends without words: its partial is replaced by the last final.
+        assert_eq!(transcript.show(partial(3, " ")), Vec::<Vec<Value>>::new());
+        transcript.show(partial(3, "Mm"));
+        assert_eq!(
+            transcript.show(last(3, "")),
+            [vec![done(2, "Three.", false)]]
+        );
+        assert_eq!(transcript.show(last(4, "")), Vec::<Vec<Value>>::new());
     }
 }
