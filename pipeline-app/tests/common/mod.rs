@@ -213,4 +213,5 @@ pub(crate) fn assert_none_left(arg: &Path, limit: std::time::Duration) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+pub(crate) mod clients;
 pub(crate) mod server;

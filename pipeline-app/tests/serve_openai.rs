@@ -1,0 +1,224 @@
+//! The official OpenAI Python SDK against `steno serve`'s OpenAI-compatible endpoints: every
+//! response format of an upload gives what `steno transcribe` writes, and refusals and a
+//! wrong token are the SDK's own exceptions. Driven by `tests/serve_clients/openai_*.py` in
+//! the venv of `cargo xtask deps`.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use common::clients::{cues, run_script};
+use common::server::Server;
+use common::{SESSION_SECONDS, fixture, parse_jsonl, run_ok, steno, words};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// The tests take turns: ggml's threads spin, and two decodes at once thrash; a real-time
+/// stream shares the cores with nothing else, or the server skips its partials (even the
+/// Python of another test's SDK calls is enough to lose some).
+static WHISPER: Mutex<()> = Mutex::new(());
+
+fn whisper_turn() -> std::sync::MutexGuard<'static, ()> {
+    WHISPER.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What `openai_transcribe.py` or `openai_models.py` reports: the SDK's result and the name
+/// of its type, or the exception it raised.
+#[derive(Debug, Deserialize)]
+struct Outcome {
+    result: Option<Value>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    error: Option<SdkError>,
+}
+
+/// An exception the SDK raised for an HTTP error.
+#[derive(Debug, Deserialize)]
+struct SdkError {
+    class: String,
+    status: u16,
+    message: String,
+}
+
+impl Outcome {
+    /// The result and its type's name; fails with the SDK's exception.
+    fn ok(self) -> (Value, String) {
+        match (self.result, self.kind, self.error) {
+            (Some(result), kind, None) => (result, kind.unwrap_or_default()),
+            (_, _, error) => panic!("the SDK raised {error:?}"),
+        }
+    }
+
+    /// The exception; fails when the call succeeded.
+    fn err(self) -> SdkError {
+        self.error
+            .unwrap_or_else(|| panic!("the call succeeded: {:?}", self.result))
+    }
+}
+
+/// `client.audio.transcriptions.create(model="whisper-1", file=..., response_format=...,
+/// **fields)` through the SDK with `key`.
+fn sdk_transcribe(
+    server: &Server,
+    key: &str,
+    file: &Path,
+    format: &str,
+    fields: &Value,
+) -> Outcome {
+    let base = format!("{}/v1", server.url());
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let fields = fields.to_string();
+    let args = [
+        OsStr::new(&base),
+        OsStr::new(key),
+        file.as_os_str(),
+        OsStr::new(format),
+        OsStr::new(&fields),
+    ];
+    let result = run_script(
+        "openai_transcribe.py",
+        args,
+        dir.path(),
+        Duration::from_secs(120),
+    );
+    serde_json::from_value(result.clone()).unwrap_or_else(|e| panic!("{result}: {e}"))
+}
+
+/// `client.models.list()` through the SDK with `key`.
+fn sdk_models(server: &Server, key: &str) -> Outcome {
+    let base = format!("{}/v1", server.url());
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let result = run_script(
+        "openai_models.py",
+        [base.as_str(), key],
+        dir.path(),
+        Duration::from_secs(60),
+    );
+    serde_json::from_value(result.clone()).unwrap_or_else(|e| panic!("{result}: {e}"))
+}
+
+#[test]
+fn openai_sdk_gets_what_steno_transcribe_writes_in_every_response_format() {
+    let _turn = whisper_turn();
+    let session = fixture("session.wav");
+    let reference = parse_jsonl(
+        &String::from_utf8(
+            run_ok(
+                steno()
+                    .args(["transcribe", "--format", "jsonl"])
+                    .arg(&session),
+            )
+            .stdout,
+        )
+        .expect("UTF-8 output"),
+    );
+    let reference_texts: Vec<&str> = reference.iter().map(|s| s.text.as_str()).collect();
+    let reference_text = reference_texts.join(" ");
+    assert_eq!(reference.len(), 5, "{reference_texts:?}");
+
+    let server = Server::start(&[]);
+    let transcribe =
+        |format: &str| sdk_transcribe(&server, "unused", &session, format, &json!({})).ok();
+
+    let (json, kind) = transcribe("json");
+    assert_eq!(kind, "Transcription");
+    assert_eq!(json["text"], reference_text.as_str(), "{json}");
+
+    let (text, kind) = transcribe("text");
+    assert_eq!(kind, "str");
+    assert_eq!(
+        text.as_str().map(str::trim_end),
+        Some(reference_text.as_str())
+    );
+
+    for format in ["srt", "vtt"] {
+        let (subtitles, kind) = transcribe(format);
+        assert_eq!(kind, "str");
+        let subtitles = subtitles.as_str().expect("subtitles are text");
+        let cues = cues(subtitles, format == "vtt");
+        assert_eq!(cues.len(), reference.len(), "{format}: {subtitles}");
+        for (cue, segment) in cues.iter().zip(&reference) {
+            assert_eq!(cue.text, segment.text, "{format}");
+            assert!(
+                (cue.start - segment.start).abs() < 0.0015,
+                "{format}: {cue:?} {segment:?}"
+            );
+            assert!(
+                (cue.end - segment.end).abs() < 0.0015,
+                "{format}: {cue:?} {segment:?}"
+            );
+        }
+    }
+
+    let (verbose, kind) = transcribe("verbose_json");
+    assert_eq!(kind, "TranscriptionVerbose");
+    assert_eq!(verbose["text"], reference_text.as_str(), "{verbose}");
+    assert_eq!(verbose["language"], "english");
+    let duration = verbose["duration"].as_f64().expect("a duration");
+    assert!((duration - SESSION_SECONDS).abs() < 0.01, "{verbose}");
+    let segments = verbose["segments"].as_array().expect("segments");
+    assert_eq!(segments.len(), reference.len(), "{verbose}");
+    let mut previous_end = 0.0;
+    for (i, (segment, expected)) in segments.iter().zip(&reference).enumerate() {
+        let (start, end) = (
+            segment["start"].as_f64().expect("a start"),
+            segment["end"].as_f64().expect("an end"),
+        );
+        assert!(
+            previous_end <= start && start < end && end <= duration,
+            "segment {i} is not within the audio, after the one before: {segment}"
+        );
+        previous_end = end;
+        assert_eq!(segment["id"], i);
+        assert_eq!(segment["text"], expected.text.as_str());
+    }
+
+    let (models, _) = sdk_models(&server, "unused").ok();
+    assert_eq!(models, json!(["tiny.en-q8_0"]));
+}
+
+#[test]
+fn openai_sdk_raises_its_own_errors_for_refusals_and_a_wrong_token() {
+    let _turn = whisper_turn();
+    let server = Server::start(&["--token", "SECRET"]);
+    let session = fixture("session.wav");
+    let scratch = tempfile::tempdir().expect("a temporary directory");
+    let notes = scratch.path().join("notes.txt");
+    std::fs::write(&notes, "Meeting notes: not audio.\n").expect("a text file");
+
+    let refusals = [
+        (&session, json!({"language": "de"}), "language"),
+        (&session, json!({"temperature": 0.5}), "temperature"),
+        (&session, json!({"prompt": "x"}), "prompt"),
+        (&notes, json!({}), "notes.txt"),
+    ];
+    for (file, fields, named) in refusals {
+        let error = sdk_transcribe(&server, "SECRET", file, "json", &fields).err();
+        assert_eq!(
+            (error.class.as_str(), error.status),
+            ("BadRequestError", 400),
+            "{fields}: {error:?}"
+        );
+        assert!(error.message.contains(named), "{fields}: {error:?}");
+    }
+
+    let wrong = sdk_transcribe(&server, "WRONG", &session, "json", &json!({})).err();
+    assert_eq!(
+        (wrong.class.as_str(), wrong.status),
+        ("AuthenticationError", 401),
+        "{wrong:?}"
+    );
+    assert!(wrong.message.contains("token"), "{wrong:?}");
+    let wrong = sdk_models(&server, "WRONG").err();
+    assert_eq!(wrong.class, "AuthenticationError", "{wrong:?}");
+    let (models, _) = sdk_models(&server, "SECRET").ok();
+    assert_eq!(models, json!(["tiny.en-q8_0"]));
+
+    let (json, _) =
+        sdk_transcribe(&server, "SECRET", &fixture("word.wav"), "json", &json!({})).ok();
+    let text = json["text"].as_str().expect("a text");
+    assert_eq!(words(text), ["hello"], "{json}");
+}
