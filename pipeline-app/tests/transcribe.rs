@@ -415,3 +415,22 @@ fn the_converted_model_transcribes_the_session() {
     let error = wer(&session_sentences().join(" "), &joined(&segments));
     assert!(error <= 0.15, "WER {error:.3}");
 }
+
+#[test]
+fn a_file_that_ends_inside_a_word_loses_no_sentence_of_its_last_window() {
+    // The session's first two sentences, cut at 8 s inside the second one's last word: decoded
+    // as one packed window, Whisper gave up after a few words of the first sentence, and the
+    // pieces it timed made the first sentence vanish and its words land on the second.
+    let dir = tempfile::tempdir().unwrap();
+    let clip = session_opening(dir.path(), 128_000, "cut.wav");
+    let output = run_ok(steno().args(["transcribe", "--format", "jsonl"]).arg(&clip));
+    let segments = parse_jsonl(&String::from_utf8_lossy(&output.stdout));
+    let sentences = session_sentences();
+    assert_eq!(segments.len(), 2, "{segments:?}");
+    let first = wer(&sentences[0], &segments[0].text);
+    assert!(first < 0.2, "WER {first:.2}: {segments:?}");
+    // The second is cut before its last word.
+    let second = wer(&sentences[1], &segments[1].text);
+    assert!(second < 0.3, "WER {second:.2}: {segments:?}");
+    assert!(segments[1].start > 5.0, "{segments:?}");
+}
