@@ -20,12 +20,13 @@ use tungstenite::{Message, WebSocket};
 
 pub(crate) const USAGE: &str = "\
 cargo xtask serve-load [--input FILE] [--streams N] [--idle N] [--stagger-ms MS] [--interim]
-                       [--json OUT.json]
+                       [--threads N] [--json OUT.json]
   --input       the recording each stream sends (default conformance/inputs/session.wav)
   --streams     concurrent real-time streams (default 4)
   --idle        idle connections whose memory is measured (default 100)
   --stagger-ms  delay between the streams' starts (default 0: all speak at once)
   --interim     the streams ask for partial hypotheses too
+  --threads     the server's threads per Whisper state (default: steno serve's, 2)
   --json        write the measurements to OUT.json
 Builds steno in release. Run it on a quiet machine: ggml's threads spin, and any other
 busy process makes the latencies meaningless.";
@@ -37,6 +38,7 @@ pub(crate) struct Options {
     idle: usize,
     stagger: Duration,
     interim: bool,
+    threads: Option<u16>,
     json: Option<PathBuf>,
 }
 
@@ -48,6 +50,7 @@ impl Options {
             idle: 100,
             stagger: Duration::ZERO,
             interim: false,
+            threads: None,
             json: None,
         };
         let mut args = args.iter();
@@ -65,6 +68,7 @@ impl Options {
                         Duration::from_millis(value()?.parse().context("--stagger-ms")?);
                 }
                 "--interim" => options.interim = true,
+                "--threads" => options.threads = Some(value()?.parse().context("--threads")?),
                 "--json" => options.json = Some(PathBuf::from(value()?)),
                 other => bail!("unknown option {other}\n{USAGE}"),
             }
@@ -96,7 +100,7 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         options.input.display()
     );
     let places = options.streams.max(options.idle) + 1;
-    let mut server = ServeProcess::start(&steno, &model, places)?;
+    let mut server = ServeProcess::start(&steno, &model, places, options.threads)?;
 
     // Warm up: the pool's Whisper state is made on first use; idle memory is measured after.
     let warm = stream(
@@ -195,6 +199,7 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         "streams": options.streams,
         "stagger_ms": options.stagger.as_millis() as u64,
         "interim": options.interim,
+        "threads": options.threads,
         "idle_connections": options.idle,
         "rss_bytes": baseline,
         "idle_whisperlive_extra_bytes": idle_whisperlive.saturating_sub(baseline),
@@ -263,10 +268,20 @@ struct ServeProcess {
 }
 
 impl ServeProcess {
-    fn start(steno: &Path, model: &Path, places: usize) -> anyhow::Result<Self> {
-        let mut child = Command::new(steno)
+    fn start(
+        steno: &Path,
+        model: &Path,
+        places: usize,
+        threads: Option<u16>,
+    ) -> anyhow::Result<Self> {
+        let mut command = Command::new(steno);
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--idle-secs", "600"])
-            .args(["--max-streams", &places.to_string()])
+            .args(["--max-streams", &places.to_string()]);
+        if let Some(threads) = threads {
+            command.args(["--threads", &threads.to_string()]);
+        }
+        let mut child = command
             .arg("--model")
             .arg(model)
             .stderr(Stdio::piped())
