@@ -12,6 +12,8 @@
 //! segment of its own, as without packing.
 
 use crate::{Chunk, SAMPLE_RATE, TimedText, Utterance};
+#[cfg(feature = "whisper")]
+use crate::{Result, Transcription};
 
 /// The longest window. Whisper takes 30 s, but its cost grows with the window it encodes
 /// (`crate::window`), so packing pays where it saves the floor of a trimmed window on short
@@ -138,6 +140,77 @@ pub fn split_window(
     texts
 }
 
+// The Whisper transcriber's guard for packed windows whose timed text leaves an utterance
+// without words: it lives beside the packing it corrects.
+
+/// Speech an utterance of a packed window must have for its missing words to be a failed
+/// decode rather than a cough or a breath.
+#[cfg(feature = "whisper")]
+const WORDLESS_SPEECH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The first utterance of a packed window that `done`, the window's decode, left without a
+/// word although it holds at least `WORDLESS_SPEECH` of speech.
+#[cfg(feature = "whisper")]
+pub(crate) fn wordless_utterance(window: &Chunk, done: &Transcription) -> Option<usize> {
+    if window.utterances.is_empty() {
+        return None;
+    }
+    let least = WORDLESS_SPEECH.as_millis() as u64 * u64::from(SAMPLE_RATE) / 1000;
+    let texts = split_window(
+        &window.utterances,
+        window.start_sample,
+        &done.timed,
+        &done.text,
+    );
+    window.utterances.iter().zip(&texts).position(|(u, text)| {
+        text.is_empty() && u.speech_end_sample.saturating_sub(u.start_sample) >= least
+    })
+}
+
+/// A packed window's utterances decoded one by one with `decode`, each as a chunk of its
+/// own, the window's text timed so that each utterance gets exactly its own; `retries` are the
+/// window's own full-window retries, which the result keeps counting.
+#[cfg(feature = "whisper")]
+pub(crate) fn decode_alone(
+    window: &Chunk,
+    retries: u32,
+    mut decode: impl FnMut(&Chunk) -> Result<Transcription>,
+) -> Result<Transcription> {
+    let mut done = Transcription {
+        full_window_retries: retries,
+        ..Transcription::default()
+    };
+    let offset = |sample: u64| {
+        usize::try_from(sample.saturating_sub(window.start_sample))
+            .unwrap_or(usize::MAX)
+            .min(window.samples.len())
+    };
+    for utterance in &window.utterances {
+        let (from, to) = (offset(utterance.start_sample), offset(utterance.end_sample));
+        let to = to.max(from);
+        let mut alone = Chunk::new(
+            utterance.index,
+            utterance.start_sample,
+            window.samples[from..to].to_vec(),
+        );
+        alone.speech_end_sample = utterance.speech_end_sample;
+        let text = decode(&alone)?;
+        done.full_window_retries += text.full_window_retries;
+        if !text.text.is_empty() {
+            if !done.text.is_empty() {
+                done.text.push(' ');
+            }
+            done.text.push_str(&text.text);
+        }
+        done.timed.push(TimedText {
+            start: from as u64,
+            end: to as u64,
+            text: text.text,
+        });
+    }
+    Ok(done)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,5 +303,73 @@ mod tests {
             ["one", "two three"]
         );
         assert_eq!(split_window(&utterances, 0, &[], "all"), ["all", ""]);
+    }
+
+    #[cfg(feature = "whisper")]
+    #[test]
+    fn a_packed_window_that_leaves_a_spoken_utterance_wordless_is_unpacked() {
+        let utterance = |index: usize, start: u64, speech_end: u64| Utterance {
+            index,
+            start_sample: start,
+            end_sample: speech_end + 1_600,
+            speech_end_sample: speech_end,
+        };
+        let mut window = Chunk::new(0, 16_000, vec![0.0; 160_000]);
+        // 2 s of speech, then 0.5 s (too short to judge), then 3 s.
+        window.utterances = vec![
+            utterance(0, 16_000, 48_000),
+            utterance(1, 64_000, 72_000),
+            utterance(2, 96_000, 144_000),
+        ];
+        let piece = |start, end, text: &str| TimedText {
+            start,
+            end,
+            text: text.into(),
+        };
+        let mut done = Transcription {
+            text: "One. Three.".into(),
+            full_window_retries: 0,
+            timed: vec![piece(0, 32_000, "One."), piece(80_000, 128_000, "Three.")],
+        };
+        // The short one without words is not judged.
+        assert_eq!(wordless_utterance(&window, &done), None);
+        // Both pieces given to the first: the third is left wordless.
+        done.timed = vec![piece(0, 20_000, "One."), piece(20_000, 40_000, "Three.")];
+        assert_eq!(wordless_utterance(&window, &done), Some(2));
+        // An utterance is not a window.
+        assert_eq!(
+            wordless_utterance(&Chunk::new(0, 0, vec![0.0; 48_000]), &done),
+            None
+        );
+    }
+
+    #[cfg(feature = "whisper")]
+    #[test]
+    fn a_windows_utterances_are_decoded_alone_each_timed_over_itself() {
+        let mut window = Chunk::new(3, 16_000, (0..64_000).map(|i| i as f32).collect());
+        let utterance = |index, start_sample, end_sample| Utterance {
+            index,
+            start_sample,
+            end_sample,
+            speech_end_sample: end_sample - 1_600,
+        };
+        window.utterances = vec![utterance(3, 16_000, 32_000), utterance(4, 48_000, 80_000)];
+        let mut seen = Vec::new();
+        let done = decode_alone(&window, 1, |alone| {
+            seen.push((alone.index, alone.start_sample, alone.speech_end_sample));
+            // Each chunk holds its own samples: the first is where it starts in the window.
+            let first = alone.samples.first().copied().unwrap_or_default();
+            Ok(Transcription {
+                text: format!("from {first}"),
+                full_window_retries: 1,
+                timed: Vec::new(),
+            })
+        })
+        .unwrap();
+        assert_eq!(seen, [(3, 16_000, 30_400), (4, 48_000, 78_400)]);
+        assert_eq!(done.text, "from 0 from 32000");
+        assert_eq!(done.full_window_retries, 3);
+        let texts = split_window(&window.utterances, window.start_sample, &done.timed, "");
+        assert_eq!(texts, ["from 0", "from 32000"]);
     }
 }

@@ -11,7 +11,7 @@ use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
 };
 
-use crate::pack::split_window;
+use crate::pack::{decode_alone, wordless_utterance};
 use crate::window::{MIN_INPUT_SAMPLES, WindowPlan, degenerate};
 use crate::{
     Chunk, Error, Overtaken, Result, SAMPLE_RATE, TimedText, Transcriber, TranscriberFactory,
@@ -430,10 +430,6 @@ fn run_full(
     Ok(decoded)
 }
 
-/// Speech an utterance of a packed window must have for its missing words to be a failed
-/// decode rather than a cough or a breath: then the window's utterances are decoded alone.
-const WORDLESS_SPEECH: std::time::Duration = std::time::Duration::from_secs(1);
-
 impl WhisperTranscriber {
     /// One decode of `chunk` with the window sized to it, and the full-window retry when that
     /// looks degenerate.
@@ -476,61 +472,6 @@ impl WhisperTranscriber {
             timed: decoded.timed,
         })
     }
-
-    /// A packed window's utterances decoded one by one, each as its own chunk, with the
-    /// window's text timed so that each utterance gets exactly its own.
-    fn transcribe_unpacked(&mut self, window: &Chunk, retries: u32) -> Result<Transcription> {
-        let mut done = Transcription {
-            full_window_retries: retries,
-            ..Transcription::default()
-        };
-        for utterance in &window.utterances {
-            let from = usize::try_from(utterance.start_sample - window.start_sample)
-                .unwrap_or(usize::MAX)
-                .min(window.samples.len());
-            let to = usize::try_from(utterance.end_sample - window.start_sample)
-                .unwrap_or(usize::MAX)
-                .clamp(from, window.samples.len());
-            let mut alone = Chunk::new(
-                utterance.index,
-                utterance.start_sample,
-                window.samples[from..to].to_vec(),
-            );
-            alone.speech_end_sample = utterance.speech_end_sample;
-            let text = self.transcribe_window(&alone)?;
-            done.full_window_retries += text.full_window_retries;
-            if !text.text.is_empty() {
-                if !done.text.is_empty() {
-                    done.text.push(' ');
-                }
-                done.text.push_str(&text.text);
-            }
-            done.timed.push(TimedText {
-                start: from as u64,
-                end: to as u64,
-                text: text.text,
-            });
-        }
-        Ok(done)
-    }
-}
-
-/// The first utterance of a packed window that `done`, the window's decode, left without a
-/// word although it holds at least [`WORDLESS_SPEECH`] of speech.
-fn wordless_utterance(window: &Chunk, done: &Transcription) -> Option<usize> {
-    if window.utterances.is_empty() {
-        return None;
-    }
-    let least = WORDLESS_SPEECH.as_millis() as u64 * u64::from(SAMPLE_RATE) / 1000;
-    let texts = split_window(
-        &window.utterances,
-        window.start_sample,
-        &done.timed,
-        &done.text,
-    );
-    window.utterances.iter().zip(&texts).position(|(u, text)| {
-        text.is_empty() && u.speech_end_sample.saturating_sub(u.start_sample) >= least
-    })
 }
 
 impl Transcriber for WhisperTranscriber {
@@ -550,7 +491,9 @@ impl Transcriber for WhisperTranscriber {
                     "a packed window left a spoken utterance without words; decoding its \
                      utterances alone"
                 );
-                self.transcribe_unpacked(chunk, done.full_window_retries)
+                decode_alone(chunk, done.full_window_retries, |alone| {
+                    self.transcribe_window(alone)
+                })
             }
             None => Ok(done),
         }
@@ -618,44 +561,6 @@ pub fn clean_text(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Utterance;
-
-    #[test]
-    fn a_packed_window_that_leaves_a_spoken_utterance_wordless_is_unpacked() {
-        let utterance = |index: usize, start: u64, speech_end: u64| Utterance {
-            index,
-            start_sample: start,
-            end_sample: speech_end + 1_600,
-            speech_end_sample: speech_end,
-        };
-        let mut window = Chunk::new(0, 16_000, vec![0.0; 160_000]);
-        // 2 s of speech, then 0.5 s (too short to judge), then 3 s.
-        window.utterances = vec![
-            utterance(0, 16_000, 48_000),
-            utterance(1, 64_000, 72_000),
-            utterance(2, 96_000, 144_000),
-        ];
-        let piece = |start, end, text: &str| TimedText {
-            start,
-            end,
-            text: text.into(),
-        };
-        let mut done = Transcription {
-            text: "One. Three.".into(),
-            full_window_retries: 0,
-            timed: vec![piece(0, 32_000, "One."), piece(80_000, 128_000, "Three.")],
-        };
-        // The short one without words is not judged.
-        assert_eq!(wordless_utterance(&window, &done), None);
-        // Both pieces given to the first: the third is left wordless.
-        done.timed = vec![piece(0, 20_000, "One."), piece(20_000, 40_000, "Three.")];
-        assert_eq!(wordless_utterance(&window, &done), Some(2));
-        // An utterance is not a window.
-        assert_eq!(
-            wordless_utterance(&Chunk::new(0, 0, vec![0.0; 48_000]), &done),
-            None
-        );
-    }
 
     #[test]
     fn non_speech_markers_are_removed() {
