@@ -322,6 +322,12 @@ pub(crate) struct ServeArgs {
           value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub(crate) idle_secs: u64,
 
+    /// A client that reads nothing for this long while its text waits is disconnected (its
+    /// queue is bounded, so waiting longer would stall its stream), with the reason logged.
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub(crate) send_timeout_secs: u64,
+
     /// Largest upload to /v1/audio/transcriptions, in MiB (larger: HTTP 413).
     #[arg(long, value_name = "MIB", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(1..=4_096))]

@@ -470,3 +470,59 @@ fn a_stop_signal_gives_open_streams_their_final_text_then_exits() {
     assert!(status.is_some_and(|s| s.success()), "{status:?}: {log}");
     assert!(log.contains("open streams get their final text"), "{log}");
 }
+
+#[test]
+fn a_client_that_reads_nothing_is_disconnected_and_the_others_go_on() {
+    let _turn = whisper_turn();
+    let server = Server::start(&["--send-timeout-secs", "1"]);
+    // A WhisperLive client whose socket can hold almost nothing, sending a long reading twice
+    // as fast as it can and never reading what the server sends back: up to 100 finished
+    // segments in each of its 100-odd updates, far more than the connection's buffers hold.
+    let stalled = {
+        use rustix::net::{AddressFamily, SocketType, connect, socket, sockopt};
+        let address: std::net::SocketAddr = server.address.parse().expect("an address");
+        let fd = socket(AddressFamily::INET, SocketType::STREAM, None).expect("a socket");
+        sockopt::set_socket_recv_buffer_size(&fd, 1).expect("a small receive buffer");
+        connect(&fd, &address).expect("the server accepts");
+        let tcp = TcpStream::from(fd);
+        let (mut socket, _) =
+            tungstenite::client(format!("ws://{}/", server.address), tcp).expect("upgraded");
+        socket
+            .send(whisperlive_options("stalled", "en"))
+            .expect("sent");
+        let ready = next_json(&mut socket).expect("an answer");
+        assert_eq!(ready["message"], "SERVER_READY", "{ready}");
+        socket
+    };
+    let reading = steno_core::read_file(fixture("reading.flac")).expect("the fixture decodes");
+    let sending = std::thread::spawn(move || {
+        let mut socket = stalled;
+        for second in reading.chunks(16_000).chain(reading.chunks(16_000)) {
+            let bytes: Vec<u8> = second.iter().flat_map(|s| s.to_le_bytes()).collect();
+            // Once the server has given up on it, its connection is closed.
+            if socket.send(Message::Binary(bytes.into())).is_err() {
+                break;
+            }
+        }
+    });
+    // Meanwhile another client's stream is transcribed, all of it.
+    let events = stream_file(&server, &s16le("session.wav"), "");
+    let text = final_texts(&events).join(" ");
+    let rate = wer(&session_sentences().join(" "), &text);
+    assert!(rate < 0.15, "WER {rate:.2}: {text}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !server.log().contains("could not keep up") {
+        assert!(
+            Instant::now() < deadline,
+            "the stalled client was never disconnected: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = server.log();
+    assert!(
+        log.contains("WhisperLive client stalled: the client read nothing for 1 s"),
+        "{log}"
+    );
+    sending.join().expect("the sending thread");
+}

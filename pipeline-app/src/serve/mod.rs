@@ -26,6 +26,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use steno_core::{
     CancelToken, ChunkerConfig, Pipeline, RunOptions, RunReport, Sink, Source, TranscriberFactory,
     TranscriberPool, WhisperModel,
@@ -40,9 +41,10 @@ use crate::transcribe::{decoding_chunker, step_of};
 /// 16 kHz, far more than any client sends at once (WhisperLive sends 4096 samples).
 const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
-/// How long a send to a client may take before the client is judged unable to keep up and
-/// is disconnected: its queue is bounded, so waiting longer would stall its stream.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// The kernel's send buffer of each connection (Linux doubles it): what a client that stops
+/// reading can hold of the server's memory beyond its bounded queue. Text needs little, and a
+/// full buffer is how a stalled client is noticed (`--send-timeout-secs`).
+const SEND_BUFFER_BYTES: usize = 32 << 10;
 
 /// After SIGINT/SIGTERM, how long open streams get to finish their final text.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -79,6 +81,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
             max_streams: u32::from(args.max_streams),
             max_stream: Duration::from_secs(args.max_stream_secs),
             idle: Duration::from_secs(args.idle_secs),
+            send_timeout: Duration::from_secs(args.send_timeout_secs),
             max_upload_bytes: usize::try_from(args.max_upload_mib << 20).unwrap_or(usize::MAX),
         },
         admission: Arc::new(Semaphore::new(usize::from(args.max_streams))),
@@ -113,6 +116,12 @@ async fn serve(
             ""
         },
     );
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = rustix::net::sockopt::set_socket_send_buffer_size(&*tcp, SEND_BUFFER_BYTES)
+        {
+            tracing::debug!("cannot bound a connection's send buffer: {e}");
+        }
+    });
     let app = router(server.clone());
     let signal = async move {
         shutdown_signal().await;
@@ -204,6 +213,8 @@ struct Limits {
     max_streams: u32,
     max_stream: Duration,
     idle: Duration,
+    /// How long a send to a client may take before it is judged unable to keep up.
+    send_timeout: Duration,
     max_upload_bytes: usize,
 }
 

@@ -10,10 +10,12 @@
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use std::time::Duration;
+
 use tokio::time::{Instant, timeout, timeout_at};
 
+use super::Server;
 use super::feed::{AudioFormat, Feed};
-use super::{SEND_TIMEOUT, Server};
 
 /// The text (or, for WhisperLive, binary) message that ends a client's audio.
 pub(crate) const END_OF_AUDIO: &str = "END_OF_AUDIO";
@@ -84,12 +86,17 @@ pub(crate) async fn read_audio(
 /// The writing half of a client's connection.
 pub(crate) type Writer = SplitSink<WebSocket, Message>;
 
-/// Sends one text message within [`SEND_TIMEOUT`]; `Err` says why the client is given up.
-pub(crate) async fn send(writer: &mut Writer, text: String) -> Result<(), SendFailure> {
-    match timeout(SEND_TIMEOUT, writer.send(Message::Text(text.into()))).await {
+/// Sends one text message within `limit` (`--send-timeout-secs`); `Err` says why the client
+/// is given up.
+pub(crate) async fn send(
+    writer: &mut Writer,
+    text: String,
+    limit: Duration,
+) -> Result<(), SendFailure> {
+    match timeout(limit, writer.send(Message::Text(text.into()))).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(SendFailure::Gone),
-        Err(_) => Err(SendFailure::TooSlow),
+        Err(_) => Err(SendFailure::TooSlow(limit)),
     }
 }
 
@@ -119,18 +126,18 @@ impl From<SendFailure> for Ending {
 pub(crate) enum SendFailure {
     /// The connection is closed or broken.
     Gone,
-    /// The client read nothing for [`SEND_TIMEOUT`]: it cannot keep up.
-    TooSlow,
+    /// The client read nothing for this long: it cannot keep up.
+    TooSlow(Duration),
 }
 
 impl std::fmt::Display for SendFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SendFailure::Gone => f.write_str("the client's connection closed"),
-            SendFailure::TooSlow => write!(
+            SendFailure::TooSlow(limit) => write!(
                 f,
                 "the client read nothing for {} s and could not keep up: disconnected",
-                SEND_TIMEOUT.as_secs()
+                limit.as_secs()
             ),
         }
     }

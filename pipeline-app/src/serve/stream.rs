@@ -75,12 +75,13 @@ pub(crate) async fn upgrade(
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             let (mut writer, reader) = socket.split();
+            let limit = server.limits.send_timeout;
             let outcome = serve(&server, &mut writer, reader, format, query.interim).await;
             drop(admission);
             let close = match outcome {
                 Ok(()) => close_code::NORMAL,
                 Err(Ending::Unreachable(failure)) => {
-                    if failure == SendFailure::TooSlow {
+                    if matches!(failure, SendFailure::TooSlow(_)) {
                         tracing::warn!("/v1/stream: {failure}");
                     }
                     return;
@@ -88,7 +89,7 @@ pub(crate) async fn upgrade(
                 Err(Ending::Refused(problem)) => {
                     tracing::warn!("/v1/stream: {problem}");
                     let event = json!({"type": "error", "message": problem});
-                    let _ = send(&mut writer, event.to_string()).await;
+                    let _ = send(&mut writer, event.to_string(), limit).await;
                     close_code::POLICY
                 }
             };
@@ -125,7 +126,7 @@ async fn serve(
         let reading = read_audio(server, reader, feed, format, false);
         let writing = async {
             while let Some(line) = events.recv().await {
-                send(writer, line).await?;
+                send(writer, line, server.limits.send_timeout).await?;
             }
             Ok::<(), SendFailure>(())
         };
@@ -146,7 +147,7 @@ async fn serve(
     let report = running.finish().await.map_err(|e| format!("{e:#}"))?;
     let mut event = serde_json::to_value(&report).map_err(|e| e.to_string())?;
     event["type"] = json!("report");
-    Ok(send(writer, event.to_string()).await?)
+    Ok(send(writer, event.to_string(), server.limits.send_timeout).await?)
 }
 
 /// HTTP 400 with the problem, in the OpenAI error shape every endpoint uses.

@@ -60,12 +60,16 @@ pub(crate) async fn root(
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
             let (writer, reader) = socket.split();
-            let mut client = Client { writer, uid: None };
+            let mut client = Client {
+                writer,
+                uid: None,
+                send_timeout: server.limits.send_timeout,
+            };
             match serve(&server, &mut client, reader).await {
                 Ok(()) => {}
                 // A client that left ends its own session: there is nobody to tell.
                 Err(Ending::Unreachable(failure)) => {
-                    if failure == SendFailure::TooSlow {
+                    if matches!(failure, SendFailure::TooSlow(_)) {
                         tracing::warn!("WhisperLive client {}: {failure}", client.name());
                     }
                     return;
@@ -107,6 +111,7 @@ struct Options {
 struct Client {
     writer: Writer,
     uid: Option<String>,
+    send_timeout: std::time::Duration,
 }
 
 impl Client {
@@ -117,7 +122,7 @@ impl Client {
     /// Sends one JSON message with the client's uid.
     async fn send(&mut self, mut message: Value) -> Result<(), SendFailure> {
         message["uid"] = json!(self.uid);
-        send(&mut self.writer, message.to_string()).await
+        send(&mut self.writer, message.to_string(), self.send_timeout).await
     }
 
     async fn status(&mut self, status: &str, message: Value) -> Result<(), SendFailure> {
