@@ -128,10 +128,14 @@ async fn serve(
         eprintln!("steno: stopping: open streams get their final text");
         let _ = stop.send(true);
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .await
-        .context("the server stopped")?;
+    // Handlers see the client's address, so that the log says who each line is about.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await
+    .context("the server stopped")?;
     // Upgraded connections are no longer axum's: wait for their streams to end.
     let all = server.limits.max_streams;
     match tokio::time::timeout(SHUTDOWN_GRACE, server.admission.acquire_many(all)).await {

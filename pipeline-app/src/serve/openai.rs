@@ -7,11 +7,12 @@
 //! `prompt`, a `temperature` other than 0 (steno decodes deterministically).
 
 use std::io::Cursor;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, State};
+use axum::extract::{ConnectInfo, Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -73,6 +74,7 @@ enum ResponseFormat {
 /// `POST /v1/audio/transcriptions`.
 pub(crate) async fn transcriptions(
     State(server): State<Arc<Server>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
@@ -103,7 +105,7 @@ pub(crate) async fn transcriptions(
             refuse(StatusCode::BAD_REQUEST, &problem, "invalid_file")
         }
         Err(Failure::Server(problem)) => {
-            tracing::warn!("transcription of an upload failed: {problem}");
+            tracing::warn!("transcription of an upload from {peer} failed: {problem}");
             refuse(StatusCode::INTERNAL_SERVER_ERROR, &problem, "server_error")
         }
     }

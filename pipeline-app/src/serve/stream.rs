@@ -11,10 +11,11 @@
 //! HTTP 503 with `Retry-After`.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
@@ -44,6 +45,7 @@ pub(crate) struct StreamQuery {
 
 pub(crate) async fn upgrade(
     State(server): State<Arc<Server>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     upgrade: WebSocketUpgrade,
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
@@ -82,12 +84,12 @@ pub(crate) async fn upgrade(
                 Ok(()) => close_code::NORMAL,
                 Err(Ending::Unreachable(failure)) => {
                     if matches!(failure, SendFailure::TooSlow(_)) {
-                        tracing::warn!("/v1/stream: {failure}");
+                        tracing::warn!("/v1/stream from {peer}: {failure}");
                     }
                     return;
                 }
                 Err(Ending::Refused(problem)) => {
-                    tracing::warn!("/v1/stream: {problem}");
+                    tracing::warn!("/v1/stream from {peer}: {problem}");
                     let event = json!({"type": "error", "message": problem});
                     let _ = send(&mut writer, event.to_string(), limit).await;
                     close_code::POLICY

@@ -15,11 +15,12 @@
 //! segments behave as faster-whisper's do (finished ones never change).
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
@@ -42,6 +43,7 @@ const DEFAULT_LAST_N: usize = 10;
 /// `/`: a WebSocket upgrade speaks WhisperLive; a plain GET gets the captions page.
 pub(crate) async fn root(
     State(server): State<Arc<Server>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     headers: HeaderMap,
     Query(query): Query<TokenQuery>,
@@ -62,6 +64,7 @@ pub(crate) async fn root(
             let (writer, reader) = socket.split();
             let mut client = Client {
                 writer,
+                peer,
                 uid: None,
                 send_timeout: server.limits.send_timeout,
             };
@@ -110,13 +113,19 @@ struct Options {
 /// A connected client's writing half and the uid it gave.
 struct Client {
     writer: Writer,
+    peer: SocketAddr,
     uid: Option<String>,
     send_timeout: std::time::Duration,
 }
 
 impl Client {
-    fn name(&self) -> &str {
-        self.uid.as_deref().unwrap_or("(no uid yet)")
+    /// Who the client is, for the log: its uid once it gave one, and its address.
+    fn name(&self) -> String {
+        format!(
+            "{} from {}",
+            self.uid.as_deref().unwrap_or("(no uid yet)"),
+            self.peer
+        )
     }
 
     /// Sends one JSON message with the client's uid.
