@@ -5,11 +5,13 @@
 use std::borrow::Cow;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
 use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
 };
+
+mod options;
 
 use crate::pack::{decode_alone, wordless_utterance};
 use crate::window::{MIN_INPUT_SAMPLES, WindowPlan, degenerate};
@@ -42,6 +44,9 @@ pub struct WhisperModel {
     threads_per_state: usize,
     /// Beams of the decode; 1 is greedy (the default).
     beam_size: usize,
+    /// The initial prompt, and its tokens (given to every decode).
+    prompt: Option<String>,
+    prompt_tokens: Arc<[i32]>,
 }
 
 impl std::fmt::Debug for WhisperModel {
@@ -50,6 +55,7 @@ impl std::fmt::Debug for WhisperModel {
             .field("path", &self.path)
             .field("threads_per_state", &self.threads_per_state)
             .field("beam_size", &self.beam_size)
+            .field("prompt", &self.prompt)
             .finish_non_exhaustive()
     }
 }
@@ -74,38 +80,9 @@ impl WhisperModel {
             path: path.to_path_buf(),
             threads_per_state: threads_per_state.max(1),
             beam_size: 1,
+            prompt: None,
+            prompt_tokens: Arc::from([]),
         })
-    }
-
-    /// Decodes with beam search of `beam_size` beams instead of greedily (1, the default):
-    /// often a few words better, at a cost in time (BENCHMARKS.md). It changes the text, so
-    /// it is part of the model's [`name`](TranscriberFactory::name), which process workers
-    /// must match.
-    ///
-    /// ```no_run
-    /// let model = steno_core::WhisperModel::load("models/ggml-tiny.en-q8_0.bin", 2)?
-    ///     .with_beam_size(5);
-    /// # Ok::<(), steno_core::Error>(())
-    /// ```
-    #[must_use]
-    pub fn with_beam_size(mut self, beam_size: usize) -> Self {
-        self.beam_size = beam_size.max(1);
-        self
-    }
-
-    /// The [`name`](TranscriberFactory::name) of the model at `path` decoding with
-    /// `beam_size` beams, without loading it: what a process backend's workers must announce.
-    ///
-    /// ```
-    /// use steno_core::WhisperModel;
-    /// assert_eq!(WhisperModel::name_for("m.bin".as_ref(), 1), "m.bin");
-    /// assert_eq!(WhisperModel::name_for("m.bin".as_ref(), 5), "m.bin (beam search, 5 beams)");
-    /// ```
-    pub fn name_for(path: &Path, beam_size: usize) -> String {
-        match beam_size {
-            0 | 1 => path.display().to_string(),
-            beams => format!("{} (beam search, {beams} beams)", path.display()),
-        }
     }
 
     /// Where the model was loaded from.
@@ -152,15 +129,17 @@ impl WhisperModel {
             state,
             threads: self.threads_per_state,
             beam_size: self.beam_size,
+            prompt_tokens: self.prompt_tokens.clone(),
             eot: self.context.token_eot(),
         })
     }
 }
 
 impl TranscriberFactory for WhisperModel {
-    /// The model's path, and its beam size when it is not greedy: what a worker must serve.
+    /// The model's path, its beam size when it is not greedy and its prompt's hash: what a
+    /// worker must serve.
     fn name(&self) -> String {
-        WhisperModel::name_for(&self.path, self.beam_size)
+        WhisperModel::name_for(&self.path, self.beam_size, self.prompt.as_deref())
     }
 
     fn threads_per_transcriber(&self) -> usize {
@@ -203,6 +182,8 @@ pub struct WhisperTranscriber {
     state: WhisperState,
     threads: usize,
     beam_size: usize,
+    /// The initial prompt's tokens, given to every decode (empty: none).
+    prompt_tokens: Arc<[i32]>,
     /// The end-of-text token: ids from it on are special (timestamps, markers), not text.
     eot: i32,
 }
@@ -223,7 +204,8 @@ fn pinned_params(
     beam_size: usize,
     plan: WindowPlan,
     timestamps: bool,
-) -> FullParams<'static, 'static> {
+    prompt_tokens: &[i32],
+) -> FullParams<'static, '_> {
     let strategy = match beam_size {
         0 | 1 => SamplingStrategy::Greedy { best_of: 1 },
         beams => SamplingStrategy::BeamSearch {
@@ -243,6 +225,11 @@ fn pinned_params(
     // Each chunk stands alone: no text carried over from earlier chunks, so the order in which
     // workers see chunks cannot change the output.
     params.set_no_context(true);
+    // The initial prompt, the same for every chunk. Given as tokens (made once per model):
+    // whisper-rs leaks the string it is given as text on every call.
+    if !prompt_tokens.is_empty() {
+        params.set_tokens(prompt_tokens);
+    }
     // Temperature 0 and no fallback: decoding is deterministic.
     params.set_temperature(0.0);
     params.set_temperature_inc(0.0);
@@ -305,7 +292,8 @@ impl WhisperTranscriber {
         plan: WindowPlan,
         timestamps: bool,
     ) -> Result<Decoded> {
-        let params = pinned_params(self.threads, self.beam_size, plan, timestamps);
+        let prompt = self.prompt_tokens.clone();
+        let params = pinned_params(self.threads, self.beam_size, plan, timestamps, &prompt);
         run_full(
             &mut self.state,
             params,
@@ -325,7 +313,8 @@ impl WhisperTranscriber {
         plan: WindowPlan,
         overtaken: &Overtaken,
     ) -> Result<Option<Decoded>> {
-        let mut params = pinned_params(self.threads, self.beam_size, plan, false);
+        let prompt = self.prompt_tokens.clone();
+        let mut params = pinned_params(self.threads, self.beam_size, plan, false, &prompt);
         stop_when_overtaken(&mut params, overtaken);
         match run_full(&mut self.state, params, samples, index, false, self.eot) {
             _ if overtaken.is_overtaken() => Ok(None),

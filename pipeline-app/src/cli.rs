@@ -132,6 +132,12 @@ pub(crate) struct DecodingArgs {
           value_parser = clap::value_parser!(u16).range(1..=16))]
     pub(crate) beam_size: u16,
 
+    /// Text Whisper hears as said before every utterance: names, jargon and spellings to
+    /// prefer ("Minutes of the Dashwood family meeting at Norland Park."). The same for every
+    /// utterance, so the text is still the same on every backend. At most 223 tokens.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) prompt: Option<String>,
+
     /// Audio (ms) kept after the end of speech in each utterance, so a word's fading end is
     /// not cut [default: 100 in `live`, `serve` and with --realtime, where text waits for it;
     /// 200 for files, whose packed windows lose words with less].
@@ -353,6 +359,10 @@ pub(crate) struct WorkerArgs {
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=16))]
     pub(crate) beam_size: u16,
+
+    /// The initial prompt of every decode.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) prompt: Option<String>,
 
     /// Serve the scripted transcriber instead of a model (tests of the pipeline).
     #[arg(long)]

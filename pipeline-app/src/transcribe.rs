@@ -277,12 +277,18 @@ fn process_backend(
     let command = steno_process::WorkerCommand::new(exe).arg("worker");
     let command = match args.simulate_cost_ms {
         Some(ms) => command.args(["--scripted", "--cost-ms-per-s", &ms.to_string()]),
-        None => command.arg("--model").arg(model_path).args([
-            "--threads".to_owned(),
-            sizing.threads.to_string(),
-            "--beam-size".to_owned(),
-            args.pipeline.decoding.beam_size.to_string(),
-        ]),
+        None => {
+            let command = command.arg("--model").arg(model_path).args([
+                "--threads".to_owned(),
+                sizing.threads.to_string(),
+                "--beam-size".to_owned(),
+                args.pipeline.decoding.beam_size.to_string(),
+            ]);
+            match &args.pipeline.decoding.prompt {
+                Some(prompt) => command.arg("--prompt").arg(prompt),
+                None => command,
+            }
+        }
     };
     Ok(steno_process::ProcessBackend::new(command).with_workers(sizing.parallel))
 }
@@ -293,8 +299,22 @@ pub(crate) fn load_model(
     sizing: &Sizing,
     model_path: &Path,
 ) -> anyhow::Result<WhisperModel> {
-    Ok(WhisperModel::load(model_path, sizing.threads)?
-        .with_beam_size(usize::from(args.pipeline.decoding.beam_size)))
+    decoding_model(&args.pipeline.decoding, sizing.threads, model_path)
+}
+
+/// The model at `model_path` with `threads` per state and `decoding`'s options (beams,
+/// prompt).
+pub(crate) fn decoding_model(
+    decoding: &DecodingArgs,
+    threads: usize,
+    model_path: &Path,
+) -> anyhow::Result<WhisperModel> {
+    let model =
+        WhisperModel::load(model_path, threads)?.with_beam_size(usize::from(decoding.beam_size));
+    Ok(match decoding.prompt.as_deref() {
+        Some(prompt) => model.with_prompt(prompt)?,
+        None => model,
+    })
 }
 
 /// The transcriber of a run: the model, or with `--backend process` only its name (with the
@@ -305,8 +325,12 @@ pub(crate) fn model_transcriber(
     model_path: &Path,
 ) -> anyhow::Result<Arc<dyn TranscriberFactory>> {
     if args.pipeline.backend == BackendName::Process {
-        let name =
-            WhisperModel::name_for(model_path, usize::from(args.pipeline.decoding.beam_size));
+        let decoding = &args.pipeline.decoding;
+        let name = WhisperModel::name_for(
+            model_path,
+            usize::from(decoding.beam_size),
+            decoding.prompt.as_deref(),
+        );
         return Ok(Arc::new(steno_process::WorkerModel::new(
             name,
             sizing.threads,

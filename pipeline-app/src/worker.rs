@@ -19,10 +19,12 @@ pub(crate) fn run(args: &WorkerArgs) -> anyhow::Result<()> {
         Box::new(scripted)
     } else {
         let path = model::resolve(args.model.as_deref())?;
-        Box::new(
-            WhisperModel::load(&path, usize::from(args.threads))?
-                .with_beam_size(usize::from(args.beam_size)),
-        )
+        let model = WhisperModel::load(&path, usize::from(args.threads))?
+            .with_beam_size(usize::from(args.beam_size));
+        Box::new(match args.prompt.as_deref() {
+            Some(prompt) => model.with_prompt(prompt)?,
+            None => model,
+        })
     };
     // Only protocol frames may reach stdout; logs go to stderr, which the parent forwards.
     steno_process::serve(

@@ -184,3 +184,15 @@ fn opus_is_refused_naming_its_container_and_codec_and_the_conversion() {
     );
     assert!(output.stdout.is_empty());
 }
+
+#[test]
+fn a_prompt_whisper_cannot_take_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("word.wav");
+    let long = "word ".repeat(400);
+    for (prompt, problem) in [("", "it is empty"), (long.as_str(), "401 tokens")] {
+        let args = ["--prompt".as_ref(), prompt.as_ref(), input.as_os_str()];
+        let line = fails_cleanly(dir.path(), &args, Path::new("the prompt"));
+        assert!(line.contains(problem), "{line}");
+    }
+}

@@ -334,3 +334,38 @@ fn beam_search_reaches_every_backend_and_its_workers() {
     let error = wer(&session_sentences().join(" "), &texts(&threads).join(" "));
     assert!(error <= 0.15, "WER {error:.3}");
 }
+
+#[test]
+fn a_prompt_steers_the_words_in_process_and_in_workers_alike() {
+    // The opening of *Sense and Sensibility*, whose names tiny.en mishears from the festival
+    // voice; a prompt naming them brings them back.
+    let reading = fixture("reading.flac");
+    let prompt = "Sense and Sensibility, by Jane Austen. The family of Dashwood had long been \
+                  settled in Sussex, at Norland Park. Mr. John Dashwood.";
+    let names = |segments: &[Segment]| texts(segments).join(" ").matches("Dashwood").count();
+    let (plain, _) = jsonl_and_report(&[], &reading);
+    let run =
+        |backend: &str| jsonl_and_report(&["--backend", backend, "--prompt", prompt], &reading);
+    let (threads, report) = run("threads");
+    assert!(
+        names(&threads) >= names(&plain) + 2,
+        "Dashwood {} times with the prompt, {} without",
+        names(&threads),
+        names(&plain)
+    );
+    let reference = reference_lines("reading.txt").join(" ");
+    let (with, without) = (
+        wer(&reference, &texts(&threads).join(" ")),
+        wer(&reference, &texts(&plain).join(" ")),
+    );
+    assert!(
+        with <= without,
+        "WER {with:.3} with the prompt, {without:.3} without"
+    );
+    // The prompt is part of the model's identity, which process workers must match.
+    let model = report["model"].as_str().unwrap();
+    assert!(model.contains("(prompt "), "{model}");
+    let (segments, report) = run("process");
+    assert_eq!(report["model"], model);
+    assert_eq!(content(&segments), content(&threads));
+}

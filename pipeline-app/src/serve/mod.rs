@@ -29,13 +29,13 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use steno_core::{
     CancelToken, ChunkerConfig, Pipeline, RunOptions, RunReport, Sink, Source, TranscriberFactory,
-    TranscriberPool, WhisperModel,
+    TranscriberPool,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::cli::ServeArgs;
 use crate::model;
-use crate::transcribe::{decoding_chunker, step_of};
+use crate::transcribe::{decoding_chunker, decoding_model, step_of};
 
 /// The largest WebSocket message a client may send: 1 MiB is 16 s of float32 audio at
 /// 16 kHz, far more than any client sends at once (WhisperLive sends 4096 samples).
@@ -60,8 +60,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .decoding
         .threads
         .map_or(steno_core::DEFAULT_THREADS_PER_STATE, usize::from);
-    let model = WhisperModel::load(&model_path, threads)?
-        .with_beam_size(usize::from(args.decoding.beam_size));
+    let model = decoding_model(&args.decoding, threads, &model_path)?;
     let states = steno_core::stage::transcribers_fitting_cores(threads, None);
     let model: Arc<dyn TranscriberFactory> = Arc::new(model);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -76,6 +75,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         stream_chunker,
         upload_chunker,
         interim_step: step_of(&args.decoding),
+        prompt: args.decoding.prompt.clone(),
         early_start: !args.decoding.no_early_start,
         limits: Limits {
             max_streams: u32::from(args.max_streams),
@@ -202,6 +202,8 @@ pub(crate) struct Server {
     upload_chunker: ChunkerConfig,
     interim_step: Duration,
     early_start: bool,
+    /// The initial prompt of every decode (`--prompt`).
+    prompt: Option<String>,
     limits: Limits,
     admission: Arc<Semaphore>,
     token: Option<String>,
@@ -246,6 +248,18 @@ impl Server {
             id,
             _permit: permit,
         })
+    }
+
+    /// Why a request's own prompt is refused: the pool's Whisper states decode with one.
+    fn other_prompt(&self) -> String {
+        let served = match &self.prompt {
+            Some(prompt) => format!("`{prompt}`"),
+            None => "none".to_owned(),
+        };
+        format!(
+            "prompt: this server decodes every request with one prompt ({served}, set by \
+             `steno serve --prompt`); send that one or none"
+        )
     }
 
     /// How long until a place frees at the latest: the oldest stream's remaining time (as

@@ -4,7 +4,8 @@
 //! An upload is transcribed like `steno transcribe` transcribes a file (the same decoders,
 //! packed windows, the same text), on the shared pool. What steno cannot honour yet is
 //! refused with a 400 naming the field, never ignored: a `language` other than English, a
-//! `prompt`, a `temperature` other than 0 (steno decodes deterministically).
+//! `prompt` other than the server's own (`steno serve --prompt`), a `temperature` other than 0
+//! (steno decodes deterministically).
 
 use std::io::Cursor;
 use std::net::SocketAddr;
@@ -174,12 +175,8 @@ async fn read_request(server: &Server, mut multipart: Multipart) -> Result<Reque
                     server.model_id
                 )));
             }
-            "prompt" if value.is_empty() => {}
-            "prompt" => {
-                return Err(bad(
-                    "prompt: steno does not take a prompt yet; send the request without it".into(),
-                ));
-            }
+            "prompt" if value.is_empty() || server.prompt.as_deref() == Some(value.as_str()) => {}
+            "prompt" => return Err(bad(server.other_prompt())),
             "temperature" => match value.trim().parse::<f64>() {
                 Ok(0.0) => {}
                 _ => {

@@ -108,6 +108,8 @@ struct Options {
     task: Option<String>,
     #[serde(default)]
     send_last_n_segments: Option<usize>,
+    #[serde(default)]
+    initial_prompt: Option<String>,
 }
 
 /// A connected client's writing half and the uid it gave.
@@ -235,6 +237,12 @@ async fn read_options(
             "language `{language}`: steno serves English for now (model {})",
             server.model_id
         ));
+    }
+    if let Some(prompt) = options.initial_prompt.as_deref()
+        && !prompt.is_empty()
+        && server.prompt.as_deref() != Some(prompt)
+    {
+        return Err(server.other_prompt());
     }
     if options
         .task
