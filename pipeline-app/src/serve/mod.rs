@@ -116,6 +116,12 @@ async fn serve(
             ""
         },
     );
+    if !address.ip().is_loopback() && server.token.is_none() {
+        eprintln!(
+            "steno: warning: {address} is reachable from other machines and no --token is set: \
+             anyone who can reach it can use it"
+        );
+    }
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = rustix::net::sockopt::set_socket_send_buffer_size(&*tcp, SEND_BUFFER_BYTES)
         {
