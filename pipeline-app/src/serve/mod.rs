@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use steno_core::{
@@ -266,6 +268,23 @@ impl Server {
             "prompt: this server decodes every request with one prompt ({served}, set by \
              `steno serve --prompt`); send that one or none"
         )
+    }
+
+    /// HTTP 503 with `Retry-After` (the wait estimate): every place is taken.
+    fn busy(&self) -> Response {
+        let retry_after = self.wait_estimate().as_secs().clamp(1, 3_600);
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, retry_after.to_string())],
+            openai::error_body(
+                &format!(
+                    "the server is transcribing {} streams, its most: retry later",
+                    self.limits.max_streams
+                ),
+                "server_busy",
+            ),
+        )
+            .into_response()
     }
 
     /// How long until a place frees at the latest: the oldest stream's remaining time (as

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use steno_core::{CollectingSink, FileSource, Format, FormatSink, Segment, Sink};
 
-use super::{Server, auth, stream};
+use super::{Server, auth};
 
 /// The model name OpenAI's clients send by default; steno answers it with its own model.
 const OPENAI_MODEL: &str = "whisper-1";
@@ -35,7 +35,8 @@ pub(crate) fn error_body(message: &str, code: &str) -> Json<Value> {
     }))
 }
 
-fn refuse(status: StatusCode, message: &str, code: &str) -> Response {
+/// `status` with an error in OpenAI's shape.
+pub(crate) fn refuse(status: StatusCode, message: &str, code: &str) -> Response {
     (status, error_body(message, code)).into_response()
 }
 
@@ -98,7 +99,7 @@ pub(crate) async fn transcriptions(
         Err(refused) => return refused,
     };
     let Some(_admission) = server.admit() else {
-        return stream::busy(&server);
+        return server.busy();
     };
     match transcribe(&server, request.file, &request.file_name).await {
         Ok((segments, duration)) => respond(request.format, &segments, duration),
@@ -254,7 +255,6 @@ fn respond(format: ResponseFormat, segments: &[Segment], duration: f64) -> Respo
     let text = segments
         .iter()
         .map(|segment| segment.text.as_str())
-        .filter(|text| !text.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
     match format {
@@ -289,7 +289,7 @@ fn text_response(content_type: &'static str, body: String) -> Response {
 /// SRT or WebVTT of `segments`, written by the same sink `steno transcribe` uses.
 fn subtitles(format: Format, segments: &[Segment]) -> String {
     let mut sink = FormatSink::new(format, Vec::new(), "response");
-    for segment in segments.iter().filter(|segment| !segment.text.is_empty()) {
+    for segment in segments {
         // Writing to memory cannot fail.
         let _ = sink.write(segment);
     }

@@ -83,6 +83,32 @@ pub(crate) async fn read_audio(
     }
 }
 
+/// Runs a stream's two halves at once until all its text is out: `reading` feeds the audio
+/// ([`read_audio`]), `writing` sends what the pipeline writes until the run ends. When the
+/// audio is over first, every remaining message still goes out; when the run ends first (it
+/// failed), reading stops and the pipeline's report says why ([`AudioEnd::PipelineEnded`]).
+/// [`AudioEnd::Left`] comes back at once: nobody is left to write to, and the caller's
+/// dropped pipeline stops.
+pub(crate) async fn until_all_sent(
+    reading: impl Future<Output = Result<AudioEnd, String>>,
+    writing: impl Future<Output = Result<(), SendFailure>>,
+) -> Result<AudioEnd, Ending> {
+    tokio::pin!(reading, writing);
+    tokio::select! {
+        end = &mut reading => {
+            let end = end?;
+            if end != AudioEnd::Left {
+                writing.await?;
+            }
+            Ok(end)
+        }
+        written = &mut writing => {
+            written?;
+            Ok(AudioEnd::PipelineEnded)
+        }
+    }
+}
+
 /// The writing half of a client's connection.
 pub(crate) type Writer = SplitSink<WebSocket, Message>;
 

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use futures_util::SinkExt;
 use futures_util::stream::{SplitStream, StreamExt};
 use serde::Deserialize;
@@ -26,7 +26,7 @@ use steno_core::{Format, FormatSink};
 use tokio::sync::mpsc;
 
 use super::feed::{AudioFormat, Encoding, feed};
-use super::session::{AudioEnd, Ending, SendFailure, Writer, read_audio, send};
+use super::session::{AudioEnd, Ending, SendFailure, Writer, read_audio, send, until_all_sent};
 use super::{MAX_MESSAGE_BYTES, Server, auth, openai};
 
 /// Event lines queued for a client before its pipeline waits for it.
@@ -71,7 +71,7 @@ pub(crate) async fn upgrade(
         Err(problem) => return bad_request(&problem),
     };
     let Some(admission) = server.admit() else {
-        return busy(&server);
+        return server.busy();
     };
     upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
@@ -124,27 +124,15 @@ async fn serve(
     let running = server
         .start(Box::new(source), Box::new(sink), true, interim)
         .map_err(|e| format!("{e:#}"))?;
-    {
-        let reading = read_audio(server, reader, feed, format, false);
-        let writing = async {
-            while let Some(line) = events.recv().await {
-                send(writer, line, server.limits.send_timeout).await?;
-            }
-            Ok::<(), SendFailure>(())
-        };
-        tokio::pin!(reading, writing);
-        tokio::select! {
-            end = &mut reading => {
-                if end? == AudioEnd::Left {
-                    // Nobody to write to: dropping `running` stops the pipeline.
-                    return Ok(());
-                }
-                // The audio is over: every event of the run goes out before its report.
-                writing.await?;
-            }
-            // The run ended before the audio did (it failed): its report says why.
-            written = &mut writing => written?,
+    let reading = read_audio(server, reader, feed, format, false);
+    let writing = async {
+        while let Some(line) = events.recv().await {
+            send(writer, line, server.limits.send_timeout).await?;
         }
+        Ok(())
+    };
+    if until_all_sent(reading, writing).await? == AudioEnd::Left {
+        return Ok(());
     }
     let report = running.finish().await.map_err(|e| format!("{e:#}"))?;
     let mut event = serde_json::to_value(&report).map_err(|e| e.to_string())?;
@@ -154,28 +142,7 @@ async fn serve(
 
 /// HTTP 400 with the problem, in the OpenAI error shape every endpoint uses.
 fn bad_request(problem: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        openai::error_body(problem, "invalid_request"),
-    )
-        .into_response()
-}
-
-/// HTTP 503 with `Retry-After`: every place is taken.
-pub(crate) fn busy(server: &Server) -> Response {
-    let retry_after = server.wait_estimate().as_secs().clamp(1, 3_600);
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, retry_after.to_string())],
-        openai::error_body(
-            &format!(
-                "the server is transcribing {} streams, its most: retry later",
-                server.limits.max_streams
-            ),
-            "server_busy",
-        ),
-    )
-        .into_response()
+    openai::refuse(StatusCode::BAD_REQUEST, problem, "invalid_request")
 }
 
 /// Hands each JSON line the sink writes to the connection as one message. It runs on the

@@ -31,7 +31,7 @@ use steno_core::{Segment, Update};
 use tokio::time::timeout;
 
 use super::feed::{AudioFormat, feed};
-use super::session::{AudioEnd, Ending, SendFailure, Writer, read_audio, send};
+use super::session::{AudioEnd, Ending, SendFailure, Writer, read_audio, send, until_all_sent};
 use super::{MAX_MESSAGE_BYTES, Server, auth, page};
 
 /// The backend steno names in `SERVER_READY` (see the module docs for why).
@@ -169,35 +169,19 @@ async fn serve(
         .unwrap_or(DEFAULT_LAST_N)
         .clamp(1, 100);
     let mut transcript = Transcript::new(last_n);
-    let end = {
-        let reading = read_audio(server, reader, feed, AudioFormat::WHISPERLIVE, true);
-        let writing = async {
-            while let Some(update) = updates.next().await {
-                for segments in transcript.show(update) {
-                    client.send(json!({ "segments": segments })).await?;
-                }
-            }
-            Ok::<(), SendFailure>(())
-        };
-        tokio::pin!(reading, writing);
-        tokio::select! {
-            end = &mut reading => {
-                let end = end?;
-                if end == AudioEnd::Left {
-                    // Nobody to write to: dropping `running` stops the pipeline.
-                    return Ok(());
-                }
-                // The audio is over: every segment goes out before the session ends.
-                writing.await?;
-                end
-            }
-            // The run ended before the audio did (it failed): `finish` says why.
-            written = &mut writing => {
-                written?;
-                AudioEnd::PipelineEnded
+    let reading = read_audio(server, reader, feed, AudioFormat::WHISPERLIVE, true);
+    let writing = async {
+        while let Some(update) = updates.next().await {
+            for segments in transcript.show(update) {
+                client.send(json!({ "segments": segments })).await?;
             }
         }
+        Ok(())
     };
+    let end = until_all_sent(reading, writing).await?;
+    if end == AudioEnd::Left {
+        return Ok(());
+    }
     let report = running.finish().await.map_err(|e| format!("{e:#}"))?;
     tracing::debug!(
         "WhisperLive client {}: {:.1} s of audio, {} segment(s)",
@@ -264,13 +248,10 @@ async fn read_options(
 /// it to its transcript (and SRT file) unless its text is the last finished segment's: a
 /// WhisperLive server finishes a segment only after sending the same text incomplete. steno's
 /// final text may differ from its last partial, or come without one, so each final is first
-/// sent incomplete, then finished; and when an utterance ends with no words after a partial
-/// was shown, the last finished segment is sent incomplete again to replace that partial.
+/// sent incomplete, then finished.
 struct Transcript {
     finished: VecDeque<Segment>,
     last_n: usize,
-    /// A partial with words was sent since the last final.
-    partial_shown: bool,
 }
 
 impl Transcript {
@@ -278,19 +259,17 @@ impl Transcript {
         Transcript {
             finished: VecDeque::new(),
             last_n,
-            partial_shown: false,
         }
     }
 
-    /// The `segments` messages that show `update`, in order (none, one or two).
+    /// The `segments` messages that show `update`, in order (none, one or two). The emitter
+    /// writes no final or partial without words, so every update here has some.
     fn show(&mut self, update: Update) -> Vec<Vec<Value>> {
         match update {
-            Update::Partial(partial) if !partial.text.trim().is_empty() => {
-                self.partial_shown = true;
+            Update::Partial(partial) => {
                 vec![self.finished_and(segment(partial.start, partial.end, &partial.text, false))]
             }
-            Update::Final(last) if !last.text.trim().is_empty() => {
-                self.partial_shown = false;
+            Update::Final(last) => {
                 let speaking = self.finished_and(segment(last.start, last.end, &last.text, false));
                 if self.finished.len() == self.last_n {
                     self.finished.pop_front();
@@ -298,13 +277,7 @@ impl Transcript {
                 self.finished.push_back(last);
                 vec![speaking, self.finished_and(None)]
             }
-            // An utterance without words is not a segment to a WhisperLive client.
-            Update::Final(_) if std::mem::take(&mut self.partial_shown) => self
-                .finished
-                .back()
-                .map(|last| vec![vec![segment(last.start, last.end, &last.text, false)]])
-                .unwrap_or_default(),
-            // Partials without words, and kinds of update this server does not know yet.
+            // A kind of update this server does not know yet.
             _ => Vec::new(),
         }
     }
@@ -335,7 +308,7 @@ mod tests {
     use steno_core::Partial;
 
     #[test]
-    fn a_final_is_sent_incomplete_then_finished_and_an_empty_one_replaces_its_partial() {
+    fn a_final_is_sent_incomplete_then_finished() {
         let mut transcript = Transcript::new(2);
         let partial = |chunk: usize, text: &str| {
             Update::Partial(Partial::new(
@@ -374,13 +347,5 @@ mod tests {
                 vec![done(1, "Two.", true), done(2, "Three.", true)]
             ]
         );
-        // An utterance that ends without words: its partial is replaced by the last final.
-        assert_eq!(transcript.show(partial(3, " ")), Vec::<Vec<Value>>::new());
-        transcript.show(partial(3, "Mm"));
-        assert_eq!(
-            transcript.show(last(3, "")),
-            [vec![done(2, "Three.", false)]]
-        );
-        assert_eq!(transcript.show(last(4, "")), Vec::<Vec<Value>>::new());
     }
 }
