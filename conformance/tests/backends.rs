@@ -7,7 +7,8 @@
 //! `backend_suite!(name, || Box::new(steno_name::NameBackend::new()));` (plus the crate as a
 //! dev-dependency of steno-conformance). The process backend's line wraps it in
 //! `ProcessWorkers`, which starts its workers (this crate's `steno-conformance-worker` binary,
-//! built by cargo for these tests) on each pipeline's own transcriber.
+//! built by cargo for these tests) on each pipeline's own transcriber; the NATS backend's line
+//! wraps it in `NatsWorkers`, which does the same over a `nats-server` it starts.
 //!
 //! Fast cases are the check functions of `steno_conformance::FAST_CASES`. Model cases
 //! transcribe each fixture of `conformance/inputs/` with real Whisper and compare the result
@@ -115,6 +116,9 @@ backend_suite!(rayon, || Box::new(steno_rayon::RayonBackend::new()));
 backend_suite!(process, || Box::new(
     steno_conformance::ProcessWorkers::new(env!("CARGO_BIN_EXE_steno-conformance-worker"))
 ));
+backend_suite!(nats, || Box::new(steno_conformance::NatsWorkers::new(
+    env!("CARGO_BIN_EXE_steno-conformance-worker")
+)));
 
 /// Transcribes the model case's fixture on the backend and compares the result with the
 /// input's shared snapshot; records the outcome.

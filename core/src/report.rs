@@ -90,6 +90,10 @@ pub struct RunReport {
     /// always 0 for backends that transcribe in-process.
     #[serde(default)]
     pub worker_restarts: u64,
+    /// Chunks a message broker delivered to a worker again because the worker that had it
+    /// died or was cut off before answering (the NATS backend); 0 for other backends.
+    #[serde(default)]
+    pub redeliveries: u64,
     /// Chunks decoded a second time with Whisper's full window because the decode with the
     /// window sized to the chunk looked degenerate (see `steno_core::window`).
     #[serde(default)]
@@ -150,6 +154,8 @@ pub struct RunTally {
     pub overheads_ms: Vec<f64>,
     /// Worker processes replaced after they died (the process backend; 0 otherwise).
     pub worker_restarts: u64,
+    /// Chunks redelivered by a broker to another worker (the NATS backend; 0 otherwise).
+    pub redeliveries: u64,
     /// Full-window retries of the transcriber's loop guard.
     pub full_window_retries: u64,
     /// Final chunks whose text came from an early decode.
@@ -220,6 +226,7 @@ impl RunStart {
             peak_rss_bytes: usage.peak_rss_bytes,
             realtime,
             worker_restarts: tally.worker_restarts,
+            redeliveries: tally.redeliveries,
             full_window_retries: tally.full_window_retries,
             early_starts_used: tally.early_starts_used,
             early_starts_discarded: tally.early_starts_discarded,
@@ -306,6 +313,7 @@ mod tests {
         }
         for newer in [
             "worker_restarts",
+            "redeliveries",
             "speech_end_latency_ms",
             "full_window_retries",
             "early_starts_used",

@@ -24,9 +24,10 @@ pub(crate) enum Command {
     /// `/v1/stream`, an OpenAI-compatible upload endpoint, and a live-captions page.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
-    /// Serve the worker protocol on stdin/stdout for `--backend process` (started by steno
-    /// itself; not for direct use).
-    #[command(hide = true)]
+    /// Transcribe for a fleet: take chunks from a NATS work queue (`--nats URL`) for runs
+    /// with `--backend nats`, on this or any machine. Without --nats it serves
+    /// `--backend process` on stdin and stdout (steno starts those workers itself).
+    #[command(after_help = WORKER_EXAMPLES)]
     Worker(WorkerArgs),
     /// List the backends this build can run, one per line.
     Backends,
@@ -36,6 +37,16 @@ pub(crate) enum Command {
     Floor(FloorArgs),
 }
 
+const WORKER_EXAMPLES: &str = "\
+Examples:
+  steno worker --nats nats://broker:4222 --model models/ggml-tiny.en-q8_0.bin --threads 2
+  STENO_NATS_TOKEN=... steno worker --nats tls://broker:4222 --stream CAPTIONS
+
+Run as many as the machines have cores for (cores / --threads each); they join and leave
+while runs go on. The model's path names it: give the workers the path the runs give
+(`steno transcribe --backend nats --model PATH`), and the same --beam-size and --prompt.
+Ctrl-C or SIGTERM stops a worker after the chunk in hand.";
+
 const TRANSCRIBE_EXAMPLES: &str = "\
 Examples:
   steno transcribe meeting.wav
@@ -44,6 +55,7 @@ Examples:
   steno transcribe --realtime --interim session.wav     # words appear as they are spoken
   steno transcribe --backend rayon --format srt -o subtitles/ a.wav b.wav c.wav
   steno transcribe --backend process --workers 2 meeting.wav
+  steno transcribe --backend nats --nats nats://broker:4222 --in-flight 8 archive/*.flac
   arecord -f S16_LE -r 16000 -c 1 | steno transcribe -
 
 With several inputs, -o and --report name a directory (an existing one, or a path ending in
@@ -89,7 +101,38 @@ pub(crate) struct PipelineArgs {
     pub(crate) pool: Option<u16>,
 
     #[command(flatten)]
+    pub(crate) nats: NatsArgs,
+
+    #[command(flatten)]
     pub(crate) decoding: DecodingArgs,
+}
+
+/// Where `--backend nats` sends chunks. Credentials come from the environment only
+/// (STENO_NATS_USER and STENO_NATS_PASSWORD, or STENO_NATS_TOKEN; STENO_NATS_CA for a private
+/// CA), so they never appear in a process list or a log.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct NatsArgs {
+    /// `--backend nats`: the NATS server(s) whose JetStream work queue the workers (`steno
+    /// worker --nats URL`) take chunks from: nats://HOST:PORT, or tls://HOST:PORT for TLS.
+    #[arg(long, env = "STENO_NATS_URL", value_name = "URL")]
+    pub(crate) nats: Option<String>,
+
+    /// `--backend nats`: the JetStream stream of the work queue; the workers must name the
+    /// same one.
+    #[arg(long, value_name = "NAME", default_value = steno_nats::DEFAULT_STREAM)]
+    pub(crate) nats_stream: String,
+
+    /// `--backend nats`: chunks with the fleet at once; about the number of workers, so each
+    /// has one [default: max(1, cores / threads)].
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub(crate) in_flight: Option<u16>,
+
+    /// `--backend nats`: how long the run waits while no worker answers (or the server is
+    /// away) before it ends with an error.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub(crate) nats_patience_secs: u64,
 }
 
 /// The model and how speech is cut and decoded: shared by `transcribe`, `live` and `serve`.
@@ -343,7 +386,7 @@ pub(crate) struct ServeArgs {
     pub(crate) decoding: DecodingArgs,
 }
 
-/// `steno worker`: what a worker process of `--backend process` runs.
+/// `steno worker`: a worker of a NATS fleet (`--nats`), or of `--backend process`.
 #[derive(Debug, Args)]
 pub(crate) struct WorkerArgs {
     /// ggml Whisper model file.
@@ -364,16 +407,39 @@ pub(crate) struct WorkerArgs {
     #[arg(long, value_name = "TEXT")]
     pub(crate) prompt: Option<String>,
 
+    /// Take chunks from the JetStream work queue of the NATS server(s) at URL
+    /// (nats://HOST:PORT, or tls://HOST:PORT), until Ctrl-C or SIGTERM. Credentials come from
+    /// the environment: STENO_NATS_USER and STENO_NATS_PASSWORD, or STENO_NATS_TOKEN
+    /// (STENO_NATS_CA for a private CA).
+    #[arg(long, env = "STENO_NATS_URL", value_name = "URL")]
+    pub(crate) nats: Option<String>,
+
+    /// With --nats: the JetStream stream the runs send chunks on.
+    #[arg(long, value_name = "NAME", default_value = steno_nats::DEFAULT_STREAM, requires = "nats")]
+    pub(crate) stream: String,
+
+    /// With --nats: how long a worker may be silent before its chunk goes to another worker
+    /// (it reports progress while it transcribes). Set by the first worker of a model.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, requires = "nats",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) ack_wait_secs: u64,
+
+    /// With --nats: how many times a chunk is delivered before the run it belongs to fails.
+    /// Set by the first worker of a model.
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "nats",
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub(crate) max_deliveries: u32,
+
     /// Serve the scripted transcriber instead of a model (tests of the pipeline).
-    #[arg(long)]
+    #[arg(long, hide = true)]
     pub(crate) scripted: bool,
 
     /// Scripted: milliseconds spent per second of audio.
-    #[arg(long, value_name = "MS", requires = "scripted")]
+    #[arg(long, value_name = "MS", requires = "scripted", hide = true)]
     pub(crate) cost_ms_per_s: Option<u64>,
 
     /// Scripted: fail on the chunk with this index.
-    #[arg(long, value_name = "K", requires = "scripted")]
+    #[arg(long, value_name = "K", requires = "scripted", hide = true)]
     pub(crate) fail_on_chunk: Option<usize>,
 }
 
@@ -387,6 +453,7 @@ pub(crate) enum BackendName {
     Smol,
     Rayon,
     Process,
+    Nats,
 }
 
 impl BackendName {

@@ -259,6 +259,12 @@ pub(crate) fn check_backend_options(args: &TranscribeArgs) -> anyhow::Result<()>
     if args.pipeline.pool.is_some() && args.pipeline.backend != BackendName::Rayon {
         bail!("--pool is an option of --backend rayon (worker processes are --workers)");
     }
+    if args.pipeline.nats.in_flight.is_some() && args.pipeline.backend != BackendName::Nats {
+        bail!("--in-flight is an option of --backend nats");
+    }
+    if args.pipeline.backend == BackendName::Nats && args.pipeline.nats.nats.is_none() {
+        bail!("--backend nats needs the NATS server: --nats nats://HOST:PORT (or $STENO_NATS_URL)");
+    }
     Ok(())
 }
 
@@ -293,6 +299,22 @@ fn process_backend(
     Ok(steno_process::ProcessBackend::new(command).with_workers(sizing.parallel))
 }
 
+/// The NATS backend: chunks go to the workers behind the broker (`steno worker --nats URL`).
+fn nats_backend(args: &TranscribeArgs, sizing: &Sizing) -> anyhow::Result<steno_nats::NatsBackend> {
+    let nats = &args.pipeline.nats;
+    let url = nats
+        .nats
+        .as_deref()
+        .context("--backend nats needs --nats URL")?;
+    let in_flight = nats.in_flight.map_or(sizing.parallel, usize::from);
+    Ok(
+        steno_nats::NatsBackend::new(steno_nats::NatsTarget::from_env(url)?)
+            .with_stream(&nats.nats_stream)?
+            .with_in_flight(in_flight)
+            .with_patience(Duration::from_secs(nats.nats_patience_secs)),
+    )
+}
+
 /// The model of a run, loaded here, with the run's decoding options.
 pub(crate) fn load_model(
     args: &TranscribeArgs,
@@ -317,14 +339,17 @@ pub(crate) fn decoding_model(
     })
 }
 
-/// The transcriber of a run: the model, or with `--backend process` only its name (with the
-/// decoding options), which the workers load and must announce.
+/// The transcriber of a run: the model, or with `--backend process` or `nats` only its name
+/// (with the decoding options), which the workers load and must announce.
 pub(crate) fn model_transcriber(
     args: &TranscribeArgs,
     sizing: &Sizing,
     model_path: &Path,
 ) -> anyhow::Result<Arc<dyn TranscriberFactory>> {
-    if args.pipeline.backend == BackendName::Process {
+    if matches!(
+        args.pipeline.backend,
+        BackendName::Process | BackendName::Nats
+    ) {
         let decoding = &args.pipeline.decoding;
         let name = WhisperModel::name_for(
             model_path,
@@ -358,6 +383,7 @@ pub(crate) fn backend(
             steno_rayon::RayonBackend::new().with_pool_size(sizing.parallel),
         )),
         BackendName::Process => Ok(Box::new(process_backend(args, sizing, model_path)?)),
+        BackendName::Nats => Ok(Box::new(nats_backend(args, sizing)?)),
     }
 }
 
@@ -453,7 +479,8 @@ mod tests {
     fn every_backend_name_is_the_name_its_backend_reports() {
         use clap::ValueEnum;
         for name in BackendName::value_variants() {
-            let args = args(&["--backend", &name.name(), "in.wav"]);
+            let nats = "nats://127.0.0.1:4222";
+            let args = args(&["--backend", &name.name(), "--nats", nats, "in.wav"]);
             let backend = backend(&args, &Sizing::of(&args), Path::new("model.bin"))
                 .unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(backend.name(), name.name());
@@ -505,5 +532,22 @@ mod tests {
             "{err}"
         );
         assert!(check_backend_options(&args(&["--backend", "rayon", "--pool", "2", "a"])).is_ok());
+    }
+
+    #[test]
+    fn nats_options_belong_to_the_nats_backend() {
+        let problem = |argv: &[&str]| {
+            check_backend_options(&args(argv))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(problem(&["--in-flight", "4", "a.wav"]).contains("--in-flight is an option"));
+        // Unless the environment names the server, --backend nats needs --nats.
+        if std::env::var_os("STENO_NATS_URL").is_none() {
+            assert!(problem(&["--backend", "nats", "a.wav"]).contains("needs the NATS server"));
+        }
+        let url = "nats://127.0.0.1:4222";
+        assert_eq!(problem(&["--backend", "nats", "--nats", url, "a.wav"]), "");
     }
 }

@@ -1,8 +1,11 @@
-//! `steno worker` (hidden): one worker process of `--backend process`, serving the worker
-//! protocol of `steno_process` on stdin and stdout until its parent closes stdin.
+//! `steno worker`: a worker of a NATS fleet (`--nats URL`, taking chunks from the broker until
+//! Ctrl-C or SIGTERM), or one worker process of `--backend process` (serving the worker
+//! protocol of `steno_process` on stdin and stdout until its parent closes stdin).
+
+use std::time::Duration;
 
 use anyhow::Context;
-use steno_core::{ScriptedTranscriber, TranscriberFactory, WhisperModel};
+use steno_core::{CancelToken, ScriptedTranscriber, TranscriberFactory, WhisperModel};
 
 use crate::cli::WorkerArgs;
 use crate::model;
@@ -11,7 +14,7 @@ pub(crate) fn run(args: &WorkerArgs) -> anyhow::Result<()> {
     let factory: Box<dyn TranscriberFactory> = if args.scripted {
         let mut scripted = ScriptedTranscriber::new();
         if let Some(ms) = args.cost_ms_per_s {
-            scripted = scripted.with_cost_per_audio_second(std::time::Duration::from_millis(ms));
+            scripted = scripted.with_cost_per_audio_second(Duration::from_millis(ms));
         }
         if let Some(chunk) = args.fail_on_chunk {
             scripted = scripted.with_failure_on_chunk(chunk);
@@ -26,6 +29,9 @@ pub(crate) fn run(args: &WorkerArgs) -> anyhow::Result<()> {
             None => model,
         })
     };
+    if let Some(url) = &args.nats {
+        return serve_nats(args, url, factory.as_ref());
+    }
     // Only protocol frames may reach stdout; logs go to stderr, which the parent forwards.
     steno_process::serve(
         factory.as_ref(),
@@ -33,4 +39,31 @@ pub(crate) fn run(args: &WorkerArgs) -> anyhow::Result<()> {
         std::io::stdout().lock(),
     )
     .context("worker")
+}
+
+/// Serves the NATS work queue until the first Ctrl-C or SIGTERM; the chunk in hand is
+/// finished and answered first.
+fn serve_nats(
+    args: &WorkerArgs,
+    url: &str,
+    factory: &dyn TranscriberFactory,
+) -> anyhow::Result<()> {
+    let worker = steno_nats::NatsWorker::new(steno_nats::NatsTarget::from_env(url)?)
+        .with_stream(&args.stream)?
+        .with_ack_wait(Duration::from_secs(args.ack_wait_secs))
+        .with_max_deliveries(args.max_deliveries);
+    let stop = CancelToken::new();
+    let on_signal = stop.clone();
+    ctrlc::set_handler(move || {
+        eprintln!("steno worker: stopping after the chunk in hand");
+        on_signal.cancel();
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    eprintln!(
+        "steno worker: serving {} on NATS stream {} (Ctrl-C to stop)",
+        factory.name(),
+        args.stream
+    );
+    worker.serve(factory, &stop)?;
+    Ok(())
 }

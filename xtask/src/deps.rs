@@ -18,7 +18,8 @@ const BUILD_PACKAGES: &[&str] = &[
 /// tools (`pactl`, `paplay`), and ALSA's pulse plugin, so the live capture test records real,
 /// real-time audio without a sound card; tmux, a real terminal for the progress bar's test;
 /// for `steno serve`'s tests, PortAudio's headers (WhisperLive's client imports PyAudio) and
-/// Chromium with its WebDriver (the captions page in a real browser).
+/// Chromium with its WebDriver (the captions page in a real browser); and the NATS broker the
+/// NATS backend's tests start on free ports.
 const TEST_PACKAGES: &[&str] = &[
     "pulseaudio",
     "pulseaudio-utils",
@@ -27,6 +28,10 @@ const TEST_PACKAGES: &[&str] = &[
     "portaudio19-dev",
     "chromium",
     "chromium-driver",
+    // The NATS backend's tests run a real broker (`steno_conformance::NatsServer`).
+    "nats-server",
+    // Certificates for the NATS backend's TLS test.
+    "openssl",
 ];
 
 /// Installs the missing test packages, like [`ensure`] does for the build packages.

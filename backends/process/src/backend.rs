@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use steno_core::stage::{
-    InputThreads, PreparedRun, RunControl, TimedChunk, Transcript, transcribe_with,
+    InputThreads, PreparedRun, RunAhead, RunControl, TimedChunk, Transcript, transcribe_with,
     transcribers_fitting_cores,
 };
 use steno_core::{
@@ -143,13 +143,7 @@ impl Backend for ProcessBackend {
         };
         let (chunk_tx, chunk_rx) = bounded::<TimedChunk>(options.queue_capacity.max(1));
         let (text_tx, text_rx) = bounded::<Outcome>(options.queue_capacity.max(1));
-        // Slots take a token before each chunk and get it back when it is written (see
-        // `RunOptions::run_ahead`): transcripts cannot pile up behind a slow chunk.
-        let run_ahead = options.run_ahead(slots);
-        let (token_tx, token_rx) = bounded::<()>(run_ahead);
-        for _ in 0..run_ahead {
-            let _ = token_tx.try_send(());
-        }
+        let tokens = RunAhead::new(options.run_ahead(slots));
         let shared = Arc::new(Shared {
             control: control.clone(),
             command: self.command.clone(),
@@ -170,12 +164,12 @@ impl Backend for ProcessBackend {
                 slot,
                 shared: Arc::clone(&shared),
                 chunks: chunk_rx.clone(),
-                tokens: token_rx.clone(),
+                tokens: tokens.clone(),
                 texts: text_tx.clone(),
             };
             slot_threads.push(control.spawn_stage("worker slot", move || context.run(worker)));
         }
-        drop((chunk_rx, token_rx, text_tx));
+        drop((chunk_rx, text_tx));
 
         loop {
             match text_rx.recv_timeout(STOP_POLL) {
@@ -183,9 +177,7 @@ impl Backend for ProcessBackend {
                     if !control.is_stopped() {
                         // A failed chunk fails the run once the chunks before it are written.
                         control.check(emitter.emit_outcome(chunk, outcome));
-                        for _ in 0..emitter.newly_written() {
-                            let _ = token_tx.try_send(());
-                        }
+                        tokens.give_back(emitter.newly_written());
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -281,8 +273,7 @@ struct SlotContext {
     slot: usize,
     shared: Arc<Shared>,
     chunks: Receiver<TimedChunk>,
-    /// One per chunk the slot may start (see `run_ahead`).
-    tokens: Receiver<()>,
+    tokens: RunAhead,
     texts: Sender<Outcome>,
 }
 
@@ -349,24 +340,10 @@ impl SlotContext {
         Some(running)
     }
 
-    /// Waits for a token to start a chunk; `false` when the run stopped first.
-    fn take_token(&self) -> bool {
-        loop {
-            if self.control().is_stopped() {
-                return false;
-            }
-            match self.tokens.recv_timeout(STOP_POLL) {
-                Ok(()) => return true,
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return false,
-            }
-        }
-    }
-
     fn serve_chunks(&self, current: &mut Option<Current>, cost: &mut Cost) {
         // The token comes first, so tokens go to chunks in their order and the earliest chunk
         // not yet written always has one.
-        while self.take_token() {
+        while self.tokens.take(self.control()) {
             let Ok(timed) = self.chunks.recv() else {
                 return;
             };

@@ -105,6 +105,19 @@ pub enum Message {
     },
 }
 
+impl Message {
+    /// The message's name, for errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Message::Hello { .. } => "Hello",
+            Message::Ready { .. } => "Ready",
+            Message::Transcribe(_) => "Transcribe",
+            Message::Text { .. } => "Text",
+            Message::Failed { .. } => "Failed",
+        }
+    }
+}
+
 /// Why a frame could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

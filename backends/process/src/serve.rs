@@ -2,7 +2,7 @@
 
 use std::io::{BufReader, BufWriter, Read, Write};
 
-use steno_core::{Error, Result, TranscriberFactory};
+use steno_core::{Chunk, Error, Result, Transcriber, TranscriberFactory};
 
 use crate::protocol::{Message, PROTOCOL_VERSION, ProtocolError, read_message, write_message};
 
@@ -36,7 +36,7 @@ pub fn serve(factory: &dyn TranscriberFactory, input: impl Read, output: impl Wr
         Ok(Message::Hello { version }) => version,
         // The parent went away before the handshake: nothing to serve.
         Err(ProtocolError::Closed) => return Ok(()),
-        Ok(other) => return Err(broken(format!("expected Hello, got {}", name(&other)))),
+        Ok(other) => return Err(broken(format!("expected Hello, got {}", other.name()))),
         Err(error) => return Err(broken(error.to_string())),
     };
     let mut transcriber = factory.create()?;
@@ -57,46 +57,40 @@ pub fn serve(factory: &dyn TranscriberFactory, input: impl Read, output: impl Wr
             Ok(Message::Transcribe(chunk)) => chunk,
             Err(ProtocolError::Closed) => return Ok(()),
             Ok(other) => {
-                return Err(broken(format!("expected Transcribe, got {}", name(&other))));
+                return Err(broken(format!("expected Transcribe, got {}", other.name())));
             }
             Err(error) => return Err(broken(error.to_string())),
         };
         tracing::debug!(chunk = chunk.index, "transcribing");
-        let answer = match transcriber.transcribe(&chunk) {
-            Ok(done) => Message::Text {
-                chunk: chunk.index,
-                text: done.text,
-                full_window_retries: done.full_window_retries,
-                timed: done.timed,
-            },
-            // The parent rebuilds the transcriber's error from the problem: the text carries
-            // the underlying causes, which cannot cross the pipe as errors.
-            Err(Error::Transcribe {
-                problem, source, ..
-            }) => Message::Failed {
-                chunk: chunk.index,
-                problem: match source {
-                    Some(cause) => format!("{problem}: {cause}"),
-                    None => problem,
-                },
-            },
-            Err(other) => Message::Failed {
-                chunk: chunk.index,
-                problem: other.chain(),
-            },
-        };
+        let answer = answer(transcriber.as_mut(), &chunk);
         write_message(&mut output, &answer).map_err(|e| cannot_answer(&e))?;
     }
 }
 
-/// The name of a message, for errors.
-pub(crate) fn name(message: &Message) -> &'static str {
-    match message {
-        Message::Hello { .. } => "Hello",
-        Message::Ready { .. } => "Ready",
-        Message::Transcribe(_) => "Transcribe",
-        Message::Text { .. } => "Text",
-        Message::Failed { .. } => "Failed",
+/// Transcribes `chunk` and puts the outcome in the message a worker answers with: `Text`, or
+/// `Failed` when the transcriber fails (its error and causes as one line of text, since errors
+/// cannot cross a pipe or a broker as values).
+pub fn answer(transcriber: &mut dyn Transcriber, chunk: &Chunk) -> Message {
+    match transcriber.transcribe(chunk) {
+        Ok(done) => Message::Text {
+            chunk: chunk.index,
+            text: done.text,
+            full_window_retries: done.full_window_retries,
+            timed: done.timed,
+        },
+        Err(Error::Transcribe {
+            problem, source, ..
+        }) => Message::Failed {
+            chunk: chunk.index,
+            problem: match source {
+                Some(cause) => format!("{problem}: {cause}"),
+                None => problem,
+            },
+        },
+        Err(other) => Message::Failed {
+            chunk: chunk.index,
+            problem: other.chain(),
+        },
     }
 }
 

@@ -13,7 +13,6 @@ use steno_core::{Chunk, Error, Result, Transcription};
 use crate::protocol::{
     Message, PROTOCOL_VERSION, ProtocolError, read_message, write_chunk, write_message,
 };
-use crate::serve::name;
 
 /// How long a worker whose stdin was closed may take to exit before it is killed.
 const EXIT_GRACE: Duration = Duration::from_millis(500);
@@ -218,7 +217,7 @@ impl Worker {
             ),
             Ok(other) => format!(
                 "broke the worker protocol: expected Ready, got {}",
-                name(&other)
+                other.name()
             ),
             Err(error) if error.is_disconnect() => {
                 let exit = self.kill_and_wait();
@@ -296,7 +295,7 @@ impl Worker {
             }
             Ok(other) => Err(protocol(format!(
                 "answered a chunk with a {} message",
-                name(&other)
+                other.name()
             ))),
             Err(error) if error.is_disconnect() => Err(Failure::Died),
             Err(ProtocolError::Malformed { message, problem })

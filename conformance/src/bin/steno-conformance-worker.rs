@@ -3,7 +3,7 @@
 //! suite's pipeline names (see `steno_conformance::ProcessWorkers`):
 //!
 //! ```text
-//! steno-conformance-worker --model NAME [--threads N]
+//! steno-conformance-worker --model NAME [--threads N] [--nats URL --stream NAME]
 //! ```
 //!
 //! - when NAME is a Whisper model file, it is loaded with N threads (1 by default) and
@@ -11,7 +11,9 @@
 //! - otherwise NAME must be a `steno_conformance::WorkerScript` name (a scripted
 //!   transcriber's spec, maybe stalled), which is served and announced as it is, so the
 //!   parent's check that the worker serves the pipeline's transcriber compares the whole
-//!   script.
+//!   script;
+//! - with `--nats`, it serves the NATS backend's work queue on that stream instead (see
+//!   `steno_conformance::NatsWorkers`) until it is killed.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -33,6 +35,8 @@ fn run() -> std::result::Result<(), String> {
     let mut args = std::env::args().skip(1);
     let mut model = None;
     let mut threads = 1;
+    let mut nats = None;
+    let mut stream = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--model" => model = Some(args.next().ok_or("--model needs a name")?),
@@ -42,6 +46,8 @@ fn run() -> std::result::Result<(), String> {
                     .and_then(|value| value.parse().ok())
                     .ok_or("--threads needs a number")?;
             }
+            "--nats" => nats = Some(args.next().ok_or("--nats needs a URL")?),
+            "--stream" => stream = Some(args.next().ok_or("--stream needs a name")?),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -51,6 +57,16 @@ fn run() -> std::result::Result<(), String> {
     } else {
         Box::new(WorkerScript::parse(&model).map_err(|e| e.to_string())?)
     };
+    if let Some(url) = nats {
+        let target = steno_nats::NatsTarget::new(&url).map_err(|e| e.to_string())?;
+        let mut worker = steno_nats::NatsWorker::new(target);
+        if let Some(stream) = stream {
+            worker = worker.with_stream(&stream).map_err(|e| e.to_string())?;
+        }
+        return worker
+            .serve(factory.as_ref(), &steno_core::CancelToken::new())
+            .map_err(|e| e.to_string());
+    }
     steno_process::serve(
         factory.as_ref(),
         std::io::stdin().lock(),

@@ -5,6 +5,7 @@
 //! steno-scripted-worker [--cost-ms-per-s N] [--fail-on-chunk K] [--crash-on-chunk K]
 //!                       [--crash-once-on-chunk K MARKER] [--garbage] [--garbage-on-chunk K]
 //!                       [--model NAME] [--tag TAG]
+//!                       [--nats URL [--stream NAME] [--ack-wait-secs N] [--max-deliveries N]]
 //! ```
 //!
 //! - `--cost-ms-per-s N`: spend N ms per second of audio, like a model would.
@@ -16,6 +17,8 @@
 //! - `--garbage-on-chunk K`: writes text to stdout before answering chunk K.
 //! - `--model NAME`: announces NAME as its model instead of `scripted`.
 //! - `--tag TAG`: ignored; a label for tests to find their workers in `/proc`.
+//! - `--nats URL`: serves the NATS backend's work queue (`steno_nats::NatsWorker`) instead of
+//!   stdin and stdout, until it is killed, with the given stream, ack wait and delivery limit.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -96,6 +99,7 @@ fn run() -> std::result::Result<(), String> {
     let mut scripted = ScriptedTranscriber::new();
     let mut faults = Faults::default();
     let mut garbage = false;
+    let mut nats: Option<steno_nats::NatsWorker> = None;
     let number = |value: Option<String>, flag: &str| -> std::result::Result<u64, String> {
         value
             .and_then(|v| v.parse().ok())
@@ -124,6 +128,26 @@ fn run() -> std::result::Result<(), String> {
             "--tag" => {
                 args.next().ok_or("--tag needs a label")?;
             }
+            "--nats" => {
+                let url = args.next().ok_or("--nats needs a URL")?;
+                let target = steno_nats::NatsTarget::new(&url).map_err(|e| e.to_string())?;
+                nats = Some(steno_nats::NatsWorker::new(target));
+            }
+            "--stream" => {
+                let name = args.next().ok_or("--stream needs a name")?;
+                let worker = nats.take().ok_or("--stream comes after --nats")?;
+                nats = Some(worker.with_stream(&name).map_err(|e| e.to_string())?);
+            }
+            "--ack-wait-secs" => {
+                let secs = number(args.next(), &arg)?;
+                let worker = nats.take().ok_or("--ack-wait-secs comes after --nats")?;
+                nats = Some(worker.with_ack_wait(Duration::from_secs(secs)));
+            }
+            "--max-deliveries" => {
+                let deliveries = u32::try_from(number(args.next(), &arg)?).unwrap_or(u32::MAX);
+                let worker = nats.take().ok_or("--max-deliveries comes after --nats")?;
+                nats = Some(worker.with_max_deliveries(deliveries));
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -139,6 +163,11 @@ fn run() -> std::result::Result<(), String> {
         inner: scripted,
         faults,
     };
+    if let Some(worker) = nats {
+        return worker
+            .serve(&factory, &steno_core::CancelToken::new())
+            .map_err(|e| e.to_string());
+    }
     steno_process::serve(&factory, std::io::stdin().lock(), std::io::stdout().lock())
         .map_err(|e| e.to_string())
 }
