@@ -22,8 +22,8 @@
 //!   `steno-conformance-worker` binary of this crate) serving each pipeline's own transcriber:
 //!   a [`WorkerScript`] (the scripted transcriber's spec) or the model file.
 //! - [`NatsWorkers`]: the NATS backend as the suite runs it, against a real `nats-server -js`
-//!   ([`NatsServer`], started on a free loopback port) with the same worker binary in its NATS
-//!   mode.
+//!   (`steno_nats::LocalServer`, started on a free loopback port) with the same worker binary
+//!   in its NATS mode.
 //!
 //! The harness runs every case against every backend crate of the workspace, one test per
 //! (backend, case) named `<backend>::<case>`. Adding a backend is one line there,
@@ -57,7 +57,7 @@ use std::path::{Path, PathBuf};
 
 use steno_core::Backend;
 
-pub use nats::{NatsServer, NatsWorkers};
+pub use nats::NatsWorkers;
 pub use workers::{ProcessWorkers, WorkerScript, WorkerStall};
 
 /// Makes the backend under test. A check may call it more than once (one backend per run).

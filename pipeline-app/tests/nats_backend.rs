@@ -13,17 +13,17 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
-use steno_conformance::NatsServer;
+use steno_nats::LocalServer;
 
 const USER: &str = "steno";
 const PASSWORD: &str = "pw-3f9a1c7e";
 
 /// The broker of these tests: it takes only `USER` with `PASSWORD`.
-fn server() -> &'static NatsServer {
-    static SERVER: OnceLock<NatsServer> = OnceLock::new();
+fn server() -> &'static LocalServer {
+    static SERVER: OnceLock<LocalServer> = OnceLock::new();
     SERVER.get_or_init(|| {
         let auth = format!("authorization {{\n  user: {USER}\n  password: \"{PASSWORD}\"\n}}");
-        NatsServer::start_with(&auth).unwrap()
+        LocalServer::start_with(&auth).unwrap()
     })
 }
 
@@ -200,7 +200,7 @@ fn a_run_without_workers_ends_with_an_error_that_says_so() {
 
 #[test]
 fn a_chunk_too_large_for_the_broker_is_an_error_that_says_how_to_fix_it() {
-    let small = NatsServer::start_with("max_payload: 65536").unwrap();
+    let small = LocalServer::start_with("max_payload: 65536").unwrap();
     let output = steno()
         .args(["transcribe", "--backend", "nats", "--nats", &small.url()])
         .arg(fixture("session.wav"))
@@ -315,7 +315,7 @@ fn a_tls_broker_is_reached_with_its_ca_and_refused_without_it() {
         cert.display(),
         key.display()
     );
-    let server = NatsServer::start_with(&tls).unwrap();
+    let server = LocalServer::start_with(&tls).unwrap();
     let url = format!("tls://127.0.0.1:{}", server.port());
     // The scripted transcriber on both sides: this test is about the connection.
     let mut worker = Worker(

@@ -16,6 +16,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+mod fleet;
 mod interim;
 
 pub(crate) const USAGE: &str =
@@ -33,6 +34,8 @@ model) and an \"interim\" key to the JSON (write it to benchmarks/realtime-inter
 const FASTER_WHISPER: &str = "faster-whisper";
 const FASTER_WHISPER_INT8: &str = "faster-whisper int8";
 const WHISPER_CPP: &str = "whisper.cpp";
+/// The backend that needs a broker and workers of its own (see `fleet`).
+const NATS: &str = "nats";
 /// The anchors in row order.
 const ANCHORS: [&str; 3] = [FASTER_WHISPER, FASTER_WHISPER_INT8, WHISPER_CPP];
 
@@ -190,6 +193,19 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     } else {
         None
     };
+    // The NATS backend's broker and workers, started once and kept for every run.
+    let fleet = if backends.iter().any(|backend| backend == NATS) {
+        let cost = options.simulated.then_some(SIMULATED_COST_MS_PER_S);
+        Some(fleet::Fleet::start(&steno, &model, cost)?)
+    } else {
+        None
+    };
+    let rig = Rig {
+        steno: &steno,
+        model: &model,
+        scratch: &scratch,
+        fleet: fleet.as_ref(),
+    };
     let mut measurements = Vec::new();
     let with_floor = !options.realtime;
     let mut extra = Vec::new();
@@ -224,20 +240,14 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
                     (Some(anchors), FASTER_WHISPER_INT8) => {
                         anchors.faster_whisper(FASTER_WHISPER_INT8, "int8", run, options)?
                     }
-                    _ => measure(
-                        &steno,
-                        &model,
-                        backend,
-                        run,
-                        with_interim,
-                        options,
-                        &scratch,
-                    )?,
+                    _ => measure(&rig, backend, run, with_interim, options)?,
                 };
                 measurements.push(measurement);
             }
         }
     }
+    // The workers and the broker stop here, before the tables are rendered.
+    drop(fleet);
     let _ = fs::remove_dir_all(&scratch);
     // The simulated transcriber's text is not speech: a word error rate would mean nothing.
     let reference = match options.reference.as_ref().filter(|_| !options.simulated) {
@@ -302,15 +312,30 @@ fn available_backends(steno: &Path) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
+/// What every steno run of a comparison uses.
+struct Rig<'a> {
+    /// The release `steno`.
+    steno: &'a Path,
+    model: &'a Path,
+    /// Where reports and outputs go.
+    scratch: &'a Path,
+    /// The NATS backend's broker and workers, when it is compared.
+    fleet: Option<&'a fleet::Fleet>,
+}
+
 fn measure(
-    steno: &Path,
-    model: &Path,
+    rig: &Rig<'_>,
     backend: &str,
     run: usize,
     with_interim: bool,
     options: &Options,
-    scratch: &Path,
 ) -> anyhow::Result<Measurement> {
+    let Rig {
+        steno,
+        model,
+        scratch,
+        fleet,
+    } = *rig;
     let mut measurement = Measurement::new(backend, run);
     if with_interim {
         measurement.interim = Some(interim::Tally::default());
@@ -341,6 +366,9 @@ fn measure(
             if with_interim {
                 command.arg("--interim");
             }
+            if let (NATS, Some(fleet)) = (backend, fleet) {
+                command.args(fleet.transcribe_args());
+            }
         }
         command
             .arg("--model")
@@ -351,7 +379,14 @@ fn measure(
             command.args(["--simulate-cost-ms", &SIMULATED_COST_MS_PER_S.to_string()]);
         }
         command.arg(input);
+        // The fleet's workers are not children of the run: their CPU is counted around it.
+        let fleet_cpu = fleet
+            .filter(|_| backend == NATS)
+            .map(fleet::Fleet::cpu_seconds);
         let output = run_measured(&mut command, backend, input, &mut measurement)?;
+        if let (Some(before), Some(fleet)) = (fleet_cpu, fleet) {
+            measurement.cpu_seconds += fleet.cpu_seconds() - before;
+        }
         let report: Value = serde_json::from_slice(
             &fs::read(&report_path)
                 .with_context(|| format!("{}: missing", report_path.display()))?,
@@ -359,11 +394,16 @@ fn measure(
         let number = |key: &str| report[key].as_f64().unwrap_or(0.0);
         measurement.wall_seconds += number("wall_seconds");
         measurement.audio_seconds += number("audio_seconds");
+        let workers_rss = fleet
+            .filter(|_| backend == NATS)
+            .map_or(0, fleet::Fleet::peak_rss_bytes);
         measurement.peak_rss_bytes = measurement
             .peak_rss_bytes
-            .max(report["peak_rss_bytes"].as_u64().unwrap_or(0));
+            .max(report["peak_rss_bytes"].as_u64().unwrap_or(0) + workers_rss);
         measurement.dropped_samples += report["dropped_samples"].as_u64().unwrap_or(0);
-        measurement.restarts += report["worker_restarts"].as_u64().unwrap_or(0);
+        // Workers replaced (process) or chunks given to another worker (nats): work lost.
+        measurement.restarts += report["worker_restarts"].as_u64().unwrap_or(0)
+            + report["redeliveries"].as_u64().unwrap_or(0);
         measurement.retries += report["full_window_retries"].as_u64().unwrap_or(0);
         if let Some(p99) = report["overhead_ms"]["p99"].as_f64() {
             let previous = measurement.overhead_p99_ms.unwrap_or(0.0);

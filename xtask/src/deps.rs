@@ -28,7 +28,7 @@ const TEST_PACKAGES: &[&str] = &[
     "portaudio19-dev",
     "chromium",
     "chromium-driver",
-    // The NATS backend's tests run a real broker (`steno_conformance::NatsServer`).
+    // The NATS backend's tests run a real broker (`steno_nats::LocalServer`).
     "nats-server",
     // Certificates for the NATS backend's TLS test.
     "openssl",

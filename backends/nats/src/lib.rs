@@ -16,6 +16,8 @@
 //!   as many machines as you like, while runs go on.
 //! - [`NatsTarget`] is the broker's address and credentials (from the environment, never
 //!   shown).
+//! - [`LocalServer`] starts a real `nats-server` on a free loopback port, for tests and
+//!   benchmarks.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -85,6 +87,7 @@
 //! it is checked.
 
 mod backend;
+mod local;
 mod queue;
 mod session;
 mod target;
@@ -92,6 +95,7 @@ mod wire;
 mod worker;
 
 pub use backend::NatsBackend;
+pub use local::LocalServer;
 pub use target::{CA_ENV, NatsTarget, PASSWORD_ENV, TOKEN_ENV, USER_ENV};
 pub use wire::{DEFAULT_STREAM, check_stream_name};
 pub use worker::NatsWorker;

@@ -10,12 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
-use steno_conformance::NatsServer;
 use steno_core::{
     Backend, ChunkerConfig, CollectingSink, Error, Pipeline, ScriptedTranscriber, Segment, VadKind,
     VecSource,
 };
-use steno_nats::{NatsBackend, NatsTarget};
+use steno_nats::{LocalServer, NatsBackend, NatsTarget};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_steno-scripted-worker");
 
@@ -142,7 +141,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn a_worker_killed_mid_chunk_loses_nothing() {
-    let server = NatsServer::shared();
+    let server = LocalServer::shared();
     let (url, stream) = (server.url(), stream());
     let audio = session(4);
     let want = expected(audio.clone());
@@ -167,7 +166,7 @@ fn a_worker_killed_mid_chunk_loses_nothing() {
 
 #[test]
 fn a_chunk_that_kills_every_worker_fails_the_run_after_the_earlier_segments() {
-    let server = NatsServer::shared();
+    let server = LocalServer::shared();
     let (url, stream) = (server.url(), stream());
     let audio = session(4);
     let want = expected(audio.clone());
@@ -199,7 +198,7 @@ fn a_chunk_that_kills_every_worker_fails_the_run_after_the_earlier_segments() {
 
 #[test]
 fn a_late_answer_after_a_redelivery_is_ignored() {
-    let server = NatsServer::shared();
+    let server = LocalServer::shared();
     let (url, stream) = (server.url(), stream());
     let audio = session(6);
     let want = expected(audio.clone());
@@ -227,7 +226,7 @@ fn a_late_answer_after_a_redelivery_is_ignored() {
 
 #[test]
 fn the_broker_restarting_mid_run_loses_nothing() {
-    let mut server = NatsServer::start().unwrap();
+    let mut server = LocalServer::start().unwrap();
     let (url, stream) = (server.url(), stream());
     let audio = session(6);
     let want = expected(audio.clone());
@@ -245,7 +244,7 @@ fn the_broker_restarting_mid_run_loses_nothing() {
 
 #[test]
 fn a_worker_that_answers_garbage_fails_the_run_with_a_clear_error() {
-    let server = NatsServer::shared();
+    let server = LocalServer::shared();
     let (url, stream) = (server.url(), stream());
     // A fake worker: it sees chunks as they are published and answers each with garbage,
     // including a frame that claims to be 4 GiB long.
