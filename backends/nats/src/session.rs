@@ -189,7 +189,17 @@ impl Session {
         let published = Instant::now();
         let answer = loop {
             tokio::select! {
-                answer = &mut answer => break answer.ok()?,
+                answer = &mut answer => match answer {
+                    Ok(answer) => break answer,
+                    // Only when the client is closed for good: never a silently missing chunk.
+                    Err(_) => {
+                        return Some(Err(queue::broker(format!(
+                            "the connection to NATS at {} closed while chunk {index} waited \
+                             for its text",
+                            self.target
+                        ))));
+                    }
+                },
                 () = tokio::time::sleep(POLL) => {
                     if control.is_stopped() {
                         return None;
