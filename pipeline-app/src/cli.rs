@@ -107,29 +107,29 @@ pub(crate) struct PipelineArgs {
     pub(crate) decoding: DecodingArgs,
 }
 
-/// Where `--backend nats` sends chunks. Credentials come from the environment only
-/// (STENO_NATS_USER and STENO_NATS_PASSWORD, or STENO_NATS_TOKEN; STENO_NATS_CA for a private
-/// CA), so they never appear in a process list or a log.
+/// Where chunks go with `--backend nats` (and `serve --nats`). Credentials come from the
+/// environment only (STENO_NATS_USER and STENO_NATS_PASSWORD, or STENO_NATS_TOKEN;
+/// STENO_NATS_CA for a private CA), so they never appear in a process list or a log.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct NatsArgs {
-    /// `--backend nats`: the NATS server(s) whose JetStream work queue the workers (`steno
-    /// worker --nats URL`) take chunks from: nats://HOST:PORT, or tls://HOST:PORT for TLS.
+    /// The NATS server(s) whose JetStream work queue the workers (`steno worker --nats URL`)
+    /// take chunks from: nats://HOST:PORT, or tls://HOST:PORT for TLS. Used by `--backend
+    /// nats`; `serve` with it transcribes on the fleet instead of loading the model.
     #[arg(long, env = "STENO_NATS_URL", value_name = "URL")]
     pub(crate) nats: Option<String>,
 
-    /// `--backend nats`: the JetStream stream of the work queue; the workers must name the
-    /// same one.
+    /// With NATS: the JetStream stream of the work queue; the workers must name the same one.
     #[arg(long, value_name = "NAME", default_value = steno_nats::DEFAULT_STREAM)]
     pub(crate) nats_stream: String,
 
-    /// `--backend nats`: chunks with the fleet at once; about the number of workers, so each
-    /// has one [default: max(1, cores / threads)].
+    /// With NATS: chunks with the fleet at once; about the number of workers, so each has one
+    /// [default: max(1, cores / threads)].
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub(crate) in_flight: Option<u16>,
 
-    /// `--backend nats`: how long the run waits while no worker answers (or the server is
-    /// away) before it ends with an error.
+    /// With NATS: how long a chunk waits while no worker answers (or the server is away)
+    /// before it fails with an error.
     #[arg(long, value_name = "SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub(crate) nats_patience_secs: u64,
@@ -325,6 +325,7 @@ Examples:
   steno serve                                  # http://127.0.0.1:9090: open it in a browser
   STENO_TOKEN=$(openssl rand -hex 16) steno serve --listen 0.0.0.0:9090
   steno serve --max-streams 8 --threads 1
+  steno serve --nats nats://broker:4222 --in-flight 8  # transcribe on a fleet of `steno worker`s
 
 Endpoints (README: \"Serving over the network\"):
   ws   /                          the WhisperLive protocol (its Python client works unchanged)
@@ -381,6 +382,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "MIB", default_value_t = 100,
           value_parser = clap::value_parser!(u64).range(1..=4_096))]
     pub(crate) max_upload_mib: u64,
+
+    #[command(flatten)]
+    pub(crate) nats: NatsArgs,
 
     #[command(flatten)]
     pub(crate) decoding: DecodingArgs,

@@ -1,5 +1,6 @@
 //! `steno serve` under bad input, admission limits, the token, concurrent streams and a stop
-//! signal: each problem is answered clearly, and the server keeps serving everyone else.
+//! signal: each problem is answered clearly, and the server keeps serving everyone else. And
+//! the server on a NATS fleet (`--nats`) instead of a model of its own.
 //!
 //! The real clients (WhisperLive's, the OpenAI SDK, a browser) have tests of their own; these
 //! speak the protocols directly, to send what no well-behaved client would.
@@ -66,6 +67,20 @@ fn s16le(name: &str) -> Vec<u8> {
         .samples::<i16>()
         .flat_map(|s| s.expect("samples decode").to_le_bytes())
         .collect()
+}
+
+/// What a stream of `session.wav` must give: the same cut as a stream's (utterances decoded
+/// alone, the real-time trailing padding) through `steno transcribe`.
+fn session_as_streamed() -> Vec<String> {
+    texts(&parse_jsonl(&String::from_utf8_lossy(
+        &run_ok(
+            steno()
+                .args(["transcribe", "--no-pack", "--trailing-padding-ms", "100"])
+                .args(["--format", "jsonl"])
+                .arg(fixture("session.wav")),
+        )
+        .stdout,
+    )))
 }
 
 /// Streams `audio` (s16le) to `/v1/stream` in 100 ms frames as fast as the server takes
@@ -361,22 +376,7 @@ fn a_full_server_turns_clients_away_until_a_place_frees() {
 #[test]
 fn concurrent_streams_each_get_exactly_what_steno_transcribe_writes() {
     let _turn = whisper_turn();
-    // The same cut as a stream's: utterances decoded alone, the real-time trailing padding.
-    let expected = texts(&parse_jsonl(&String::from_utf8_lossy(
-        &run_ok(
-            steno()
-                .args([
-                    "transcribe",
-                    "--no-pack",
-                    "--trailing-padding-ms",
-                    "100",
-                    "--format",
-                    "jsonl",
-                ])
-                .arg(fixture("session.wav")),
-        )
-        .stdout,
-    )));
+    let expected = session_as_streamed();
     assert_eq!(expected.len(), 5, "{expected:?}");
     let server = Server::start(&[]);
     let audio = s16le("session.wav");
@@ -531,4 +531,39 @@ fn a_client_that_reads_nothing_is_disconnected_and_the_others_go_on() {
     );
     assert!(line.contains("the client read nothing for 1 s"), "{line}");
     sending.join().expect("the sending thread");
+}
+
+#[test]
+fn a_server_on_a_nats_fleet_gives_what_steno_transcribe_writes() {
+    let _turn = whisper_turn();
+    let expected = session_as_streamed();
+    let broker = steno_nats::LocalServer::start().expect("nats-server (`cargo xtask deps`)");
+    let stream = "SERVE_FLEET";
+    // The only model in the test: the worker's. The server loads none.
+    let mut worker = steno()
+        .args(["worker", "--nats", &broker.url(), "--stream", stream])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("steno worker starts");
+    let server = Server::start(&["--nats", &broker.url(), "--nats-stream", stream]);
+    assert!(
+        server.log().contains("with the NATS fleet at"),
+        "{}",
+        server.log()
+    );
+    assert_eq!(
+        final_texts(&stream_file(&server, &s16le("session.wav"), "")),
+        expected
+    );
+    let wav = std::fs::read(fixture("session.wav")).expect("the fixture");
+    let (status, _, body) = upload(&server, &wav, &[("model", "whisper-1")]);
+    assert_eq!(status, 200, "{body}");
+    let text = serde_json::from_str::<Value>(&body).expect("JSON")["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(wer(&session_sentences().join(" "), &text) < 0.1, "{text}");
+    let _ = worker.kill();
+    let _ = worker.wait();
 }

@@ -21,8 +21,11 @@ mod interim;
 
 pub(crate) const USAGE: &str =
     "usage: cargo xtask compare [--inputs FILES] [--backends LIST] [--realtime] \
-[--simulated] [--interim] [--anchors] [--reference TEXT_FILE] [--runs N] [--json OUT.json] \
-[--plot OUT.svg]
+[--simulated] [--interim] [--anchors] [--reference TEXT_FILE] [--runs N] [--fleet N] \
+[--json OUT.json] [--plot OUT.svg]
+
+--fleet N: the nats backend's workers, each with cores / N threads (default: cores / 2 workers
+of 2 threads, as every backend's default states x threads).
 
 --interim: every round runs each backend without and with `steno transcribe --interim` and
 adds a table of their partials (judged against issue 14's targets with --realtime and the real
@@ -58,6 +61,8 @@ pub(crate) struct Options {
     anchors: bool,
     reference: Option<PathBuf>,
     runs: usize,
+    /// Workers of the nats backend's fleet.
+    fleet: Option<usize>,
     json: Option<PathBuf>,
     plot: Option<PathBuf>,
 }
@@ -74,6 +79,7 @@ impl Options {
             anchors: false,
             reference: None,
             runs: 3,
+            fleet: None,
             json: None,
             plot: None,
         };
@@ -104,6 +110,13 @@ impl Options {
                         runs.parse().ok().filter(|&n| n > 0).with_context(|| {
                             format!("--runs {runs}: expected a positive number")
                         })?;
+                }
+                "--fleet" => {
+                    let fleet = value("--fleet")?;
+                    options.fleet =
+                        Some(fleet.parse().ok().filter(|&n| n > 0).with_context(|| {
+                            format!("--fleet {fleet}: expected a positive number")
+                        })?);
                 }
                 "--json" => options.json = Some(value("--json")?.into()),
                 "--plot" => options.plot = Some(value("--plot")?.into()),
@@ -196,7 +209,7 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     // The NATS backend's broker and workers, started once and kept for every run.
     let fleet = if backends.iter().any(|backend| backend == NATS) {
         let cost = options.simulated.then_some(SIMULATED_COST_MS_PER_S);
-        Some(fleet::Fleet::start(&steno, &model, cost)?)
+        Some(fleet::Fleet::start(&steno, &model, cost, options.fleet)?)
     } else {
         None
     };

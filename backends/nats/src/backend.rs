@@ -199,7 +199,7 @@ impl Slot {
             let mut stopped = false;
             let outcome = transcribe_with(&timed, |chunk| {
                 self.session
-                    .transcribe(chunk, &self.control)
+                    .transcribe(chunk, &|| self.control.is_stopped())
                     .unwrap_or_else(|| {
                         stopped = true;
                         Err(Error::Cancelled)

@@ -16,6 +16,8 @@
 //!   as many machines as you like, while runs go on.
 //! - [`NatsTarget`] is the broker's address and credentials (from the environment, never
 //!   shown).
+//! - [`NatsModel`] is the fleet as a transcriber factory, for a scheduler that lends
+//!   transcribers chunk by chunk (`steno serve --nats URL` puts it under its pool).
 //! - [`LocalServer`] starts a real `nats-server` on a free loopback port, for tests and
 //!   benchmarks.
 //!
@@ -88,6 +90,7 @@
 
 mod backend;
 mod local;
+mod model;
 mod queue;
 mod session;
 mod target;
@@ -96,6 +99,7 @@ mod worker;
 
 pub use backend::NatsBackend;
 pub use local::LocalServer;
+pub use model::NatsModel;
 pub use target::{CA_ENV, NatsTarget, PASSWORD_ENV, TOKEN_ENV, USER_ENV};
 pub use wire::{DEFAULT_STREAM, check_stream_name};
 pub use worker::NatsWorker;

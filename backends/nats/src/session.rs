@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, message::PublishMessage};
 use futures_util::StreamExt as _;
-use steno_core::stage::RunControl;
 use steno_core::{Chunk, Error, Result, Transcription};
 use steno_process::protocol::{Message, PROTOCOL_VERSION};
 use tokio::sync::oneshot;
@@ -46,7 +45,8 @@ struct Routes {
 
 /// One run's session. See the [module docs](self).
 pub(crate) struct Session {
-    runtime: tokio::runtime::Runtime,
+    /// The client's own runtime; `None` once the session is closed.
+    runtime: Option<tokio::runtime::Runtime>,
     client: async_nats::Client,
     js: jetstream::Context,
     stream: jetstream::stream::Stream,
@@ -109,7 +109,7 @@ impl Session {
         ));
         Ok(Session {
             subject: wire::chunk_subject(stream_name, &model, &run),
-            runtime,
+            runtime: Some(runtime),
             client,
             js,
             stream,
@@ -136,12 +136,18 @@ impl Session {
         lock(&self.routes)
     }
 
-    /// Transcribes `chunk` on the fleet: its text, or the error that fails it; `None` when the
-    /// run stopped first.
+    fn runtime(&self) -> &tokio::runtime::Runtime {
+        self.runtime
+            .as_ref()
+            .expect("the runtime is only taken when the session ends")
+    }
+
+    /// Transcribes `chunk` on the fleet: its text, or the error that fails it; `None` when
+    /// `stopped` said so first (it is asked every few tens of milliseconds).
     pub(crate) fn transcribe(
         &self,
         chunk: &Chunk,
-        control: &RunControl,
+        stopped: &(dyn Fn() -> bool + Sync),
     ) -> Option<Result<Transcription>> {
         let payload = match wire::chunk_payload(chunk) {
             Ok(payload) => payload,
@@ -164,8 +170,8 @@ impl Session {
         let (tell, answer) = oneshot::channel();
         self.routes().waiting.insert(request, tell);
         let outcome = self
-            .runtime
-            .block_on(self.round_trip(chunk, request, payload, answer, control));
+            .runtime()
+            .block_on(self.round_trip(chunk, request, payload, answer, stopped));
         self.routes().waiting.remove(&request);
         outcome
     }
@@ -176,11 +182,11 @@ impl Session {
         request: u64,
         payload: Vec<u8>,
         mut answer: oneshot::Receiver<Answer>,
-        control: &RunControl,
+        stopped: &(dyn Fn() -> bool + Sync),
     ) -> Option<Result<Transcription>> {
         let index = chunk.index;
         let sequence = match self
-            .publish(index, request, payload.into(), control)
+            .publish(index, request, payload.into(), stopped)
             .await?
         {
             Ok(sequence) => sequence,
@@ -201,7 +207,7 @@ impl Session {
                     }
                 },
                 () = tokio::time::sleep(POLL) => {
-                    if control.is_stopped() {
+                    if stopped() {
                         return None;
                     }
                     let heard = *lock(&self.last_heard);
@@ -260,7 +266,7 @@ impl Session {
         index: usize,
         request: u64,
         payload: bytes::Bytes,
-        control: &RunControl,
+        stopped: &(dyn Fn() -> bool + Sync),
     ) -> Option<Result<u64>> {
         let mut headers = HeaderMap::new();
         headers.insert(wire::PROTOCOL, PROTOCOL_VERSION.to_string().as_str());
@@ -297,7 +303,7 @@ impl Session {
                     tracing::debug!("NATS did not take chunk {index} ({error}); sending again");
                 }
             }
-            if control.is_stopped() {
+            if stopped() {
                 return None;
             }
             tokio::time::sleep(REPUBLISH_PAUSE).await;
@@ -337,7 +343,7 @@ impl Session {
 
     /// Removes the run's chunks that no worker has taken yet (a failed or cancelled run).
     pub(crate) fn purge(&self) {
-        let purged = self.runtime.block_on(
+        let purged = self.runtime().block_on(
             self.stream
                 .purge()
                 .filter(self.subject.clone())
@@ -354,13 +360,25 @@ impl Session {
         self.ignored_answers.load(Ordering::SeqCst)
     }
 
-    /// Ends the session: subscriptions closed, the client's buffered messages flushed.
-    pub(crate) fn close(self) {
-        let client = self.client.clone();
-        let _ = self
-            .runtime
-            .block_on(async { tokio::time::timeout(Duration::from_secs(2), client.flush()).await });
-        self.runtime.shutdown_timeout(Duration::from_secs(1));
+    /// Ends the session: the client's buffered messages flushed, its tasks stopped.
+    pub(crate) fn close(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            let client = self.client.clone();
+            let _ = runtime.block_on(async {
+                tokio::time::timeout(Duration::from_secs(2), client.flush()).await
+            });
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+impl Drop for Session {
+    /// A session dropped without [`close`](Session::close) (by a server, maybe inside its own
+    /// async runtime, where blocking is not allowed) stops its tasks without waiting.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

@@ -62,9 +62,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         .decoding
         .threads
         .map_or(steno_core::DEFAULT_THREADS_PER_STATE, usize::from);
-    let model = decoding_model(&args.decoding, threads, &model_path)?;
-    let states = steno_core::stage::transcribers_fitting_cores(threads, None);
-    let model: Arc<dyn TranscriberFactory> = Arc::new(model);
+    let (model, states, capacity) = transcribers(args, threads, &model_path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("steno-serve")
@@ -92,7 +90,45 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         next_stream: AtomicU64::new(0),
         stopped,
     });
-    runtime.block_on(serve(server, args.listen, stop, states, threads))
+    runtime.block_on(serve(server, args.listen, stop, &capacity))
+}
+
+/// What the pool lends, how many at once, and that said in words: Whisper states of the model
+/// loaded here, or with `--nats` the fleet's workers, `--in-flight` chunks at a time.
+fn transcribers(
+    args: &ServeArgs,
+    threads: usize,
+    model_path: &std::path::Path,
+) -> anyhow::Result<(Arc<dyn TranscriberFactory>, usize, String)> {
+    let states = steno_core::stage::transcribers_fitting_cores(threads, None);
+    let Some(url) = &args.nats.nats else {
+        if args.nats.in_flight.is_some() {
+            anyhow::bail!("--in-flight is an option of --nats (chunks with the fleet at once)");
+        }
+        let model = decoding_model(&args.decoding, threads, model_path)?;
+        let capacity = format!("{states} Whisper state(s) x {threads} thread(s)");
+        return Ok((Arc::new(model), states, capacity));
+    };
+    // The workers load the model; the name says which model and options they must serve.
+    let decoding = &args.decoding;
+    let name = steno_core::WhisperModel::name_for(
+        model_path,
+        usize::from(decoding.beam_size),
+        decoding.prompt.as_deref(),
+    );
+    let target = steno_nats::NatsTarget::from_env(url)?;
+    let fleet = steno_nats::NatsModel::connect_with_patience(
+        &target,
+        &args.nats.nats_stream,
+        name,
+        Duration::from_secs(args.nats.nats_patience_secs),
+    )?;
+    let in_flight = args.nats.in_flight.map_or(states, usize::from);
+    let capacity = format!(
+        "{in_flight} chunk(s) at once with the NATS fleet at {target}, stream {}",
+        args.nats.nats_stream
+    );
+    Ok((Arc::new(fleet), in_flight, capacity))
 }
 
 /// Listens, serves until a signal, then lets open streams finish.
@@ -100,16 +136,15 @@ async fn serve(
     server: Arc<Server>,
     listen: SocketAddr,
     stop: watch::Sender<bool>,
-    states: usize,
-    threads: usize,
+    capacity: &str,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("--listen {listen}: cannot listen"))?;
     let address = listener.local_addr().unwrap_or(listen);
     eprintln!(
-        "steno: serving {} on http://{address} ({states} Whisper state(s) x {threads} \
-         thread(s), up to {} streams{}); Ctrl-C to stop",
+        "steno: serving {} on http://{address} ({capacity}, up to {} streams{}); Ctrl-C to \
+         stop",
         server.model_id,
         server.limits.max_streams,
         if server.token.is_some() {

@@ -1,7 +1,7 @@
 //! The NATS backend's fleet for `cargo xtask compare`: a real `nats-server` on a free loopback
-//! port and `cores / 2` `steno worker --nats` processes (the same states x threads as every
-//! other backend's default), so `nats` is measured like the rest, its workers' CPU and memory
-//! included.
+//! port and `steno worker --nats` processes (by default `cores / 2` of 2 threads: the same
+//! states x threads as every other backend's default; `--fleet N`: N of `cores / N` threads),
+//! so `nats` is measured like the rest, its workers' CPU and memory included.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -12,8 +12,8 @@ use steno_nats::LocalServer;
 /// The stream the compared runs and the fleet share.
 const STREAM: &str = "COMPARE";
 
-/// Threads per worker: steno's default threads per state.
-const THREADS: usize = 2;
+/// Threads per worker by default: steno's default threads per state.
+const DEFAULT_THREADS: usize = 2;
 
 /// A broker and its workers, stopped when dropped.
 pub(crate) struct Fleet {
@@ -22,12 +22,13 @@ pub(crate) struct Fleet {
 }
 
 impl Fleet {
-    /// Starts the broker and the workers of `model` (or the scripted transcriber, for a
-    /// `--simulated` comparison).
+    /// Starts the broker and `workers` workers of `model` (or of the scripted transcriber,
+    /// for a `--simulated` comparison).
     pub(crate) fn start(
         steno: &Path,
         model: &Path,
         simulated_cost_ms: Option<u64>,
+        workers: Option<usize>,
     ) -> anyhow::Result<Self> {
         let server =
             LocalServer::start().context("cannot start nats-server (`cargo xtask deps`)")?;
@@ -36,11 +37,15 @@ impl Fleet {
             server,
             workers: Vec::new(),
         };
-        for _ in 0..(cores / THREADS).max(1) {
+        let (count, threads) = match workers {
+            Some(count) => (count, (cores / count).max(1)),
+            None => ((cores / DEFAULT_THREADS).max(1), DEFAULT_THREADS),
+        };
+        for _ in 0..count {
             let mut command = Command::new(steno);
             command
                 .args(["worker", "--nats", &fleet.server.url(), "--stream", STREAM])
-                .args(["--threads", &THREADS.to_string()]);
+                .args(["--threads", &threads.to_string()]);
             match simulated_cost_ms {
                 Some(ms) => command.args(["--scripted", "--cost-ms-per-s", &ms.to_string()]),
                 None => command.arg("--model").arg(model),
