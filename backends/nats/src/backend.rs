@@ -195,16 +195,29 @@ impl Slot {
             if index > self.first_failed.load(Ordering::SeqCst) {
                 continue;
             }
-            // The round trip through the broker counts as transcription time.
+            // The worker's own decode is transcription time; the rest of the round trip (the
+            // hand-off through the broker) is the pipeline's overhead, as the report says.
             let mut stopped = false;
-            let outcome = transcribe_with(&timed, |chunk| {
-                self.session
+            let mut handoff = Duration::ZERO;
+            let mut outcome = transcribe_with(&timed, |chunk| {
+                match self
+                    .session
                     .transcribe(chunk, &|| self.control.is_stopped())
-                    .unwrap_or_else(|| {
+                {
+                    Some(Ok((text, round_trip_less_decode))) => {
+                        handoff = round_trip_less_decode;
+                        Ok(text)
+                    }
+                    Some(Err(error)) => Err(error),
+                    None => {
                         stopped = true;
                         Err(Error::Cancelled)
-                    })
+                    }
+                }
             });
+            if let Ok(transcript) = &mut outcome {
+                transcript.transcribe_time = transcript.transcribe_time.saturating_sub(handoff);
+            }
             if stopped {
                 return;
             }

@@ -80,6 +80,14 @@
 //!   broker knows of: never a hang, never a silently missing segment.
 //! - A failed or cancelled run removes its chunks that no worker has taken yet.
 //!
+//! ## In the run report
+//!
+//! `redeliveries` counts chunks answered after the broker had delivered them more than once.
+//! `overhead_ms` includes the hand-off: each answer carries the worker's own decode time, and
+//! the rest of the round trip (publishing, storing, pulling, answering) is the pipeline's
+//! overhead, not transcription. `cpu_seconds` and `peak_rss_bytes` are the coordinator's only:
+//! the workers are processes elsewhere (`cargo xtask compare` adds its local workers' share).
+//!
 //! ## Security
 //!
 //! [`NatsTarget::from_env`] takes a user and password ([`USER_ENV`], [`PASSWORD_ENV`]) or a

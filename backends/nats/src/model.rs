@@ -97,8 +97,7 @@ struct FleetTranscriber {
 impl Transcriber for FleetTranscriber {
     fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
         // Never stopped from here: a chunk waits for its answer or for the patience.
-        self.session
-            .transcribe(chunk, &|| false)
-            .unwrap_or(Err(Error::Cancelled))
+        let outcome = self.session.transcribe(chunk, &|| false);
+        outcome.map_or(Err(Error::Cancelled), |done| done.map(|(text, _)| text))
     }
 }

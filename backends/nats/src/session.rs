@@ -26,8 +26,13 @@ const MESSAGE_OVERHEAD: usize = 1024;
 
 /// What a waiting request is told.
 enum Answer {
-    /// A worker's answer, and how many times its chunk had been delivered.
-    Frame { message: Message, delivered: i64 },
+    /// A worker's answer, how many times its chunk had been delivered, and how long the
+    /// worker's transcriber took.
+    Frame {
+        message: Message,
+        delivered: i64,
+        transcribed: Duration,
+    },
     /// A worker answered something that is not a frame.
     Malformed { worker: String, problem: String },
     /// The broker gave up on the chunk after this many deliveries.
@@ -142,13 +147,14 @@ impl Session {
             .expect("the runtime is only taken when the session ends")
     }
 
-    /// Transcribes `chunk` on the fleet: its text, or the error that fails it; `None` when
-    /// `stopped` said so first (it is asked every few tens of milliseconds).
+    /// Transcribes `chunk` on the fleet: its text and the hand-off (the round trip less the
+    /// worker's own transcription time), or the error that fails it; `None` when `stopped`
+    /// said so first (it is asked every few tens of milliseconds).
     pub(crate) fn transcribe(
         &self,
         chunk: &Chunk,
         stopped: &(dyn Fn() -> bool + Sync),
-    ) -> Option<Result<Transcription>> {
+    ) -> Option<Result<(Transcription, Duration)>> {
         let payload = match wire::chunk_payload(chunk) {
             Ok(payload) => payload,
             Err(error) => return Some(Err(error)),
@@ -183,8 +189,9 @@ impl Session {
         payload: Vec<u8>,
         mut answer: oneshot::Receiver<Answer>,
         stopped: &(dyn Fn() -> bool + Sync),
-    ) -> Option<Result<Transcription>> {
+    ) -> Option<Result<(Transcription, Duration)>> {
         let index = chunk.index;
+        let began = Instant::now();
         let sequence = match self
             .publish(index, request, payload.into(), stopped)
             .await?
@@ -228,15 +235,17 @@ impl Session {
                         ..
                     },
                 delivered,
+                transcribed,
             } => {
                 if delivered > 1 {
                     self.redeliveries.fetch_add(1, Ordering::SeqCst);
                 }
-                Ok(Transcription {
+                let text = Transcription {
                     text,
                     full_window_retries,
                     timed,
-                })
+                };
+                Ok((text, began.elapsed().saturating_sub(transcribed)))
             }
             Answer::Frame {
                 message: Message::Failed { problem, .. },
@@ -408,8 +417,11 @@ async fn route(
                 let delivered = wire::header(headers, wire::DELIVERED)
                     .and_then(|d| d.parse().ok())
                     .unwrap_or(1);
+                let transcribed = wire::header(headers, wire::TRANSCRIBED_US)
+                    .and_then(|us| us.parse().ok())
+                    .map_or(Duration::ZERO, Duration::from_micros);
                 let answer = match wire::decode_payload(&message.payload) {
-                    Ok(message) => Answer::Frame { message, delivered },
+                    Ok(message) => Answer::Frame { message, delivered, transcribed },
                     Err(error) => Answer::Malformed { worker, problem: error.to_string() },
                 };
                 let _ = tell.send(answer);

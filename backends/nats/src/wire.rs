@@ -27,6 +27,9 @@ pub(crate) const REPLY_TO: &str = "Steno-Reply-To";
 pub(crate) const REQUEST: &str = "Steno-Request";
 /// Header of an answer: how many times the broker had delivered the chunk.
 pub(crate) const DELIVERED: &str = "Steno-Delivered";
+/// Header of an answer: how long the worker's transcriber took, in microseconds (the rest of
+/// the round trip is the hand-off through the broker).
+pub(crate) const TRANSCRIBED_US: &str = "Steno-Transcribed-Us";
 /// Header of an answer: which worker answered (host and process id), for logs.
 pub(crate) const WORKER: &str = "Steno-Worker";
 

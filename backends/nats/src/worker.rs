@@ -210,12 +210,15 @@ impl Serving<'_> {
             .to_owned();
         let delivered = message.info().map_or(1, |info| info.delivered);
         let refusal = refusal(headers, self.model);
+        let mut transcribed = Duration::ZERO;
         let answer = match (refusal, wire::decode_payload(&message.payload)) {
             (Some(problem), _) => Err(problem),
             (None, Ok(Message::Transcribe(chunk))) => {
                 tracing::debug!(chunk = chunk.index, delivered, "transcribing");
                 let progress = runtime.spawn(keep_alive(Arc::clone(&message), self.ack_wait / 3));
+                let began = std::time::Instant::now();
                 let answer = steno_process::answer(transcriber, &chunk);
+                transcribed = began.elapsed();
                 progress.abort();
                 Ok(answer)
             }
@@ -237,6 +240,8 @@ impl Serving<'_> {
         reply.insert(wire::REQUEST, request.as_str());
         reply.insert(wire::DELIVERED, HeaderValue::from(delivered));
         reply.insert(wire::WORKER, self.identity);
+        let micros = u64::try_from(transcribed.as_micros()).unwrap_or(u64::MAX);
+        reply.insert(wire::TRANSCRIBED_US, HeaderValue::from(micros));
         let sent = runtime.block_on(async {
             let payload = wire::answer_payload(&answer).map_err(|e| e.to_string())?;
             tokio::time::timeout(ANSWER_TIMEOUT, async {
