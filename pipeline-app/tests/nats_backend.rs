@@ -86,17 +86,6 @@ impl Drop for Worker {
     }
 }
 
-/// Without timing: what must be identical across backends.
-fn content(segments: &[Segment]) -> Vec<(usize, String, String, String)> {
-    segments
-        .iter()
-        .map(|s| {
-            let at = |seconds: f64| format!("{seconds:.3}");
-            (s.chunk, at(s.start), at(s.end), s.text.clone())
-        })
-        .collect()
-}
-
 fn failed(output: &Output) -> String {
     assert!(!output.status.success(), "steno succeeded");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();

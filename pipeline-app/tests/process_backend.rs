@@ -20,21 +20,6 @@ fn reference() -> &'static Vec<Segment> {
     REFERENCE.get_or_init(|| threads_jsonl(&fixture("session.wav")))
 }
 
-/// Without timing: what must be identical across backends.
-fn content(segments: &[Segment]) -> Vec<(usize, String, String, String)> {
-    segments
-        .iter()
-        .map(|s| {
-            (
-                s.chunk,
-                format!("{:.3}", s.start),
-                format!("{:.3}", s.end),
-                s.text.clone(),
-            )
-        })
-        .collect()
-}
-
 fn read_report(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

@@ -14,20 +14,6 @@ fn reference() -> &'static Vec<Segment> {
     REFERENCE.get_or_init(|| threads_jsonl(&fixture("session.wav")))
 }
 
-fn content(segments: &[Segment]) -> Vec<(usize, String, String, String)> {
-    segments
-        .iter()
-        .map(|s| {
-            (
-                s.chunk,
-                format!("{:.3}", s.start),
-                format!("{:.3}", s.end),
-                s.text.clone(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn the_session_gives_the_threads_backends_jsonl() {
     let dir = tempfile::tempdir().unwrap();

@@ -490,7 +490,15 @@ fn run_measured(
 /// CPU seconds (user + system) of this process's finished children, from `/proc/self/stat`:
 /// covers `steno` and any worker processes it waited for.
 fn children_cpu_seconds() -> f64 {
-    let Ok(stat) = fs::read_to_string("/proc/self/stat") else {
+    // After the command name: state is field 3, so cutime (16) and cstime (17) are 13 and 14.
+    cpu_seconds_in("/proc/self/stat", 13)
+}
+
+/// The sum of two consecutive CPU-time fields of a `/proc/PID/stat` file (in clock ticks,
+/// 100 per second), `first` counted from the state field after the command name; 0 when the
+/// file cannot be read.
+pub(crate) fn cpu_seconds_in(stat_path: &str, first: usize) -> f64 {
+    let Ok(stat) = fs::read_to_string(stat_path) else {
         return 0.0;
     };
     let Some((_, rest)) = stat.rsplit_once(')') else {
@@ -500,8 +508,7 @@ fn children_cpu_seconds() -> f64 {
         .split_whitespace()
         .map(|f| f.parse().unwrap_or(0.0))
         .collect();
-    // After the command name: state is field 3, so cutime (16) and cstime (17) are 13 and 14.
-    (fields.get(13).unwrap_or(&0.0) + fields.get(14).unwrap_or(&0.0)) / 100.0
+    (fields.get(first).unwrap_or(&0.0) + fields.get(first + 1).unwrap_or(&0.0)) / 100.0
 }
 
 /// One row of the comparison table (medians over runs).

@@ -4,16 +4,15 @@
 //! broker restarting mid-run, and a worker that answers garbage.
 #![allow(clippy::unwrap_used, reason = "a test that cannot set up should panic")]
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{pipeline, session, texts};
 use futures_util::StreamExt as _;
-use steno_core::{
-    Backend, ChunkerConfig, CollectingSink, Error, Pipeline, ScriptedTranscriber, Segment, VadKind,
-    VecSource,
-};
+use steno_core::{Backend, CollectingSink, Error};
 use steno_nats::{LocalServer, NatsBackend, NatsTarget};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_steno-scripted-worker");
@@ -60,37 +59,6 @@ impl Drop for Worker {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn tone(seconds: f32) -> Vec<f32> {
-    (0..(seconds * 16_000.0) as usize)
-        .map(|i| 0.3 * (i as f32 * 0.05).sin())
-        .collect()
-}
-
-/// `utterances` bursts of 0.6 s "speech" separated by 0.75 s of silence: one chunk each.
-fn session(utterances: usize) -> Vec<f32> {
-    let mut audio = vec![0.0; 8_000];
-    for _ in 0..utterances {
-        audio.extend(tone(0.6));
-        audio.extend(vec![0.0; 12_000]);
-    }
-    audio
-}
-
-fn pipeline(audio: Vec<f32>, sink: CollectingSink) -> Pipeline {
-    Pipeline::builder(
-        VecSource::new(audio),
-        Arc::new(ScriptedTranscriber::new()),
-        sink,
-    )
-    .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
-    .build()
-    .unwrap()
-}
-
-fn texts(segments: &[Segment]) -> Vec<String> {
-    segments.iter().map(|s| s.text.clone()).collect()
 }
 
 /// What the scripted transcriber says for `audio` on the threads backend.

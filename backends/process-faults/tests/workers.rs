@@ -3,14 +3,13 @@
 //! and no worker left behind.
 #![allow(clippy::unwrap_used, reason = "a test that cannot set up should panic")]
 
-use std::sync::Arc;
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use steno_core::{
-    Backend, ChunkerConfig, CollectingSink, Error, Pipeline, RunReport, ScriptedTranscriber,
-    Segment, VadKind, VecSource,
-};
+use common::{pipeline, session, texts};
+use steno_core::{Backend, CollectingSink, Error, Pipeline, RunReport};
 use steno_process::{ProcessBackend, WorkerCommand};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_steno-scripted-worker");
@@ -58,33 +57,6 @@ fn assert_no_workers_left(tag: &str) {
     assert!(left.is_empty(), "worker processes left running: {left:?}");
 }
 
-fn tone(seconds: f32) -> Vec<f32> {
-    (0..(seconds * 16_000.0) as usize)
-        .map(|i| 0.3 * (i as f32 * 0.05).sin())
-        .collect()
-}
-
-/// `utterances` bursts of 0.6 s "speech" separated by 0.75 s of silence.
-fn session(utterances: usize) -> Vec<f32> {
-    let mut audio = vec![0.0; 8_000];
-    for _ in 0..utterances {
-        audio.extend(tone(0.6));
-        audio.extend(vec![0.0; 12_000]);
-    }
-    audio
-}
-
-fn pipeline(audio: Vec<f32>, sink: CollectingSink) -> Pipeline {
-    Pipeline::builder(
-        VecSource::new(audio),
-        Arc::new(ScriptedTranscriber::new()),
-        sink,
-    )
-    .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
-    .build()
-    .unwrap()
-}
-
 /// What the scripted transcriber says for `audio`, in process.
 fn expected(audio: Vec<f32>) -> Vec<String> {
     let sink = CollectingSink::new();
@@ -93,10 +65,6 @@ fn expected(audio: Vec<f32>) -> Vec<String> {
     let report = InProcess.run(p).unwrap();
     assert!(report.chunks > 0);
     texts(&sink.segments())
-}
-
-fn texts(segments: &[Segment]) -> Vec<String> {
-    segments.iter().map(|s| s.text.clone()).collect()
 }
 
 /// A minimal sequential backend built from core's stages, as the reference.

@@ -119,6 +119,17 @@ pub(crate) fn parse_jsonl(text: &str) -> Vec<Segment> {
         .collect()
 }
 
+/// Each segment without its timing: what must be identical across backends.
+pub(crate) fn content(segments: &[Segment]) -> Vec<(usize, String, String, String)> {
+    segments
+        .iter()
+        .map(|s| {
+            let at = |seconds: f64| format!("{seconds:.3}");
+            (s.chunk, at(s.start), at(s.end), s.text.clone())
+        })
+        .collect()
+}
+
 /// The text of each segment, in order.
 pub(crate) fn texts(segments: &[Segment]) -> Vec<String> {
     segments.iter().map(|s| s.text.clone()).collect()

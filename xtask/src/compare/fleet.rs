@@ -101,18 +101,8 @@ impl Drop for Fleet {
 
 /// User + system CPU seconds of process `pid`, from `/proc/PID/stat`.
 fn proc_cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<f64> = rest
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0.0))
-        .collect();
     // After the command name: state is field 3, so utime (14) and stime (15) are 11 and 12.
-    (fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0)) / 100.0
+    super::cpu_seconds_in(&format!("/proc/{pid}/stat"), 11)
 }
 
 /// Peak resident memory (VmHWM) of process `pid`, from `/proc/PID/status`.

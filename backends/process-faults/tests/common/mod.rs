@@ -1,0 +1,42 @@
+//! The audio and pipeline both worker backends' fault tests feed their scripted workers.
+
+#![allow(dead_code, reason = "each test file uses a different subset")]
+
+use std::sync::Arc;
+
+use steno_core::{
+    ChunkerConfig, CollectingSink, Pipeline, ScriptedTranscriber, Segment, VadKind, VecSource,
+};
+
+pub(crate) fn tone(seconds: f32) -> Vec<f32> {
+    (0..(seconds * 16_000.0) as usize)
+        .map(|i| 0.3 * (i as f32 * 0.05).sin())
+        .collect()
+}
+
+/// `utterances` bursts of 0.6 s "speech" separated by 0.75 s of silence: one chunk each.
+pub(crate) fn session(utterances: usize) -> Vec<f32> {
+    let mut audio = vec![0.0; 8_000];
+    for _ in 0..utterances {
+        audio.extend(tone(0.6));
+        audio.extend(vec![0.0; 12_000]);
+    }
+    audio
+}
+
+/// `audio` to `sink` through the scripted transcriber, cut by the energy VAD.
+pub(crate) fn pipeline(audio: Vec<f32>, sink: CollectingSink) -> Pipeline {
+    Pipeline::builder(
+        VecSource::new(audio),
+        Arc::new(ScriptedTranscriber::new()),
+        sink,
+    )
+    .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+    .build()
+    .expect("the test pipeline is valid")
+}
+
+/// The text of each segment, in order.
+pub(crate) fn texts(segments: &[Segment]) -> Vec<String> {
+    segments.iter().map(|s| s.text.clone()).collect()
+}
