@@ -414,8 +414,9 @@ pub(crate) struct WorkerArgs {
     /// Take chunks from the JetStream work queue of the NATS server(s) at URL
     /// (nats://HOST:PORT, or tls://HOST:PORT), until Ctrl-C or SIGTERM. Credentials come from
     /// the environment: STENO_NATS_USER and STENO_NATS_PASSWORD, or STENO_NATS_TOKEN
-    /// (STENO_NATS_CA for a private CA).
-    #[arg(long, env = "STENO_NATS_URL", value_name = "URL")]
+    /// (STENO_NATS_CA for a private CA). Never taken from $STENO_NATS_URL: the process
+    /// backend's workers (this command without --nats) inherit the environment.
+    #[arg(long, value_name = "URL")]
     pub(crate) nats: Option<String>,
 
     /// With --nats: the JetStream stream the runs send chunks on.

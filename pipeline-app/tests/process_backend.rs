@@ -31,6 +31,9 @@ fn the_session_gives_the_threads_backends_jsonl() {
     let (out, report) = (dir.path().join("out.jsonl"), dir.path().join("run.json"));
     run_ok(
         steno()
+            // Workers inherit the environment: a NATS URL there must not turn them into NATS
+            // workers (only `steno worker --nats` does).
+            .env("STENO_NATS_URL", "nats://127.0.0.1:1")
             .args([
                 "transcribe",
                 "--backend",
