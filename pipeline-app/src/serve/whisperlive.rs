@@ -182,6 +182,9 @@ async fn serve(
     if end == AudioEnd::Left {
         return Ok(());
     }
+    for segments in transcript.end() {
+        client.send(json!({ "segments": segments })).await?;
+    }
     let report = running.finish().await.map_err(|e| format!("{e:#}"))?;
     tracing::debug!(
         "WhisperLive client {}: {:.1} s of audio, {} segment(s)",
@@ -248,10 +251,14 @@ async fn read_options(
 /// it to its transcript (and SRT file) unless its text is the last finished segment's: a
 /// WhisperLive server finishes a segment only after sending the same text incomplete. steno's
 /// final text may differ from its last partial, or come without one, so each final is first
-/// sent incomplete, then finished.
+/// sent incomplete, then finished. And an utterance can end without words after a partial
+/// had some (the emitter writes no empty final): then the partial would be the client's last
+/// incomplete segment for good, so [`end`](Self::end) shows the last final incomplete again.
 struct Transcript {
     finished: VecDeque<Segment>,
     last_n: usize,
+    /// A partial is shown, and no final has come after it.
+    partial_shown: bool,
 }
 
 impl Transcript {
@@ -259,6 +266,22 @@ impl Transcript {
         Transcript {
             finished: VecDeque::new(),
             last_n,
+            partial_shown: false,
+        }
+    }
+
+    /// The `segments` messages that end the stream (none or one): when the last thing shown
+    /// was a partial whose utterance ended without words, the last final, incomplete, so the
+    /// client's last incomplete segment is that final and not the stale partial. (Before any
+    /// final there is nothing to show instead: WhisperLive's client cannot take an empty
+    /// `segments` list.)
+    fn end(&mut self) -> Vec<Vec<Value>> {
+        let stale = std::mem::take(&mut self.partial_shown);
+        match self.finished.back() {
+            Some(last) if stale => {
+                vec![self.finished_and(segment(last.start, last.end, &last.text, false))]
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -267,9 +290,11 @@ impl Transcript {
     fn show(&mut self, update: Update) -> Vec<Vec<Value>> {
         match update {
             Update::Partial(partial) => {
+                self.partial_shown = true;
                 vec![self.finished_and(segment(partial.start, partial.end, &partial.text, false))]
             }
             Update::Final(last) => {
+                self.partial_shown = false;
                 let speaking = self.finished_and(segment(last.start, last.end, &last.text, false));
                 if self.finished.len() == self.last_n {
                     self.finished.pop_front();
@@ -347,5 +372,27 @@ mod tests {
                 vec![done(1, "Two.", true), done(2, "Three.", true)]
             ]
         );
+        // Nothing is stale: the stream ends as it is.
+        assert!(transcript.end().is_empty());
+        // The last utterance showed words in a partial, then ended without any: the last
+        // final is shown incomplete again, replacing the partial as the client's last
+        // incomplete segment.
+        transcript.show(partial(3, "Fou"));
+        assert_eq!(
+            transcript.end(),
+            [vec![
+                done(1, "Two.", true),
+                done(2, "Three.", true),
+                done(2, "Three.", false)
+            ]]
+        );
+        assert!(transcript.end().is_empty(), "once");
+    }
+
+    #[test]
+    fn a_stale_partial_before_any_final_has_nothing_to_replace_it() {
+        let mut transcript = Transcript::new(2);
+        transcript.show(Update::Partial(Partial::new(0, 0.0, 0.25, "Hm", "")));
+        assert!(transcript.end().is_empty());
     }
 }
