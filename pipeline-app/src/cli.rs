@@ -43,9 +43,9 @@ Examples:
   STENO_NATS_TOKEN=... steno worker --nats tls://broker:4222 --stream CAPTIONS
 
 Run as many as the machines have cores for (cores / --threads each); they join and leave
-while runs go on. The model's path names it: give the workers the path the runs give
-(`steno transcribe --backend nats --model PATH`), and the same --beam-size and --prompt.
-Ctrl-C or SIGTERM stops a worker after the chunk in hand.";
+while runs go on. A worker takes the chunks of runs whose model is the same file (its name and
+contents, wherever it is installed) with the same --beam-size and --prompt. Ctrl-C or SIGTERM
+stops a worker after the chunk in hand.";
 
 const TRANSCRIBE_EXAMPLES: &str = "\
 Examples:

@@ -1,10 +1,14 @@
 //! Finding the Whisper model: `--model` (or `STENO_MODEL`), then the library's own lookup
-//! (`steno_core::default_model`), then the `models/` of the workspace this binary was built in.
+//! (`steno_core::default_model`), then the `models/` of the workspace this binary was built in;
+//! and the name a model goes by on a NATS fleet.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
-use steno_core::DEFAULT_MODEL_FILE;
+use std::io::Read as _;
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+use steno_core::{DEFAULT_MODEL_FILE, Result as StenoResult, Transcriber, TranscriberFactory};
 
 /// The model to use: `explicit` (from `--model` or `STENO_MODEL`) or the installed default.
 pub(crate) fn resolve(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
@@ -25,4 +29,94 @@ pub(crate) fn resolve(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         "no Whisper model found: pass --model PATH, set STENO_MODEL, or run `cargo xtask model` \
          in the steno workspace to install models/{DEFAULT_MODEL_FILE}"
     )
+}
+
+/// The name the model at `path`, decoded with these options, goes by on a NATS fleet: its file
+/// name and the start of its contents' SHA-256, then the options. A path would differ from one
+/// machine to the next; this is the same wherever the same file is installed, and differs for
+/// any other file of the same name.
+pub(crate) fn fleet_name(
+    path: &Path,
+    beam_size: usize,
+    prompt: Option<&str>,
+) -> anyhow::Result<String> {
+    let mut file = std::fs::File::open(path).with_context(|| {
+        format!(
+            "model {}: cannot read it (a NATS fleet knows a model by its contents, so the model \
+             file must be here too)",
+            path.display()
+        )
+    })?;
+    let mut hash = Sha256::new();
+    let mut block = vec![0; 1 << 20];
+    loop {
+        let read = file
+            .read(&mut block)
+            .with_context(|| format!("model {}: cannot read it", path.display()))?;
+        if read == 0 {
+            break;
+        }
+        hash.update(&block[..read]);
+    }
+    let digest: String = hash.finalize()[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let file_name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let identity = PathBuf::from(format!("{file_name} sha256:{digest}"));
+    Ok(steno_core::WhisperModel::name_for(
+        &identity, beam_size, prompt,
+    ))
+}
+
+/// A transcriber factory under another name: a NATS worker's model, named by
+/// [`fleet_name`].
+pub(crate) struct Renamed {
+    pub(crate) inner: Box<dyn TranscriberFactory>,
+    pub(crate) name: String,
+}
+
+impl TranscriberFactory for Renamed {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn threads_per_transcriber(&self) -> usize {
+        self.inner.threads_per_transcriber()
+    }
+
+    fn create(&self) -> StenoResult<Box<dyn Transcriber>> {
+        self.inner.create()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fleet_name_is_the_file_and_its_contents_not_its_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(a.join("m.bin"), b"weights").unwrap();
+        std::fs::write(b.join("m.bin"), b"weights").unwrap();
+        let here = fleet_name(&a.join("m.bin"), 1, None).unwrap();
+        assert_eq!(here, fleet_name(&b.join("m.bin"), 1, None).unwrap());
+        // The file name, then 16 hex digits of the contents' SHA-256.
+        assert!(here.starts_with("m.bin sha256:"), "{here}");
+        assert_eq!(here.len(), "m.bin sha256:".len() + 16, "{here}");
+        std::fs::write(b.join("m.bin"), b"other weights").unwrap();
+        assert_ne!(here, fleet_name(&b.join("m.bin"), 1, None).unwrap());
+        assert_ne!(here, fleet_name(&a.join("m.bin"), 2, None).unwrap());
+        let missing = fleet_name(&a.join("none.bin"), 1, None).unwrap_err();
+        assert!(
+            format!("{missing:#}").contains("must be here too"),
+            "{missing:#}"
+        );
+    }
 }

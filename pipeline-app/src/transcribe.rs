@@ -340,22 +340,24 @@ pub(crate) fn decoding_model(
 }
 
 /// The transcriber of a run: the model, or with `--backend process` or `nats` only its name
-/// (with the decoding options), which the workers load and must announce.
+/// (with the decoding options), which the workers load and must announce: its path for
+/// process workers, its contents (`model::fleet_name`) for a NATS fleet.
 pub(crate) fn model_transcriber(
     args: &TranscribeArgs,
     sizing: &Sizing,
     model_path: &Path,
 ) -> anyhow::Result<Arc<dyn TranscriberFactory>> {
-    if matches!(
-        args.pipeline.backend,
-        BackendName::Process | BackendName::Nats
-    ) {
-        let decoding = &args.pipeline.decoding;
-        let name = WhisperModel::name_for(
-            model_path,
-            usize::from(decoding.beam_size),
-            decoding.prompt.as_deref(),
-        );
+    let decoding = &args.pipeline.decoding;
+    let (beam_size, prompt) = (usize::from(decoding.beam_size), decoding.prompt.as_deref());
+    if args.pipeline.backend == BackendName::Nats {
+        let name = model::fleet_name(model_path, beam_size, prompt)?;
+        return Ok(Arc::new(steno_process::WorkerModel::new(
+            name,
+            sizing.threads,
+        )));
+    }
+    if args.pipeline.backend == BackendName::Process {
+        let name = WhisperModel::name_for(model_path, beam_size, prompt);
         return Ok(Arc::new(steno_process::WorkerModel::new(
             name,
             sizing.threads,

@@ -24,10 +24,18 @@ pub(crate) fn run(args: &WorkerArgs) -> anyhow::Result<()> {
         let path = model::resolve(args.model.as_deref())?;
         let model = WhisperModel::load(&path, usize::from(args.threads))?
             .with_beam_size(usize::from(args.beam_size));
-        Box::new(match args.prompt.as_deref() {
+        let model: Box<dyn TranscriberFactory> = Box::new(match args.prompt.as_deref() {
             Some(prompt) => model.with_prompt(prompt)?,
             None => model,
-        })
+        });
+        if args.nats.is_none() {
+            model
+        } else {
+            // On a fleet the model goes by its contents, not by where it is installed.
+            let beam_size = usize::from(args.beam_size);
+            let name = model::fleet_name(&path, beam_size, args.prompt.as_deref())?;
+            Box::new(model::Renamed { inner: model, name })
+        }
     };
     if let Some(url) = &args.nats {
         return serve_nats(args, url, factory.as_ref());

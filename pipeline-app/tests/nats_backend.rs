@@ -96,9 +96,17 @@ fn failed(output: &Output) -> String {
 #[test]
 fn two_workers_give_the_threads_backends_jsonl() {
     let dir = tempfile::tempdir().unwrap();
-    let model = model_link(dir.path());
+    // The workers' copy of the model is installed elsewhere than the run's, as on another
+    // machine: a fleet knows a model by its file name and contents, not by its path.
+    let installed = dir.path().join("elsewhere");
+    std::fs::create_dir(&installed).unwrap();
+    let theirs = installed.join(model().file_name().unwrap());
+    std::fs::copy(model(), &theirs).unwrap();
     let stream = "E2E_SESSION";
-    let workers = [Worker::start(stream, &model), Worker::start(stream, &model)];
+    let workers = [
+        Worker::start(stream, &theirs),
+        Worker::start(stream, &theirs),
+    ];
     let (out, report) = (dir.path().join("out.jsonl"), dir.path().join("run.json"));
     run_ok(
         steno_logged_in()
@@ -116,7 +124,7 @@ fn two_workers_give_the_threads_backends_jsonl() {
             .arg("--report")
             .arg(&report)
             .arg("--model")
-            .arg(&model)
+            .arg(model())
             .arg(fixture("session.wav")),
     );
     let segments = parse_jsonl(&std::fs::read_to_string(&out).unwrap());
@@ -127,7 +135,11 @@ fn two_workers_give_the_threads_backends_jsonl() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(report["backend"], "nats");
-    assert_eq!(report["model"], model.display().to_string());
+    let named = report["model"].as_str().unwrap();
+    assert!(
+        named.starts_with("ggml-tiny.en-q8_0.bin sha256:"),
+        "{named}"
+    );
     assert_eq!(report["chunks"], segments.len());
     assert_eq!(report["redeliveries"], 0);
     for worker in workers {

@@ -52,9 +52,9 @@
 //! one model share a durable pull consumer, so each chunk goes to one of them, and chunks of
 //! other models or protocol versions never reach them; a worker still compares the headers
 //! with its own model and refuses a chunk that does not match, which ends the run with an
-//! error naming both. A model is named by its path, so workers on other machines keep their
-//! models at the same path as the coordinator names them (as `steno worker` resolves the
-//! default model, a models directory under the working directory does this).
+//! error naming both. The name is whatever the transcriber factories say; the `steno` command
+//! line names a model by its file name and a digest of its contents (plus the options), so a
+//! worker matches wherever the same file is installed on its machine.
 //!
 //! The broker's default message limit (`max_payload`, 1 MiB) holds 16 s of audio; a chunk
 //! can hold up to 30 s (2 MiB), so set `max_payload: 4MB` in `nats-server`'s configuration. A

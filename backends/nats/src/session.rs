@@ -331,9 +331,9 @@ impl Session {
                     info.num_waiting, info.num_ack_pending, info.num_pending
                 ),
                 Err(_) => format!(
-                    "no worker has served the model `{}` on this stream (a worker names its \
-                     model by the path it was given): start `steno worker --nats URL --stream \
-                     {} --model PATH` with that path",
+                    "no worker has served the model `{}` on this stream: start workers of \
+                     that model and options (`steno worker --nats URL --stream {} --model \
+                     PATH`)",
                     self.model, self.stream_name
                 ),
             },

@@ -111,11 +111,11 @@ fn transcribers(
     };
     // The workers load the model; the name says which model and options they must serve.
     let decoding = &args.decoding;
-    let name = steno_core::WhisperModel::name_for(
+    let name = model::fleet_name(
         model_path,
         usize::from(decoding.beam_size),
         decoding.prompt.as_deref(),
-    );
+    )?;
     let target = steno_nats::NatsTarget::from_env(url)?;
     let fleet = steno_nats::NatsModel::connect_with_patience(
         &target,
