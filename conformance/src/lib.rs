@@ -198,6 +198,15 @@ pub fn fast_case(name: &str) -> Option<&'static Case> {
     FAST_CASES.iter().find(|case| case.name == name)
 }
 
+/// Decoding options a model case runs with instead of the defaults (greedy, no prompt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelOptions {
+    /// Beams of the decode.
+    pub beam_size: usize,
+    /// The initial prompt of every decode.
+    pub prompt: &'static str,
+}
+
 /// One model case: a speech fixture transcribed by real Whisper and compared with its
 /// snapshot.
 #[derive(Debug, Clone, Copy)]
@@ -208,6 +217,9 @@ pub struct ModelInput {
     pub file: &'static str,
     /// What the fixture is, in one line.
     pub summary: &'static str,
+    /// Decoding options other than the defaults: the model is loaded with them, and worker
+    /// processes are started with them.
+    pub options: Option<ModelOptions>,
 }
 
 impl ModelInput {
@@ -216,46 +228,68 @@ impl ModelInput {
         inputs_dir().join(self.file)
     }
 
-    /// The name of its snapshot: the file name without its extension, shared by every
-    /// backend (`tests/snapshots/<name>.snap`).
-    pub fn snapshot_name(&self) -> &'static str {
-        self.file
+    /// The name of its snapshot: the file name without its extension (and `-options` for a
+    /// case with options), shared by every backend (`tests/snapshots/<name>.snap`).
+    pub fn snapshot_name(&self) -> String {
+        let stem = self
+            .file
             .rsplit_once('.')
-            .map_or(self.file, |(stem, _)| stem)
+            .map_or(self.file, |(stem, _)| stem);
+        match self.options {
+            Some(_) => format!("{stem}-options"),
+            None => stem.to_owned(),
+        }
     }
 }
 
-/// Every model case: one per speech fixture in `conformance/inputs/`.
+/// Every model case: one per speech fixture in `conformance/inputs/`, and one with decoding
+/// options other than the defaults.
 pub const MODEL_INPUTS: &[ModelInput] = &[
     ModelInput {
         case: "model_session",
         file: "session.wav",
         summary: "five sentences with pauses and low noise, 16 kHz mono",
+        options: None,
     },
     ModelInput {
         case: "model_session_noisy",
         file: "session-noisy.wav",
         summary: "the same session under loud white noise",
+        options: None,
     },
     ModelInput {
         case: "model_session_44k_stereo",
         file: "session-44k-stereo-f32.wav",
         summary: "the same session as 44.1 kHz stereo float, decoded and resampled",
+        options: None,
     },
     ModelInput {
         case: "model_word",
         file: "word.wav",
         summary: "one short word",
+        options: None,
     },
     ModelInput {
         case: "model_silence",
         file: "silence.wav",
         summary: "digital silence only",
+        options: None,
     },
     ModelInput {
         case: "model_noise",
         file: "noise.wav",
         summary: "low white noise only",
+        options: None,
+    },
+    ModelInput {
+        case: "model_session_options",
+        file: "session.wav",
+        summary: "the session decoded with beam search (2 beams) and an initial prompt, \
+                  options every backend's transcribers and workers must apply alike",
+        options: Some(ModelOptions {
+            beam_size: 2,
+            prompt: "A reading: the quick brown fox, the window, the weather, the library.",
+        }),
     },
 ];
 

@@ -15,7 +15,9 @@ use serde::Serialize;
 use steno_core::{CollectingSink, FileSource, Pipeline, Segment, TranscriberFactory, WhisperModel};
 
 use crate::run::run;
-use crate::{BackendFactory, ModelInput, Unsupported, inputs_dir, workspace_root};
+use crate::{
+    BackendFactory, MODEL_INPUTS, ModelInput, ModelOptions, Unsupported, inputs_dir, workspace_root,
+};
 
 /// Threads per Whisper state: two saturate the two cores steno is tuned on.
 const THREADS_PER_STATE: usize = 2;
@@ -48,6 +50,60 @@ pub fn shared_model() -> Arc<WhisperModel> {
              Install it with `cargo xtask model` (model cases are never skipped)."
         ),
     }
+}
+
+/// The default model decoded with `options` (see [`ModelInput::options`]), loaded on first
+/// use and shared like [`shared_model`].
+///
+/// # Panics
+/// As [`shared_model`], and when the options are invalid.
+pub fn model_with(options: ModelOptions) -> Arc<WhisperModel> {
+    static MODELS: Mutex<Vec<(ModelOptions, Arc<WhisperModel>)>> = Mutex::new(Vec::new());
+    let mut models = MODELS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, model)) = models.iter().find(|(kept, _)| *kept == options) {
+        return Arc::clone(model);
+    }
+    let model = WhisperModel::load(model_path(), THREADS_PER_STATE)
+        .and_then(|model| {
+            model
+                .with_beam_size(options.beam_size)
+                .with_prompt(options.prompt)
+        })
+        .unwrap_or_else(|error| {
+            panic!(
+                "the model cases need the default Whisper model: {error}\n\
+                 Install it with `cargo xtask model` (model cases are never skipped)."
+            )
+        });
+    let model = Arc::new(model);
+    models.push((options, Arc::clone(&model)));
+    model
+}
+
+/// The arguments that make a worker process (`steno-conformance-worker`) serve the model a
+/// pipeline's transcriber calls `name`: a model file's path, or the default model with the
+/// options of one of the [`MODEL_INPUTS`]. `None` for any other name.
+pub fn worker_args(name: &str) -> Option<Vec<String>> {
+    if std::path::Path::new(name).is_file() {
+        return Some(vec!["--model".into(), name.into()]);
+    }
+    let path = model_path();
+    MODEL_INPUTS
+        .iter()
+        .filter_map(|input| input.options)
+        .find(|options| {
+            WhisperModel::name_for(&path, options.beam_size, Some(options.prompt)) == name
+        })
+        .map(|options| {
+            vec![
+                "--model".into(),
+                path.display().to_string(),
+                "--beam-size".into(),
+                options.beam_size.to_string(),
+                "--prompt".into(),
+                options.prompt.into(),
+            ]
+        })
 }
 
 /// Serialises the model cases: hold the guard while a case runs.
@@ -128,7 +184,10 @@ fn render(
 /// When the model is missing (see [`shared_model`]) or the run hangs.
 pub fn transcript(make: &BackendFactory, input: &ModelInput) -> Result<String, Unsupported> {
     let _serialised = model_lock();
-    let model: Arc<dyn TranscriberFactory> = shared_model();
+    let model: Arc<dyn TranscriberFactory> = match input.options {
+        Some(options) => model_with(options),
+        None => shared_model(),
+    };
     let source = match FileSource::open(input.path()) {
         Ok(source) => source,
         Err(error) => return Ok(render(&[], Err(error))),

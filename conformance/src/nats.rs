@@ -2,7 +2,7 @@
 //! `nats-server -js` the suite shares ([`LocalServer::shared`]), with worker processes that
 //! serve that pipeline's transcriber ([`NatsWorkers`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -10,7 +10,7 @@ use steno_core::stage::transcribers_fitting_cores;
 use steno_core::{Backend, Error, Pipeline, Result, RunReport};
 use steno_nats::{LocalServer, NatsBackend, NatsTarget};
 
-use crate::workers::WorkerScript;
+use crate::workers::worker_model_args;
 
 /// The name [`NatsBackend`] reports.
 const NATS: &str = "nats";
@@ -19,7 +19,7 @@ const NATS: &str = "nats";
 /// its own, with `max(1, cores / threads)` worker processes running `program --nats URL
 /// --stream NAME --model NAME --threads N` (the `steno-conformance-worker` binary), stopped
 /// when the run ends. As with `ProcessWorkers`, the workers serve exactly the pipeline's
-/// transcriber: a [`WorkerScript`] name or a Whisper model's path.
+/// transcriber: a `WorkerScript` name or a Whisper model's path, with a model case's options.
 #[derive(Debug, Clone)]
 pub struct NatsWorkers {
     program: PathBuf,
@@ -41,21 +41,11 @@ impl Backend for NatsWorkers {
     }
 
     /// # Errors
-    /// [`Error::Unsupported`] when the transcriber is neither a scripted spec nor a model
-    /// file; [`Error::Stage`] when a worker cannot be started; otherwise what
+    /// [`Error::Unsupported`] when no worker can serve the transcriber (see
+    /// `ProcessWorkers`); [`Error::Stage`] when a worker cannot be started; otherwise what
     /// [`NatsBackend::run`] returns.
     fn run(&self, pipeline: Pipeline) -> Result<RunReport> {
-        let model = pipeline.transcriber().name();
-        let servable = WorkerScript::parse(&model).is_ok() || Path::new(&model).is_file();
-        if !servable {
-            return Err(Error::Unsupported {
-                backend: NATS,
-                what: format!(
-                    "the transcriber `{model}`: its workers run a model file or a scripted \
-                     transcriber's spec"
-                ),
-            });
-        }
+        let model_args = worker_model_args(&pipeline.transcriber().name(), NATS)?;
         static RUNS: AtomicUsize = AtomicUsize::new(0);
         let stream = format!(
             "CONFORMANCE_{}_{}",
@@ -68,14 +58,8 @@ impl Backend for NatsWorkers {
         let mut workers = Vec::with_capacity(count);
         for _ in 0..count {
             let child = Command::new(&self.program)
-                .args([
-                    "--nats",
-                    &server.url(),
-                    "--stream",
-                    &stream,
-                    "--model",
-                    &model,
-                ])
+                .args(["--nats", &server.url(), "--stream", &stream])
+                .args(&model_args)
                 .args(["--threads", &threads.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

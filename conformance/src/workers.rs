@@ -46,26 +46,36 @@ impl Backend for ProcessWorkers {
     /// [`Error::Unsupported`] when the transcriber is neither a scripted spec nor a model
     /// file; otherwise what [`ProcessBackend::run`] returns.
     fn run(&self, pipeline: Pipeline) -> Result<RunReport> {
-        let model = pipeline.transcriber().name();
-        let servable = WorkerScript::parse(&model).is_ok() || Path::new(&model).is_file();
-        if !servable {
-            return Err(Error::Unsupported {
-                backend: PROCESS,
-                what: format!(
-                    "the transcriber `{model}`: its workers run a model file or a scripted \
-                     transcriber's spec"
-                ),
-            });
-        }
+        let model_args = worker_model_args(&pipeline.transcriber().name(), PROCESS)?;
         let threads = pipeline.transcriber().threads_per_transcriber();
-        let command = WorkerCommand::new(&self.program).args([
-            "--model".to_owned(),
-            model,
-            "--threads".to_owned(),
-            threads.to_string(),
-        ]);
+        let command = WorkerCommand::new(&self.program)
+            .args(model_args)
+            .args(["--threads".to_owned(), threads.to_string()]);
         ProcessBackend::new(command).run(pipeline)
     }
+}
+
+/// The arguments that make `steno-conformance-worker` serve the transcriber called `name`:
+/// a [`WorkerScript`] or a model file by name, or the model of a case with options (see
+/// `model::worker_args`).
+///
+/// # Errors
+/// [`Error::Unsupported`] for `backend` when no worker can serve it.
+pub(crate) fn worker_model_args(name: &str, backend: &'static str) -> Result<Vec<String>> {
+    if WorkerScript::parse(name).is_ok() || Path::new(name).is_file() {
+        return Ok(vec!["--model".to_owned(), name.to_owned()]);
+    }
+    #[cfg(feature = "model")]
+    if let Some(args) = crate::model::worker_args(name) {
+        return Ok(args);
+    }
+    Err(Error::Unsupported {
+        backend,
+        what: format!(
+            "the transcriber `{name}`: its workers run a model file (maybe with a model case's \
+             options) or a scripted transcriber's spec"
+        ),
+    })
 }
 
 /// The words of a [`WorkerScript`] name before the script's spec.

@@ -64,6 +64,7 @@ macro_rules! model_case_names {
             model_word
             model_silence
             model_noise
+            model_session_options
         }
     };
 }
@@ -133,9 +134,13 @@ fn check_model_case(case: &str, make: &BackendFactory) {
             prepend_module_to_snapshot => false,
             omit_expression => true,
             description => format!(
-                "conformance/inputs/{} transcribed by Whisper tiny.en: every backend must \
+                "conformance/inputs/{} transcribed by Whisper tiny.en{}: every backend must \
                  produce exactly this",
-                input.file
+                input.file,
+                input.options.map_or_else(String::new, |options| format!(
+                    " with {} beams and the prompt {:?}",
+                    options.beam_size, options.prompt
+                ))
             ),
         }, {
             insta::assert_snapshot!(input.snapshot_name(), transcript);
@@ -208,5 +213,7 @@ fn every_fixture_is_a_model_case() {
         .map(|input| input.file.to_owned())
         .collect();
     expected.sort();
+    // A case with options reuses a fixture.
+    expected.dedup();
     assert_eq!(found, expected, "conformance/inputs/*.wav and MODEL_INPUTS");
 }
