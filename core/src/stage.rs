@@ -30,7 +30,7 @@ pub use crate::pipeline::PipelineParts;
 pub use crate::report::{RunStart, RunTally};
 pub use crate::transcriber::transcribers_fitting_cores;
 pub use emitter::Emitter;
-pub use run_ahead::RunAhead;
+pub use run_ahead::{RunAhead, run_slot};
 
 /// A pipeline taken apart into the stages a backend schedules, with the run's clock and its
 /// control already started: what every backend used to set up by hand before its first step.

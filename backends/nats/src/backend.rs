@@ -2,15 +2,15 @@
 //! chunk transcribed by the fleet behind the broker.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use steno_core::stage::{
-    InputThreads, PreparedRun, RunAhead, RunControl, TimedChunk, Transcript, transcribe_with,
+    InputThreads, PreparedRun, RunAhead, RunControl, TimedChunk, Transcript, run_slot,
     transcribers_fitting_cores,
 };
-use steno_core::{Backend, Error, Pipeline, Result, RunReport};
+use steno_core::{Backend, Pipeline, Result, RunReport};
 
 use crate::session::Session;
 use crate::target::NatsTarget;
@@ -182,51 +182,18 @@ struct Slot {
 
 impl Slot {
     fn run(self) {
-        // The token comes first, so tokens go to chunks in their order and the earliest chunk
-        // not yet written always has one.
-        while self.tokens.take(&self.control) {
-            let Ok(timed) = self.chunks.recv() else {
-                return;
-            };
-            if self.control.is_stopped() {
-                return;
-            }
-            let index = timed.chunk.index;
-            if index > self.first_failed.load(Ordering::SeqCst) {
-                continue;
-            }
-            // The worker's own decode is transcription time; the rest of the round trip (the
-            // hand-off through the broker) is the pipeline's overhead, as the report says.
-            let mut stopped = false;
-            let mut handoff = Duration::ZERO;
-            let mut outcome = transcribe_with(&timed, |chunk| {
-                match self
-                    .session
+        // The worker's own decode is transcription time; the rest of the round trip (the
+        // hand-off through the broker) is the pipeline's overhead, as the report says.
+        run_slot(
+            &self.control,
+            &self.tokens,
+            &self.first_failed,
+            || self.chunks.recv().ok(),
+            |chunk| {
+                self.session
                     .transcribe(chunk, &|| self.control.is_stopped())
-                {
-                    Some(Ok((text, round_trip_less_decode))) => {
-                        handoff = round_trip_less_decode;
-                        Ok(text)
-                    }
-                    Some(Err(error)) => Err(error),
-                    None => {
-                        stopped = true;
-                        Err(Error::Cancelled)
-                    }
-                }
-            });
-            if let Ok(transcript) = &mut outcome {
-                transcript.transcribe_time = transcript.transcribe_time.saturating_sub(handoff);
-            }
-            if stopped {
-                return;
-            }
-            if outcome.is_err() {
-                self.first_failed.fetch_min(index, Ordering::SeqCst);
-            }
-            if self.texts.send((index, outcome)).is_err() {
-                return;
-            }
-        }
+            },
+            |index, outcome| self.texts.send((index, outcome)).is_ok(),
+        );
     }
 }

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use steno_core::stage::{
-    InputThreads, PreparedRun, RunAhead, RunControl, TimedChunk, Transcript, transcribe_with,
+    InputThreads, PreparedRun, RunAhead, RunControl, TimedChunk, Transcript, run_slot,
     transcribers_fitting_cores,
 };
 use steno_core::{
-    Backend, Error, Pipeline, Result, RunReport, Transcriber, TranscriberFactory, Transcription,
+    Backend, Chunk, Error, Pipeline, Result, RunReport, Transcriber, TranscriberFactory,
+    Transcription,
 };
 
 use crate::worker::{Failure, Killer, Reply, Worker, WorkerCommand};
@@ -341,39 +342,19 @@ impl SlotContext {
     }
 
     fn serve_chunks(&self, current: &mut Option<Current>, cost: &mut Cost) {
-        // The token comes first, so tokens go to chunks in their order and the earliest chunk
-        // not yet written always has one.
-        while self.tokens.take(self.control()) {
-            let Ok(timed) = self.chunks.recv() else {
-                return;
-            };
-            if self.control().is_stopped() {
-                return;
-            }
-            let index = timed.chunk.index;
-            if index > self.shared.first_failed.load(Ordering::SeqCst) {
-                // The run fails at an earlier chunk once the chunks before it are written.
-                continue;
-            }
-            // The round trip to the worker counts as transcription time, so the report's
-            // overhead leaves out the pipe hand-off (see BENCHMARKS.md).
-            let mut stopped = false;
-            let outcome = transcribe_with(&timed, |_| {
-                self.transcribe(current, cost, &timed).unwrap_or_else(|| {
-                    stopped = true;
-                    Err(Error::Cancelled)
-                })
-            });
-            if stopped {
-                return;
-            }
-            if outcome.is_err() {
-                self.shared.first_failed.fetch_min(index, Ordering::SeqCst);
-            }
-            if self.texts.send((index, outcome)).is_err() {
-                return;
-            }
-        }
+        // The round trip to the worker counts as transcription time, so the report's overhead
+        // leaves out the pipe hand-off (see BENCHMARKS.md).
+        run_slot(
+            self.control(),
+            &self.tokens,
+            &self.shared.first_failed,
+            || self.chunks.recv().ok(),
+            |chunk| {
+                self.transcribe(current, cost, chunk)
+                    .map(|done| done.map(|text| (text, Duration::ZERO)))
+            },
+            |index, outcome| self.texts.send((index, outcome)).is_ok(),
+        );
     }
 
     /// Transcribes one chunk, replacing workers that die on it: its text, or the error that
@@ -383,9 +364,9 @@ impl SlotContext {
         &self,
         current: &mut Option<Current>,
         cost: &mut Cost,
-        timed: &TimedChunk,
+        chunk: &Chunk,
     ) -> Option<Result<Transcription>> {
-        let index = timed.chunk.index;
+        let index = chunk.index;
         let mut deaths = 0;
         loop {
             let running = self.ensure_worker(current)?;
@@ -403,7 +384,7 @@ impl SlotContext {
                 "worker {} (pid {pid}) is transcribing chunk {index}",
                 self.slot
             );
-            let answer = running.worker.transcribe(&timed.chunk);
+            let answer = running.worker.transcribe(chunk);
             self.shared.watch(self.slot).busy = false;
             running.worker.sample_usage();
             match answer {

@@ -1,10 +1,12 @@
 //! [`RunAhead`]: the tokens that bound how far a parallel backend's transcription runs ahead
-//! of what it has written.
+//! of what it has written, and [`run_slot`], the loop of a slot that takes them.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use super::RunControl;
+use super::{RunControl, TimedChunk, Transcript, transcribe_with};
+use crate::{Chunk, Error, Result, Transcription};
 
 /// How often a slot waiting for a token looks for a stopped run.
 const STOP_POLL: Duration = Duration::from_millis(10);
@@ -73,5 +75,69 @@ impl RunAhead {
         let (count, changed) = &*self.shared;
         *count.lock().unwrap_or_else(PoisonError::into_inner) += chunks;
         changed.notify_all();
+    }
+}
+
+/// The loop of one transcription slot of a backend that transcribes elsewhere (worker
+/// processes, a broker's fleet), run on a thread of its own until the chunks end or the run
+/// stops. For each chunk: a [`RunAhead`] token first (so tokens go to chunks in their order
+/// and the earliest chunk not yet written always has one), then the chunk from `next`, then
+/// [`transcribe_with`](super::transcribe_with) around `decode`, then the outcome to
+/// `deliver`.
+///
+/// - `decode` answers `None` when the run stopped while it waited; the slot then ends without
+///   delivering. Otherwise it gives the text and the part of its time that was not
+///   transcription (a hand-off the backend can measure, such as a broker's round trip less
+///   the worker's own decode), which the transcript's `transcribe_time` leaves out, so the
+///   report counts it as the pipeline's overhead.
+/// - `first_failed`, shared by the slots of a run, is the earliest chunk that failed: later
+///   chunks are skipped, since the run fails there once the chunks before it are written.
+/// - `deliver` returns `false` when nobody listens any more, which ends the slot.
+pub fn run_slot(
+    control: &RunControl,
+    tokens: &RunAhead,
+    first_failed: &AtomicUsize,
+    mut next: impl FnMut() -> Option<TimedChunk>,
+    mut decode: impl FnMut(&Chunk) -> Option<Result<(Transcription, Duration)>>,
+    mut deliver: impl FnMut(usize, Result<Transcript>) -> bool,
+) {
+    while tokens.take(control) {
+        let Some(timed) = next() else {
+            return;
+        };
+        if control.is_stopped() {
+            return;
+        }
+        let index = timed.chunk.index;
+        if index > first_failed.load(Ordering::SeqCst) {
+            continue;
+        }
+        let mut stopped = false;
+        let mut handoff = Duration::ZERO;
+        let mut outcome = transcribe_with(&timed, |chunk| match decode(chunk) {
+            Some(Ok((text, not_transcription))) => {
+                handoff = not_transcription;
+                Ok(text)
+            }
+            Some(Err(error)) => Err(error),
+            None => {
+                stopped = true;
+                Err(Error::Cancelled)
+            }
+        });
+        if stopped {
+            return;
+        }
+        match &mut outcome {
+            Ok(transcript) => {
+                transcript.transcribe_time = transcript.transcribe_time.saturating_sub(handoff);
+            }
+            Err(_) => {
+                first_failed.fetch_min(index, Ordering::SeqCst);
+            }
+        }
+        if !deliver(index, outcome) {
+            return;
+        }
     }
 }
