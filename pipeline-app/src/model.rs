@@ -4,8 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use std::io::Read as _;
-
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 use steno_core::{DEFAULT_MODEL_FILE, Result as StenoResult, Transcriber, TranscriberFactory};
@@ -48,16 +46,8 @@ pub(crate) fn fleet_name(
         )
     })?;
     let mut hash = Sha256::new();
-    let mut block = vec![0; 1 << 20];
-    loop {
-        let read = file
-            .read(&mut block)
-            .with_context(|| format!("model {}: cannot read it", path.display()))?;
-        if read == 0 {
-            break;
-        }
-        hash.update(&block[..read]);
-    }
+    std::io::copy(&mut file, &mut hash)
+        .with_context(|| format!("model {}: cannot read it", path.display()))?;
     let digest: String = hash.finalize()[..8]
         .iter()
         .map(|byte| format!("{byte:02x}"))
