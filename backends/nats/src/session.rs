@@ -78,12 +78,7 @@ impl Session {
         model: String,
         patience: Duration,
     ) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("steno-nats")
-            .enable_all()
-            .build()
-            .map_err(|error| queue::broker(format!("cannot start the NATS client: {error}")))?;
+        let runtime = NatsTarget::client_runtime("steno-nats")?;
         let client = runtime.block_on(target.connect("steno coordinator"))?;
         // JetStream's context spawns a task: it is made inside the runtime.
         let js = runtime.block_on(async { jetstream::new(client.clone()) });

@@ -157,6 +157,20 @@ impl NatsTarget {
         self
     }
 
+    /// The runtime a client of this crate runs on, off the caller's threads: one worker
+    /// thread is plenty for a connection and its few tasks.
+    pub(crate) fn client_runtime(thread_name: &str) -> Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(thread_name)
+            .enable_all()
+            .build()
+            .map_err(|error| Error::Stage {
+                stage: "nats",
+                problem: format!("cannot start the NATS client: {error}"),
+            })
+    }
+
     /// Connects, as the client `name` (shown in the broker's monitoring). The client
     /// reconnects by itself when the connection drops, for as long as it lives.
     pub(crate) async fn connect(&self, name: &str) -> Result<async_nats::Client> {

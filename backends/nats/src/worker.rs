@@ -105,12 +105,7 @@ impl NatsWorker {
     /// exists but is not a steno work queue; [`Error::Model`](steno_core::Error::Model) when
     /// the transcriber cannot be created.
     pub fn serve(&self, factory: &dyn TranscriberFactory, stop: &CancelToken) -> Result<()> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("steno-nats-worker")
-            .enable_all()
-            .build()
-            .map_err(|error| queue::broker(format!("cannot start the NATS client: {error}")))?;
+        let runtime = NatsTarget::client_runtime("steno-nats-worker")?;
         let identity = worker_identity();
         let client = runtime.block_on(self.target.connect(&format!("steno worker {identity}")))?;
         // JetStream's context spawns a task: it is made inside the runtime.
