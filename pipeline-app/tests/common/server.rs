@@ -40,13 +40,17 @@ impl Server {
         let kept = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Logged before the address is announced, so that a test that starts looking
+                // at the log once the server listens finds the line that said so.
+                {
+                    let mut log = kept.lock().unwrap_or_else(PoisonError::into_inner);
+                    log.push_str(&line);
+                    log.push('\n');
+                }
                 if let Some(rest) = line.split(" on http://").nth(1) {
                     let address = rest.split_whitespace().next().unwrap_or_default();
                     let _ = address_tx.send(address.to_owned());
                 }
-                let mut log = kept.lock().unwrap_or_else(PoisonError::into_inner);
-                log.push_str(&line);
-                log.push('\n');
             }
         });
         let address = match address_rx.recv_timeout(Duration::from_secs(60)) {
