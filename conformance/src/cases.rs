@@ -16,6 +16,10 @@ use steno_core::{
     Update, VadKind, VecSource,
 };
 
+mod sources;
+
+pub use sources::two_sources;
+
 use crate::audio::{
     Track, Written, energy, expected_partials, expected_segments, quiet_noise, sample_at,
     samples_in, scripted_text, seconds_of,

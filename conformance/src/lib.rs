@@ -191,6 +191,12 @@ pub const FAST_CASES: &[Case] = &[
                   never reordered",
         check: cases::interim_realtime,
     },
+    Case {
+        name: "two_sources",
+        summary: "two labelled sources cut apart and written as one transcript in order of \
+                  end of speech, accounted per source",
+        check: cases::two_sources,
+    },
 ];
 
 /// The fast case called `name`.

@@ -133,7 +133,7 @@ impl Probe {
     ) -> Pipeline {
         Pipeline::builder(
             ProbeSource {
-                inner: source,
+                inner: Box::new(source),
                 state: Arc::clone(&self.state),
             },
             Arc::new(ProbeFactory {
@@ -149,6 +149,45 @@ impl Probe {
         .options(options)
         .build()
         .expect("a conformance case builds a valid pipeline")
+    }
+
+    /// A pipeline over several labelled sources (the first one's label first) whose stages
+    /// are all probed.
+    pub(crate) fn pipeline_of_sources(
+        &self,
+        sources: Vec<(&str, Box<dyn Source>)>,
+        transcriber: ScriptedTranscriber,
+        chunker: ChunkerConfig,
+        options: RunOptions,
+    ) -> Pipeline {
+        let mut sources = sources.into_iter().map(|(label, source)| {
+            let probed = ProbeSource {
+                inner: source,
+                state: Arc::clone(&self.state),
+            };
+            (label, probed)
+        });
+        let (label, first) = sources.next().expect("at least one source");
+        let mut builder = Pipeline::builder(
+            first,
+            Arc::new(ProbeFactory {
+                inner: transcriber,
+                state: Arc::downgrade(&self.state),
+            }),
+            ProbeSink {
+                state: Arc::clone(&self.state),
+                writes_attempted: 0,
+            },
+        )
+        .chunker(chunker)
+        .options(options)
+        .label(label);
+        for (label, source) in sources {
+            builder = builder.source(label, source);
+        }
+        builder
+            .build()
+            .expect("a conformance case builds a valid pipeline")
     }
 
     fn log(&self) -> MutexGuard<'_, Log> {
@@ -315,7 +354,7 @@ impl State {
 }
 
 struct ProbeSource {
-    inner: VecSource,
+    inner: Box<dyn Source>,
     state: Arc<State>,
 }
 

@@ -412,6 +412,32 @@ impl Chunker {
         self.buffer_start
     }
 
+    /// A lower bound on the end of speech ([`Chunk::speech_end_sample`]) of every chunk still
+    /// to come: what lets a run with several sources write their segments in time order
+    /// without waiting for the end of the stream. While an utterance is open its speech ends
+    /// no earlier than its last voiced frame so far, unless it grows long enough to be split:
+    /// the split point is in its second half, and the speaker was heard within the hangover
+    /// before it. When idle, the next utterance has not started yet.
+    pub fn speech_end_bound(&self) -> u64 {
+        let frame = FRAME_LEN as u64;
+        if self.detector.is_none() {
+            return self.buffer_start;
+        }
+        match &self.state {
+            State::Idle => self.frames_done * frame,
+            State::InSpeech {
+                start_frame,
+                last_speech_frame,
+                ..
+            } => {
+                let split_speech_end = (start_frame + self.max_frames / 2 + 1)
+                    .saturating_sub(self.min_silence_frames)
+                    .max(start_frame + 1);
+                (last_speech_frame + 1).min(split_speech_end) * frame
+            }
+        }
+    }
+
     /// Total samples received so far.
     pub fn samples_seen(&self) -> u64 {
         self.buffer_start + self.buffer.len() as u64
@@ -750,6 +776,44 @@ mod tests {
         }
         chunker.finish(&mut out);
         out
+    }
+
+    #[test]
+    fn no_chunk_ends_its_speech_before_the_bound_given_earlier() {
+        // Speech and pauses of many lengths, some long enough to be split.
+        let mut audio = Vec::new();
+        let mut seed = 7_u64;
+        for _ in 0..40 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let speech = 0.1 + (seed >> 40) as f32 / (1u64 << 24) as f32 * 6.0;
+            let pause = 0.05 + (seed >> 20 & 0xfff) as f32 / 4096.0 * 0.8;
+            audio.extend(speech_like(speech));
+            audio.extend(silence(pause));
+        }
+        for config in [
+            energy_config().with_max_chunk(Duration::from_secs(3)),
+            energy_config(),
+            ChunkerConfig::default().with_vad(VadKind::Fixed),
+        ] {
+            let mut chunker = Chunker::new(&config).unwrap();
+            let (mut out, mut bounds) = (Vec::new(), Vec::new());
+            for block in audio.chunks(700) {
+                chunker.push(block, &mut out);
+                bounds.push((out.len(), chunker.speech_end_bound()));
+            }
+            chunker.finish(&mut out);
+            assert!(out.len() > 5, "{config:?}");
+            for (emitted, bound) in bounds {
+                for chunk in &out[emitted..] {
+                    assert!(
+                        chunk.speech_end_sample >= bound,
+                        "{config:?}: chunk {} ends speech at {} before the bound {bound}",
+                        chunk.index,
+                        chunk.speech_end_sample
+                    );
+                }
+            }
+        }
     }
 
     fn session() -> Vec<f32> {

@@ -92,7 +92,7 @@ pub use model_path::{DEFAULT_MODEL_FILE, MODEL_ENV, default_model};
 pub use pipeline::{Backend, CancelToken, Pipeline, PipelineBuilder, Progress, RunOptions};
 pub use pool::TranscriberPool;
 pub use raw::RawPcmSource;
-pub use report::{LatencySummary, ProcessUsage, RunReport};
+pub use report::{LatencySummary, ProcessUsage, RunReport, SourceReport};
 pub use resample::Conditioner;
 pub use ring::{RingReader, RingWriter, ring};
 pub use segment::{Partial, Segment, Update};

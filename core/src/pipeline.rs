@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::stage::{ChunkStage, Emitter, PreparedRun, RunControl, SourceStage};
+use crate::stage::{
+    ChunkLane, ChunkStage, Emitter, MAX_MERGE_WAIT, PreparedRun, RunControl, SourceCounters,
+    SourceLane, SourceStage,
+};
 use crate::{
     ChunkerConfig, Error, Result, RunReport, SAMPLE_RATE, Sink, Source, TranscriberFactory,
 };
@@ -80,6 +83,8 @@ impl Pipeline {
         PipelineBuilder {
             parts: PipelineParts {
                 source: Box::new(source),
+                label: None,
+                more_sources: Vec::new(),
                 chunker: ChunkerConfig::default(),
                 transcriber,
                 sink: Box::new(sink),
@@ -137,6 +142,8 @@ impl Pipeline {
         let start = crate::stage::RunStart::now();
         let PipelineParts {
             source,
+            label,
+            more_sources,
             chunker,
             transcriber,
             sink,
@@ -144,17 +151,38 @@ impl Pipeline {
         } = self.parts;
         let control = RunControl::new(&options);
         let stage_options = control.options(&options);
-        let (writer, reader) = crate::ring(options.ring_capacity);
+        // Labelled sources are counted and reported one by one (validated: with several
+        // sources, every one has a label).
+        let sources: Vec<_> = std::iter::once((label, source))
+            .chain(more_sources.into_iter().map(|(l, s)| (Some(l), s)))
+            .collect();
+        let counters: Vec<Arc<SourceCounters>> = sources
+            .iter()
+            .map_while(|(label, _)| label.clone())
+            .map(|label| Arc::new(SourceCounters::new(label)))
+            .collect();
         // A capture device is real time without being paced: partials go as in real time.
-        let live = options.realtime || source.is_live();
-        let mut chunker = ChunkStage::new(reader, &chunker, &stage_options, start.at)?;
-        if live {
-            chunker = chunker.with_overtaking();
+        let live = options.realtime || sources.iter().any(|(_, source)| source.is_live());
+        let (mut source_lanes, mut chunk_lanes) = (Vec::new(), Vec::new());
+        for (_, source) in sources {
+            let (writer, reader) = crate::ring(options.ring_capacity);
+            let mut lane = ChunkLane::new(reader, &chunker, &stage_options, start.at)?;
+            if live {
+                lane = lane.with_overtaking();
+            }
+            chunk_lanes.push(lane);
+            source_lanes.push(SourceLane::new(source, writer, &stage_options, start.at));
         }
-        let source = SourceStage::new(source, writer, &stage_options, start.at);
+        let chunker = ChunkStage::new(
+            chunk_lanes,
+            counters.clone(),
+            live.then_some(MAX_MERGE_WAIT),
+        );
+        let source = SourceStage::new(source_lanes, counters.clone(), options.progress.clone());
         let emitter = Emitter::new(sink, start.at)
             .with_progress(options.progress.clone())
-            .with_realtime_partials(live);
+            .with_realtime_partials(live)
+            .with_sources(counters);
         Ok(PreparedRun {
             start,
             control,
@@ -171,8 +199,12 @@ impl Pipeline {
 /// backend or test double that rearranges them. Most code never needs this.
 #[non_exhaustive]
 pub struct PipelineParts {
-    /// The audio input.
+    /// The audio input (the first, when there are several).
     pub source: Box<dyn Source>,
+    /// The first source's label, written with each of its segments.
+    pub label: Option<String>,
+    /// The other sources, each with its label ([`PipelineBuilder::source`]).
+    pub more_sources: Vec<(String, Box<dyn Source>)>,
     /// How the audio is cut into utterances.
     pub chunker: ChunkerConfig,
     /// Makes one transcriber per worker.
@@ -187,6 +219,15 @@ impl std::fmt::Debug for PipelineParts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PipelineParts")
             .field("source", &self.source.name())
+            .field("label", &self.label)
+            .field(
+                "more_sources",
+                &self
+                    .more_sources
+                    .iter()
+                    .map(|(label, source)| (label, source.name()))
+                    .collect::<Vec<_>>(),
+            )
             .field("chunker", &self.chunker)
             .field("transcriber", &self.transcriber.name())
             .field("options", &self.options)
@@ -204,6 +245,9 @@ impl PipelineParts {
                 RunOptions::MIN_INTERIM_STEP
             )));
         }
+        if !self.more_sources.is_empty() {
+            self.validate_sources()?;
+        }
         if self.options.ring_capacity == 0 {
             return Err(Error::Config(
                 "the ring between source and chunker must hold at least one sample".into(),
@@ -211,6 +255,40 @@ impl PipelineParts {
         }
         // The chunker checks its own options (durations, thresholds, the detector).
         crate::Chunker::new(&self.chunker).map(drop)
+    }
+
+    /// Several sources: each labelled once, and options that work per utterance only.
+    fn validate_sources(&self) -> Result<()> {
+        let Some(first) = &self.label else {
+            return Err(Error::Config(format!(
+                "with several sources each needs a label, and the first ({}) has none",
+                self.source.name()
+            )));
+        };
+        let mut seen = std::collections::HashSet::new();
+        for label in std::iter::once(first).chain(self.more_sources.iter().map(|(l, _)| l)) {
+            if label.trim().is_empty() {
+                return Err(Error::Config("a source's label is empty".into()));
+            }
+            if !seen.insert(label) {
+                return Err(Error::Config(format!(
+                    "two sources are labelled {label:?}: labels tell their text apart"
+                )));
+            }
+        }
+        if self.options.interim_step.is_some() {
+            return Err(Error::Config(
+                "interim results are not supported with several sources yet".into(),
+            ));
+        }
+        if self.options.pack {
+            return Err(Error::Config(
+                "packing decodes one source's consecutive utterances together; with several \
+                 sources, turn it off"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -265,6 +343,42 @@ impl PipelineBuilder {
     /// ([`RunOptions::interim_step`]); `None` (the default) writes final segments only.
     pub fn interim_step(mut self, step: Option<Duration>) -> Self {
         self.parts.options.interim_step = step;
+        self
+    }
+
+    /// Labels the first source: its segments carry `label` ([`Segment::source`](crate::Segment::source)),
+    /// and the report counts it apart. Needed when there are several sources.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.parts.label = Some(label.into());
+        self
+    }
+
+    /// Adds another source, labelled `label`: a meeting's microphone and its speakers, or a
+    /// call recorder's separate tracks. Each source is cut into utterances on its own (one
+    /// speaker's silence never cuts another's utterance), all share the run's transcribers
+    /// and sink, and segments are written in order of their end of speech, each with its
+    /// source's label. Every source needs a label ([`label`](Self::label) for the first);
+    /// interim results and packing are refused with several sources.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use steno_core::{CollectingSink, Pipeline, ScriptedTranscriber, VecSource};
+    ///
+    /// let sink = CollectingSink::new();
+    /// let pipeline = Pipeline::builder(
+    ///     VecSource::new(vec![0.0; 16_000]),
+    ///     Arc::new(ScriptedTranscriber::new()),
+    ///     sink.clone(),
+    /// )
+    /// .label("mic")
+    /// .source("them", VecSource::new(vec![0.0; 16_000]))
+    /// .build()?;
+    /// # Ok::<(), steno_core::Error>(())
+    /// ```
+    pub fn source(mut self, label: impl Into<String>, source: impl Source + 'static) -> Self {
+        self.parts
+            .more_sources
+            .push((label.into(), Box::new(source)));
         self
     }
 

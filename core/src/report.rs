@@ -132,6 +132,49 @@ pub struct RunReport {
     /// over all utterances; per utterance, divide by `utterances_with_partials`.
     #[serde(default)]
     pub revised_words: u64,
+    /// Each labelled source apart, in the order given (empty when the sources have no labels).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceReport>,
+    /// With several sources: how long final chunks were held so that every source's segments
+    /// are written in order of their end of speech.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_wait_ms: Option<LatencySummary>,
+    /// With several sources: segments written after a segment whose speech ended later (a
+    /// real-time hold that reached its limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments_out_of_order: Option<u64>,
+}
+
+/// What a run did with one of its labelled sources.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SourceReport {
+    /// The source's label.
+    pub label: String,
+    /// Seconds of audio read from it.
+    pub audio_seconds: f64,
+    /// Its samples dropped at its ring (or lost by its device).
+    pub dropped_samples: u64,
+    /// Segments written from it.
+    pub segments: usize,
+    /// From the end of speech to the text being written, for its segments.
+    pub speech_end_latency_ms: Option<LatencySummary>,
+}
+
+/// What the stages counted for one labelled source.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SourceTally {
+    /// The source's label.
+    pub label: String,
+    /// Samples read from it.
+    pub audio_samples: u64,
+    /// Its samples dropped at its ring.
+    pub dropped_samples: u64,
+    /// Segments written from it.
+    pub segments: usize,
+    /// Latency from the end of speech of each of its segments, in milliseconds.
+    pub speech_end_latencies_ms: Vec<f64>,
 }
 
 /// What a backend's stages counted during a run, to be turned into a [`RunReport`].
@@ -176,6 +219,12 @@ pub struct RunTally {
     pub stable_prefix_violations: u64,
     /// Words shown in partials and changed later.
     pub revised_words: u64,
+    /// Each labelled source apart.
+    pub sources: Vec<SourceTally>,
+    /// With several sources: each final chunk's hold for time order, in milliseconds.
+    pub merge_waits_ms: Vec<f64>,
+    /// With several sources: segments written after one whose speech ended later.
+    pub segments_out_of_order: u64,
 }
 
 /// The moment a run started and the process's resource use then, to report the difference.
@@ -237,6 +286,21 @@ impl RunStart {
             utterances_with_partials: tally.utterances_with_partials,
             stable_prefix_violations: tally.stable_prefix_violations,
             revised_words: tally.revised_words,
+            sources: tally
+                .sources
+                .iter()
+                .map(|source| SourceReport {
+                    label: source.label.clone(),
+                    audio_seconds: source.audio_samples as f64 / f64::from(SAMPLE_RATE),
+                    dropped_samples: source.dropped_samples,
+                    segments: source.segments,
+                    speech_end_latency_ms: LatencySummary::from_samples(
+                        &source.speech_end_latencies_ms,
+                    ),
+                })
+                .collect(),
+            merge_wait_ms: LatencySummary::from_samples(&tally.merge_waits_ms),
+            segments_out_of_order: (tally.sources.len() > 1).then_some(tally.segments_out_of_order),
         }
     }
 }

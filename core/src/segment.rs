@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 pub struct Segment {
     /// Index of the chunk this text came from.
     pub chunk: usize,
+    /// The label of the source it was heard in, when the run's sources are labelled (see
+    /// [`PipelineBuilder::source`](crate::PipelineBuilder::source)); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Start, in seconds of audio from the start of the stream.
     pub start: f64,
     /// End, in seconds of audio from the start of the stream.
@@ -38,6 +42,7 @@ impl Segment {
     pub fn new(chunk: usize, start: f64, end: f64, text: impl Into<String>) -> Self {
         Segment {
             chunk,
+            source: None,
             start,
             end,
             speech_end: end,
@@ -45,6 +50,13 @@ impl Segment {
             emitted_at: 0.0,
             latency_ms: 0,
         }
+    }
+
+    /// The same segment, heard in the source labelled `label`.
+    #[must_use]
+    pub fn with_source(mut self, label: impl Into<String>) -> Self {
+        self.source = Some(label.into());
+        self
     }
 }
 

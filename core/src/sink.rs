@@ -144,11 +144,17 @@ impl<W: Write + Send> FormatSink<W> {
         Ok(())
     }
 
+    /// Text, SRT and WebVTT name a labelled segment's source: `[them] text` in text and SRT,
+    /// the cue's voice (`<v them>text`) in WebVTT; JSON Lines carries it as `source`.
     fn write_segment(&mut self, segment: &Segment) -> std::io::Result<()> {
         self.write_header()?;
         let w = &mut self.writer;
+        let labelled = |text: &str| match &segment.source {
+            Some(label) => format!("[{label}] {text}"),
+            None => text.to_owned(),
+        };
         match self.format {
-            Format::Text => writeln!(w, "{}", segment.text)?,
+            Format::Text => writeln!(w, "{}", labelled(&segment.text))?,
             Format::Jsonl => json_line(w, self.input.as_deref(), "final", &rounded(segment))?,
             Format::Srt => write!(
                 w,
@@ -156,13 +162,18 @@ impl<W: Write + Send> FormatSink<W> {
                 self.written + 1,
                 timestamp(segment.start, ','),
                 timestamp(segment.end, ','),
-                segment.text
+                labelled(&segment.text)
             )?,
             Format::Vtt => write!(
                 w,
-                "{} --> {}\n{}\n\n",
+                "{} --> {}\n{}{}\n\n",
                 timestamp(segment.start, '.'),
                 timestamp(segment.end, '.'),
+                segment
+                    .source
+                    .as_deref()
+                    .map(|label| format!("<v {}>", vtt_escape(label)))
+                    .unwrap_or_default(),
                 segment.text
             )?,
         }
@@ -217,6 +228,14 @@ fn json_line(
     let fields = serde_json::to_string(fields)?;
     w.write_all(fields.get(1..).unwrap_or_default().as_bytes())?;
     w.write_all(b"\n")
+}
+
+/// `label` as a WebVTT voice annotation may hold it: no `>` (which ends the tag), `&` or `<`.
+fn vtt_escape(label: &str) -> String {
+    label
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// `seconds` rounded to milliseconds, as times are in JSON: sample-exact floats are noise to
@@ -447,6 +466,7 @@ mod tests {
     fn segment(chunk: usize, start: f64, end: f64, text: &str) -> Segment {
         Segment {
             chunk,
+            source: None,
             start,
             end,
             speech_end: end - 0.2,
@@ -486,6 +506,32 @@ mod tests {
         let first: Segment = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
         assert_eq!(first, segment(0, 0.5, 2.0, "Hello there."));
         assert!(jsonl.lines().nth(1).unwrap().contains("\"start\":3661.063"));
+    }
+
+    #[test]
+    fn each_format_names_a_labelled_segments_source() {
+        let segments = [
+            segment(0, 0.5, 2.0, "Hello there.").with_source("mic"),
+            segment(1, 2.5, 3.0, "Hi.").with_source("<them>"),
+        ];
+        assert_eq!(
+            render(Format::Text, &segments),
+            "[mic] Hello there.\n[<them>] Hi.\n"
+        );
+        assert!(render(Format::Srt, &segments).contains("\n[mic] Hello there.\n"));
+        assert!(
+            render(Format::Vtt, &segments)
+                .ends_with("00:00:02.500 --> 00:00:03.000\n<v &lt;them&gt;>Hi.\n\n")
+        );
+        let jsonl = render(Format::Jsonl, &segments);
+        assert!(
+            jsonl.starts_with(r#"{"type":"final","chunk":0,"source":"mic","#),
+            "{jsonl}"
+        );
+        let first: Segment = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+        assert_eq!(first.source.as_deref(), Some("mic"));
+        // Unlabelled segments have no `source` at all.
+        assert!(!render(Format::Jsonl, &[segment(0, 0.5, 2.0, "Hi.")]).contains("source"));
     }
 
     #[test]

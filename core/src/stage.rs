@@ -17,19 +17,21 @@ use crate::early::{EarlyDecode, confirms};
 use crate::interim::Overtaken;
 use crate::pack::Packer;
 use crate::{
-    CancelToken, Chunk, Chunker, ChunkerConfig, Error, Progress, Result, RingReader, RingWriter,
-    RunOptions, SAMPLE_RATE, Source, TimedText, Transcriber, TranscriberFactory, Transcription,
-    Utterance,
+    CancelToken, Chunk, Chunker, ChunkerConfig, Error, Result, RingReader, RingWriter, RunOptions,
+    SAMPLE_RATE, Source, TimedText, Transcriber, TranscriberFactory, Transcription, Utterance,
 };
 
 mod emitter;
+mod input;
 mod run_ahead;
 
 pub use crate::pack::split_window;
 pub use crate::pipeline::PipelineParts;
-pub use crate::report::{RunStart, RunTally};
+pub use crate::report::{RunStart, RunTally, SourceTally};
 pub use crate::transcriber::transcribers_fitting_cores;
 pub use emitter::Emitter;
+pub use input::{ChunkStage, SourceStage};
+pub(crate) use input::{MAX_MERGE_WAIT, SourceCounters};
 pub use run_ahead::{RunAhead, run_slot};
 
 /// A pipeline taken apart into the stages a backend schedules, with the run's clock and its
@@ -218,14 +220,14 @@ pub enum Wait {
     Done,
 }
 
-/// Reads the source and feeds the ring, paced like a microphone in real-time mode.
-pub struct SourceStage {
+/// Reads one source and feeds its ring, paced like a microphone in real-time mode: a
+/// [`SourceStage`] has one per source.
+pub(crate) struct SourceLane {
     source: Box<dyn Source>,
     writer: RingWriter,
     realtime: bool,
     started: Instant,
     cancel: CancelToken,
-    progress: Progress,
     pending: Vec<f32>,
     pending_from: usize,
     samples_read: u64,
@@ -233,30 +235,29 @@ pub struct SourceStage {
     source_drops_forwarded: u64,
 }
 
-impl std::fmt::Debug for SourceStage {
+impl std::fmt::Debug for SourceLane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SourceStage")
+        f.debug_struct("SourceLane")
             .field("source", &self.source.name())
             .field("samples_read", &self.samples_read)
             .finish_non_exhaustive()
     }
 }
 
-impl SourceStage {
-    /// The source stage of a run that started at `started`.
-    pub fn new(
+impl SourceLane {
+    /// The lane of `source` in a run that started at `started`.
+    pub(crate) fn new(
         source: Box<dyn Source>,
         writer: RingWriter,
         options: &RunOptions,
         started: Instant,
     ) -> Self {
-        SourceStage {
+        SourceLane {
             source,
             writer,
             realtime: options.realtime,
             started,
             cancel: options.cancel.clone(),
-            progress: options.progress.clone(),
             pending: Vec::new(),
             pending_from: 0,
             samples_read: 0,
@@ -268,7 +269,7 @@ impl SourceStage {
     ///
     /// # Errors
     /// The source's errors, and [`Error::Cancelled`].
-    pub fn step(&mut self) -> Result<Wait> {
+    pub(crate) fn step(&mut self) -> Result<Wait> {
         self.cancel.check()?;
         if self.writer.is_reader_gone() {
             // The pipeline stopped downstream; its own error explains why.
@@ -300,7 +301,6 @@ impl SourceStage {
         match next? {
             Some(block) => {
                 self.samples_read += block.len() as u64;
-                self.progress.set(self.samples_read);
                 self.pending = block;
                 self.pending_from = 0;
                 Ok(Wait::No)
@@ -310,14 +310,12 @@ impl SourceStage {
     }
 
     /// Samples read from the source so far.
-    pub fn samples_read(&self) -> u64 {
+    pub(crate) fn samples_read(&self) -> u64 {
         self.samples_read
     }
 
     /// Samples the source lost before handing them out (see [`Source::dropped_samples`]).
-    /// They are also counted into the ring's dropped samples as they happen, so
-    /// [`ChunkStage::dropped_samples`] already includes them.
-    pub fn source_dropped_samples(&self) -> u64 {
+    pub(crate) fn source_dropped_samples(&self) -> u64 {
         self.source.dropped_samples()
     }
 
@@ -327,47 +325,6 @@ impl SourceStage {
         self.writer
             .count_dropped(total.saturating_sub(self.source_drops_forwarded));
         self.source_drops_forwarded = self.source_drops_forwarded.max(total);
-    }
-    /// Steps until the stage must wait, calling `pushed` after every step that may have put
-    /// samples in the ring (to wake the chunk stage), and returns what it waits for: never
-    /// [`Wait::No`].
-    ///
-    /// # Errors
-    /// As [`step`](Self::step).
-    pub fn step_until_wait(&mut self, mut pushed: impl FnMut()) -> Result<Wait> {
-        loop {
-            match self.step()? {
-                Wait::No => pushed(),
-                wait => return Ok(wait),
-            }
-        }
-    }
-
-    /// Drives the stage on the calling thread until the stream ends or `control` stops the
-    /// run, and returns the samples read. After each block pushed (and at the end) `wake` is
-    /// unparked: the thread draining the ring. For backends that give the source a thread of
-    /// its own (threads, rayon, process); async backends step the stage themselves.
-    pub fn run_blocking(mut self, control: &RunControl, wake: Option<&std::thread::Thread>) -> u64 {
-        let wake = || {
-            if let Some(thread) = wake {
-                thread.unpark();
-            }
-        };
-        while let Some(wait) = control.check_input(self.step_until_wait(wake)) {
-            match wait {
-                Wait::No => {}
-                Wait::ForRing => std::thread::park_timeout(Duration::from_millis(1)),
-                Wait::Until(at) => {
-                    std::thread::sleep(at.saturating_duration_since(Instant::now()));
-                }
-                Wait::Done => break,
-            }
-        }
-        let samples_read = self.samples_read;
-        // Dropping the stage drops the ring writer: the end of the stream.
-        drop(self);
-        wake();
-        samples_read
     }
 }
 
@@ -401,6 +358,12 @@ pub struct TimedChunk {
     /// A final chunk: how many partial chunks the run handed out before it for its utterances
     /// and every earlier one. Offline, the emitter writes them all before this chunk.
     pub partials_before: u64,
+    /// Which of the run's sources it was cut from, from 0 (see
+    /// [`PipelineBuilder::source`](crate::PipelineBuilder::source)).
+    pub source: usize,
+    /// With several sources: how long the chunk was held so that chunks of every source go
+    /// on in order of their end of speech.
+    pub merge_wait: Duration,
 }
 
 /// Where a partial chunk stands among the run's partials.
@@ -434,6 +397,8 @@ impl TimedChunk {
             early: None,
             partial: None,
             partials_before: 0,
+            source: 0,
+            merge_wait: Duration::ZERO,
         }
     }
 
@@ -444,9 +409,9 @@ impl TimedChunk {
     }
 }
 
-/// Drains the ring into the chunker.
+/// Drains one source's ring into its chunker: a [`ChunkStage`] has one per source.
 #[derive(Debug)]
-pub struct ChunkStage {
+pub(crate) struct ChunkLane {
     reader: RingReader,
     chunker: Chunker,
     realtime: bool,
@@ -481,18 +446,18 @@ enum Cut {
     Partial(PartialCut),
 }
 
-impl ChunkStage {
-    /// The chunk stage of a run that started at `started`.
+impl ChunkLane {
+    /// The lane of the source behind `reader` in a run that started at `started`.
     ///
     /// # Errors
     /// [`Error::Config`] when the chunker configuration is invalid.
-    pub fn new(
+    pub(crate) fn new(
         reader: RingReader,
         config: &ChunkerConfig,
         options: &RunOptions,
         started: Instant,
     ) -> Result<Self> {
-        Ok(ChunkStage {
+        Ok(ChunkLane {
             reader,
             chunker: Chunker::new(config)?.with_interim_step(options.interim_step),
             realtime: options.realtime,
@@ -528,7 +493,7 @@ impl ChunkStage {
     ///
     /// # Errors
     /// [`Error::Cancelled`].
-    pub fn step(&mut self, out: &mut Vec<TimedChunk>) -> Result<Wait> {
+    pub(crate) fn step(&mut self, out: &mut Vec<TimedChunk>) -> Result<Wait> {
         self.cancel.check()?;
         if self.finished {
             return Ok(Wait::Done);
@@ -598,8 +563,18 @@ impl ChunkStage {
     }
 
     /// Samples dropped at the ring so far.
-    pub fn dropped_samples(&self) -> u64 {
+    pub(crate) fn dropped_samples(&self) -> u64 {
         self.reader.dropped()
+    }
+
+    /// A lower bound on the end of speech of every final chunk still to come
+    /// ([`Chunker::speech_end_bound`]); `u64::MAX` once the stream has ended.
+    pub(crate) fn speech_end_bound(&self) -> u64 {
+        if self.finished {
+            u64::MAX
+        } else {
+            self.chunker.speech_end_bound()
+        }
     }
 
     /// When sample `end - 1` was available: in real time, when that audio happened; else
@@ -716,52 +691,6 @@ impl ChunkStage {
         timed.early = Some(early);
         out.push(timed);
     }
-    /// Steps until chunks are ready in `ready` or the stage must wait, calling `drained` after
-    /// every step that may have made room in the ring (to wake a source waiting for room).
-    ///
-    /// # Errors
-    /// As [`step`](Self::step).
-    pub fn step_until_ready(
-        &mut self,
-        ready: &mut Vec<TimedChunk>,
-        mut drained: impl FnMut(),
-    ) -> Result<Wait> {
-        loop {
-            let wait = self.step(ready)?;
-            if wait != Wait::ForRing {
-                drained();
-            }
-            if wait != Wait::No || !ready.is_empty() {
-                return Ok(wait);
-            }
-        }
-    }
-
-    /// Drives the stage on the calling thread until the stream ends, `control` stops the run
-    /// or `hand_on` refuses a chunk (returns `false`: downstream is gone), and returns the
-    /// samples dropped at the ring. While the ring is empty the thread parks; the source
-    /// stage's [`SourceStage::run_blocking`] unparks it.
-    pub fn run_blocking(
-        mut self,
-        control: &RunControl,
-        mut hand_on: impl FnMut(TimedChunk) -> bool,
-    ) -> u64 {
-        let mut ready = Vec::new();
-        while let Some(wait) = control.check(self.step_until_ready(&mut ready, || {})) {
-            for chunk in ready.drain(..) {
-                if !hand_on(chunk) {
-                    return self.dropped_samples();
-                }
-            }
-            match wait {
-                Wait::Done => break,
-                // A backstop only: the source unparks this thread after each push.
-                Wait::ForRing => std::thread::park_timeout(Duration::from_millis(5)),
-                Wait::No | Wait::Until(_) => {}
-            }
-        }
-        self.dropped_samples()
-    }
 }
 
 /// When sample `end - 1` arrived; forgets arrivals before it (chunks come in order).
@@ -810,6 +739,10 @@ pub struct Transcript {
     pub cut_at: Instant,
     /// How long transcribing it took.
     pub transcribe_time: Duration,
+    /// The source it was cut from ([`TimedChunk::source`]).
+    pub source: usize,
+    /// How long it was held for time order among several sources ([`TimedChunk::merge_wait`]).
+    pub merge_wait: Duration,
 }
 
 impl Transcript {
@@ -833,6 +766,8 @@ impl Transcript {
             timed: done.timed,
             cut_at: timed.cut_at,
             transcribe_time,
+            source: timed.source,
+            merge_wait: timed.merge_wait,
         }
     }
 }
@@ -1026,7 +961,7 @@ mod tests {
             ..RunOptions::default()
         };
         let config = ChunkerConfig::default().with_vad(crate::VadKind::Energy);
-        let mut stage = ChunkStage::new(reader, &config, &options, Instant::now()).unwrap();
+        let mut stage = ChunkLane::new(reader, &config, &options, Instant::now()).unwrap();
         let mut out = Vec::new();
         // In 20 ms pieces, as a microphone delivers them.
         let audio = [tone(0.5), silence(0.3), tone(0.4), silence(0.8)].concat();
@@ -1056,7 +991,7 @@ mod tests {
         // Without early start, only the final chunk.
         let (mut writer, reader) = crate::ring(16_000 * 4);
         let mut stage =
-            ChunkStage::new(reader, &config, &RunOptions::default(), Instant::now()).unwrap();
+            ChunkLane::new(reader, &config, &RunOptions::default(), Instant::now()).unwrap();
         let mut waited = Vec::new();
         for piece in audio.chunks(320) {
             writer.push_some(piece);

@@ -2,9 +2,11 @@
 //! (see [`crate::interim`]), and the run's tally of what was written.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{Transcript, split_window};
+use super::{SourceCounters, SourceTally, Transcript, split_window};
 use crate::interim::{PartialQueue, Stability, first_words_ms};
 use crate::report::RunTally;
 use crate::{Error, Partial, Progress, Result, SAMPLE_RATE, Segment, Sink, Utterance};
@@ -36,6 +38,10 @@ pub struct Emitter {
     tally: RunTally,
     /// Where the audio written so far ends, for a progress display.
     progress: Option<Progress>,
+    /// The run's labelled sources, by [`Transcript::source`].
+    sources: Vec<Arc<SourceCounters>>,
+    /// The latest end of speech written so far, to count segments out of time order.
+    latest_speech_end: u64,
 }
 
 impl std::fmt::Debug for Emitter {
@@ -64,7 +70,24 @@ impl Emitter {
             failure: None,
             tally: RunTally::default(),
             progress: None,
+            sources: Vec::new(),
+            latest_speech_end: 0,
         }
+    }
+
+    /// Labels segments with their source's label and reports each source apart: `sources`
+    /// are the run's labelled sources, in the order of [`Transcript::source`].
+    #[must_use]
+    pub(crate) fn with_sources(mut self, sources: Vec<Arc<SourceCounters>>) -> Self {
+        self.tally.sources = sources
+            .iter()
+            .map(|source| SourceTally {
+                label: source.label.clone(),
+                ..SourceTally::default()
+            })
+            .collect();
+        self.sources = sources;
+        self
     }
 
     /// Reports, through `progress`, where the audio written so far ends
@@ -135,6 +158,11 @@ impl Emitter {
     /// Writes the segments of a final chunk, the next in order.
     fn write_final(&mut self, next: &Transcript) -> Result<()> {
         self.next_chunk += 1;
+        if self.sources.len() > 1 {
+            self.tally
+                .merge_waits_ms
+                .push(next.merge_wait.as_secs_f64() * 1000.0);
+        }
         self.tally.full_window_retries += u64::from(next.full_window_retries);
         self.tally.early_starts_used += u64::from(next.early_decoded);
         if next.utterances.is_empty() {
@@ -210,8 +238,10 @@ impl Emitter {
         let latency = now.saturating_duration_since(transcript.available_at);
         let speech_end_latency = now.saturating_duration_since(transcript.speech_end_at);
         let rate = f64::from(SAMPLE_RATE);
+        let source = self.sources.get(transcript.source);
         self.sink.write(&Segment {
             chunk: utterance.index,
+            source: source.map(|source| source.label.clone()),
             start: utterance.start_sample as f64 / rate,
             end: utterance.end_sample as f64 / rate,
             speech_end: utterance.speech_end_sample as f64 / rate,
@@ -220,6 +250,16 @@ impl Emitter {
             latency_ms: latency.as_millis() as u64,
         })?;
         self.tally.segments += 1;
+        if let Some(tally) = self.tally.sources.get_mut(transcript.source) {
+            tally.segments += 1;
+            tally
+                .speech_end_latencies_ms
+                .push(speech_end_latency.as_secs_f64() * 1000.0);
+        }
+        if utterance.speech_end_sample < self.latest_speech_end {
+            self.tally.segments_out_of_order += 1;
+        }
+        self.latest_speech_end = self.latest_speech_end.max(utterance.speech_end_sample);
         self.tally.latencies_ms.push(latency.as_secs_f64() * 1000.0);
         self.tally
             .speech_end_latencies_ms
@@ -285,6 +325,10 @@ impl Emitter {
         }
         self.partials.finish();
         self.tally.partials_skipped = self.partials.skipped;
+        for (tally, counters) in self.tally.sources.iter_mut().zip(&self.sources) {
+            tally.audio_samples = counters.samples_read.load(Ordering::Relaxed);
+            tally.dropped_samples = counters.dropped_samples.load(Ordering::Relaxed);
+        }
         self.sink.finish()?;
         // Every early decode that no final chunk took was dropped: speech resumed.
         self.tally.early_starts_discarded = self
@@ -319,6 +363,8 @@ mod tests {
             timed: Vec::new(),
             cut_at: Instant::now(),
             transcribe_time: Duration::ZERO,
+            source: 0,
+            merge_wait: Duration::ZERO,
         }
     }
 
