@@ -56,6 +56,7 @@ Examples:
   steno transcribe --backend rayon --format srt -o subtitles/ a.wav b.wav c.wav
   steno transcribe --backend process --workers 2 meeting.wav
   steno transcribe --backend nats --nats nats://broker:4222 --in-flight 8 archive/*.flac
+  steno transcribe --source me=mic-track.wav --source them=call-track.wav  # one transcript
   arecord -f S16_LE -r 16000 -c 1 | steno transcribe -
 
 With several inputs, -o and --report name a directory (an existing one, or a path ending in
@@ -197,8 +198,17 @@ pub(crate) struct TranscribeArgs {
     /// Audio files (WAV, FLAC, MP3, Ogg Vorbis, M4A/AAC; any rate and channel count), or `-`
     /// for stdin: a WAV, FLAC, MP3, Ogg or M4A stream is recognised and decoded; anything else
     /// is read as raw signed 16-bit little-endian 16 kHz mono PCM (see --raw).
-    #[arg(required = true, value_name = "INPUT")]
+    #[arg(required_unless_present = "sources", value_name = "INPUT")]
     pub(crate) inputs: Vec<PathBuf>,
+
+    /// One labelled track of a conversation (a call recorder's separate tracks); give one per
+    /// track, instead of INPUT files. The tracks make one transcript: each is cut into
+    /// utterances on its own, segments are written in order of their end of speech and
+    /// carry their label (`[them] ...` in text and SRT, `<v them>` in WebVTT, `source` in
+    /// JSON Lines). Tracks are decoded utterance by utterance (no packing).
+    #[arg(long = "source", value_name = "LABEL=FILE", conflicts_with = "inputs",
+          value_parser = labelled::<PathBuf>)]
+    pub(crate) sources: Vec<(String, PathBuf)>,
 
     #[command(flatten)]
     pub(crate) pipeline: PipelineArgs,
@@ -286,11 +296,35 @@ Examples:
   steno live --list-devices
   steno live --device pulse --duration 60 --format srt -o meeting.srt
   steno live --interim                         # live captions: words as they are spoken
+  steno live --source me=default --source them=alsa_output.pci-0000_00_1f.3.analog-stereo.monitor
   steno live --format jsonl --report live.json # latency_ms per segment, p50/p95 in the report
+
+Meeting notes: --source captures each device on its own and writes one transcript, every line
+labelled by who spoke ([me] ..., [them] ...). On Linux the system's audio is a PulseAudio or
+PipeWire monitor source, `<sink>.monitor`; --list-devices marks them.
 
 Ctrl-C (or --duration) ends the session cleanly: the utterance in progress is transcribed,
 the output and the report are written, and steno exits with status 0. Audio the pipeline could
 not keep up with is dropped, counted in the report (dropped_samples) and warned about.";
+
+/// `LABEL=VALUE`, as `--source` takes it: a label of its own (not empty, no `=`) and a value.
+fn labelled<T: From<String>>(given: &str) -> Result<(String, T), String> {
+    let Some((label, value)) = given.split_once('=') else {
+        return Err(format!(
+            "{given:?} has no label: write LABEL={given}, such as mic={given}"
+        ));
+    };
+    let label = label.trim();
+    if label.is_empty() || label.chars().any(char::is_control) {
+        return Err(format!(
+            "{given:?}: the label before `=` must be a name, such as mic"
+        ));
+    }
+    if value.is_empty() {
+        return Err(format!("{given:?}: nothing after `=`"));
+    }
+    Ok((label.to_owned(), T::from(value.to_owned())))
+}
 
 /// `steno live`: a capture device through a pipeline, with the output options of `transcribe`.
 #[derive(Debug, Args)]
@@ -299,6 +333,14 @@ pub(crate) struct LiveArgs {
     /// input device].
     #[arg(long, value_name = "NAME")]
     pub(crate) device: Option<String>,
+
+    /// Capture several devices at once, each labelled: the microphone and the system's
+    /// audio for meeting notes (`--source me=default --source them=<sink>.monitor`; see
+    /// --list-devices for the monitors). Each device is cut into utterances on its own
+    /// (nothing is mixed), and one transcript in order of end of speech labels every line.
+    #[arg(long = "source", value_name = "LABEL=DEVICE", conflicts_with = "device",
+          value_parser = labelled::<String>)]
+    pub(crate) sources: Vec<(String, String)>,
 
     /// List the capture devices and their default configuration, then exit.
     #[arg(long)]
@@ -506,5 +548,38 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_source_is_a_label_and_a_value() {
+        let args = transcribe_args(&["--source", "me=a.wav", "--source", "them=b=c.wav"]);
+        let sources: Vec<(&str, &std::path::Path)> = args
+            .sources
+            .iter()
+            .map(|(label, path)| (label.as_str(), path.as_path()))
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                ("me", std::path::Path::new("a.wav")),
+                ("them", std::path::Path::new("b=c.wav"))
+            ]
+        );
+        for (bad, problem) in [
+            ("a.wav", "has no label"),
+            ("=a.wav", "must be a name"),
+            ("me=", "nothing after"),
+        ] {
+            let err = Cli::try_parse_from(["steno", "transcribe", "--source", bad])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains(problem), "{bad}: {err}");
+        }
+        let err = Cli::try_parse_from(["steno", "transcribe", "--source", "me=a", "b.wav"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("cannot be used with"), "{err}");
     }
 }

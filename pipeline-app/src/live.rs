@@ -1,4 +1,6 @@
-//! `steno live`: a capture device (cpal) through a pipeline, until Ctrl-C or `--duration`.
+//! `steno live`: a capture device (cpal) through a pipeline, until Ctrl-C or `--duration`; or
+//! several labelled devices at once (`--source`), each with its own ring and capture source,
+//! in one pipeline that writes one transcript.
 //!
 //! The device's callback only converts its samples to `f32` and pushes them into a lock-free
 //! ring ([`steno_core::push_captured`]); downmixing, resampling to 16 kHz and everything else
@@ -37,26 +39,43 @@ use crate::transcribe::{
 const RING_SECONDS: usize = 10;
 
 pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
-    let host = quietly(cpal::default_host);
+    let hosts = quietly(Hosts::open)?;
     if args.list_devices {
-        return list_devices(&host);
+        return list_devices(&hosts);
     }
     let options = transcribe_options(args);
     check_backend_options(&options)?;
     let chunker = chunker_config(&options.pipeline, true)?;
+    if args.sources.len() > 1 && args.pipeline.interim {
+        bail!("--interim is not supported with several --source devices yet");
+    }
     let duration = match args.duration {
         Some(secs) if !(secs.is_finite() && secs > 0.0) => {
             bail!("--duration {secs}: must be a positive number of seconds")
         }
         secs => secs.map(Duration::from_secs_f64),
     };
-    let (device, name, supported) = quietly(|| {
-        let device = pick_device(&host, args.device.as_deref())?;
-        let name = device_name(&device);
-        let supported = pick_config(&device, &name)?;
-        anyhow::Ok((device, name, supported))
+    // (label, device name asked for): one unlabelled device, or the labelled --source ones.
+    let wanted: Vec<(Option<&str>, Option<&str>)> = if args.sources.is_empty() {
+        vec![(None, args.device.as_deref())]
+    } else {
+        args.sources
+            .iter()
+            .map(|(label, device)| (Some(label.as_str()), Some(device.as_str())))
+            .collect()
+    };
+    let devices = quietly(|| {
+        wanted
+            .iter()
+            .map(|(label, device)| {
+                let device = hosts.pick_device(*device)?;
+                let name = device_name(&device);
+                let supported = pick_config(&device, &name)?;
+                anyhow::Ok((label.map(str::to_owned), device, name, supported))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
     })?;
-    // The model loads before the device opens, so the ring does not fill during loading.
+    // The model loads before the devices open, so the rings do not fill during loading.
     let model_path = model::resolve(args.pipeline.decoding.model.as_deref())?;
     let sizing = Sizing::of(&options);
     let backend = backend(&options, &sizing, &model_path)?;
@@ -69,41 +88,63 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
     };
     let report_file = args.report.as_deref().map(ReportFile::create).transpose()?;
 
-    let config = supported.config();
-    let channels = usize::from(config.channels);
-    let (writer, reader) = ring(config.sample_rate as usize * channels * RING_SECONDS);
-    let mut source = CaptureSource::new(name.clone(), reader, config.sample_rate, channels)?;
-    if let Some(duration) = duration {
-        source = source.with_duration_limit(duration);
+    let mut sources = Vec::new();
+    let mut controls = Vec::new();
+    let mut streams = Vec::new();
+    let mut listening = Vec::new();
+    for (label, device, name, supported) in devices {
+        let config = supported.config();
+        let channels = usize::from(config.channels);
+        let (writer, reader) = ring(config.sample_rate as usize * channels * RING_SECONDS);
+        let mut source = CaptureSource::new(name.clone(), reader, config.sample_rate, channels)?;
+        if let Some(duration) = duration {
+            source = source.with_duration_limit(duration);
+        }
+        let control = source.control();
+        controls.push(control.clone());
+        let stream = quietly(|| {
+            let stream = open_stream(
+                &device,
+                &config,
+                supported.sample_format(),
+                writer,
+                control,
+                &name,
+            )?;
+            stream
+                .play()
+                .map_err(|e| anyhow!(explain(&e, &name, "cannot start capturing")))?;
+            anyhow::Ok(stream)
+        })?;
+        streams.push(stream);
+        listening.push(format!(
+            "{}'{name}' ({} Hz, {channels} channel(s), {})",
+            label.as_deref().map_or(String::new(), |l| format!("{l}: ")),
+            config.sample_rate,
+            supported.sample_format()
+        ));
+        sources.push((label, source));
     }
-    let control = source.control();
-    stop_on_ctrl_c(control.clone())?;
-    let stream = quietly(|| {
-        let stream = open_stream(
-            &device,
-            &config,
-            supported.sample_format(),
-            writer,
-            control,
-            &name,
-        )?;
-        stream
-            .play()
-            .map_err(|e| anyhow!(explain(&e, &name, "cannot start capturing")))?;
-        anyhow::Ok(stream)
-    })?;
+    stop_on_ctrl_c(controls)?;
     eprintln!(
-        "steno: listening on '{name}' ({} Hz, {channels} channel(s), {}); Ctrl-C to stop",
-        config.sample_rate,
-        supported.sample_format()
+        "steno: listening on {}; Ctrl-C to stop",
+        listening.join(", ")
     );
-    let pipeline = Pipeline::builder(source, transcriber, sink)
+    let mut sources = sources.into_iter();
+    let (label, first) = sources.next().context("at least one device")?;
+    let mut pipeline = Pipeline::builder(first, transcriber, sink)
         .chunker(chunker)
         // A microphone delivers audio in real time: start on each utterance early.
         .early_start(!args.pipeline.decoding.no_early_start)
-        .interim_step(interim_step(&args.pipeline))
-        .build()?;
-    // The stream stays on this thread (it need not be `Send`); the backend runs on its own.
+        .interim_step(interim_step(&args.pipeline));
+    if let Some(label) = label {
+        pipeline = pipeline.label(label);
+    }
+    for (label, source) in sources {
+        pipeline = pipeline.source(label.unwrap_or_default(), source);
+    }
+    let pipeline = pipeline.build()?;
+    // The streams stay on this thread (they need not be `Send`); the backend runs on its own.
     let running = std::thread::Builder::new()
         .name("steno-live".into())
         .spawn(move || backend.run(pipeline))
@@ -111,7 +152,7 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
     let report = running
         .join()
         .map_err(|_| anyhow!("the pipeline thread panicked"))?;
-    drop(stream);
+    drop(streams);
     publish(output, &report?, report_file)
 }
 
@@ -119,6 +160,7 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
 fn transcribe_options(args: &LiveArgs) -> TranscribeArgs {
     TranscribeArgs {
         inputs: Vec::new(),
+        sources: Vec::new(),
         pipeline: args.pipeline.clone(),
         output: args.output.clone(),
         // Capture is real time by nature (sizing decodes one utterance as fast as it can);
@@ -134,16 +176,18 @@ fn transcribe_options(args: &LiveArgs) -> TranscribeArgs {
     }
 }
 
-/// Ctrl-C (and SIGTERM) stop the capture cleanly; a second Ctrl-C exits at once.
-fn stop_on_ctrl_c(control: CaptureControl) -> anyhow::Result<()> {
+/// Ctrl-C (and SIGTERM) stop every capture cleanly; a second Ctrl-C exits at once.
+fn stop_on_ctrl_c(controls: Vec<CaptureControl>) -> anyhow::Result<()> {
     ctrlc::set_handler(move || {
-        if control.is_stopped() {
+        if controls.iter().any(CaptureControl::is_stopped) {
             // Destructors do not run on this exit: remove the temporary files here.
             crate::output::remove_pending_files();
             std::process::exit(130);
         }
         eprintln!("steno: stopping; transcribing the last utterance (Ctrl-C again to abort)");
-        control.stop();
+        for control in &controls {
+            control.stop();
+        }
     })
     .context("cannot install the Ctrl-C handler")
 }
@@ -167,6 +211,68 @@ fn input_devices(host: &cpal::Host) -> anyhow::Result<Vec<Device>> {
             ))
         })?
         .collect())
+}
+
+/// The audio systems devices are looked up in: ALSA (its PCMs: `default`, `pulse`,
+/// `hw:...`), and PulseAudio or PipeWire's pulse server when one runs, for its sources by
+/// name, the monitors of its sinks among them (the system's audio, `<sink>.monitor`), which
+/// ALSA cannot name one by one.
+struct Hosts {
+    alsa: cpal::Host,
+    pulse: Option<cpal::Host>,
+}
+
+impl Hosts {
+    fn open() -> anyhow::Result<Self> {
+        let alsa = cpal::host_from_id(cpal::HostId::Alsa)
+            .map_err(|e| anyhow!(explain(&e, "ALSA", "cannot open the audio system")))?;
+        // `available_hosts` only looks for the server's socket; connecting is done once.
+        let pulse = cpal::available_hosts()
+            .contains(&cpal::HostId::PulseAudio)
+            .then(|| cpal::host_from_id(cpal::HostId::PulseAudio))
+            .and_then(|host| {
+                host.inspect_err(|e| tracing::debug!("PulseAudio server unusable: {e}"))
+                    .ok()
+            });
+        Ok(Hosts { alsa, pulse })
+    }
+
+    /// The PulseAudio server's capture sources; none when no server runs.
+    fn pulse_sources(&self) -> Vec<Device> {
+        self.pulse
+            .as_ref()
+            .and_then(|host| input_devices(host).ok())
+            .unwrap_or_default()
+    }
+
+    /// The device called `wanted` (ALSA first, then the PulseAudio sources), or the default
+    /// input device.
+    fn pick_device(&self, wanted: Option<&str>) -> anyhow::Result<Device> {
+        let Some(wanted) = wanted else {
+            return self
+                .alsa
+                .default_input_device()
+                .ok_or_else(|| anyhow!(NO_DEVICE));
+        };
+        let devices: Vec<Device> = input_devices(&self.alsa)?
+            .into_iter()
+            .chain(self.pulse_sources())
+            .collect();
+        let names: Vec<String> = devices.iter().map(device_name).collect();
+        if let Some(index) = names.iter().position(|n| n == wanted) {
+            return devices
+                .into_iter()
+                .nth(index)
+                .context("device list changed");
+        }
+        if names.is_empty() {
+            bail!("{NO_DEVICE}");
+        }
+        bail!(
+            "device '{wanted}' not found; available: {} (see `steno live --list-devices`)",
+            names.join(", ")
+        )
+    }
 }
 
 /// Runs `f` (calls into the audio libraries) with stderr on /dev/null, unless debug logs are
@@ -201,33 +307,37 @@ impl Drop for StderrSilenced {
     }
 }
 
-fn list_devices(host: &cpal::Host) -> anyhow::Result<()> {
+fn list_devices(hosts: &Hosts) -> anyhow::Result<()> {
     // Every line is made with stderr silenced (probing a device is what makes ALSA talk),
     // then printed.
     let lines = quietly(|| {
-        let default = host.default_input_device().map(|d| device_name(&d));
-        let lines: Vec<String> = input_devices(host)?
+        let default = hosts.alsa.default_input_device().map(|d| device_name(&d));
+        let line = |device: &Device| {
+            let name = device_name(device);
+            let config = device.default_input_config().map_or_else(
+                |e| format!("unusable: {e}"),
+                |c| {
+                    format!(
+                        "{} Hz, {} channel(s), {}",
+                        c.sample_rate(),
+                        c.channels(),
+                        c.sample_format()
+                    )
+                },
+            );
+            let mark = if default.as_deref() == Some(name.as_str()) {
+                " (default)"
+            } else if name.ends_with(".monitor") {
+                " (monitor: the system's audio)"
+            } else {
+                ""
+            };
+            format!("{name}{mark}\t{device}\t{config}")
+        };
+        let lines: Vec<String> = input_devices(&hosts.alsa)?
             .iter()
-            .map(|device| {
-                let name = device_name(device);
-                let config = device.default_input_config().map_or_else(
-                    |e| format!("unusable: {e}"),
-                    |c| {
-                        format!(
-                            "{} Hz, {} channel(s), {}",
-                            c.sample_rate(),
-                            c.channels(),
-                            c.sample_format()
-                        )
-                    },
-                );
-                let mark = if default.as_deref() == Some(name.as_str()) {
-                    " (default)"
-                } else {
-                    ""
-                };
-                format!("{name}{mark}\t{device}\t{config}")
-            })
+            .chain(&hosts.pulse_sources())
+            .map(line)
             .collect();
         anyhow::Ok(lines)
     })?;
@@ -242,29 +352,6 @@ fn list_devices(host: &cpal::Host) -> anyhow::Result<()> {
 
 const NO_DEVICE: &str = "no input device found: connect a microphone (or start PulseAudio/PipeWire) \
      and check `steno live --list-devices`";
-
-fn pick_device(host: &cpal::Host, wanted: Option<&str>) -> anyhow::Result<Device> {
-    let Some(wanted) = wanted else {
-        return host
-            .default_input_device()
-            .ok_or_else(|| anyhow!(NO_DEVICE));
-    };
-    let devices = input_devices(host)?;
-    let names: Vec<String> = devices.iter().map(device_name).collect();
-    if let Some(index) = names.iter().position(|n| n == wanted) {
-        return devices
-            .into_iter()
-            .nth(index)
-            .context("device list changed");
-    }
-    if names.is_empty() {
-        bail!("{NO_DEVICE}");
-    }
-    bail!(
-        "device '{wanted}' not found; available: {} (see `steno live --list-devices`)",
-        names.join(", ")
-    )
-}
 
 /// Whether steno can capture this format (linear PCM of any width; not DSD).
 fn is_pcm(format: SampleFormat) -> bool {

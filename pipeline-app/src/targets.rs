@@ -95,6 +95,26 @@ pub(crate) fn targets(args: &TranscribeArgs) -> anyhow::Result<Vec<Target>> {
         .collect())
 }
 
+/// The one output and report of a `--source` run: its tracks make one transcript, so `-o`
+/// and `--report` name files, not directories.
+pub(crate) fn single_target(args: &TranscribeArgs) -> anyhow::Result<Target> {
+    for (path, flag) in [(&args.output, "-o"), (&args.report, "--report")] {
+        if let Some(path) = path
+            && names_directory(path)
+        {
+            bail!(
+                "{flag} {}: the tracks given with --source make one transcript: name a file",
+                path.display()
+            );
+        }
+    }
+    Ok(Target {
+        output: args.output.clone(),
+        report: args.report.clone(),
+        label: None,
+    })
+}
+
 fn per_input(
     path: Option<&Path>,
     flag: &str,

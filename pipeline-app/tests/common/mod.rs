@@ -98,6 +98,9 @@ pub(crate) const SESSION_SECONDS: f64 = 347_028.0 / 16_000.0;
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub(crate) struct Segment {
     pub(crate) chunk: usize,
+    /// The source's label, in runs over labelled sources (`--source`).
+    #[serde(default)]
+    pub(crate) source: Option<String>,
     pub(crate) start: f64,
     pub(crate) end: f64,
     pub(crate) speech_end: f64,

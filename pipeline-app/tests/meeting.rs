@@ -1,0 +1,140 @@
+//! Meeting capture from recorded tracks: `steno transcribe --source me=A --source them=B` on the
+//! meeting fixtures (two voices that talk over each other once, made by `make-meeting.sh`).
+#![allow(clippy::unwrap_used, reason = "a test that cannot set up should panic")]
+
+mod common;
+
+use std::path::Path;
+
+use common::{Segment, fixture, parse_jsonl, run_ok, steno, wer};
+
+/// One line of `meeting.tsv`: which track spoke, and the words.
+fn spoken() -> Vec<(String, String)> {
+    std::fs::read_to_string(fixture("meeting.tsv"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            (fields[0].to_owned(), fields[3].to_owned())
+        })
+        .collect()
+}
+
+/// `steno transcribe` over the two tracks with `args`; stdout and the report.
+fn transcribe_tracks(me: &str, args: &[&str]) -> (String, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let out = run_ok(
+        steno()
+            .arg("transcribe")
+            .args(args)
+            .arg("--report")
+            .arg(&report)
+            .arg("--source")
+            .arg(format!("me={}", fixture(me).display()))
+            .arg("--source")
+            .arg(format!("them={}", fixture("meeting-them.wav").display())),
+    );
+    let report = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    (String::from_utf8(out.stdout).unwrap(), report)
+}
+
+/// The words of `segments` heard in the source labelled `label`.
+fn heard(segments: &[Segment], label: &str) -> String {
+    segments
+        .iter()
+        .filter(|s| s.source.as_deref() == Some(label))
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn two_tracks_make_one_labelled_transcript_in_the_order_spoken() {
+    let (jsonl, report) = transcribe_tracks("meeting-me.wav", &["--format", "jsonl"]);
+    let segments = parse_jsonl(&jsonl);
+    let spoken = spoken();
+    let labels: Vec<&str> = segments
+        .iter()
+        .map(|s| s.source.as_deref().unwrap_or("none"))
+        .collect();
+    let expected: Vec<&str> = spoken.iter().map(|(track, _)| track.as_str()).collect();
+    assert_eq!(labels, expected, "who spoke, in order: {jsonl}");
+    for pair in segments.windows(2) {
+        assert!(pair[0].speech_end <= pair[1].speech_end, "{jsonl}");
+    }
+    for label in ["me", "them"] {
+        let reference: Vec<&str> = spoken
+            .iter()
+            .filter(|(track, _)| track == label)
+            .map(|(_, words)| words.as_str())
+            .collect();
+        let error = wer(&reference.join(" "), &heard(&segments, label));
+        // tiny.en mishears two or three words of espeak's American voice ("merry well").
+        assert!(error < 0.2, "{label}: WER {error:.2}: {jsonl}");
+    }
+    let sources = report["sources"].as_array().unwrap();
+    let counts: Vec<(&str, u64, f64)> = sources
+        .iter()
+        .map(|s| {
+            (
+                s["label"].as_str().unwrap(),
+                s["segments"].as_u64().unwrap(),
+                s["audio_seconds"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(counts, [("me", 3, 21.0), ("them", 3, 21.0)], "{report}");
+    assert_eq!(report["segments_out_of_order"], 0, "{report}");
+    // Text names who spoke on every line.
+    let (text, _) = transcribe_tracks("meeting-me.wav", &[]);
+    let prefixes: Vec<&str> = text
+        .lines()
+        .map(|line| line.split(' ').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        prefixes,
+        ["[them]", "[me]", "[them]", "[me]", "[me]", "[them]"],
+        "{text}"
+    );
+}
+
+/// Runs `steno transcribe` with `args` and returns its one-line error; fails unless it failed
+/// cleanly.
+fn refused(args: &[&str]) -> String {
+    let output = steno().arg("transcribe").args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "{args:?} succeeded");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[test]
+fn bad_sources_are_refused_in_one_line() {
+    let me = format!("me={}", fixture("meeting-me.wav").display());
+    let missing = Path::new("no-such-track.wav");
+    let err = refused(&[
+        "--source",
+        &me,
+        "--source",
+        &format!("them={}", missing.display()),
+    ]);
+    assert!(err.contains("no-such-track.wav"), "{err}");
+    let err = refused(&["--source", &me, "--source", &me]);
+    assert!(err.contains("two sources are labelled \"me\""), "{err}");
+    let err = refused(&["--source", &me, "--source", "them=-"]);
+    assert!(
+        err.contains("stdin cannot be one of several tracks"),
+        "{err}"
+    );
+    let err = refused(&["--source", &me, "--interim"]);
+    assert!(
+        err.contains("--interim is not supported with --source"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = format!("{}/", dir.path().display());
+    let err = refused(&["--source", &me, "-o", &out]);
+    assert!(err.contains("make one transcript: name a file"), "{err}");
+}
