@@ -1,4 +1,5 @@
-//! `steno live`: real capture through a PulseAudio null sink, and a saturated capture path.
+//! `steno live`: real capture through PulseAudio null sinks (one device, and two labelled
+//! devices at once), and a saturated capture path.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{parse_jsonl, session_opening, session_sentences, steno, texts, wer};
+use common::{fixture, parse_jsonl, session_opening, session_sentences, steno, texts, wer};
 use steno_core::{
     Backend, CaptureSource, ChunkerConfig, CollectingSink, Pipeline, ScriptedTranscriber, VadKind,
     push_captured, ring,
@@ -212,6 +213,147 @@ fn live_capture_through_pulseaudio_transcribes_the_words_and_stops_cleanly_on_ct
         stderr.contains("stopping"),
         "Ctrl-C was not handled: {stderr}"
     );
+}
+
+/// A meeting: the fixture's two tracks played at once into two null sinks, one per side of a
+/// call, and `steno live` capturing both sinks' monitors as labelled sources, as it captures
+/// a microphone and the system's audio. Both sides come out, each under its own label, in the
+/// order spoken, with each side's words; the report counts each device apart.
+#[test]
+fn live_capture_of_two_devices_labels_each_line_in_the_order_spoken() {
+    let server = PulseServer::start();
+    assert!(
+        server.pactl(&["load-module", "module-null-sink", "sink_name=steno_them"]),
+        "pactl load-module failed"
+    );
+    // Both devices are found by their PulseAudio names and listed as monitors.
+    let mut list = steno();
+    PulseServer::env(&mut list, server.dir.path());
+    let listed = list
+        .args(["live", "--list-devices"])
+        .output()
+        .expect("steno runs");
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    for monitor in ["steno_test.monitor", "steno_them.monitor"] {
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.starts_with(&format!("{monitor} (monitor"))),
+            "{monitor} is listed as a monitor: {listed}"
+        );
+    }
+    let mut live = steno();
+    PulseServer::env(&mut live, server.dir.path());
+    let report_path = server.dir.path().join("live.json");
+    let mut child = live
+        .args([
+            "live",
+            "--source",
+            "me=steno_test.monitor",
+            "--source",
+            "them=steno_them.monitor",
+            "--duration",
+            "120",
+            "--format",
+            "jsonl",
+            "--report",
+        ])
+        .arg(&report_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("steno live starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listening on") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let listening = rx.recv_timeout(Duration::from_secs(60)).is_ok();
+    if listening {
+        let play = |sink: &str, track: &str| {
+            server
+                .command("paplay")
+                .args(["-d", sink])
+                .arg(fixture(track))
+                .spawn()
+                .expect("paplay runs")
+        };
+        let players = [
+            play("steno_test", "meeting-me.wav"),
+            play("steno_them", "meeting-them.wav"),
+        ];
+        for mut player in players {
+            let played = player.wait().expect("paplay ends");
+            assert!(played.success(), "paplay failed: {played}");
+        }
+        // The tracks end in silence: let the last utterance close, then stop.
+        std::thread::sleep(Duration::from_millis(700));
+        let interrupted = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(interrupted.success(), "could not send SIGINT");
+    }
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .expect("stdout");
+    let status = child.wait().expect("steno live ends");
+    let stderr = reader.join().expect("stderr reader");
+    assert!(listening, "steno live never started listening: {stderr}");
+    assert!(status.success(), "steno live failed ({status}): {stderr}");
+    let segments = parse_jsonl(&stdout);
+    let labels: Vec<&str> = segments
+        .iter()
+        .map(|s| s.source.as_deref().unwrap_or("none"))
+        .collect();
+    assert_eq!(
+        labels,
+        ["them", "me", "them", "me", "me", "them"],
+        "who spoke, in order: {stdout}"
+    );
+    let spoken = std::fs::read_to_string(fixture("meeting.tsv")).expect("meeting.tsv");
+    for label in ["me", "them"] {
+        let reference: Vec<&str> = spoken
+            .lines()
+            .filter(|line| line.starts_with(&format!("{label}\t")))
+            .filter_map(|line| line.split('\t').nth(3))
+            .collect();
+        let heard: Vec<String> = segments
+            .iter()
+            .filter(|s| s.source.as_deref() == Some(label))
+            .map(|s| s.text.clone())
+            .collect();
+        let error = wer(&reference.join(" "), &heard.join(" "));
+        assert!(error < 0.25, "{label}: WER {error:.2}: {stdout}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report_path).expect("report")).expect("JSON");
+    let sources: Vec<(&str, u64, u64)> = report["sources"]
+        .as_array()
+        .expect("sources in the report")
+        .iter()
+        .map(|s| {
+            (
+                s["label"].as_str().unwrap_or_default(),
+                s["segments"].as_u64().unwrap_or_default(),
+                s["dropped_samples"].as_u64().unwrap_or(1),
+            )
+        })
+        .collect();
+    assert_eq!(sources, [("me", 3, 0), ("them", 3, 0)], "{report}");
+    assert_eq!(report["segments_out_of_order"], 0, "{report}");
 }
 
 /// A "device" at 48 kHz stereo i16 in 10 ms buffers for `seconds`, through the real callback
