@@ -59,6 +59,7 @@ mod chunker;
 #[cfg(feature = "decode")]
 mod decode;
 pub mod early;
+pub mod echo;
 mod error;
 pub mod interim;
 mod model_path;

@@ -140,6 +140,12 @@ impl Pipeline {
     /// [`Error::Config`] when the chunker's options are invalid.
     pub fn prepare(self) -> Result<PreparedRun> {
         let start = crate::stage::RunStart::now();
+        let echo_near = self
+            .parts
+            .options
+            .echo_guard
+            .as_deref()
+            .and_then(|near| self.parts.echo_source(near));
         let PipelineParts {
             source,
             label,
@@ -173,16 +179,20 @@ impl Pipeline {
             chunk_lanes.push(lane);
             source_lanes.push(SourceLane::new(source, writer, &stage_options, start.at));
         }
-        let chunker = ChunkStage::new(
+        let mut chunker = ChunkStage::new(
             chunk_lanes,
             counters.clone(),
             live.then_some(MAX_MERGE_WAIT),
         );
+        if let Some(near) = echo_near {
+            chunker = chunker.with_lag(near, crate::echo::lag_samples());
+        }
         let source = SourceStage::new(source_lanes, counters.clone(), options.progress.clone());
         let emitter = Emitter::new(sink, start.at)
             .with_progress(options.progress.clone())
             .with_realtime_partials(live)
-            .with_sources(counters);
+            .with_sources(counters)
+            .with_echo_guard(echo_near);
         Ok(PreparedRun {
             start,
             control,
@@ -248,6 +258,18 @@ impl PipelineParts {
         if !self.more_sources.is_empty() {
             self.validate_sources()?;
         }
+        if let Some(near) = &self.options.echo_guard
+            && self.echo_source(near).is_none()
+        {
+            return Err(Error::Config(if self.more_sources.is_empty() {
+                format!(
+                    "the echo guard compares {near:?} with other sources, and there are none: \
+                     add the source it hears"
+                )
+            } else {
+                format!("the echo guard names {near:?}, and no source has that label")
+            }));
+        }
         if self.options.ring_capacity == 0 {
             return Err(Error::Config(
                 "the ring between source and chunker must hold at least one sample".into(),
@@ -255,6 +277,21 @@ impl PipelineParts {
         }
         // The chunker checks its own options (durations, thresholds, the detector).
         crate::Chunker::new(&self.chunker).map(drop)
+    }
+
+    /// The number of the source labelled `near`, when there are other sources to compare it
+    /// with.
+    fn echo_source(&self, near: &str) -> Option<usize> {
+        if self.more_sources.is_empty() {
+            return None;
+        }
+        std::iter::once(self.label.as_deref())
+            .chain(
+                self.more_sources
+                    .iter()
+                    .map(|(label, _)| Some(label.as_str())),
+            )
+            .position(|label| label == Some(near))
     }
 
     /// Several sources: each labelled once, and options that work per utterance only.
@@ -382,6 +419,14 @@ impl PipelineBuilder {
         self
     }
 
+    /// Drops the segments of the source labelled `label` (a microphone) that repeat what
+    /// another source said at the same time: its echo of the speakers
+    /// ([`RunOptions::echo_guard`], [`crate::echo`]).
+    pub fn echo_guard(mut self, label: impl Into<String>) -> Self {
+        self.parts.options.echo_guard = Some(label.into());
+        self
+    }
+
     /// Decode consecutive utterances together ([`RunOptions::pack`]).
     pub fn pack(mut self, on: bool) -> Self {
         self.parts.options.pack = on;
@@ -441,6 +486,10 @@ pub struct RunOptions {
     /// [`DEFAULT_INTERIM_STEP`](Self::DEFAULT_INTERIM_STEP) suits live captions. Final
     /// segments are the same with or without. `None` (the default): finals only.
     pub interim_step: Option<Duration>,
+    /// With several sources: the label of the one whose segments are dropped when they repeat
+    /// what another source said at the same time (the speakers leaking into a microphone; see
+    /// [`crate::echo`]). `None` (the default): every segment is written.
+    pub echo_guard: Option<String>,
     /// Stops the run from another thread.
     pub cancel: CancelToken,
     /// Counts samples read, for progress display.
@@ -456,6 +505,7 @@ impl Default for RunOptions {
             early_start: false,
             pack: false,
             interim_step: None,
+            echo_guard: None,
             cancel: CancelToken::new(),
             progress: Progress::default(),
         }

@@ -143,6 +143,10 @@ pub struct RunReport {
     /// real-time hold that reached its limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segments_out_of_order: Option<u64>,
+    /// With the echo guard on ([`RunOptions::echo_guard`](crate::RunOptions::echo_guard)): the
+    /// near source's segments dropped as echoes of another source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub echo_segments_dropped: Option<u64>,
 }
 
 /// What a run did with one of its labelled sources.
@@ -225,6 +229,8 @@ pub struct RunTally {
     pub merge_waits_ms: Vec<f64>,
     /// With several sources: segments written after one whose speech ended later.
     pub segments_out_of_order: u64,
+    /// With the echo guard on: segments dropped as echoes.
+    pub echo_segments_dropped: Option<u64>,
 }
 
 /// The moment a run started and the process's resource use then, to report the difference.
@@ -301,6 +307,7 @@ impl RunStart {
                 .collect(),
             merge_wait_ms: LatencySummary::from_samples(&tally.merge_waits_ms),
             segments_out_of_order: (tally.sources.len() > 1).then_some(tally.segments_out_of_order),
+            echo_segments_dropped: tally.echo_segments_dropped,
         }
     }
 }

@@ -210,6 +210,12 @@ pub(crate) struct TranscribeArgs {
           value_parser = labelled::<PathBuf>)]
     pub(crate) sources: Vec<(String, PathBuf)>,
 
+    /// With --source: drop LABEL's segments that repeat what another track said at the same
+    /// time: the far side of a call leaking from the speakers into this microphone. Off by
+    /// default; it never drops a segment with words of its own (README: "Meeting notes").
+    #[arg(long, value_name = "LABEL", requires = "sources")]
+    pub(crate) echo_guard: Option<String>,
+
     #[command(flatten)]
     pub(crate) pipeline: PipelineArgs,
 
@@ -341,6 +347,12 @@ pub(crate) struct LiveArgs {
     #[arg(long = "source", value_name = "LABEL=DEVICE", conflicts_with = "device",
           value_parser = labelled::<String>)]
     pub(crate) sources: Vec<(String, String)>,
+
+    /// With --source: drop LABEL's segments that repeat what another device said at the same
+    /// time: the speakers leaking into this microphone. Off by default; it never drops a
+    /// segment with words of its own (README: "Meeting notes").
+    #[arg(long, value_name = "LABEL", requires = "sources")]
+    pub(crate) echo_guard: Option<String>,
 
     /// List the capture devices and their default configuration, then exit.
     #[arg(long)]

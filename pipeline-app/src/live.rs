@@ -140,6 +140,9 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
     if let Some(label) = label {
         pipeline = pipeline.label(label);
     }
+    if let Some(near) = &args.echo_guard {
+        pipeline = pipeline.echo_guard(near);
+    }
     for (label, source) in sources {
         pipeline = pipeline.source(label.unwrap_or_default(), source);
     }
@@ -161,6 +164,7 @@ fn transcribe_options(args: &LiveArgs) -> TranscribeArgs {
     TranscribeArgs {
         inputs: Vec::new(),
         sources: Vec::new(),
+        echo_guard: None,
         pipeline: args.pipeline.clone(),
         output: args.output.clone(),
         // Capture is real time by nature (sizing decodes one utterance as fast as it can);

@@ -132,6 +132,7 @@ fn transcribe_tracks(args: &TranscribeArgs, chunker: &ChunkerConfig) -> anyhow::
     options.cancel = stop.child();
     options.realtime = args.realtime;
     options.early_start = args.realtime && !args.pipeline.decoding.no_early_start;
+    options.echo_guard = args.echo_guard.clone();
     let total = tracks
         .iter()
         .map(|(_, track)| track.len_hint())

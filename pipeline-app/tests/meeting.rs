@@ -5,8 +5,36 @@
 mod common;
 
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use common::{Segment, fixture, parse_jsonl, run_ok, steno, wer};
+use common::{Segment, fixture, parse_jsonl, run_ok, steno, wer, words};
+
+/// One Whisper run at a time: ggml's threads spin, and two runs at once take far longer than
+/// one after the other.
+static WHISPER: Mutex<()> = Mutex::new(());
+
+fn whisper_turn() -> MutexGuard<'static, ()> {
+    WHISPER.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The share of `sentence`'s words that `text` holds in order (their longest common
+/// subsequence over the sentence's length).
+fn share_heard(sentence: &str, text: &str) -> f64 {
+    let (sentence, text) = (words(sentence), words(text));
+    let mut previous = vec![0usize; text.len() + 1];
+    for word in &sentence {
+        let mut current = vec![0usize; text.len() + 1];
+        for (j, other) in text.iter().enumerate() {
+            current[j + 1] = if word == other {
+                previous[j] + 1
+            } else {
+                previous[j + 1].max(current[j])
+            };
+        }
+        previous = current;
+    }
+    previous[text.len()] as f64 / sentence.len().max(1) as f64
+}
 
 /// One line of `meeting.tsv`: which track spoke, and the words.
 fn spoken() -> Vec<(String, String)> {
@@ -51,6 +79,7 @@ fn heard(segments: &[Segment], label: &str) -> String {
 
 #[test]
 fn two_tracks_make_one_labelled_transcript_in_the_order_spoken() {
+    let _turn = whisper_turn();
     let (jsonl, report) = transcribe_tracks("meeting-me.wav", &["--format", "jsonl"]);
     let segments = parse_jsonl(&jsonl);
     let spoken = spoken();
@@ -128,6 +157,11 @@ fn bad_sources_are_refused_in_one_line() {
         err.contains("stdin cannot be one of several tracks"),
         "{err}"
     );
+    let them = format!("them={}", fixture("meeting-them.wav").display());
+    let err = refused(&["--source", &me, "--source", &them, "--echo-guard", "you"]);
+    assert!(err.contains("the echo guard names \"you\""), "{err}");
+    let err = refused(&["--source", &me, "--echo-guard", "me"]);
+    assert!(err.contains("there are none"), "{err}");
     let err = refused(&["--source", &me, "--interim"]);
     assert!(
         err.contains("--interim is not supported with --source"),
@@ -137,4 +171,81 @@ fn bad_sources_are_refused_in_one_line() {
     let out = format!("{}/", dir.path().display());
     let err = refused(&["--source", &me, "-o", &out]);
     assert!(err.contains("make one transcript: name a file"), "{err}");
+}
+
+/// The words of `label`'s sentences in `meeting.tsv`.
+fn reference(label: &str) -> String {
+    spoken()
+        .into_iter()
+        .filter(|(track, _)| track == label)
+        .map(|(_, words)| words)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The near track with the far side leaking into it: without the guard, the far side's words
+/// come out twice, once under `me`; with `--echo-guard me` those repeats are dropped and
+/// counted, and on the clean track the guard changes nothing (it never drops real speech).
+#[test]
+fn the_echo_guard_drops_the_far_sides_words_heard_in_the_microphone() {
+    let _turn = whisper_turn();
+    let jsonl = |me: &str, guard: bool| {
+        let args: &[&str] = if guard {
+            &["--format", "jsonl", "--echo-guard", "me"]
+        } else {
+            &["--format", "jsonl"]
+        };
+        let (jsonl, report) = transcribe_tracks(me, args);
+        (parse_jsonl(&jsonl), report)
+    };
+    let repeats_them = |segments: &[Segment]| {
+        let them: Vec<&Segment> = segments
+            .iter()
+            .filter(|s| s.source.as_deref() == Some("them"))
+            .collect();
+        segments
+            .iter()
+            .filter(|s| s.source.as_deref() == Some("me"))
+            .filter(|me| them.iter().any(|t| wer(&t.text, &me.text) < 0.5))
+            .count()
+    };
+    let (echoed, report) = jsonl("meeting-me-echo.wav", false);
+    assert!(
+        repeats_them(&echoed) >= 2,
+        "the fixture puts the far side in the microphone: {echoed:?}"
+    );
+    assert!(report.get("echo_segments_dropped").is_none(), "{report}");
+    let (guarded, report) = jsonl("meeting-me-echo.wav", true);
+    assert_eq!(repeats_them(&guarded), 0, "{guarded:?}");
+    assert!(
+        report["echo_segments_dropped"].as_u64() >= Some(2),
+        "{report}"
+    );
+    assert_eq!(report["segments_out_of_order"], 0, "{report}");
+    let me = reference("me");
+    let (before, after) = (
+        wer(&me, &heard(&echoed, "me")),
+        wer(&me, &heard(&guarded, "me")),
+    );
+    assert!(after < before - 0.3, "me: WER {before:.2} -> {after:.2}");
+    // Every one of the near side's own sentences is still there (most of its words, in
+    // order, in one of its segments).
+    for (track, sentence) in spoken() {
+        if track == "me" {
+            let best = guarded
+                .iter()
+                .filter(|s| s.source.as_deref() == Some("me"))
+                .map(|s| share_heard(&sentence, &s.text))
+                .fold(0.0, f64::max);
+            assert!(best >= 0.6, "{sentence:?} was dropped: {guarded:?}");
+        }
+    }
+    let (clean, _) = jsonl("meeting-me.wav", false);
+    let (clean_guarded, report) = jsonl("meeting-me.wav", true);
+    assert_eq!(
+        heard(&clean_guarded, "me"),
+        heard(&clean, "me"),
+        "the guard dropped real speech"
+    );
+    assert_eq!(report["echo_segments_dropped"], 0, "{report}");
 }

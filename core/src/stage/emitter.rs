@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::{SourceCounters, SourceTally, Transcript, split_window};
+use crate::echo::EchoGuard;
 use crate::interim::{PartialQueue, Stability, first_words_ms};
 use crate::report::RunTally;
 use crate::{Error, Partial, Progress, Result, SAMPLE_RATE, Segment, Sink, Utterance};
@@ -42,6 +43,8 @@ pub struct Emitter {
     sources: Vec<Arc<SourceCounters>>,
     /// The latest end of speech written so far, to count segments out of time order.
     latest_speech_end: u64,
+    /// Drops a near source's echoes of the others (see [`crate::echo`]).
+    echo_guard: Option<EchoGuard>,
 }
 
 impl std::fmt::Debug for Emitter {
@@ -72,7 +75,17 @@ impl Emitter {
             progress: None,
             sources: Vec::new(),
             latest_speech_end: 0,
+            echo_guard: None,
         }
+    }
+
+    /// Drops the segments of source `near` that repeat another source's overlapping segment
+    /// (see [`crate::echo`]); `None` writes every segment.
+    #[must_use]
+    pub(crate) fn with_echo_guard(mut self, near: Option<usize>) -> Self {
+        self.echo_guard = near.map(EchoGuard::new);
+        self.tally.echo_segments_dropped = near.map(|_| 0);
+        self
     }
 
     /// Labels segments with their source's label and reports each source apart: `sources`
@@ -234,16 +247,28 @@ impl Emitter {
         if text.is_empty() {
             return Ok(());
         }
+        let rate = f64::from(SAMPLE_RATE);
+        let (start, end) = (
+            utterance.start_sample as f64 / rate,
+            utterance.end_sample as f64 / rate,
+        );
+        if let Some(guard) = &mut self.echo_guard
+            && guard.is_echo(transcript.source, start, end, &text)
+        {
+            if let Some(dropped) = &mut self.tally.echo_segments_dropped {
+                *dropped += 1;
+            }
+            return Ok(());
+        }
         let now = Instant::now();
         let latency = now.saturating_duration_since(transcript.available_at);
         let speech_end_latency = now.saturating_duration_since(transcript.speech_end_at);
-        let rate = f64::from(SAMPLE_RATE);
         let source = self.sources.get(transcript.source);
         self.sink.write(&Segment {
             chunk: utterance.index,
             source: source.map(|source| source.label.clone()),
-            start: utterance.start_sample as f64 / rate,
-            end: utterance.end_sample as f64 / rate,
+            start,
+            end,
             speech_end: utterance.speech_end_sample as f64 / rate,
             text,
             emitted_at: now.duration_since(self.started).as_secs_f64(),
@@ -256,10 +281,16 @@ impl Emitter {
                 .speech_end_latencies_ms
                 .push(speech_end_latency.as_secs_f64() * 1000.0);
         }
-        if utterance.speech_end_sample < self.latest_speech_end {
+        // The order the merge keeps: the echo guard's near source counts its lag.
+        let order = utterance.speech_end_sample
+            + match &self.echo_guard {
+                Some(guard) if guard.near() == transcript.source => crate::echo::lag_samples(),
+                _ => 0,
+            };
+        if order < self.latest_speech_end {
             self.tally.segments_out_of_order += 1;
         }
-        self.latest_speech_end = self.latest_speech_end.max(utterance.speech_end_sample);
+        self.latest_speech_end = self.latest_speech_end.max(order);
         self.tally.latencies_ms.push(latency.as_secs_f64() * 1000.0);
         self.tally
             .speech_end_latencies_ms

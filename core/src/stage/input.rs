@@ -213,6 +213,9 @@ struct Merge {
     next_index: usize,
     /// In real time, the longest a chunk is held.
     max_wait: Option<Duration>,
+    /// Per source, samples added to its chunks' end of speech for their order (the echo
+    /// guard's near source, see [`crate::echo::ECHO_LAG`]).
+    lag: Vec<u64>,
 }
 
 impl ChunkStage {
@@ -229,12 +232,25 @@ impl ChunkStage {
             done: vec![false; lanes.len()],
             next_index: 0,
             max_wait,
+            lag: vec![0; lanes.len()],
         });
         ChunkStage {
             lanes,
             merge,
             counters,
         }
+    }
+
+    /// Orders the chunks of source `source` as if their speech ended `lag` samples later, so
+    /// that other sources' chunks ending within `lag` after one of its own go first.
+    #[must_use]
+    pub(crate) fn with_lag(mut self, source: usize, lag: u64) -> Self {
+        if let Some(merge) = &mut self.merge
+            && let Some(slot) = merge.lag.get_mut(source)
+        {
+            *slot = lag;
+        }
+        self
     }
 
     /// Takes what the rings hold; chunks ready to go on are appended to `out`.
@@ -354,7 +370,7 @@ impl Merge {
             let Some(first) = (0..self.held.len())
                 .filter_map(|source| {
                     let head = self.held[source].front()?;
-                    Some((head.chunk.speech_end_sample, source))
+                    Some((head.chunk.speech_end_sample + self.lag[source], source))
                 })
                 .min()
             else {
@@ -362,7 +378,10 @@ impl Merge {
             };
             // A source with nothing held may still cut a chunk ending at its bound or later.
             let precedable = (0..self.held.len()).any(|source| {
-                self.held[source].is_empty() && first > (lanes[source].speech_end_bound(), source)
+                let bound = lanes[source]
+                    .speech_end_bound()
+                    .saturating_add(self.lag[source]);
+                self.held[source].is_empty() && first > (bound, source)
             });
             let waited = self.held[first.1]
                 .front()
