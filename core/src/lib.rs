@@ -11,6 +11,11 @@
 //! [`ChannelSink`] for applications) as [`Segment`]s, with [`Partial`] hypotheses before them
 //! when interim results are on.
 //!
+//! A pipeline may have several labelled sources (a meeting's microphone and speakers,
+//! [`PipelineBuilder::source`]): each is cut on its own and their segments are written as one
+//! transcript in order of end of speech, each with its source's label; [`echo`] drops a
+//! microphone's repeats of the speakers.
+//!
 //! Use this crate to build a [`Pipeline`]; run it with a backend crate such as
 //! `steno-threads`. Use it directly if you write a backend. It depends on no async runtime,
 //! no thread pool and no channel library.
@@ -56,6 +61,7 @@
 
 mod capture;
 mod chunker;
+mod control;
 #[cfg(feature = "decode")]
 mod decode;
 pub mod early;
@@ -85,12 +91,13 @@ pub mod window;
 pub use capture::push_captured;
 pub use capture::{CaptureControl, CaptureSource, MAX_CAPTURE_CHANNELS};
 pub use chunker::{Chunk, Chunker, ChunkerConfig, MAX_CHUNK_LIMIT, PartialCut, Utterance};
+pub use control::{CancelToken, Progress};
 #[cfg(feature = "decode")]
 pub use decode::{FileSource, is_audio_container, read_file};
 pub use error::{Cause, Error, Result};
 pub use interim::Overtaken;
 pub use model_path::{DEFAULT_MODEL_FILE, MODEL_ENV, default_model};
-pub use pipeline::{Backend, CancelToken, Pipeline, PipelineBuilder, Progress, RunOptions};
+pub use pipeline::{Backend, Pipeline, PipelineBuilder, RunOptions};
 pub use pool::TranscriberPool;
 pub use raw::RawPcmSource;
 pub use report::{LatencySummary, ProcessUsage, RunReport, SourceReport};

@@ -10,6 +10,7 @@ mod output;
 mod progress;
 mod serve;
 mod targets;
+mod tracks;
 mod transcribe;
 mod worker;
 

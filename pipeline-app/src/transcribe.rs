@@ -22,7 +22,8 @@ use crate::live_line::LiveLine;
 use crate::model;
 use crate::output::{Output, ReportFile};
 use crate::progress::ProgressDisplay;
-use crate::targets::{Destination, create_target_dirs, single_target, targets};
+use crate::targets::{Destination, create_target_dirs, targets};
+use crate::tracks;
 
 pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
     check_backend_options(args)?;
@@ -31,7 +32,7 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
     }
     let chunker = chunker_config(&args.pipeline, args.realtime)?;
     if !args.sources.is_empty() {
-        return transcribe_tracks(args, &chunker);
+        return tracks::run(args, &chunker);
     }
     let targets = targets(args)?;
     // Every input is checked before the model loads, so bad input fails fast and first.
@@ -97,64 +98,6 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
         publish(output, &run?, report)?;
     }
     Ok(())
-}
-
-/// `--source LABEL=FILE ...`: the tracks of one conversation, cut each on its own and written
-/// as one transcript in order of end of speech, each segment labelled.
-fn transcribe_tracks(args: &TranscribeArgs, chunker: &ChunkerConfig) -> anyhow::Result<()> {
-    if args.pipeline.interim {
-        bail!("--interim is not supported with --source yet: each track's finals are written");
-    }
-    // Every track is checked before the model loads.
-    let tracks = args
-        .sources
-        .iter()
-        .map(|(label, path)| {
-            if path == Path::new("-") {
-                bail!("--source {label}=-: stdin cannot be one of several tracks; give files");
-            }
-            Ok((label.clone(), FileSource::open(path)?))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let model_path = model::resolve(args.pipeline.decoding.model.as_deref())?;
-    let sizing = Sizing::of(args);
-    let format = format(args.pipeline.format);
-    let destination = Destination::create(&single_target(args)?, format, false)?;
-    let stop = CancelToken::new();
-    interrupt::cancel_on_signal(stop.clone())?;
-    let backend = backend(args, &sizing, &model_path)?;
-    let transcriber: Arc<dyn TranscriberFactory> = match args.simulate_cost_ms {
-        Some(ms) => Arc::new(simulated(ms)),
-        None => model_transcriber(args, &sizing, &model_path)?,
-    };
-    let (output, sink, report) = destination.into_parts();
-    let mut options = RunOptions::default();
-    options.cancel = stop.child();
-    options.realtime = args.realtime;
-    options.early_start = args.realtime && !args.pipeline.decoding.no_early_start;
-    options.echo_guard = args.echo_guard.clone();
-    let total = tracks
-        .iter()
-        .map(|(_, track)| track.len_hint())
-        .sum::<Option<u64>>();
-    let names: Vec<&str> = tracks.iter().map(|(label, _)| label.as_str()).collect();
-    let progress = ProgressDisplay::start(options.progress.clone(), total, &names.join(" + "));
-    let sink = match output {
-        Output::Stdout => progress.around_stdout(sink),
-        _ => sink,
-    };
-    let mut tracks = tracks.into_iter();
-    let (label, first) = tracks.next().context("--source gives at least one track")?;
-    let mut pipeline = Pipeline::builder(first, transcriber, sink)
-        .chunker(chunker.clone())
-        .options(options)
-        .label(label);
-    for (label, track) in tracks {
-        pipeline = pipeline.source(label, track);
-    }
-    let run = backend.run(pipeline.build()?);
-    drop(progress);
-    publish(output, &run?, report)
 }
 
 /// Commits a successful input's output, writes its report, and warns about dropped audio.
