@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Makes the meeting fixtures with espeak-ng and sox (apt: espeak-ng sox): a call recorded as
-# two tracks, each 16 kHz mono 16-bit WAV of the same length, 21 s:
-#   meeting-me.wav: the near side, one voice (en-us), three sentences;
-#   meeting-them.wav: the far side, another voice (en-gb-x-rp), three sentences, the second of
+# two tracks, each 16 kHz mono 16-bit FLAC of the same length, 21 s:
+#   meeting-me.flac: the near side, one voice (en-us), three sentences;
+#   meeting-them.flac: the far side, another voice (en-gb-x-rp), three sentences, the second of
 #     which is still going when the near side starts its second (they talk over each other);
-#   meeting-me-echo.wav: meeting-me.wav with the far side leaking into it, 18 dB down and 40 ms
+#   meeting-me-echo.flac: meeting-me.flac with the far side leaking into it, 18 dB down and 40 ms
 #     late, as a laptop's speakers reach its microphone;
 #   meeting.tsv: one line per sentence, in order of its end: track (me or them), start and end
 #     seconds of its speech, and the words.
@@ -16,7 +16,7 @@ cd "$(dirname "$0")"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 want() { [[ ${STENO_REGENERATE:-} == 1 || ! -e $1 ]]; }
-fmt=(-r 16000 -c 1 -b 16 -e signed-integer)
+fmt=(-r 16000 -c 1 -b 16)
 length=21
 
 # line TRACK VOICE START TEXT: speaks TEXT with VOICE, placed at START seconds of the track.
@@ -55,12 +55,12 @@ track() {
   # Undo sox -m's division by the number of inputs: each piece keeps its own level.
   sox -D -v "$(($# + 2))" "$work/mixed-$out" "${fmt[@]}" "$out"
 }
-if want meeting-me.wav || want meeting-them.wav || want meeting-me-echo.wav; then
-  track meeting-me.wav "${pieces_me[@]}"
-  track meeting-them.wav "${pieces_them[@]}"
+if want meeting-me.flac || want meeting-them.flac || want meeting-me-echo.flac; then
+  track meeting-me.flac "${pieces_me[@]}"
+  track meeting-them.flac "${pieces_them[@]}"
   # The far side, 18 dB down and 40 ms late, added to the near side.
-  sox -D meeting-them.wav "$work/leak.wav" vol -18dB pad 0.04 trim 0 "$length"
-  sox -D -m -v 1 meeting-me.wav -v 1 "$work/leak.wav" "${fmt[@]}" meeting-me-echo.wav
+  sox -D meeting-them.flac "$work/leak.wav" vol -18dB pad 0.04 trim 0 "$length"
+  sox -D -m -v 1 meeting-me.flac -v 1 "$work/leak.wav" "${fmt[@]}" meeting-me-echo.flac
 fi
 if want meeting.tsv; then
   printf '%s\n' "${rows[@]}" | sort -t$'\t' -k3,3n > meeting.tsv

@@ -287,8 +287,8 @@ fn live_capture_of_two_devices_labels_each_line_in_the_order_spoken() {
                 .expect("paplay runs")
         };
         let players = [
-            play("steno_test", "meeting-me.wav"),
-            play("steno_them", "meeting-them.wav"),
+            play("steno_test", "meeting-me.flac"),
+            play("steno_them", "meeting-them.flac"),
         ];
         for mut player in players {
             let played = player.wait().expect("paplay ends");

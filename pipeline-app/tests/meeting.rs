@@ -61,7 +61,7 @@ fn transcribe_tracks(me: &str, args: &[&str]) -> (String, serde_json::Value) {
             .arg("--source")
             .arg(format!("me={}", fixture(me).display()))
             .arg("--source")
-            .arg(format!("them={}", fixture("meeting-them.wav").display())),
+            .arg(format!("them={}", fixture("meeting-them.flac").display())),
     );
     let report = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
     (String::from_utf8(out.stdout).unwrap(), report)
@@ -80,7 +80,7 @@ fn heard(segments: &[Segment], label: &str) -> String {
 #[test]
 fn two_tracks_make_one_labelled_transcript_in_the_order_spoken() {
     let _turn = whisper_turn();
-    let (jsonl, report) = transcribe_tracks("meeting-me.wav", &["--format", "jsonl"]);
+    let (jsonl, report) = transcribe_tracks("meeting-me.flac", &["--format", "jsonl"]);
     let segments = parse_jsonl(&jsonl);
     let spoken = spoken();
     let labels: Vec<&str> = segments
@@ -116,7 +116,7 @@ fn two_tracks_make_one_labelled_transcript_in_the_order_spoken() {
     assert_eq!(counts, [("me", 3, 21.0), ("them", 3, 21.0)], "{report}");
     assert_eq!(report["segments_out_of_order"], 0, "{report}");
     // Text names who spoke on every line.
-    let (text, _) = transcribe_tracks("meeting-me.wav", &[]);
+    let (text, _) = transcribe_tracks("meeting-me.flac", &[]);
     let prefixes: Vec<&str> = text
         .lines()
         .map(|line| line.split(' ').next().unwrap_or_default())
@@ -141,7 +141,7 @@ fn refused(args: &[&str]) -> String {
 
 #[test]
 fn bad_sources_are_refused_in_one_line() {
-    let me = format!("me={}", fixture("meeting-me.wav").display());
+    let me = format!("me={}", fixture("meeting-me.flac").display());
     let missing = Path::new("no-such-track.wav");
     let err = refused(&[
         "--source",
@@ -157,7 +157,7 @@ fn bad_sources_are_refused_in_one_line() {
         err.contains("stdin cannot be one of several tracks"),
         "{err}"
     );
-    let them = format!("them={}", fixture("meeting-them.wav").display());
+    let them = format!("them={}", fixture("meeting-them.flac").display());
     let err = refused(&["--source", &me, "--source", &them, "--echo-guard", "you"]);
     assert!(err.contains("the echo guard names \"you\""), "{err}");
     let err = refused(&["--source", &me, "--echo-guard", "me"]);
@@ -209,13 +209,13 @@ fn the_echo_guard_drops_the_far_sides_words_heard_in_the_microphone() {
             .filter(|me| them.iter().any(|t| wer(&t.text, &me.text) < 0.5))
             .count()
     };
-    let (echoed, report) = jsonl("meeting-me-echo.wav", false);
+    let (echoed, report) = jsonl("meeting-me-echo.flac", false);
     assert!(
         repeats_them(&echoed) >= 2,
         "the fixture puts the far side in the microphone: {echoed:?}"
     );
     assert!(report.get("echo_segments_dropped").is_none(), "{report}");
-    let (guarded, report) = jsonl("meeting-me-echo.wav", true);
+    let (guarded, report) = jsonl("meeting-me-echo.flac", true);
     assert_eq!(repeats_them(&guarded), 0, "{guarded:?}");
     assert!(
         report["echo_segments_dropped"].as_u64() >= Some(2),
@@ -240,8 +240,8 @@ fn the_echo_guard_drops_the_far_sides_words_heard_in_the_microphone() {
             assert!(best >= 0.6, "{sentence:?} was dropped: {guarded:?}");
         }
     }
-    let (clean, _) = jsonl("meeting-me.wav", false);
-    let (clean_guarded, report) = jsonl("meeting-me.wav", true);
+    let (clean, _) = jsonl("meeting-me.flac", false);
+    let (clean_guarded, report) = jsonl("meeting-me.flac", true);
     assert_eq!(
         heard(&clean_guarded, "me"),
         heard(&clean, "me"),
