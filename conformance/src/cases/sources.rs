@@ -151,12 +151,15 @@ fn assert_merged(
 /// A microphone track and a speakers track whose utterances overlap in time (one ends while
 /// the other is still speaking, one starts in the other's pause, the speakers go on after the
 /// microphone's stream has ended), cut each on its own; the microphone's track is read in one
-/// block, so offline its chunks are all cut before the speakers' first one. Asserts, offline and then in real
+/// block, so offline its chunks are all cut before the speakers' first one; in real time
+/// with early start (provisional chunks go on at once, their final chunks through the merge).
+/// Asserts, offline and then in real
 /// time: the sink receives exactly the merge of what the pure chunker cuts in each track,
 /// in order of end of speech, numbered in that order, with the scripted text of each number
 /// (so a transcriber saw each chunk once, under its merged number); each segment carries its
 /// source's label; the report gives each source's samples read, segments and drops, and no
-/// segment out of order; a second offline run gives the same output; the report counts all
+/// segment out of order; in real time early decodes are used (under the merged numbers, as
+/// the scripted texts show); a second offline run gives the same output; the report counts all
 /// the audio of both sources; every stage is released.
 ///
 /// # Errors
@@ -204,11 +207,19 @@ pub fn two_sources(make: &BackendFactory) -> CaseResult {
         outputs.push(written(&segments));
     }
     assert_eq!(outputs[0], outputs[1], "two_sources: two runs differ");
+    // Real time as `live` runs it: each utterance decoded early, its final chunk merged.
     let mut realtime = RunOptions::default();
     realtime.realtime = true;
+    realtime.early_start = true;
     let (probe, report) = run_two(make, &mic, &them, realtime)?;
     let context = "two_sources (real time)";
     assert_merged(&probe.segments(), &report, &expected, &tracks, context);
+    assert!(
+        report.early_starts_used >= 1,
+        "{context}: no final chunk took its early decode (used {}, discarded {})",
+        report.early_starts_used,
+        report.early_starts_discarded
+    );
     assert_completed(&probe, &report, mic.len() + them.len(), context);
     Ok(())
 }

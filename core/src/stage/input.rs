@@ -12,6 +12,11 @@
 //! keep its bound back for many seconds (a split may end its speech early), and text that
 //! late would defeat live captions. A chunk let go that way may precede an earlier-ending one,
 //! which the report counts (`segments_out_of_order`).
+//!
+//! Early start: a source's provisional chunk waits for the turn its final chunk would have and
+//! is decoded under the number that final chunk will get, so the early result is the one
+//! waiting would have given; should a chunk let go early take that number, the final chunk is
+//! decoded again.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -19,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{ChunkLane, RunControl, SourceLane, TimedChunk, Wait};
+use crate::early::EarlyDecode;
 use crate::{Progress, Result};
 
 /// The longest a real-time run holds a source's chunk for another source's sake.
@@ -216,6 +222,12 @@ struct Merge {
     /// Per source, samples added to its chunks' end of speech for their order (the echo
     /// guard's near source, see [`crate::echo::ECHO_LAG`]).
     lag: Vec<u64>,
+    /// Per source, its latest provisional chunk (early start) not yet handed on: it waits for
+    /// the turn its final chunk would have, so that it is decoded under the same number.
+    provisional: Vec<Option<TimedChunk>>,
+    /// Per source, the early decode of the provisional chunk last handed on and the number it
+    /// was given: its final chunk takes the early result only under that number.
+    predicted: Vec<Option<(Arc<EarlyDecode>, usize)>>,
 }
 
 impl ChunkStage {
@@ -233,6 +245,8 @@ impl ChunkStage {
             next_index: 0,
             max_wait,
             lag: vec![0; lanes.len()],
+            provisional: lanes.iter().map(|_| None).collect(),
+            predicted: lanes.iter().map(|_| None).collect(),
         });
         ChunkStage {
             lanes,
@@ -280,9 +294,11 @@ impl ChunkStage {
             for mut timed in cut.drain(..) {
                 timed.source = source;
                 if timed.provisional {
-                    // Never written: its final chunk is what waits for time order.
-                    out.push(timed);
+                    // A newer one replaces it: the utterance grew.
+                    merge.provisional[source] = Some(timed);
                 } else {
+                    // The open utterance ended (or was split): its provisional chunk is moot.
+                    merge.provisional[source] = None;
                     merge.held[source].push_back(timed);
                 }
             }
@@ -362,9 +378,46 @@ impl ChunkStage {
 }
 
 impl Merge {
-    /// Hands on, in order of end of speech, every held chunk that no source can still
-    /// precede (or, in real time, that has waited long enough).
+    /// Hands on, in order of end of speech, every held chunk that no source can still precede
+    /// (or, in real time, that has waited long enough), then the provisional chunks whose
+    /// final chunks' turn has come.
     fn hand_on(&mut self, lanes: &[ChunkLane], out: &mut Vec<TimedChunk>) {
+        self.hand_on_finals(lanes, out);
+        for source in 0..self.provisional.len() {
+            let Some(key) = self.provisional[source]
+                .as_ref()
+                .map(|timed| (timed.chunk.speech_end_sample + self.lag[source], source))
+            else {
+                continue;
+            };
+            // Its final chunk would be next: nothing held, and no source can still precede it.
+            let next = self.held.iter().all(VecDeque::is_empty)
+                && (0..self.held.len())
+                    .filter(|other| *other != source)
+                    .all(|other| key < (self.bound(lanes, other), other));
+            if !next {
+                continue;
+            }
+            if let Some(mut timed) = self.provisional[source].take() {
+                timed.chunk.index = self.next_index;
+                self.predicted[source] = timed
+                    .early
+                    .as_ref()
+                    .map(|early| (Arc::clone(early), self.next_index));
+                out.push(timed);
+            }
+        }
+    }
+
+    /// Where source `source`'s next chunk can end at the earliest, in the merge's order.
+    fn bound(&self, lanes: &[ChunkLane], source: usize) -> u64 {
+        lanes[source]
+            .speech_end_bound()
+            .saturating_add(self.lag[source])
+    }
+
+    /// Hands on the held final chunks that may go, in order.
+    fn hand_on_finals(&mut self, lanes: &[ChunkLane], out: &mut Vec<TimedChunk>) {
         loop {
             // The earliest-ending held chunk; ties go to the source given first.
             let Some(first) = (0..self.held.len())
@@ -378,10 +431,7 @@ impl Merge {
             };
             // A source with nothing held may still cut a chunk ending at its bound or later.
             let precedable = (0..self.held.len()).any(|source| {
-                let bound = lanes[source]
-                    .speech_end_bound()
-                    .saturating_add(self.lag[source]);
-                self.held[source].is_empty() && first > (bound, source)
+                self.held[source].is_empty() && first > (self.bound(lanes, source), source)
             });
             let waited = self.held[first.1]
                 .front()
@@ -394,6 +444,16 @@ impl Merge {
             };
             timed.merge_wait = waited;
             timed.chunk.index = self.next_index;
+            // The early decode ran under the number its provisional chunk was given: when a
+            // chunk let go early took that number, decode again (text may depend on it).
+            let predicted = self.predicted[first.1].take();
+            if let Some(early) = &timed.early
+                && !predicted.is_some_and(|(handed, index)| {
+                    Arc::ptr_eq(&handed, early) && index == self.next_index
+                })
+            {
+                timed.early = None;
+            }
             self.next_index += 1;
             out.push(timed);
         }
@@ -402,5 +462,62 @@ impl Merge {
     /// Every stream has ended and every chunk was handed on.
     fn is_finished(&self) -> bool {
         self.done.iter().all(|done| *done) && self.held.iter().all(VecDeque::is_empty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ChunkerConfig, RunOptions, VadKind};
+
+    fn tone(seconds: f64) -> Vec<f32> {
+        let n = (seconds * 16_000.0) as usize;
+        (0..n).map(|i| 0.3 * (i as f32 * 0.05).sin()).collect()
+    }
+
+    /// Two lanes: `a` says one short utterance while `b` talks on and on (its bound stays
+    /// back at its possible split point). The chunk stage over them, with `max_wait`.
+    fn one_short_one_long(max_wait: Option<Duration>) -> (ChunkStage, Vec<crate::RingWriter>) {
+        let config = ChunkerConfig::default().with_vad(VadKind::Energy);
+        let options = RunOptions::default();
+        let (mut writers, mut lanes) = (Vec::new(), Vec::new());
+        for _ in 0..2 {
+            let (writer, reader) = crate::ring(16_000 * 30);
+            lanes.push(ChunkLane::new(reader, &config, &options, Instant::now()).unwrap());
+            writers.push(writer);
+        }
+        // 12 s in: `a` said 1 s of speech at 10 s; `b` has talked since 0 s.
+        let a = [vec![0.0; 160_000], tone(1.0), vec![0.0; 16_000]].concat();
+        writers[0].push_some(&a);
+        writers[1].push_some(&tone(12.0));
+        (ChunkStage::new(lanes, Vec::new(), max_wait), writers)
+    }
+
+    #[test]
+    fn a_chunk_waits_for_a_source_that_may_still_end_earlier_and_only_as_long_as_allowed() {
+        // Offline: `b` may still split its utterance at a point before `a`'s speech ended, so
+        // `a`'s chunk waits, whatever the time.
+        let (mut stage, writers) = one_short_one_long(None);
+        let mut out = Vec::new();
+        stage.step(&mut out).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        stage.step(&mut out).unwrap();
+        assert!(out.is_empty(), "held: {out:?}");
+        // Once `b` ends (stream over, its utterance flushed), both go, in time order.
+        drop(writers);
+        while stage.step(&mut out).unwrap() != Wait::Done {}
+        let order: Vec<(usize, usize)> = out.iter().map(|t| (t.source, t.chunk.index)).collect();
+        assert_eq!(order, [(0, 0), (1, 1)], "{out:?}");
+        // In real time the wait is bounded: `a`'s chunk goes once it has waited the limit.
+        let limit = Duration::from_millis(20);
+        let (mut stage, _writers) = one_short_one_long(Some(limit));
+        let mut out = Vec::new();
+        stage.step(&mut out).unwrap();
+        assert!(out.is_empty());
+        std::thread::sleep(limit + Duration::from_millis(10));
+        stage.step(&mut out).unwrap();
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!((out[0].source, out[0].chunk.index), (0, 0));
+        assert!(out[0].merge_wait >= limit, "{:?}", out[0].merge_wait);
     }
 }
