@@ -69,7 +69,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Samples (16 kHz) read from the source so far.
+    /// Samples (16 kHz) read from the source so far (from all of them, with several).
     pub fn samples_read(&self) -> u64 {
         self.read.load(Ordering::Relaxed)
     }

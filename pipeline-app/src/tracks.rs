@@ -51,10 +51,12 @@ pub(crate) fn run(args: &TranscribeArgs, chunker: &ChunkerConfig) -> anyhow::Res
     options.realtime = args.realtime;
     options.early_start = args.realtime && !args.pipeline.decoding.no_early_start;
     options.echo_guard = args.echo_guard.clone();
+    // The bar follows the transcript's time line, which is as long as the longest track.
     let total = tracks
         .iter()
         .map(|(_, track)| track.len_hint())
-        .sum::<Option<u64>>();
+        .collect::<Option<Vec<u64>>>()
+        .and_then(|lengths| lengths.into_iter().max());
     let names: Vec<&str> = tracks.iter().map(|(label, _)| label.as_str()).collect();
     let progress = ProgressDisplay::start(options.progress.clone(), total, &names.join(" + "));
     let sink = match output {
