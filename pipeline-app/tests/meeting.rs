@@ -249,3 +249,32 @@ fn the_echo_guard_drops_the_far_sides_words_heard_in_the_microphone() {
     );
     assert_eq!(report["echo_segments_dropped"], 0, "{report}");
 }
+
+/// The same two tracks on backends that schedule transcription differently (threads, a rayon
+/// pool, worker processes, tokio) give the same labelled transcript.
+#[test]
+fn every_backend_writes_the_same_labelled_transcript() {
+    let _turn = whisper_turn();
+    let labelled = |backend: &str| {
+        let (jsonl, _) = transcribe_tracks(
+            "meeting-me.flac",
+            &["--format", "jsonl", "--backend", backend],
+        );
+        parse_jsonl(&jsonl)
+            .into_iter()
+            .map(|s| {
+                (
+                    s.chunk,
+                    s.source,
+                    format!("{:.3}-{:.3}", s.start, s.end),
+                    s.text,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let threads = labelled("threads");
+    assert_eq!(threads.len(), 6, "{threads:?}");
+    for backend in ["rayon", "process", "tokio"] {
+        assert_eq!(labelled(backend), threads, "{backend}");
+    }
+}
