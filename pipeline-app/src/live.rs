@@ -223,27 +223,34 @@ fn input_devices(host: &cpal::Host) -> anyhow::Result<Vec<Device>> {
 /// ALSA cannot name one by one.
 struct Hosts {
     alsa: cpal::Host,
-    pulse: Option<cpal::Host>,
+    /// Connected the first time a device is not one of ALSA's (or devices are listed): a run
+    /// on an ALSA device never waits for the pulse server's handshake.
+    pulse: std::sync::OnceLock<Option<cpal::Host>>,
 }
 
 impl Hosts {
     fn open() -> anyhow::Result<Self> {
         let alsa = cpal::host_from_id(cpal::HostId::Alsa)
             .map_err(|e| anyhow!(explain(&e, "ALSA", "cannot open the audio system")))?;
-        // `available_hosts` only looks for the server's socket; connecting is done once.
-        let pulse = cpal::available_hosts()
-            .contains(&cpal::HostId::PulseAudio)
-            .then(|| cpal::host_from_id(cpal::HostId::PulseAudio))
-            .and_then(|host| {
-                host.inspect_err(|e| tracing::debug!("PulseAudio server unusable: {e}"))
-                    .ok()
-            });
-        Ok(Hosts { alsa, pulse })
+        Ok(Hosts {
+            alsa,
+            pulse: std::sync::OnceLock::new(),
+        })
     }
 
     /// The PulseAudio server's capture sources; none when no server runs.
     fn pulse_sources(&self) -> Vec<Device> {
-        self.pulse
+        let pulse = self.pulse.get_or_init(|| {
+            // `available_hosts` only looks for the server's socket.
+            cpal::available_hosts()
+                .contains(&cpal::HostId::PulseAudio)
+                .then(|| cpal::host_from_id(cpal::HostId::PulseAudio))
+                .and_then(|host| {
+                    host.inspect_err(|e| tracing::debug!("PulseAudio server unusable: {e}"))
+                        .ok()
+                })
+        });
+        pulse
             .as_ref()
             .and_then(|host| input_devices(host).ok())
             .unwrap_or_default()
@@ -258,10 +265,10 @@ impl Hosts {
                 .default_input_device()
                 .ok_or_else(|| anyhow!(NO_DEVICE));
         };
-        let devices: Vec<Device> = input_devices(&self.alsa)?
-            .into_iter()
-            .chain(self.pulse_sources())
-            .collect();
+        let mut devices = input_devices(&self.alsa)?;
+        if !devices.iter().any(|device| device_name(device) == wanted) {
+            devices.extend(self.pulse_sources());
+        }
         let names: Vec<String> = devices.iter().map(device_name).collect();
         if let Some(index) = names.iter().position(|n| n == wanted) {
             return devices
