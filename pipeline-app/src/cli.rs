@@ -221,7 +221,7 @@ pub(crate) struct TranscribeArgs {
 
     /// Write the output to FILE instead of stdout. The file appears only when the run
     /// succeeds; a failed run leaves no partial file behind. A directory (existing, or ending
-    /// in `/`; required with several inputs) gets DIR/<input name>.<format> per input.
+    /// in `/`; required with several inputs) gets `DIR/<input name>.<format>` per input.
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
 

@@ -22,7 +22,7 @@ pub(crate) enum Output {
 }
 
 impl Output {
-    /// Prepares `target` (or stdout); the sink writes to a temporary file until [`commit`].
+    /// Prepares `target` (or stdout); the sink writes to a temporary file until [`commit`](Self::commit).
     /// `label`, when given, names the input in every JSON line (several inputs on stdout).
     pub(crate) fn create(
         target: Option<&Path>,

@@ -47,7 +47,7 @@ impl NatsBackend {
     /// Sends chunks on the stream `name`, which the workers must serve too.
     ///
     /// # Errors
-    /// [`Error::Config`] when `name` cannot name a stream.
+    /// [`Error::Config`](steno_core::Error::Config) when `name` cannot name a stream.
     pub fn with_stream(mut self, name: &str) -> Result<Self> {
         wire::check_stream_name(name)?;
         self.stream = name.to_owned();
@@ -82,10 +82,10 @@ impl Backend for NatsBackend {
     /// size the default number of chunks in flight.
     ///
     /// # Errors
-    /// As [`Backend::run`]; also [`Error::Stage`] when the broker cannot be reached, a worker
+    /// As [`Backend::run`]; also [`Error::Stage`](steno_core::Error::Stage) when the broker cannot be reached, a worker
     /// breaks the protocol or a chunk cannot be sent for the run's patience;
-    /// [`Error::Config`] when the stream is not a steno work queue or a chunk is larger than
-    /// the broker takes; [`Error::Transcribe`] when a worker's transcriber fails, the broker
+    /// [`Error::Config`](steno_core::Error::Config) when the stream is not a steno work queue or a chunk is larger than
+    /// the broker takes; [`Error::Transcribe`](steno_core::Error::Transcribe) when a worker's transcriber fails, the broker
     /// gave up redelivering a chunk, or no worker answered for the run's patience.
     fn run(&self, pipeline: Pipeline) -> Result<RunReport> {
         let PreparedRun {
