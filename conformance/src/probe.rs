@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use crate::audio::{sample_at, scripted_text};
 use crate::workers::{WorkerScript, WorkerStall};
 use steno_core::{
-    Chunk, ChunkerConfig, Error, Partial, Pipeline, Result, RunOptions, ScriptedTranscriber,
-    Segment, Sink, Source, Transcriber, TranscriberFactory, Transcription, Update, VecSource,
+    Chunk, ChunkerConfig, Error, Partial, Pipeline, PipelineBuilder, Result, RunOptions,
+    ScriptedTranscriber, Segment, Sink, Source, Transcriber, TranscriberFactory, Transcription,
+    Update, VecSource,
 };
 
 /// A chunk as a transcriber received it.
@@ -131,24 +132,9 @@ impl Probe {
         chunker: ChunkerConfig,
         options: RunOptions,
     ) -> Pipeline {
-        Pipeline::builder(
-            ProbeSource {
-                inner: Box::new(source),
-                state: Arc::clone(&self.state),
-            },
-            Arc::new(ProbeFactory {
-                inner: transcriber,
-                state: Arc::downgrade(&self.state),
-            }),
-            ProbeSink {
-                state: Arc::clone(&self.state),
-                writes_attempted: 0,
-            },
-        )
-        .chunker(chunker)
-        .options(options)
-        .build()
-        .expect("a conformance case builds a valid pipeline")
+        self.builder(Box::new(source), transcriber, chunker, options)
+            .build()
+            .expect("a conformance case builds a valid pipeline")
     }
 
     /// A pipeline over several labelled sources (the first one's label first) whose stages
@@ -160,16 +146,29 @@ impl Probe {
         chunker: ChunkerConfig,
         options: RunOptions,
     ) -> Pipeline {
-        let mut sources = sources.into_iter().map(|(label, source)| {
-            let probed = ProbeSource {
-                inner: source,
-                state: Arc::clone(&self.state),
-            };
-            (label, probed)
-        });
+        let mut sources = sources.into_iter();
         let (label, first) = sources.next().expect("at least one source");
-        let mut builder = Pipeline::builder(
-            first,
+        let mut builder = self
+            .builder(first, transcriber, chunker, options)
+            .label(label);
+        for (label, source) in sources {
+            builder = builder.source(label, self.probed(source));
+        }
+        builder
+            .build()
+            .expect("a conformance case builds a valid pipeline")
+    }
+
+    /// A builder over `source` whose stages are all probed.
+    fn builder(
+        &self,
+        source: Box<dyn Source>,
+        transcriber: ScriptedTranscriber,
+        chunker: ChunkerConfig,
+        options: RunOptions,
+    ) -> PipelineBuilder {
+        Pipeline::builder(
+            self.probed(source),
             Arc::new(ProbeFactory {
                 inner: transcriber,
                 state: Arc::downgrade(&self.state),
@@ -181,13 +180,14 @@ impl Probe {
         )
         .chunker(chunker)
         .options(options)
-        .label(label);
-        for (label, source) in sources {
-            builder = builder.source(label, source);
+    }
+
+    /// `source`, its reads recorded.
+    fn probed(&self, source: Box<dyn Source>) -> ProbeSource {
+        ProbeSource {
+            inner: source,
+            state: Arc::clone(&self.state),
         }
-        builder
-            .build()
-            .expect("a conformance case builds a valid pipeline")
     }
 
     fn log(&self) -> MutexGuard<'_, Log> {

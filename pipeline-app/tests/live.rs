@@ -110,6 +110,72 @@ fn require(program: &str, package: &str) {
     );
 }
 
+/// A `steno live` under test: started with stdout and stderr piped, its stderr kept for
+/// failure messages while it is read for the line that says it listens.
+struct LiveRun {
+    child: Child,
+    stderr: std::thread::JoinHandle<String>,
+    /// Whether it said it listens within a minute.
+    listening: bool,
+}
+
+impl LiveRun {
+    fn start(command: &mut Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("steno live starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("listening on") {
+                    let _ = tx.send(());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let listening = rx.recv_timeout(Duration::from_secs(60)).is_ok();
+        LiveRun {
+            child,
+            stderr,
+            listening,
+        }
+    }
+
+    /// Ctrl-C.
+    fn interrupt(&self) {
+        let interrupted = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(interrupted.success(), "could not send SIGINT");
+    }
+
+    /// Waits for the end: stdout and stderr; fails unless it listened and succeeded.
+    fn finish(mut self) -> (String, String) {
+        let mut stdout = String::new();
+        self.child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_to_string(&mut stdout)
+            .expect("stdout");
+        let status = self.child.wait().expect("steno live ends");
+        let stderr = self.stderr.join().expect("stderr reader");
+        assert!(
+            self.listening,
+            "steno live never started listening: {stderr}"
+        );
+        assert!(status.success(), "steno live failed ({status}): {stderr}");
+        (stdout, stderr)
+    }
+}
+
 #[test]
 fn live_capture_through_pulseaudio_transcribes_the_words_and_stops_cleanly_on_ctrl_c() {
     let server = PulseServer::start();
@@ -119,10 +185,10 @@ fn live_capture_through_pulseaudio_transcribes_the_words_and_stops_cleanly_on_ct
     let mut live = steno();
     PulseServer::env(&mut live, server.dir.path());
     let report_path = server.dir.path().join("live.json");
-    let mut child = live
-        // A long --duration: the session is ended by Ctrl-C (SIGINT) right after the clip,
-        // while the utterance is still open, so the stop must flush it.
-        .args([
+    // A long --duration: the session is ended by Ctrl-C (SIGINT) right after the clip, while
+    // the utterance is still open, so the stop must flush it.
+    let run = LiveRun::start(
+        live.args([
             "live",
             "--interim",
             "--duration",
@@ -131,27 +197,10 @@ fn live_capture_through_pulseaudio_transcribes_the_words_and_stops_cleanly_on_ct
             "jsonl",
             "--report",
         ])
-        .arg(&report_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("steno live starts");
-    // Play once steno is listening; keep the rest of stderr for the failure message.
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("listening on") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    let listening = rx.recv_timeout(Duration::from_secs(60)).is_ok();
-    if listening {
+        .arg(&report_path),
+    );
+    // Play once steno is listening.
+    if run.listening {
         let played = server
             .command("paplay")
             .args(["-d", "steno_test"])
@@ -162,23 +211,9 @@ fn live_capture_through_pulseaudio_transcribes_the_words_and_stops_cleanly_on_ct
         // Let the monitor source deliver the clip's last buffers (tens of ms), less than the
         // 400 ms hangover, so the utterance is still open when Ctrl-C arrives.
         std::thread::sleep(Duration::from_millis(150));
-        let interrupted = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(interrupted.success(), "could not send SIGINT");
+        run.interrupt();
     }
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut stdout)
-        .expect("stdout");
-    let status = child.wait().expect("steno live ends");
-    let stderr = reader.join().expect("stderr reader");
-    assert!(listening, "steno live never started listening: {stderr}");
-    assert!(status.success(), "steno live failed ({status}): {stderr}");
+    let (stdout, stderr) = run.finish();
     // With --interim, partial lines come before each final: a capture device is live, so
     // partials go as in real time.
     let is_partial = |line: &&str| line.contains(r#""type":"partial""#);
@@ -245,8 +280,8 @@ fn live_capture_of_two_devices_labels_each_line_in_the_order_spoken() {
     let mut live = steno();
     PulseServer::env(&mut live, server.dir.path());
     let report_path = server.dir.path().join("live.json");
-    let mut child = live
-        .args([
+    let run = LiveRun::start(
+        live.args([
             "live",
             "--source",
             "me=steno_test.monitor",
@@ -258,26 +293,9 @@ fn live_capture_of_two_devices_labels_each_line_in_the_order_spoken() {
             "jsonl",
             "--report",
         ])
-        .arg(&report_path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("steno live starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("listening on") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    let listening = rx.recv_timeout(Duration::from_secs(60)).is_ok();
-    if listening {
+        .arg(&report_path),
+    );
+    if run.listening {
         let play = |sink: &str, track: &str| {
             server
                 .command("paplay")
@@ -296,23 +314,9 @@ fn live_capture_of_two_devices_labels_each_line_in_the_order_spoken() {
         }
         // The tracks end in silence: let the last utterance close, then stop.
         std::thread::sleep(Duration::from_millis(700));
-        let interrupted = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(interrupted.success(), "could not send SIGINT");
+        run.interrupt();
     }
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut stdout)
-        .expect("stdout");
-    let status = child.wait().expect("steno live ends");
-    let stderr = reader.join().expect("stderr reader");
-    assert!(listening, "steno live never started listening: {stderr}");
-    assert!(status.success(), "steno live failed ({status}): {stderr}");
+    let (stdout, _) = run.finish();
     let segments = parse_jsonl(&stdout);
     let labels: Vec<&str> = segments
         .iter()
