@@ -212,7 +212,8 @@ pub(crate) struct TranscribeArgs {
 
     /// With --source: drop LABEL's segments that repeat what another track said at the same
     /// time: the far side of a call leaking from the speakers into this microphone. Off by
-    /// default; it never drops a segment with words of its own (README: "Meeting notes").
+    /// default; a segment with words of its own besides the echo is kept whole (README:
+    /// "Meeting notes").
     #[arg(long, value_name = "LABEL", requires = "sources")]
     pub(crate) echo_guard: Option<String>,
 
@@ -349,8 +350,8 @@ pub(crate) struct LiveArgs {
     pub(crate) sources: Vec<(String, String)>,
 
     /// With --source: drop LABEL's segments that repeat what another device said at the same
-    /// time: the speakers leaking into this microphone. Off by default; it never drops a
-    /// segment with words of its own (README: "Meeting notes").
+    /// time: the speakers leaking into this microphone. Off by default; a segment with words
+    /// of its own besides the echo is kept whole (README: "Meeting notes").
     #[arg(long, value_name = "LABEL", requires = "sources")]
     pub(crate) echo_guard: Option<String>,
 
