@@ -6,10 +6,11 @@
 //! "Largely": the longest common subsequence of their words covers at least
 //! [`ECHO_MATCH`] of the near segment's words. A near segment that holds the echo *and* the
 //! user's own words (they spoke over the far side) falls under that share and is kept whole,
-//! so the guard never removes real speech at the cost of letting such mixed segments through.
+//! so words spoken over the far side are not dropped, at the cost of letting such mixed
+//! segments through.
 //! For the far segment to be written before its echo, the merge orders the near source's
 //! chunks as if their speech ended [`ECHO_LAG`] later (the echo's quieter tail often ends
-//! first); near segments come that much later with the guard on.
+//! first); near segments may come up to that much later with the guard on.
 
 use std::collections::VecDeque;
 use std::time::Duration;
