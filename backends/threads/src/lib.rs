@@ -61,6 +61,34 @@
 //! assert_eq!(sink.segments()[1].text, "chunk 1 at 2.29-3.50");
 //! # Ok::<(), steno_core::Error>(())
 //! ```
+//!
+//! Several labelled sources (a meeting's microphone and speakers) make one transcript in order
+//! of end of speech, each segment with its source's label:
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use steno_core::{Backend, ChunkerConfig, CollectingSink, Pipeline, ScriptedTranscriber,
+//! #     VadKind, VecSource};
+//! # use steno_threads::ThreadsBackend;
+//! let tone = |seconds: f64| -> Vec<f32> {
+//!     (0..(seconds * 16_000.0) as usize).map(|i| 0.3 * (i as f32 * 0.05).sin()).collect()
+//! };
+//! let quiet = |seconds: f64| vec![0.0; (seconds * 16_000.0) as usize];
+//! // The microphone speaks at 0.5-1.5 s and 2.5-3.0 s; the speakers at 1.0-2.0 s.
+//! let mic = [quiet(0.5), tone(1.0), quiet(1.0), tone(0.5), quiet(0.5)].concat();
+//! let speakers = [quiet(1.0), tone(1.0), quiet(1.5)].concat();
+//! let sink = CollectingSink::new();
+//! let pipeline = Pipeline::builder(VecSource::new(mic), Arc::new(ScriptedTranscriber::new()), sink.clone())
+//!     .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+//!     .label("me")
+//!     .source("them", VecSource::new(speakers))
+//!     .build()?;
+//! let report = ThreadsBackend::new().run(pipeline)?;
+//! let who: Vec<String> = sink.segments().into_iter().filter_map(|s| s.source).collect();
+//! assert_eq!(who, ["me", "them", "me"]);
+//! assert_eq!((report.sources[0].segments, report.sources[1].segments), (2, 1));
+//! # Ok::<(), steno_core::Error>(())
+//! ```
 
 use crossbeam_channel::bounded;
 use steno_core::stage::{InputThreads, PreparedRun, TimedChunk, Transcript, transcribe};
