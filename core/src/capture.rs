@@ -18,6 +18,9 @@ use crate::{Conditioner, Error, Result, RingReader, SAMPLE_RATE, Source};
 /// How long [`CaptureSource::next_block`] sleeps when the ring is empty: a few device buffers.
 const POLL: Duration = Duration::from_millis(5);
 
+/// How long [`CaptureSource::next_block`] waits for audio before it hands out an empty block.
+const MAX_WAIT: Duration = Duration::from_millis(20);
+
 /// The most channels a capture device may have (more is refused as unsupported).
 pub const MAX_CAPTURE_CHANNELS: usize = 64;
 
@@ -241,12 +244,16 @@ impl Source for CaptureSource {
 
     /// Waits (sleeping a few milliseconds at a time) for captured audio and returns it as
     /// 16 kHz mono; `None` once stopped, past the duration limit, or when the capture side
-    /// has gone, after delivering everything captured before.
+    /// has gone, after delivering everything captured before. When nothing arrives for
+    /// 20 ms, an empty block: a run reading several devices in turn goes on to the
+    /// next, so a device that stalls (a suspended monitor, a stuck Bluetooth headset) never
+    /// holds the others back.
     ///
     /// # Errors
     /// [`Error::Input`] with the device's failure, after the audio captured before it; at
     /// once when the device delivers audio much faster than real time (it is no live device).
     fn next_block(&mut self) -> Result<Option<Vec<f32>>> {
+        let waiting_since = Instant::now();
         loop {
             if self.ended {
                 return match self.failure.take() {
@@ -288,6 +295,9 @@ impl Source for CaptureSource {
             }
             if self.ended {
                 continue;
+            }
+            if waiting_since.elapsed() >= MAX_WAIT {
+                return Ok(Some(Vec::new()));
             }
             std::thread::sleep(POLL);
         }

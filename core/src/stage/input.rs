@@ -494,6 +494,41 @@ mod tests {
     }
 
     #[test]
+    fn a_capture_device_that_delivers_nothing_does_not_hold_the_other_sources_back() {
+        let options = RunOptions::default();
+        // A device whose ring never receives audio (its writer lives on: not ended).
+        let (_device, stalled_ring) = crate::ring(48_000);
+        let stalled = crate::CaptureSource::new("stalled", stalled_ring, 48_000, 1).unwrap();
+        let (stalled_writer, _stalled_reader) = crate::ring(16_000);
+        let (other_writer, mut other_reader) = crate::ring(16_000 * 4);
+        let lanes = vec![
+            SourceLane::new(Box::new(stalled), stalled_writer, &options, Instant::now()),
+            SourceLane::new(
+                Box::new(crate::VecSource::new(vec![0.1; 16_000])),
+                other_writer,
+                &options,
+                Instant::now(),
+            ),
+        ];
+        let mut stage = SourceStage::new(lanes, Vec::new(), Progress::default());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for _ in 0..10 {
+                let _ = stage.step();
+            }
+            let _ = tx.send(stage.samples_read());
+        });
+        let read = rx.recv_timeout(Duration::from_secs(5));
+        assert!(
+            matches!(read, Ok(samples) if samples > 0),
+            "the other source was not read: {read:?}"
+        );
+        let mut received = Vec::new();
+        other_reader.pop_into(&mut received);
+        assert!(!received.is_empty());
+    }
+
+    #[test]
     fn a_chunk_waits_for_a_source_that_may_still_end_earlier_and_only_as_long_as_allowed() {
         // Offline: `b` may still split its utterance at a point before `a`'s speech ended, so
         // `a`'s chunk waits, whatever the time.
