@@ -567,10 +567,15 @@ impl ChunkLane {
         self.reader.dropped()
     }
 
+    /// Whether the stream has ended and its last utterance was handed out.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
     /// A lower bound on the end of speech of every final chunk still to come
     /// ([`Chunker::speech_end_bound`]); `u64::MAX` once the stream has ended.
     pub(crate) fn speech_end_bound(&self) -> u64 {
-        if self.finished {
+        if self.is_finished() {
             u64::MAX
         } else {
             self.chunker.speech_end_bound()

@@ -213,8 +213,6 @@ pub struct ChunkStage {
 struct Merge {
     /// Per source, its final chunks in the order cut, with when each was cut.
     held: Vec<VecDeque<TimedChunk>>,
-    /// Whether each lane has said [`Wait::Done`].
-    done: Vec<bool>,
     /// The number the next chunk handed on gets.
     next_index: usize,
     /// In real time, the longest a chunk is held.
@@ -241,7 +239,6 @@ impl ChunkStage {
     ) -> Self {
         let merge = (lanes.len() > 1).then(|| Merge {
             held: lanes.iter().map(|_| VecDeque::new()).collect(),
-            done: vec![false; lanes.len()],
             next_index: 0,
             max_wait,
             lag: vec![0; lanes.len()],
@@ -283,14 +280,10 @@ impl ChunkStage {
         let mut moved = false;
         let mut cut = Vec::new();
         for (source, lane) in self.lanes.iter_mut().enumerate() {
-            if merge.done[source] {
+            if lane.is_finished() {
                 continue;
             }
-            match lane.step(&mut cut)? {
-                Wait::Done => merge.done[source] = true,
-                Wait::No => moved = true,
-                Wait::ForRing | Wait::Until(_) => {}
-            }
+            moved |= lane.step(&mut cut)? == Wait::No;
             for mut timed in cut.drain(..) {
                 timed.source = source;
                 if timed.provisional {
@@ -304,9 +297,10 @@ impl ChunkStage {
             }
         }
         merge.hand_on(&self.lanes, out);
+        let finished = self.lanes.iter().all(ChunkLane::is_finished)
+            && merge.held.iter().all(VecDeque::is_empty);
         self.count_drops();
-        let merge = self.merge.as_ref().expect("several lanes");
-        Ok(if merge.is_finished() {
+        Ok(if finished {
             Wait::Done
         } else if moved {
             Wait::No
@@ -457,11 +451,6 @@ impl Merge {
             self.next_index += 1;
             out.push(timed);
         }
-    }
-
-    /// Every stream has ended and every chunk was handed on.
-    fn is_finished(&self) -> bool {
-        self.done.iter().all(|done| *done) && self.held.iter().all(VecDeque::is_empty)
     }
 }
 
