@@ -2,12 +2,9 @@
 //! recorder's separate tracks) as one pipeline of labelled sources, written as one transcript.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use steno_core::{
-    CancelToken, ChunkerConfig, FileSource, Pipeline, RunOptions, Source, TranscriberFactory,
-};
+use steno_core::{CancelToken, ChunkerConfig, FileSource, Pipeline, Source};
 
 use crate::cli::TranscribeArgs;
 use crate::interrupt;
@@ -15,7 +12,7 @@ use crate::model;
 use crate::output::Output;
 use crate::progress::ProgressDisplay;
 use crate::targets::{Destination, single_target};
-use crate::transcribe::{Sizing, backend, format, model_transcriber, publish, simulated};
+use crate::transcribe::{Sizing, backend, format, paced_options, publish, run_transcriber};
 
 /// `--source LABEL=FILE ...`: the tracks of one conversation, cut each on its own and written
 /// as one transcript in order of end of speech, each segment labelled.
@@ -41,15 +38,10 @@ pub(crate) fn run(args: &TranscribeArgs, chunker: &ChunkerConfig) -> anyhow::Res
     let stop = CancelToken::new();
     interrupt::cancel_on_signal(stop.clone())?;
     let backend = backend(args, &sizing, &model_path)?;
-    let transcriber: Arc<dyn TranscriberFactory> = match args.simulate_cost_ms {
-        Some(ms) => Arc::new(simulated(ms)),
-        None => model_transcriber(args, &sizing, &model_path)?,
-    };
+    let transcriber = run_transcriber(args, &sizing, &model_path)?;
     let (output, sink, report) = destination.into_parts();
-    let mut options = RunOptions::default();
-    options.cancel = stop.child();
-    options.realtime = args.realtime;
-    options.early_start = args.realtime && !args.pipeline.decoding.no_early_start;
+    // Never packed: packing is per source.
+    let mut options = paced_options(args, &stop);
     options.echo_guard = args.echo_guard.clone();
     // The bar follows the transcript's time line, which is as long as the longest track.
     let total = tracks

@@ -68,10 +68,7 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
         );
     }
     let backend = backend(args, &sizing, &model_path)?;
-    let transcriber: Arc<dyn TranscriberFactory> = match args.simulate_cost_ms {
-        Some(ms) => Arc::new(simulated(ms)),
-        None => model_transcriber(args, &sizing, &model_path)?,
-    };
+    let transcriber = run_transcriber(args, &sizing, &model_path)?;
     for (source, destination) in sources.into_iter().zip(destinations) {
         let (output, sink, report) = destination.into_parts();
         let options = run_options(args, source.as_ref(), &stop);
@@ -126,15 +123,22 @@ pub(crate) fn publish(
 /// `--vad fixed`, the 5 s windows of the naive baseline it stands for.
 /// Each run stops with `stop` (a signal) or on its own (an earlier input failed).
 fn run_options(args: &TranscribeArgs, source: &dyn Source, stop: &CancelToken) -> RunOptions {
-    let mut options = RunOptions::default();
-    options.cancel = stop.child();
-    options.realtime = args.realtime;
-    options.early_start = args.realtime && !args.pipeline.decoding.no_early_start;
+    let mut options = paced_options(args, stop);
     options.pack = !args.realtime
         && !args.no_pack
         && args.pipeline.decoding.vad != VadName::Fixed
         && source.name() != "-";
     options.interim_step = interim_step(&args.pipeline);
+    options
+}
+
+/// What every run of `transcribe` sets: `--realtime` pacing with early start (unless
+/// `--no-early-start`), stopped with `stop`.
+pub(crate) fn paced_options(args: &TranscribeArgs, stop: &CancelToken) -> RunOptions {
+    let mut options = RunOptions::default();
+    options.cancel = stop.child();
+    options.realtime = args.realtime;
+    options.early_start = args.realtime && !args.pipeline.decoding.no_early_start;
     options
 }
 
@@ -368,6 +372,19 @@ pub(crate) fn model_transcriber(
         )));
     }
     Ok(Arc::new(load_model(args, sizing, model_path)?))
+}
+
+/// The transcriber of a `transcribe` run: the scripted stand-in with `--simulate-cost-ms`,
+/// else the model ([`model_transcriber`]).
+pub(crate) fn run_transcriber(
+    args: &TranscribeArgs,
+    sizing: &Sizing,
+    model_path: &Path,
+) -> anyhow::Result<Arc<dyn TranscriberFactory>> {
+    match args.simulate_cost_ms {
+        Some(ms) => Ok(Arc::new(simulated(ms))),
+        None => model_transcriber(args, sizing, model_path),
+    }
 }
 
 /// The scripted stand-in for Whisper, costing `ms` per second of audio.
