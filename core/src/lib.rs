@@ -68,7 +68,7 @@ pub mod early;
 pub mod echo;
 mod error;
 pub mod interim;
-mod model_path;
+mod models;
 mod pack;
 mod pipeline;
 mod pool;
@@ -96,7 +96,10 @@ pub use control::{CancelToken, Progress};
 pub use decode::{FileSource, is_audio_container, read_file};
 pub use error::{Cause, Error, Result};
 pub use interim::Overtaken;
-pub use model_path::{DEFAULT_MODEL_FILE, MODEL_ENV, default_model};
+pub use models::{
+    DEFAULT_MODEL, DEFAULT_MODEL_FILE, KNOWN_MODELS, KnownModel, MODEL_ENV, MODELS_DIR_ENV,
+    default_model, find_model, installed_model, known_model, models_dir,
+};
 pub use pipeline::{Backend, Pipeline, PipelineBuilder, RunOptions};
 pub use pool::TranscriberPool;
 pub use raw::RawPcmSource;

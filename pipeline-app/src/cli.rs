@@ -4,6 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod examples;
+
+use examples::{
+    LIVE_EXAMPLES, MODEL_EXAMPLES, SERVE_EXAMPLES, TRANSCRIBE_EXAMPLES, WORKER_EXAMPLES,
+};
+
 /// Real-time speech transcription with Whisper, scheduled by the backend of your choice.
 #[derive(Debug, Parser)]
 #[command(name = "steno", version, about, long_about = None)]
@@ -29,6 +35,9 @@ pub(crate) enum Command {
     /// `--backend process` on stdin and stdout (steno starts those workers itself).
     #[command(after_help = WORKER_EXAMPLES)]
     Worker(WorkerArgs),
+    /// List the Whisper models steno knows by name, or install one.
+    #[command(subcommand, after_help = MODEL_EXAMPLES)]
+    Model(ModelCommand),
     /// List the backends this build can run, one per line.
     Backends,
     /// Transcribe one file's chunks in a plain sequential loop, with no pipeline: the floor
@@ -37,36 +46,20 @@ pub(crate) enum Command {
     Floor(FloorArgs),
 }
 
-const WORKER_EXAMPLES: &str = "\
-Examples:
-  steno worker --nats nats://broker:4222 --model models/ggml-tiny.en-q8_0.bin --threads 2
-  STENO_NATS_TOKEN=... steno worker --nats tls://broker:4222 --stream CAPTIONS
-
-Run as many as the machines have cores for (cores / --threads each); they join and leave
-while runs go on. A worker takes the chunks of runs whose model is the same file (its name and
-contents, wherever it is installed) with the same --beam-size and --prompt. Ctrl-C or SIGTERM
-stops a worker after the chunk in hand.";
-
-const TRANSCRIBE_EXAMPLES: &str = "\
-Examples:
-  steno transcribe meeting.wav
-  steno transcribe --format srt -o talk.srt talk.flac
-  steno transcribe --realtime --format jsonl --report run.json session.wav
-  steno transcribe --realtime --interim session.wav     # words appear as they are spoken
-  steno transcribe --backend rayon --format srt -o subtitles/ a.wav b.wav c.wav
-  steno transcribe --backend process --workers 2 meeting.wav
-  steno transcribe --backend nats --nats nats://broker:4222 --in-flight 8 archive/*.flac
-  steno transcribe --source me=mic-track.wav --source them=call-track.wav  # one transcript
-  arecord -f S16_LE -r 16000 -c 1 | steno transcribe -
-
-With several inputs, -o and --report name a directory (an existing one, or a path ending in
-`/`, created if missing): each input writes DIR/<input name without extension>.<format>
-(txt, jsonl, srt, vtt) and DIR/<input name>.report.json (stdin is `stdin`). Without -o, the
-outputs go to stdout one input after the other, in input order.
-
-The model is found in this order: --model, $STENO_MODEL, then models/ggml-tiny.en-q8_0.bin
-(installed by `cargo xtask model`) in the current directory, beside the program or a folder
-above it, or in the steno workspace the program was built in.";
+/// `steno model ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelCommand {
+    /// List the models steno knows: name, size, languages, whether and how each is
+    /// installed, and where it would come from.
+    List,
+    /// Install models by name into the models folder (checked by SHA-256; a model already
+    /// installed and intact is left as it is).
+    Install {
+        /// The models to install, e.g. `base` or `tiny.en-q8_0`.
+        #[arg(value_name = "NAME", required = true)]
+        names: Vec<String>,
+    },
+}
 
 /// The options `transcribe` and `live` share: the backend, the output format, how inference
 /// is sized and what is decoded how. Defined once, flattened into both.
@@ -139,9 +132,10 @@ pub(crate) struct NatsArgs {
 /// The model and how speech is cut and decoded: shared by `transcribe`, `live` and `serve`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct DecodingArgs {
-    /// ggml Whisper model file.
-    #[arg(long, env = steno_core::MODEL_ENV, value_name = "PATH")]
-    pub(crate) model: Option<PathBuf>,
+    /// Whisper model: a name (`steno model list`; installed by `steno model install NAME`)
+    /// or a ggml model file [default: tiny.en-q8_0].
+    #[arg(long, env = steno_core::MODEL_ENV, value_name = "NAME|PATH")]
+    pub(crate) model: Option<String>,
 
     /// How speech is cut into utterances: `earshot` (neural, robust to noise), `energy`
     /// (loudness), or `fixed` 5 s windows (the baseline design steno improves on).
@@ -273,9 +267,10 @@ pub(crate) struct FloorArgs {
     #[arg(value_name = "INPUT")]
     pub(crate) input: PathBuf,
 
-    /// ggml Whisper model file.
-    #[arg(long, env = steno_core::MODEL_ENV, value_name = "PATH")]
-    pub(crate) model: Option<PathBuf>,
+    /// Whisper model: a name (`steno model list`; installed by `steno model install NAME`)
+    /// or a ggml model file [default: tiny.en-q8_0].
+    #[arg(long, env = steno_core::MODEL_ENV, value_name = "NAME|PATH")]
+    pub(crate) model: Option<String>,
 
     /// Write the run report (JSON) to FILE.
     #[arg(long, value_name = "FILE")]
@@ -296,23 +291,6 @@ pub(crate) struct FloorArgs {
     #[arg(long)]
     pub(crate) whisper_cli: bool,
 }
-
-const LIVE_EXAMPLES: &str = "\
-Examples:
-  steno live                                   # the default input device, until Ctrl-C
-  steno live --list-devices
-  steno live --device pulse --duration 60 --format srt -o meeting.srt
-  steno live --interim                         # live captions: words as they are spoken
-  steno live --source me=default --source them=alsa_output.pci-0000_00_1f.3.analog-stereo.monitor
-  steno live --format jsonl --report live.json # latency_ms per segment, p50/p95 in the report
-
-Meeting notes: --source captures each device on its own and writes one transcript, every line
-labelled by who spoke ([me] ..., [them] ...). On Linux the system's audio is a PulseAudio or
-PipeWire monitor source, `<sink>.monitor`; --list-devices marks them.
-
-Ctrl-C (or --duration) ends the session cleanly: the utterance in progress is transcribed,
-the output and the report are written, and steno exits with status 0. Audio the pipeline could
-not keep up with is dropped, counted in the report (dropped_samples) and warned about.";
 
 /// `LABEL=VALUE`, as `--source` takes it: a label of its own (not empty, no `=`) and a value.
 fn labelled<T: From<String>>(given: &str) -> Result<(String, T), String> {
@@ -375,25 +353,6 @@ pub(crate) struct LiveArgs {
     pub(crate) report: Option<PathBuf>,
 }
 
-const SERVE_EXAMPLES: &str = "\
-Examples:
-  steno serve                                  # http://127.0.0.1:9090: open it in a browser
-  STENO_TOKEN=$(openssl rand -hex 16) steno serve --listen 0.0.0.0:9090
-  steno serve --max-streams 8 --threads 1
-  steno serve --nats nats://broker:4222 --in-flight 8  # transcribe on a fleet of `steno worker`s
-
-Endpoints (README: \"Serving over the network\"):
-  ws   /                          the WhisperLive protocol (its Python client works unchanged)
-  ws   /v1/stream                 audio frames in, JSON Lines events out, then the run report
-  POST /v1/audio/transcriptions   OpenAI-compatible upload (json, text, srt, vtt, verbose_json)
-  GET  /v1/models                 the model served
-  GET  /                          live captions in the browser, and a file upload form
-
-With --token, HTTP requests carry `Authorization: Bearer SECRET` and WebSocket URLs
-`?token=SECRET` (browsers cannot set headers on a WebSocket); the captions page itself is
-public and asks for the token. SIGINT or SIGTERM stops accepting, ends every open stream with
-its final text, then exits.";
-
 /// `steno serve`: the address, access, limits, and the decoding options of `transcribe`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -448,9 +407,10 @@ pub(crate) struct ServeArgs {
 /// `steno worker`: a worker of a NATS fleet (`--nats`), or of `--backend process`.
 #[derive(Debug, Args)]
 pub(crate) struct WorkerArgs {
-    /// ggml Whisper model file.
-    #[arg(long, env = steno_core::MODEL_ENV, value_name = "PATH")]
-    pub(crate) model: Option<PathBuf>,
+    /// Whisper model: a name (`steno model list`; installed by `steno model install NAME`)
+    /// or a ggml model file [default: tiny.en-q8_0].
+    #[arg(long, env = steno_core::MODEL_ENV, value_name = "NAME|PATH")]
+    pub(crate) model: Option<String>,
 
     /// CPU threads per Whisper inference.
     #[arg(long, value_name = "N", default_value_t = 2,

@@ -6,6 +6,7 @@ mod interrupt;
 mod live;
 mod live_line;
 mod model;
+mod model_command;
 mod output;
 mod progress;
 mod serve;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         cli::Command::Live(args) => live::run(&args),
         cli::Command::Serve(args) => serve::run(&args),
         cli::Command::Worker(args) => worker::run(&args),
+        cli::Command::Model(command) => model_command::run(&command),
         cli::Command::Backends => {
             for backend in <cli::BackendName as clap::ValueEnum>::value_variants() {
                 println!("{}", backend.name());

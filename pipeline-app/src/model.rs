@@ -1,32 +1,28 @@
-//! Finding the Whisper model: `--model` (or `STENO_MODEL`), then the library's own lookup
-//! (`steno_core::default_model`), then the `models/` of the workspace this binary was built in;
-//! and the name a model goes by on a NATS fleet.
+//! Finding the Whisper model: `--model` (or `STENO_MODEL`), a name or a path, then the
+//! default, by the library's own lookup (`steno_core::find_model`); and the name a model goes
+//! by on a NATS fleet.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use sha2::{Digest, Sha256};
 use steno_core::{DEFAULT_MODEL_FILE, Result as StenoResult, Transcriber, TranscriberFactory};
 
-/// The model to use: `explicit` (from `--model` or `STENO_MODEL`) or the installed default.
-pub(crate) fn resolve(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
-    if let Some(path) = explicit {
-        return Ok(path.to_path_buf());
+/// The model file to use: the one `explicit` (from `--model` or `STENO_MODEL`) names, or the
+/// installed default.
+pub(crate) fn resolve(explicit: Option<&str>) -> anyhow::Result<PathBuf> {
+    if let Some(named) = explicit {
+        return Ok(steno_core::find_model(named)?);
     }
-    if let Ok(found) = steno_core::default_model() {
-        return Ok(found);
-    }
+    let found = steno_core::find_model(steno_core::DEFAULT_MODEL);
     // A binary copied out of the workspace it was built in still finds that workspace's model.
     let built_in = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../models")
         .join(DEFAULT_MODEL_FILE);
-    if built_in.is_file() {
-        return Ok(built_in);
+    match found {
+        Err(_) if built_in.is_file() => Ok(built_in),
+        found => Ok(found?),
     }
-    bail!(
-        "no Whisper model found: pass --model PATH, set STENO_MODEL, or run `cargo xtask model` \
-         in the steno workspace to install models/{DEFAULT_MODEL_FILE}"
-    )
 }
 
 /// The name the model at `path`, decoded with these options, goes by on a NATS fleet: its file

@@ -4,7 +4,6 @@ mod clients;
 mod compare;
 mod compare_plot;
 mod conformance_table;
-mod convert;
 mod deps;
 mod embedding;
 mod model;
@@ -24,8 +23,9 @@ tasks:
   demo      install what is missing, build steno in release and transcribe a sample
   test      install what is missing, then fmt check, clippy, the whole test suite and
             README's embedding example built outside the workspace
-  model     install the default Whisper model (models/ggml-tiny.en-q8_0.bin, quantized
-            from the float16 models/ggml-tiny.en.bin)
+  model [NAME]
+            install a Whisper model by name into models/, as `steno model install NAME`
+            does (default: tiny.en-q8_0, quantized from the float16 tiny.en)
   conformance-table [FILE]
             run the conformance suite and write its table into README.md (or FILE)
   compare [--inputs FILES] [--backends LIST] [--realtime] [--simulated] [--interim]
@@ -65,6 +65,7 @@ fn run_task(args: &[String]) -> anyhow::Result<()> {
         ["demo"] => demo(&root),
         ["test"] => test(&root),
         ["model"] => model::ensure(&root).map(drop),
+        ["model", name] => model::install(&root, name).map(drop),
         ["conformance-table"] => conformance_table::generate(&root, &root.join("README.md")),
         ["conformance-table", readme] => conformance_table::generate(&root, Path::new(readme)),
         ["compare", "help" | "--help" | "-h"] => {
@@ -86,8 +87,10 @@ fn run_task(args: &[String]) -> anyhow::Result<()> {
             .and_then(|()| deps::ensure_test_packages())
             .and_then(|()| clients::ensure(&root).map(drop)),
         ["embedding"] => embedding::check(&root, &model::ensure(&root)?),
-        ["convert", from, to] => convert::convert(Path::new(from), Path::new(to)),
-        ["quantize", from, to] => convert::quantize_q8_0(Path::new(from), Path::new(to)).map(drop),
+        ["convert", from, to] => steno_model_store::convert(Path::new(from), Path::new(to)),
+        ["quantize", from, to] => {
+            steno_model_store::quantize_q8_0(Path::new(from), Path::new(to)).map(drop)
+        }
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             Ok(())
@@ -115,6 +118,8 @@ fn test(root: &Path) -> anyhow::Result<()> {
     clients::ensure(root)?;
     let model = model::ensure(root)?;
     let converted = model::ensure_converted(root)?;
+    // The multilingual model of the language and translation tests.
+    model::install(root, "base")?;
     run(cargo(root).args(["fmt", "--all", "--check"]))?;
     run(cargo(root).args([
         "clippy",

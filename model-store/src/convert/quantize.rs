@@ -18,7 +18,11 @@ use super::ggml::{
 
 /// Writes a q8_0 copy of the float16 ggml model `from` to `to` (atomically: a failure leaves
 /// nothing at `to`); returns how many tensors were quantized.
-pub(crate) fn quantize_q8_0(from: &Path, to: &Path) -> anyhow::Result<usize> {
+///
+/// # Errors
+/// When `from` cannot be read or is not a float16 ggml Whisper model, or `to` cannot be
+/// written.
+pub fn quantize_q8_0(from: &Path, to: &Path) -> anyhow::Result<usize> {
     let started = Instant::now();
     let input = std::fs::read(from).with_context(|| format!("{}: cannot read", from.display()))?;
     let output =
@@ -92,7 +96,9 @@ fn quantized(input: &[u8]) -> anyhow::Result<Quantized> {
     out.extend_from_slice(&input[copied_from..r.at]);
 
     let mut quantized = 0;
+    let bar = crate::progress::bytes_bar(input.len() as u64, "quantizing");
     while !r.done() {
+        bar.set_position(r.at as u64);
         let (n_dims, name_len, ttype) = (r.count()?, r.count()?, r.i32()?);
         ensure!(
             (1..=4).contains(&n_dims),
@@ -140,6 +146,7 @@ fn quantized(input: &[u8]) -> anyhow::Result<Quantized> {
             ggml::write_tensor(&mut out, name, &dims, TensorData::F32(&values))?;
         }
     }
+    bar.finish_and_clear();
     ensure!(quantized > 0, "it has no float16 weight matrix to quantize");
     Ok(Quantized {
         bytes: out,

@@ -20,7 +20,7 @@ mod mel;
 mod quantize;
 mod vocab;
 
-pub(crate) use quantize::quantize_q8_0;
+pub use quantize::quantize_q8_0;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -46,8 +46,13 @@ const CONV_WIDTH: usize = 3;
 const TOKEN_EMBEDDING: &str = "decoder/embeddings/weight";
 const OUTPUT_PROJECTION: &str = "decoder/projection/weight";
 
-/// Converts the CTranslate2 model in `model_dir` to a ggml file at `out`.
-pub(crate) fn convert(model_dir: &Path, out: &Path) -> anyhow::Result<()> {
+/// Converts the CTranslate2 model in `model_dir` (its `model.bin` and `vocabulary.txt`) to a
+/// ggml file at `out`, atomically: a failure leaves any earlier file at `out` as it was.
+///
+/// # Errors
+/// When the model cannot be read, is not a Whisper model whisper.cpp can represent, or `out`
+/// cannot be written; the message names the file.
+pub fn convert(model_dir: &Path, out: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut model = Ct2Model::open(&model_dir.join("model.bin"))?;
     let tokens = vocab::read_text_tokens(&model_dir.join("vocabulary.txt"))?;
@@ -88,9 +93,12 @@ fn write_ggml<R: Read + Seek>(
     let filters = mel::slaney_mel_filterbank(SAMPLE_RATE, N_FFT, dims.n_mels);
     ggml::write_mel_filters(w, dims.n_mels, N_FFT / 2 + 1, &filters)?;
     ggml::write_vocab(w, tokens)?;
+    let bar = crate::progress::bar(plan.len() as u64, "converting");
     for tensor in &plan {
         write_planned(model, tensor, w)?;
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     Ok(plan.len())
 }
 
