@@ -213,6 +213,17 @@ pub struct ModelOptions {
     pub prompt: &'static str,
 }
 
+impl ModelOptions {
+    /// The model's decoding options: these, the rest the defaults.
+    #[cfg(feature = "model")]
+    pub fn decoding(&self) -> steno_core::DecodingOptions {
+        let mut decoding = steno_core::DecodingOptions::default();
+        decoding.beam_size = self.beam_size;
+        decoding.prompt = Some(self.prompt.to_owned());
+        decoding
+    }
+}
+
 /// One model case: a speech fixture transcribed by real Whisper and compared with its
 /// snapshot.
 #[derive(Debug, Clone, Copy)]

@@ -64,11 +64,7 @@ pub fn model_with(options: ModelOptions) -> Arc<WhisperModel> {
         return Arc::clone(model);
     }
     let model = WhisperModel::load(model_path(), THREADS_PER_STATE)
-        .and_then(|model| {
-            model
-                .with_beam_size(options.beam_size)
-                .with_prompt(options.prompt)
-        })
+        .and_then(|model| model.with_options(options.decoding()))
         .unwrap_or_else(|error| {
             panic!(
                 "the model cases need the default Whisper model: {error}\n\
@@ -91,18 +87,11 @@ pub fn worker_args(name: &str) -> Option<Vec<String>> {
     MODEL_INPUTS
         .iter()
         .filter_map(|input| input.options)
-        .find(|options| {
-            WhisperModel::name_for(&path, options.beam_size, Some(options.prompt)) == name
-        })
+        .find(|options| WhisperModel::name_for(&path, &options.decoding()) == name)
         .map(|options| {
-            vec![
-                "--model".into(),
-                path.display().to_string(),
-                "--beam-size".into(),
-                options.beam_size.to_string(),
-                "--prompt".into(),
-                options.prompt.into(),
-            ]
+            let mut args = vec!["--model".into(), path.display().to_string()];
+            args.extend(options.decoding().worker_args());
+            args
         })
 }
 

@@ -110,13 +110,15 @@ pub use segment::{Partial, Segment, Update};
 pub use sink::{CallbackSink, ChannelSink, CollectingSink, Format, FormatSink, Sink};
 pub use source::{Source, VecSource};
 pub use transcriber::{
-    ScriptedTranscriber, TimedText, Transcriber, TranscriberFactory, Transcription,
+    DetectedLanguage, ScriptedTranscriber, TimedText, Transcriber, TranscriberFactory,
+    Transcription,
 };
 pub use vad::{EarshotVad, EnergyVad, FRAME_LEN, VadKind, VoiceDetector, level_db};
 pub use wer::{normalized_words, word_error_rate};
 #[cfg(feature = "whisper")]
 pub use whisper::{
-    DEFAULT_THREADS_PER_STATE, Decode, WhisperModel, WhisperTranscriber, clean_text,
+    DEFAULT_THREADS_PER_STATE, Decode, DecodingOptions, WhisperModel, WhisperTranscriber,
+    clean_text,
 };
 
 /// The sample rate of every stage after decoding: Whisper's 16 kHz.

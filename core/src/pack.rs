@@ -196,6 +196,8 @@ pub(crate) fn decode_alone(
         alone.speech_end_sample = utterance.speech_end_sample;
         let text = decode(&alone)?;
         done.full_window_retries += text.full_window_retries;
+        // One language for the window's segments: the first one detected.
+        done.language = done.language.or(text.language);
         if !text.text.is_empty() {
             if !done.text.is_empty() {
                 done.text.push(' ');
@@ -330,6 +332,7 @@ mod tests {
             text: "One. Three.".into(),
             full_window_retries: 0,
             timed: vec![piece(0, 32_000, "One."), piece(80_000, 128_000, "Three.")],
+            language: None,
         };
         // The short one without words is not judged.
         assert_eq!(wordless_utterance(&window, &done), None);
@@ -363,6 +366,7 @@ mod tests {
                 text: format!("from {first}"),
                 full_window_retries: 1,
                 timed: Vec::new(),
+                language: None,
             })
         })
         .unwrap();

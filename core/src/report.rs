@@ -1,5 +1,6 @@
 //! The run report: what a run did and what it cost, as written by `--report FILE`.
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -147,6 +148,9 @@ pub struct RunReport {
     /// near source's segments dropped as echoes of another source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub echo_segments_dropped: Option<u64>,
+    /// With `--language auto`: segments written in each detected language (by code).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub languages: BTreeMap<String, u64>,
 }
 
 /// What a run did with one of its labelled sources.
@@ -231,6 +235,8 @@ pub struct RunTally {
     pub segments_out_of_order: u64,
     /// With the echo guard on: segments dropped as echoes.
     pub echo_segments_dropped: Option<u64>,
+    /// Segments written per detected language.
+    pub languages: BTreeMap<String, u64>,
 }
 
 /// The moment a run started and the process's resource use then, to report the difference.
@@ -308,6 +314,7 @@ impl RunStart {
             merge_wait_ms: LatencySummary::from_samples(&tally.merge_waits_ms),
             segments_out_of_order: (tally.sources.len() > 1).then_some(tally.segments_out_of_order),
             echo_segments_dropped: tally.echo_segments_dropped,
+            languages: tally.languages.clone(),
         }
     }
 }

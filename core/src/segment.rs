@@ -28,6 +28,13 @@ pub struct Segment {
     pub speech_end: f64,
     /// The words.
     pub text: String,
+    /// The language detected in the utterance, when it was detected (`--language auto`):
+    /// Whisper's code for it (`en`, `de`, ...); absent when the language was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// The detector's probability for [`language`](Self::language), 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_probability: Option<f32>,
     /// Wall-clock seconds from the start of the stream to writing this segment.
     pub emitted_at: f64,
     /// From the moment the chunk's last sample was available to the pipeline until this
@@ -47,6 +54,8 @@ impl Segment {
             end,
             speech_end: end,
             text: text.into(),
+            language: None,
+            language_probability: None,
             emitted_at: 0.0,
             latency_ms: 0,
         }

@@ -251,6 +251,9 @@ fn rounded(segment: &Segment) -> Segment {
         end: to_millis(segment.end),
         speech_end: to_millis(segment.speech_end),
         emitted_at: to_millis(segment.emitted_at),
+        language_probability: segment
+            .language_probability
+            .map(|p| (f64::from(p) * 1000.0).round() as f32 / 1000.0),
         ..segment.clone()
     }
 }
@@ -471,6 +474,8 @@ mod tests {
             end,
             speech_end: end - 0.2,
             text: text.into(),
+            language: None,
+            language_probability: None,
             emitted_at: end + 0.3,
             latency_ms: 300,
         }

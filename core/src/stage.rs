@@ -17,8 +17,9 @@ use crate::early::{EarlyDecode, confirms};
 use crate::interim::Overtaken;
 use crate::pack::Packer;
 use crate::{
-    CancelToken, Chunk, Chunker, ChunkerConfig, Error, Result, RingReader, RingWriter, RunOptions,
-    SAMPLE_RATE, Source, TimedText, Transcriber, TranscriberFactory, Transcription, Utterance,
+    CancelToken, Chunk, Chunker, ChunkerConfig, DetectedLanguage, Error, Result, RingReader,
+    RingWriter, RunOptions, SAMPLE_RATE, Source, TimedText, Transcriber, TranscriberFactory,
+    Transcription, Utterance,
 };
 
 mod emitter;
@@ -740,6 +741,8 @@ pub struct Transcript {
     pub utterances: Vec<Utterance>,
     /// A packed window's text, timed (see [`Transcription::timed`]).
     pub timed: Vec<TimedText>,
+    /// The language detected in it (see [`Transcription::language`]).
+    pub language: Option<DetectedLanguage>,
     /// When the chunker cut the chunk.
     pub cut_at: Instant,
     /// How long transcribing it took.
@@ -769,6 +772,7 @@ impl Transcript {
             partials_before: timed.partials_before,
             utterances: timed.chunk.utterances.clone(),
             timed: done.timed,
+            language: done.language,
             cut_at: timed.cut_at,
             transcribe_time,
             source: timed.source,

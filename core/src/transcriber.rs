@@ -10,7 +10,7 @@ use crate::{Chunk, Error, Result};
 /// let done = steno_core::Transcription::from("Hello.".to_owned());
 /// assert_eq!((done.text.as_str(), done.full_window_retries), ("Hello.", 0));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Transcription {
     /// The text, or an empty string when there is no speech.
     pub text: String,
@@ -21,6 +21,18 @@ pub struct Transcription {
     /// For a packed window ([`Chunk::utterances`]): the text in pieces with their times, so
     /// each piece can be given to the utterance it was spoken in. Empty otherwise.
     pub timed: Vec<TimedText>,
+    /// The language detected in the chunk, when the transcriber detects it (Whisper with
+    /// `--language auto`); `None` when the language was given.
+    pub language: Option<DetectedLanguage>,
+}
+
+/// The language a transcriber detected in a chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectedLanguage {
+    /// Whisper's code for it: `en`, `de`, `fr`, ...
+    pub code: String,
+    /// The detector's probability for it, 0 to 1.
+    pub probability: f32,
 }
 
 /// A piece of a packed window's text and when it was spoken, in samples from the window's
@@ -41,6 +53,7 @@ impl From<String> for Transcription {
             text,
             full_window_retries: 0,
             timed: Vec::new(),
+            language: None,
         }
     }
 }
@@ -260,6 +273,7 @@ impl Transcriber for ScriptedTranscriber {
                 text,
                 full_window_retries: 0,
                 timed,
+                language: None,
             });
         }
         Ok(self

@@ -13,11 +13,13 @@ use whisper_rs::{
 
 mod options;
 
+pub use options::DecodingOptions;
+
 use crate::pack::{decode_alone, wordless_utterance};
 use crate::window::{MIN_INPUT_SAMPLES, WindowPlan, degenerate};
 use crate::{
-    Chunk, Error, Overtaken, Result, SAMPLE_RATE, TimedText, Transcriber, TranscriberFactory,
-    Transcription,
+    Chunk, DetectedLanguage, Error, Overtaken, Result, SAMPLE_RATE, TimedText, Transcriber,
+    TranscriberFactory, Transcription,
 };
 
 /// The magic number at the start of every ggml Whisper model ("ggml" as a little-endian u32).
@@ -47,6 +49,10 @@ pub struct WhisperModel {
     /// The initial prompt, and its tokens (given to every decode).
     prompt: Option<String>,
     prompt_tokens: Arc<[i32]>,
+    /// The spoken language's code, or `auto` ([`DecodingOptions::language`]).
+    language: String,
+    /// Translate into English ([`DecodingOptions::translate`]).
+    translate: bool,
 }
 
 impl std::fmt::Debug for WhisperModel {
@@ -56,6 +62,8 @@ impl std::fmt::Debug for WhisperModel {
             .field("threads_per_state", &self.threads_per_state)
             .field("beam_size", &self.beam_size)
             .field("prompt", &self.prompt)
+            .field("language", &self.language)
+            .field("translate", &self.translate)
             .finish_non_exhaustive()
     }
 }
@@ -82,6 +90,8 @@ impl WhisperModel {
             beam_size: 1,
             prompt: None,
             prompt_tokens: Arc::from([]),
+            language: "en".to_owned(),
+            translate: false,
         })
     }
 
@@ -121,25 +131,35 @@ impl WhisperModel {
     /// # Errors
     /// Returns [`Error::Model`] when whisper.cpp cannot allocate a state.
     pub fn transcriber(&self) -> Result<WhisperTranscriber> {
-        let state = self
-            .context
-            .create_state()
-            .map_err(|e| Error::model_caused_by(&self.path, "cannot create a state", e))?;
+        let create_state = || {
+            self.context
+                .create_state()
+                .map_err(|e| Error::model_caused_by(&self.path, "cannot create a state", e))
+        };
+        let state = create_state()?;
+        let detector = if self.language == DecodingOptions::AUTO {
+            Some(create_state()?)
+        } else {
+            None
+        };
         Ok(WhisperTranscriber {
             state,
             threads: self.threads_per_state,
             beam_size: self.beam_size,
             prompt_tokens: self.prompt_tokens.clone(),
+            language: self.language.clone(),
+            translate: self.translate,
+            detector,
             eot: self.context.token_eot(),
         })
     }
 }
 
 impl TranscriberFactory for WhisperModel {
-    /// The model's path, its beam size when it is not greedy and its prompt's hash: what a
-    /// worker must serve.
+    /// The model's path and its decoding options other than the defaults (a prompt by its
+    /// hash): what a worker must serve.
     fn name(&self) -> String {
-        WhisperModel::name_for(&self.path, self.beam_size, self.prompt.as_deref())
+        WhisperModel::name_for(&self.path, &self.options())
     }
 
     fn threads_per_transcriber(&self) -> usize {
@@ -184,6 +204,11 @@ pub struct WhisperTranscriber {
     beam_size: usize,
     /// The initial prompt's tokens, given to every decode (empty: none).
     prompt_tokens: Arc<[i32]>,
+    /// The spoken language's code, or `auto`: detected in every chunk.
+    language: String,
+    translate: bool,
+    /// With `auto`: the state that detects the language (see `detect_language`).
+    detector: Option<WhisperState>,
     /// The end-of-text token: ids from it on are special (timestamps, markers), not text.
     eot: i32,
 }
@@ -199,13 +224,14 @@ impl std::fmt::Debug for WhisperTranscriber {
 /// The decoding parameters for one decode under `plan`, with segment timestamps when the
 /// chunk is a packed window. Everything that changes the text is fixed here so every backend,
 /// worker and run produces the same output for the same chunk.
-fn pinned_params(
+fn pinned_params<'a>(
     threads: usize,
     beam_size: usize,
     plan: WindowPlan,
     timestamps: bool,
-    prompt_tokens: &[i32],
-) -> FullParams<'static, '_> {
+    prompt_tokens: &'a [i32],
+    task: Task<'a>,
+) -> FullParams<'a, 'a> {
     let strategy = match beam_size {
         0 | 1 => SamplingStrategy::Greedy { best_of: 1 },
         beams => SamplingStrategy::BeamSearch {
@@ -220,8 +246,11 @@ fn pinned_params(
     let audio_ctx = if plan.is_full() { 0 } else { plan.audio_ctx };
     params.set_audio_ctx(i32::try_from(audio_ctx).unwrap_or(0));
     params.set_max_tokens(plan.max_tokens.map_or(0, |n| i32::try_from(n).unwrap_or(0)));
-    params.set_language(Some("en"));
-    params.set_translate(false);
+    // The language is given, never left to whisper.cpp to detect: its own detection runs the
+    // encoder with the window size of the state's previous decode, which would make the text
+    // depend on which chunk a state saw before (`detect_language` does it deterministically).
+    params.set_language(Some(task.language));
+    params.set_translate(task.translate);
     // Each chunk stands alone: no text carried over from earlier chunks, so the order in which
     // workers see chunks cannot change the output.
     params.set_no_context(true);
@@ -245,6 +274,13 @@ fn pinned_params(
     params
 }
 
+/// What a decode is asked to do: transcribe (or translate) speech in this language.
+#[derive(Debug, Clone, Copy)]
+struct Task<'a> {
+    language: &'a str,
+    translate: bool,
+}
+
 /// What one unguarded decode gave ([`WhisperTranscriber::decode`]).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -266,6 +302,8 @@ struct Decoded {
     timed: Vec<TimedText>,
     /// Mean log-probability of the text tokens (0 when there are none).
     avg_logprob: f32,
+    /// The language detected before decoding (with `--language auto`).
+    language: Option<DetectedLanguage>,
 }
 
 impl WhisperTranscriber {
@@ -277,7 +315,8 @@ impl WhisperTranscriber {
     /// # Errors
     /// [`Error::Transcribe`] naming the chunk when whisper.cpp fails.
     pub fn decode(&mut self, index: usize, samples: &[f32], plan: WindowPlan) -> Result<Decode> {
-        let decoded = self.decode_timed(index, samples, plan, false)?;
+        let detected = self.detect_language(index, samples)?;
+        let decoded = self.decode_timed(index, samples, plan, false, detected)?;
         Ok(Decode {
             text: decoded.text,
             tokens: decoded.tokens,
@@ -291,17 +330,65 @@ impl WhisperTranscriber {
         samples: &[f32],
         plan: WindowPlan,
         timestamps: bool,
+        detected: Option<DetectedLanguage>,
     ) -> Result<Decoded> {
         let prompt = self.prompt_tokens.clone();
-        let params = pinned_params(self.threads, self.beam_size, plan, timestamps, &prompt);
-        run_full(
+        let language = self.language_for(detected.as_ref());
+        let task = Task {
+            language: &language,
+            translate: self.translate,
+        };
+        let params = pinned_params(
+            self.threads,
+            self.beam_size,
+            plan,
+            timestamps,
+            &prompt,
+            task,
+        );
+        let mut decoded = run_full(
             &mut self.state,
             params,
             samples,
             index,
             timestamps,
             self.eot,
-        )
+        )?;
+        decoded.language = detected;
+        Ok(decoded)
+    }
+
+    /// The language to decode in: the detected one with `auto`, else the one given.
+    fn language_for(&self, detected: Option<&DetectedLanguage>) -> String {
+        detected.map_or_else(|| self.language.clone(), |found| found.code.clone())
+    }
+
+    /// With `--language auto`: the language spoken in `samples`, by Whisper's own detector
+    /// (the first decoder step's language-token probabilities) on the full 30 s window, as
+    /// Whisper was trained to detect (and as whisper.cpp's CLI and faster-whisper do): on the
+    /// language fixtures it was right more often than on the window sized to the chunk
+    /// (BENCHMARKS.md). It runs on a state of its own that never decodes: whisper.cpp's
+    /// detector encodes with the window of the state's previous decode, so on the decoding
+    /// state the result would depend on which chunk that state saw before. It costs one
+    /// full-window encoder pass per chunk; giving the language saves it.
+    fn detect_language(
+        &mut self,
+        index: usize,
+        samples: &[f32],
+    ) -> Result<Option<DetectedLanguage>> {
+        let Some(detector) = self.detector.as_mut() else {
+            return Ok(None);
+        };
+        let failed = |e| Error::transcribe_caused_by(index, "language detection failed", e);
+        detector.pcm_to_mel(samples, self.threads).map_err(failed)?;
+        let (id, probabilities) = detector.lang_detect(0, self.threads).map_err(failed)?;
+        let code = whisper_rs::get_lang_str(id).unwrap_or("en").to_owned();
+        let probability = usize::try_from(id)
+            .ok()
+            .and_then(|id| probabilities.get(id).copied())
+            .unwrap_or(0.0);
+        tracing::debug!(chunk = index, language = %code, probability, "language detected");
+        Ok(Some(DetectedLanguage { code, probability }))
     }
 
     /// A partial chunk's decode, stopped by whisper.cpp's abort callback as soon as
@@ -313,12 +400,23 @@ impl WhisperTranscriber {
         plan: WindowPlan,
         overtaken: &Overtaken,
     ) -> Result<Option<Decoded>> {
+        let detected = self.detect_language(index, samples)?;
         let prompt = self.prompt_tokens.clone();
-        let mut params = pinned_params(self.threads, self.beam_size, plan, false, &prompt);
+        let language = self.language_for(detected.as_ref());
+        let task = Task {
+            language: &language,
+            translate: self.translate,
+        };
+        let mut params = pinned_params(self.threads, self.beam_size, plan, false, &prompt, task);
         stop_when_overtaken(&mut params, overtaken);
         match run_full(&mut self.state, params, samples, index, false, self.eot) {
             _ if overtaken.is_overtaken() => Ok(None),
-            outcome => outcome.map(Some),
+            outcome => outcome.map(|decoded| {
+                Some(Decoded {
+                    language: detected,
+                    ..decoded
+                })
+            }),
         }
     }
 }
@@ -381,6 +479,7 @@ fn run_full(
         tokens: 0,
         timed: Vec::new(),
         avg_logprob: 0.0,
+        language: None,
     };
     let (mut logprob_sum, mut text_tokens) = (0.0f64, 0usize);
     // Whisper's timestamps are in centiseconds.
@@ -426,7 +525,9 @@ impl WhisperTranscriber {
         let samples = &whisper_input(chunk);
         let timestamps = chunk.utterances.len() > 1;
         let plan = WindowPlan::for_samples(samples.len());
-        let decoded = self.decode_timed(chunk.index, samples, plan, timestamps)?;
+        let detected = self.detect_language(chunk.index, samples)?;
+        let decoded =
+            self.decode_timed(chunk.index, samples, plan, timestamps, detected.clone())?;
         let reason = if plan.is_full() {
             None
         } else {
@@ -444,6 +545,7 @@ impl WhisperTranscriber {
                 text: decoded.text,
                 full_window_retries: 0,
                 timed: decoded.timed,
+                language: decoded.language,
             });
         };
         tracing::debug!(
@@ -454,11 +556,13 @@ impl WhisperTranscriber {
             text = %decoded.text,
             "trimmed window looks degenerate; decoding the full window"
         );
-        let decoded = self.decode_timed(chunk.index, samples, WindowPlan::FULL, timestamps)?;
+        let decoded =
+            self.decode_timed(chunk.index, samples, WindowPlan::FULL, timestamps, detected)?;
         Ok(Transcription {
             text: decoded.text,
             full_window_retries: 1,
             timed: decoded.timed,
+            language: decoded.language,
         })
     }
 }
@@ -512,6 +616,7 @@ impl Transcriber for WhisperTranscriber {
             },
             full_window_retries: 0,
             timed: Vec::new(),
+            language: decoded.language,
         }))
     }
 }

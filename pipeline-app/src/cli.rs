@@ -164,17 +164,8 @@ pub(crate) struct DecodingArgs {
     #[arg(long, value_name = "MS", default_value_t = 400)]
     pub(crate) min_silence_ms: u64,
 
-    /// Decode with beam search of N beams instead of greedily (1): often a few words better,
-    /// slower (BENCHMARKS.md measures both).
-    #[arg(long, value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u16).range(1..=16))]
-    pub(crate) beam_size: u16,
-
-    /// Text Whisper hears as said before every utterance: names, jargon and spellings to
-    /// prefer ("Minutes of the Dashwood family meeting at Norland Park."). The same for every
-    /// utterance, so the text is still the same on every backend. At most 223 tokens.
-    #[arg(long, value_name = "TEXT")]
-    pub(crate) prompt: Option<String>,
+    #[command(flatten)]
+    pub(crate) whisper: WhisperArgs,
 
     /// Audio (ms) kept after the end of speech in each utterance, so a word's fading end is
     /// not cut [default: 100 in `live`, `serve` and with --realtime, where text waits for it;
@@ -259,6 +250,46 @@ pub(crate) struct TranscribeArgs {
     /// to measure the pipeline's own overhead (`cargo xtask compare --simulated`).
     #[arg(long, value_name = "MS", hide = true)]
     pub(crate) simulate_cost_ms: Option<u64>,
+}
+
+/// The decoding options that change the text (`steno_core::DecodingOptions`): the same for
+/// every chunk of a run, and for the workers that serve it.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WhisperArgs {
+    /// Decode with beam search of N beams instead of greedily (1): often a few words better,
+    /// slower (BENCHMARKS.md measures both).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub(crate) beam_size: u16,
+
+    /// Text Whisper hears as said before every utterance: names, jargon and spellings to
+    /// prefer ("Minutes of the Dashwood family meeting at Norland Park."). The same for every
+    /// utterance, so the text is still the same on every backend. At most 223 tokens.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) prompt: Option<String>,
+
+    /// The spoken language: a Whisper code (en, de, fr, es, ...), or `auto` to detect it in
+    /// every utterance (two more encoder passes each; the language and its probability are in
+    /// JSONL and the report). Other languages than English need a multilingual model
+    /// (`--model base`).
+    #[arg(long, value_name = "CODE", default_value = "en")]
+    pub(crate) language: String,
+
+    /// Translate the speech into English text (multilingual models only).
+    #[arg(long)]
+    pub(crate) translate: bool,
+}
+
+impl WhisperArgs {
+    /// The options as the library takes them.
+    pub(crate) fn options(&self) -> steno_core::DecodingOptions {
+        let mut options = steno_core::DecodingOptions::default();
+        options.beam_size = usize::from(self.beam_size);
+        options.prompt.clone_from(&self.prompt);
+        options.language.clone_from(&self.language);
+        options.translate = self.translate;
+        options
+    }
 }
 
 #[derive(Debug, Args)]
@@ -417,14 +448,9 @@ pub(crate) struct WorkerArgs {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) threads: u16,
 
-    /// Beams of the decode (1: greedy).
-    #[arg(long, value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u16).range(1..=16))]
-    pub(crate) beam_size: u16,
-
-    /// The initial prompt of every decode.
-    #[arg(long, value_name = "TEXT")]
-    pub(crate) prompt: Option<String>,
+    /// The decoding options of the runs this worker serves (the runs' own must match).
+    #[command(flatten)]
+    pub(crate) whisper: WhisperArgs,
 
     /// Take chunks from the JetStream work queue of the NATS server(s) at URL
     /// (nats://HOST:PORT, or tls://HOST:PORT), until Ctrl-C or SIGTERM. Credentials come from

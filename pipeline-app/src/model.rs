@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use steno_core::{DEFAULT_MODEL_FILE, Result as StenoResult, Transcriber, TranscriberFactory};
+use steno_core::{
+    DEFAULT_MODEL_FILE, DecodingOptions, Result as StenoResult, Transcriber, TranscriberFactory,
+};
 
 /// The model file to use: the one `explicit` (from `--model` or `STENO_MODEL`) names, or the
 /// installed default.
@@ -29,11 +31,7 @@ pub(crate) fn resolve(explicit: Option<&str>) -> anyhow::Result<PathBuf> {
 /// name and the start of its contents' SHA-256, then the options. A path would differ from one
 /// machine to the next; this is the same wherever the same file is installed, and differs for
 /// any other file of the same name.
-pub(crate) fn fleet_name(
-    path: &Path,
-    beam_size: usize,
-    prompt: Option<&str>,
-) -> anyhow::Result<String> {
+pub(crate) fn fleet_name(path: &Path, options: &DecodingOptions) -> anyhow::Result<String> {
     let mut file = std::fs::File::open(path).with_context(|| {
         format!(
             "model {}: cannot read it (a NATS fleet knows a model by its contents, so the model \
@@ -53,9 +51,7 @@ pub(crate) fn fleet_name(
         |name| name.to_string_lossy().into_owned(),
     );
     let identity = PathBuf::from(format!("{file_name} sha256:{digest}"));
-    Ok(steno_core::WhisperModel::name_for(
-        &identity, beam_size, prompt,
-    ))
+    Ok(steno_core::WhisperModel::name_for(&identity, options))
 }
 
 /// A transcriber factory under another name: a NATS worker's model, named by
@@ -91,15 +87,18 @@ mod tests {
         std::fs::create_dir_all(&b).unwrap();
         std::fs::write(a.join("m.bin"), b"weights").unwrap();
         std::fs::write(b.join("m.bin"), b"weights").unwrap();
-        let here = fleet_name(&a.join("m.bin"), 1, None).unwrap();
-        assert_eq!(here, fleet_name(&b.join("m.bin"), 1, None).unwrap());
+        let greedy = DecodingOptions::default();
+        let here = fleet_name(&a.join("m.bin"), &greedy).unwrap();
+        assert_eq!(here, fleet_name(&b.join("m.bin"), &greedy).unwrap());
         // The file name, then 16 hex digits of the contents' SHA-256.
         assert!(here.starts_with("m.bin sha256:"), "{here}");
         assert_eq!(here.len(), "m.bin sha256:".len() + 16, "{here}");
         std::fs::write(b.join("m.bin"), b"other weights").unwrap();
-        assert_ne!(here, fleet_name(&b.join("m.bin"), 1, None).unwrap());
-        assert_ne!(here, fleet_name(&a.join("m.bin"), 2, None).unwrap());
-        let missing = fleet_name(&a.join("none.bin"), 1, None).unwrap_err();
+        assert_ne!(here, fleet_name(&b.join("m.bin"), &greedy).unwrap());
+        let mut beams = DecodingOptions::default();
+        beams.beam_size = 2;
+        assert_ne!(here, fleet_name(&a.join("m.bin"), &beams).unwrap());
+        let missing = fleet_name(&a.join("none.bin"), &greedy).unwrap_err();
         assert!(
             format!("{missing:#}").contains("must be here too"),
             "{missing:#}"

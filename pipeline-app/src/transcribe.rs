@@ -291,18 +291,11 @@ fn process_backend(
     let command = steno_process::WorkerCommand::new(exe).arg("worker");
     let command = match args.simulate_cost_ms {
         Some(ms) => command.args(["--scripted", "--cost-ms-per-s", &ms.to_string()]),
-        None => {
-            let command = command.arg("--model").arg(model_path).args([
-                "--threads".to_owned(),
-                sizing.threads.to_string(),
-                "--beam-size".to_owned(),
-                args.pipeline.decoding.beam_size.to_string(),
-            ]);
-            match &args.pipeline.decoding.prompt {
-                Some(prompt) => command.arg("--prompt").arg(prompt),
-                None => command,
-            }
-        }
+        None => command
+            .arg("--model")
+            .arg(model_path)
+            .args(["--threads".to_owned(), sizing.threads.to_string()])
+            .args(args.pipeline.decoding.whisper.options().worker_args()),
     };
     Ok(steno_process::ProcessBackend::new(command).with_workers(sizing.parallel))
 }
@@ -333,18 +326,13 @@ pub(crate) fn load_model(
 }
 
 /// The model at `model_path` with `threads` per state and `decoding`'s options (beams,
-/// prompt).
+/// prompt, language).
 pub(crate) fn decoding_model(
     decoding: &DecodingArgs,
     threads: usize,
     model_path: &Path,
 ) -> anyhow::Result<WhisperModel> {
-    let model =
-        WhisperModel::load(model_path, threads)?.with_beam_size(usize::from(decoding.beam_size));
-    Ok(match decoding.prompt.as_deref() {
-        Some(prompt) => model.with_prompt(prompt)?,
-        None => model,
-    })
+    Ok(WhisperModel::load(model_path, threads)?.with_options(decoding.whisper.options())?)
 }
 
 /// The transcriber of a run: the model, or with `--backend process` or `nats` only its name
@@ -356,16 +344,16 @@ pub(crate) fn model_transcriber(
     model_path: &Path,
 ) -> anyhow::Result<Arc<dyn TranscriberFactory>> {
     let decoding = &args.pipeline.decoding;
-    let (beam_size, prompt) = (usize::from(decoding.beam_size), decoding.prompt.as_deref());
+    let options = decoding.whisper.options();
     if args.pipeline.backend == BackendName::Nats {
-        let name = model::fleet_name(model_path, beam_size, prompt)?;
+        let name = model::fleet_name(model_path, &options)?;
         return Ok(Arc::new(steno_process::WorkerModel::new(
             name,
             sizing.threads,
         )));
     }
     if args.pipeline.backend == BackendName::Process {
-        let name = WhisperModel::name_for(model_path, beam_size, prompt);
+        let name = WhisperModel::name_for(model_path, &options);
         return Ok(Arc::new(steno_process::WorkerModel::new(
             name,
             sizing.threads,

@@ -22,18 +22,15 @@ pub(crate) fn run(args: &WorkerArgs) -> anyhow::Result<()> {
         Box::new(scripted)
     } else {
         let path = model::resolve(args.model.as_deref())?;
-        let model = WhisperModel::load(&path, usize::from(args.threads))?
-            .with_beam_size(usize::from(args.beam_size));
-        let model: Box<dyn TranscriberFactory> = Box::new(match args.prompt.as_deref() {
-            Some(prompt) => model.with_prompt(prompt)?,
-            None => model,
-        });
+        let options = args.whisper.options();
+        let model: Box<dyn TranscriberFactory> = Box::new(
+            WhisperModel::load(&path, usize::from(args.threads))?.with_options(options.clone())?,
+        );
         if args.nats.is_none() {
             model
         } else {
             // On a fleet the model goes by its contents, not by where it is installed.
-            let beam_size = usize::from(args.beam_size);
-            let name = model::fleet_name(&path, beam_size, args.prompt.as_deref())?;
+            let name = model::fleet_name(&path, &options)?;
             Box::new(model::Renamed { inner: model, name })
         }
     };

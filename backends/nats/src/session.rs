@@ -227,6 +227,7 @@ impl Session {
                         text,
                         full_window_retries,
                         timed,
+                        language,
                         ..
                     },
                 delivered,
@@ -239,6 +240,7 @@ impl Session {
                     text,
                     full_window_retries,
                     timed,
+                    language,
                 };
                 Ok((text, began.elapsed().saturating_sub(transcribed)))
             }

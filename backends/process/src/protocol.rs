@@ -27,13 +27,13 @@
 
 use std::io::{self, Read, Write};
 
-use steno_core::{Chunk, MAX_CHUNK_LIMIT, SAMPLE_RATE, TimedText, Utterance};
+use steno_core::{Chunk, DetectedLanguage, MAX_CHUNK_LIMIT, SAMPLE_RATE, TimedText, Utterance};
 
 /// The protocol version this build speaks.
 ///
 /// Version 2 added the full-window retries to `Text`; version 3 the utterances of a packed
 /// window to `Transcribe` and its timed text to `Text`.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// The most utterances one packed window, and timed pieces one answer, may hold: a 30 s
 /// window of the shortest utterances has a few hundred.
@@ -95,6 +95,8 @@ pub enum Message {
         full_window_retries: u32,
         /// A packed window's text in timed pieces (empty otherwise).
         timed: Vec<TimedText>,
+        /// The language detected in the chunk, if the transcriber detected it.
+        language: Option<DetectedLanguage>,
     },
     /// Worker to parent: the transcriber failed on a chunk (the worker itself is fine).
     Failed {
@@ -281,6 +283,7 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
             text,
             full_window_retries,
             timed,
+            language,
         } => {
             if timed.len() > MAX_PARTS {
                 return Err(malformed(
@@ -301,6 +304,15 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
                 // A piece is a few words; a frame holds at most MAX_FRAME_LEN anyway.
                 body.extend_from_slice(&(piece.text.len() as u32).to_le_bytes());
                 body.extend_from_slice(piece.text.as_bytes());
+            }
+            // A language code is a few bytes: its length fits one.
+            match language {
+                Some(found) if found.code.len() <= usize::from(u8::MAX) => {
+                    body.push(found.code.len() as u8);
+                    body.extend_from_slice(found.code.as_bytes());
+                    body.extend_from_slice(&found.probability.to_le_bytes());
+                }
+                _ => body.push(0),
             }
             body.extend_from_slice(text.as_bytes());
         }
@@ -535,12 +547,21 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
                 let text = payload.text(len, "piece text")?;
                 timed.push(TimedText { start, end, text });
             }
+            let code_len = usize::from(payload.array::<1>("language length")?[0]);
+            let language = if code_len == 0 {
+                None
+            } else {
+                let code = payload.text(code_len, "language code")?;
+                let probability = f32::from_le_bytes(payload.array("language probability")?);
+                Some(DetectedLanguage { code, probability })
+            };
             let text = payload.rest_as_text()?;
             Ok(Message::Text {
                 chunk,
                 text,
                 full_window_retries,
                 timed,
+                language,
             })
         }
         _ => {
@@ -607,12 +628,17 @@ mod tests {
                     text: "wörld.".into(),
                 },
             ],
+            language: Some(DetectedLanguage {
+                code: "de".into(),
+                probability: 0.875,
+            }),
         });
         round_trip(Message::Text {
             chunk: 4,
             text: String::new(),
             full_window_retries: 0,
             timed: Vec::new(),
+            language: None,
         });
         round_trip(Message::Failed {
             chunk: 5,
@@ -702,8 +728,16 @@ mod tests {
             (b"\x01STNW\x01", "too short for its version"),
             (b"\x01STNW\x01\x00\x00", "1 unexpected bytes"),
             (
-                &[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff],
+                &[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff],
                 "not UTF-8",
+            ),
+            (
+                &[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, b'd'],
+                "too short for its language code",
+            ),
+            (
+                &[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, b'd', b'e', 0],
+                "too short for its language probability",
             ),
             (
                 &[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],

@@ -77,6 +77,7 @@ pub fn answer(transcriber: &mut dyn Transcriber, chunk: &Chunk) -> Message {
             text: done.text,
             full_window_retries: done.full_window_retries,
             timed: done.timed,
+            language: done.language,
         },
         Err(Error::Transcribe {
             problem, source, ..
@@ -165,6 +166,7 @@ mod tests {
                     text: "chunk 0 at 0.00-0.50".into(),
                     full_window_retries: 0,
                     timed: Vec::new(),
+                    language: None,
                 },
                 Message::Failed {
                     chunk: 1,
@@ -175,6 +177,7 @@ mod tests {
                     text: "chunk 2 at 2.00-2.50".into(),
                     full_window_retries: 0,
                     timed: Vec::new(),
+                    language: None,
                 },
             ]
         );

@@ -278,10 +278,12 @@ impl Worker {
                 text,
                 full_window_retries,
                 timed,
+                language,
             }) if index == chunk.index => Ok(Reply::Text(Transcription {
                 text,
                 full_window_retries,
                 timed,
+                language,
             })),
             Ok(Message::Failed {
                 chunk: index,

@@ -271,10 +271,15 @@ impl Emitter {
             end,
             speech_end: utterance.speech_end_sample as f64 / rate,
             text,
+            language: transcript.language.as_ref().map(|found| found.code.clone()),
+            language_probability: transcript.language.as_ref().map(|found| found.probability),
             emitted_at: now.duration_since(self.started).as_secs_f64(),
             latency_ms: latency.as_millis() as u64,
         })?;
         self.tally.segments += 1;
+        if let Some(found) = &transcript.language {
+            *self.tally.languages.entry(found.code.clone()).or_default() += 1;
+        }
         if let Some(tally) = self.tally.sources.get_mut(transcript.source) {
             tally.segments += 1;
             tally
@@ -392,6 +397,7 @@ mod tests {
             partials_before: 0,
             utterances: Vec::new(),
             timed: Vec::new(),
+            language: None,
             cut_at: Instant::now(),
             transcribe_time: Duration::ZERO,
             source: 0,

@@ -1,5 +1,6 @@
-//! The decoding options a model is built with (beams, an initial prompt) and the name that
-//! carries them: what a process worker must announce to be used.
+//! The decoding options a model is built with ([`DecodingOptions`]: beams, an initial
+//! prompt, the language, translation) and the name that carries them: what a process worker
+//! must announce to be used.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -7,7 +8,149 @@ use std::sync::Arc;
 use super::WhisperModel;
 use crate::{Error, Result};
 
+/// Every decoding option that changes the text, pinned once per run and the same for every
+/// chunk, so every backend, worker and run writes the same text for the same options. A
+/// model is built with them ([`WhisperModel::with_options`]); its
+/// [`name`](crate::TranscriberFactory::name) carries them, and process and NATS workers must
+/// announce the same name ([`DecodingOptions::worker_args`] gives the arguments that start
+/// one with them).
+///
+/// ```
+/// let mut options = steno_core::DecodingOptions::default();
+/// options.language = "auto".into();
+/// options.translate = true;
+/// assert_eq!(options.worker_args(), ["--language", "auto", "--translate"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DecodingOptions {
+    /// Beams of the decode; 1 is greedy (the default).
+    pub beam_size: usize,
+    /// Whisper's initial prompt for every chunk.
+    pub prompt: Option<String>,
+    /// The spoken language: a Whisper language code (`en`, the default; `de`, `fr`, ...), or
+    /// `auto` to detect it in every chunk.
+    pub language: String,
+    /// Translate into English instead of transcribing (multilingual models only).
+    pub translate: bool,
+}
+
+impl Default for DecodingOptions {
+    fn default() -> Self {
+        DecodingOptions {
+            beam_size: 1,
+            prompt: None,
+            language: "en".to_owned(),
+            translate: false,
+        }
+    }
+}
+
+impl DecodingOptions {
+    /// The language code that means "detect it".
+    pub const AUTO: &'static str = "auto";
+
+    /// The `steno worker` (and conformance worker) arguments that give a worker these
+    /// options: only those that differ from the defaults.
+    pub fn worker_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.beam_size > 1 {
+            args.extend(["--beam-size".to_owned(), self.beam_size.to_string()]);
+        }
+        if let Some(prompt) = &self.prompt {
+            args.extend(["--prompt".to_owned(), prompt.clone()]);
+        }
+        if self.language != "en" {
+            args.extend(["--language".to_owned(), self.language.clone()]);
+        }
+        if self.translate {
+            args.push("--translate".to_owned());
+        }
+        args
+    }
+
+    /// Whether the language is detected in every chunk.
+    pub fn detects_language(&self) -> bool {
+        self.language == Self::AUTO
+    }
+
+    /// What these options add to a model's name (empty for the defaults).
+    fn name_parts(&self) -> Vec<String> {
+        let mut parts = Vec::new();
+        if self.beam_size > 1 {
+            parts.push(format!("beam search, {} beams", self.beam_size));
+        }
+        if let Some(prompt) = &self.prompt {
+            parts.push(format!("prompt {:016x}", fnv1a(prompt.as_bytes())));
+        }
+        if self.language != "en" {
+            parts.push(format!("language {}", self.language));
+        }
+        if self.translate {
+            parts.push("translate".to_owned());
+        }
+        parts
+    }
+}
+
 impl WhisperModel {
+    /// Decodes with `options` (see [`DecodingOptions`]): checked against the model, so an
+    /// English-only model refuses another language or translation here, not mid-run.
+    ///
+    /// ```no_run
+    /// let mut options = steno_core::DecodingOptions::default();
+    /// options.language = "de".into();
+    /// let model = steno_core::WhisperModel::load(steno_core::find_model("base")?, 2)?
+    ///     .with_options(options)?;
+    /// # Ok::<(), steno_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the option: an unknown language code, another language than
+    /// English or translation on an English-only model, or a prompt that
+    /// [`with_prompt`](Self::with_prompt) refuses.
+    pub fn with_options(mut self, options: DecodingOptions) -> Result<Self> {
+        let language = options.language.as_str();
+        if language != DecodingOptions::AUTO && whisper_rs::get_lang_id(language).is_none() {
+            return Err(Error::Config(format!(
+                "--language {language}: not a language Whisper knows (use a code such as en, \
+                 de, fr, es, or auto)"
+            )));
+        }
+        if !self.context.is_multilingual() {
+            let model = self.path.display();
+            if language != "en" {
+                return Err(Error::Config(format!(
+                    "--language {language}: the model {model} knows only English; use a \
+                     multilingual model such as base (`steno model install base`)"
+                )));
+            }
+            if options.translate {
+                return Err(Error::Config(format!(
+                    "--translate: the model {model} knows only English and cannot translate; \
+                     use a multilingual model such as base (`steno model install base`)"
+                )));
+            }
+        }
+        self.beam_size = options.beam_size.max(1);
+        self.language = options.language;
+        self.translate = options.translate;
+        match options.prompt {
+            Some(prompt) => self.with_prompt(&prompt),
+            None => Ok(self),
+        }
+    }
+
+    /// The options the model decodes with.
+    pub fn options(&self) -> DecodingOptions {
+        DecodingOptions {
+            beam_size: self.beam_size,
+            prompt: self.prompt.clone(),
+            language: self.language.clone(),
+            translate: self.translate,
+        }
+    }
+
     /// Decodes with beam search of `beam_size` beams instead of greedily (1, the default):
     /// often a few words better, at a cost in time (BENCHMARKS.md). It changes the text, so
     /// it is part of the model's [`name`](crate::TranscriberFactory::name), which process workers
@@ -72,30 +215,29 @@ impl WhisperModel {
     }
 
     /// The [`name`](crate::TranscriberFactory::name) of the model at `path` decoding with
-    /// `beam_size` beams and `prompt`, without loading it: what a process backend's workers
-    /// must announce. A prompt is named by a hash of its text.
+    /// `options`, without loading it: what a process backend's workers must announce. A
+    /// prompt is named by a hash of its text.
     ///
     /// ```
-    /// use steno_core::WhisperModel;
+    /// use steno_core::{DecodingOptions, WhisperModel};
     /// let path = "m.bin".as_ref();
-    /// assert_eq!(WhisperModel::name_for(path, 1, None), "m.bin");
-    /// assert_eq!(WhisperModel::name_for(path, 5, None), "m.bin (beam search, 5 beams)");
-    /// let prompted = WhisperModel::name_for(path, 1, Some("Dashwood"));
+    /// let mut options = DecodingOptions::default();
+    /// assert_eq!(WhisperModel::name_for(path, &options), "m.bin");
+    /// options.beam_size = 5;
+    /// assert_eq!(WhisperModel::name_for(path, &options), "m.bin (beam search, 5 beams)");
+    /// options.beam_size = 1;
+    /// options.prompt = Some("Dashwood".into());
+    /// let prompted = WhisperModel::name_for(path, &options);
     /// assert!(prompted.starts_with("m.bin (prompt "), "{prompted}");
-    /// assert_ne!(prompted, WhisperModel::name_for(path, 1, Some("Dashwoods")));
+    /// options.language = "auto".into();
+    /// assert!(WhisperModel::name_for(path, &options).ends_with("; language auto)"));
     /// ```
-    pub fn name_for(path: &Path, beam_size: usize, prompt: Option<&str>) -> String {
-        let mut options = Vec::new();
-        if beam_size > 1 {
-            options.push(format!("beam search, {beam_size} beams"));
-        }
-        if let Some(prompt) = prompt {
-            options.push(format!("prompt {:016x}", fnv1a(prompt.as_bytes())));
-        }
-        if options.is_empty() {
+    pub fn name_for(path: &Path, options: &DecodingOptions) -> String {
+        let parts = options.name_parts();
+        if parts.is_empty() {
             return path.display().to_string();
         }
-        format!("{} ({})", path.display(), options.join("; "))
+        format!("{} ({})", path.display(), parts.join("; "))
     }
 }
 

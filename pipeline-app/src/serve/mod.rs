@@ -75,7 +75,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         stream_chunker,
         upload_chunker,
         interim_step: step_of(&args.decoding),
-        prompt: args.decoding.prompt.clone(),
+        prompt: args.decoding.whisper.prompt.clone(),
         early_start: !args.decoding.no_early_start,
         limits: Limits {
             max_streams: u32::from(args.max_streams),
@@ -110,12 +110,7 @@ fn transcribers(
         return Ok((Arc::new(model), states, capacity));
     };
     // The workers load the model; the name says which model and options they must serve.
-    let decoding = &args.decoding;
-    let name = model::fleet_name(
-        model_path,
-        usize::from(decoding.beam_size),
-        decoding.prompt.as_deref(),
-    )?;
+    let name = model::fleet_name(model_path, &args.decoding.whisper.options())?;
     let target = steno_nats::NatsTarget::from_env(url)?;
     let fleet = steno_nats::NatsModel::connect_with_patience(
         &target,

@@ -105,6 +105,11 @@ pub(crate) struct Segment {
     pub(crate) end: f64,
     pub(crate) speech_end: f64,
     pub(crate) text: String,
+    /// The detected language (`--language auto`), and its probability.
+    #[serde(default)]
+    pub(crate) language: Option<String>,
+    #[serde(default)]
+    pub(crate) language_probability: Option<f32>,
     pub(crate) emitted_at: f64,
     pub(crate) latency_ms: u64,
 }
