@@ -20,9 +20,12 @@ mod fleet;
 mod interim;
 
 pub(crate) const USAGE: &str =
-    "usage: cargo xtask compare [--inputs FILES] [--backends LIST] [--realtime] \
+    "usage: cargo xtask compare [--inputs FILES] [--backends LIST] [--models LIST] [--realtime] \
 [--simulated] [--interim] [--anchors] [--reference TEXT_FILE] [--runs N] [--fleet N] \
 [--json OUT.json] [--plot OUT.svg]
+
+--models LIST: the models to run every backend with, by name (`steno model list`; installed
+if missing; default: tiny.en-q8_0), interleaved; with several, rows are BACKEND/MODEL.
 
 --fleet N: the nats backend's workers, each with cores / N threads (default: cores / 2 workers
 of 2 threads, as every backend's default states x threads).
@@ -63,6 +66,9 @@ pub(crate) struct Options {
     runs: usize,
     /// Workers of the nats backend's fleet.
     fleet: Option<usize>,
+    /// The models to run each backend with, by name (default: the default model). With more
+    /// than one, each backend's rows are `BACKEND/MODEL`.
+    models: Vec<String>,
     json: Option<PathBuf>,
     plot: Option<PathBuf>,
 }
@@ -80,6 +86,7 @@ impl Options {
             reference: None,
             runs: 3,
             fleet: None,
+            models: Vec::new(),
             json: None,
             plot: None,
         };
@@ -118,6 +125,10 @@ impl Options {
                             format!("--fleet {fleet}: expected a positive number")
                         })?);
                 }
+                "--models" => {
+                    let list = value("--models")?;
+                    options.models.extend(list.split(',').map(str::to_owned));
+                }
                 "--json" => options.json = Some(value("--json")?.into()),
                 "--plot" => options.plot = Some(value("--plot")?.into()),
                 other => bail!("unknown option {other}\n{USAGE}"),
@@ -135,6 +146,19 @@ impl Options {
             if !input.is_file() {
                 bail!("{}: no such input file", input.display());
             }
+        }
+        if options.models.is_empty() {
+            options.models.push(steno_core::DEFAULT_MODEL.to_owned());
+        }
+        if options.models.len() > 1
+            && options
+                .backends
+                .as_ref()
+                .is_none_or(|b| b.iter().any(|b| b == NATS))
+        {
+            bail!(
+                "--models with several models needs --backends without nats (its fleet serves one model)"
+            );
         }
         if options.anchors && (options.realtime || options.simulated) {
             bail!("--anchors compares offline runs of the real model: drop --realtime/--simulated");
@@ -193,13 +217,33 @@ impl Measurement {
 
 pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     crate::deps::ensure()?;
-    let model = crate::model::ensure(root)?;
+    let mut models = Vec::new();
+    for name in &options.models {
+        models.push((name.clone(), crate::model::install(root, name)?));
+    }
+    let model = models[0].1.clone();
     crate::run(crate::cargo(root).args(["build", "--release", "--locked", "-p", "steno"]))?;
     let steno = root.join("target/release/steno");
     let backends = match &options.backends {
         Some(list) => list.clone(),
         None => available_backends(&steno)?,
     };
+    // One variant per backend and model: `BACKEND/MODEL` when several models are compared.
+    let mut variants = Vec::new();
+    for backend in &backends {
+        for (name, path) in &models {
+            variants.push(Variant {
+                label: if models.len() > 1 {
+                    format!("{backend}/{name}")
+                } else {
+                    backend.clone()
+                },
+                backend: backend.clone(),
+                model: path.clone(),
+            });
+        }
+    }
+    let labels: Vec<String> = variants.iter().map(|v| v.label.clone()).collect();
     let scratch = tempfile_dir(root)?;
     let anchors = if options.anchors {
         Some(Anchors::prepare(root)?)
@@ -215,7 +259,6 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     };
     let rig = Rig {
         steno: &steno,
-        model: &model,
         scratch: &scratch,
         fleet: fleet.as_ref(),
     };
@@ -229,14 +272,14 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         extra.extend(ANCHORS);
     }
     for run in 0..options.runs {
-        let order = backends
+        let order = labels
             .iter()
             .map(String::as_str)
             .chain(extra.iter().copied());
         for backend in order {
             // Which of the pair goes first alternates by round, so that neither always runs
             // on the machine the other has just warmed.
-            let kinds: &[bool] = if !options.interim || !backends.iter().any(|b| b == backend) {
+            let kinds: &[bool] = if !options.interim || !labels.iter().any(|b| b == backend) {
                 &[false]
             } else if run % 2 == 0 {
                 &[false, true]
@@ -253,7 +296,21 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
                     (Some(anchors), FASTER_WHISPER_INT8) => {
                         anchors.faster_whisper(FASTER_WHISPER_INT8, "int8", run, options)?
                     }
-                    _ => measure(&rig, backend, run, with_interim, options)?,
+                    _ => {
+                        let fallback = Variant {
+                            label: backend.to_owned(),
+                            backend: backend.to_owned(),
+                            model: model.clone(),
+                        };
+                        let variant = variants.iter().find(|v| v.label == backend);
+                        measure(
+                            &rig,
+                            variant.unwrap_or(&fallback),
+                            run,
+                            with_interim,
+                            options,
+                        )?
+                    }
                 };
                 measurements.push(measurement);
             }
@@ -269,16 +326,16 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let rows = summarise(&backends, &extra, &measurements, reference.as_deref());
+    let rows = summarise(&labels, &extra, &measurements, reference.as_deref());
     print!("{}", render_table(&rows, options));
     if anchors.is_some() {
-        print!("{}", render_anchor_ratios(&backends, &measurements));
+        print!("{}", render_anchor_ratios(&labels, &measurements));
     }
     // The targets are about what a listener sees live with the real model.
     let judged = options.realtime && !options.simulated;
     let interim_rows = options
         .interim
-        .then(|| interim::summarise(&backends, &measurements, judged));
+        .then(|| interim::summarise(&labels, &measurements, judged));
     if let Some(interim_rows) = &interim_rows {
         print!("{}", interim::render(interim_rows));
     }
@@ -287,6 +344,7 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
             "realtime": options.realtime,
             "simulated": options.simulated,
             "runs": options.runs,
+            "models": options.models,
             "inputs": options.inputs,
             "rows": rows,
             "interim": interim_rows,
@@ -326,10 +384,17 @@ fn available_backends(steno: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 /// What every steno run of a comparison uses.
+/// What one row measures: a backend with a model.
+struct Variant {
+    /// The row's name.
+    label: String,
+    backend: String,
+    model: PathBuf,
+}
+
 struct Rig<'a> {
     /// The release `steno`.
     steno: &'a Path,
-    model: &'a Path,
     /// Where reports and outputs go.
     scratch: &'a Path,
     /// The NATS backend's broker and workers, when it is compared.
@@ -338,25 +403,26 @@ struct Rig<'a> {
 
 fn measure(
     rig: &Rig<'_>,
-    backend: &str,
+    variant: &Variant,
     run: usize,
     with_interim: bool,
     options: &Options,
 ) -> anyhow::Result<Measurement> {
     let Rig {
         steno,
-        model,
         scratch,
         fleet,
     } = *rig;
-    let mut measurement = Measurement::new(backend, run);
+    let (backend, model) = (variant.backend.as_str(), &variant.model);
+    let label = variant.label.replace('/', "-");
+    let mut measurement = Measurement::new(&variant.label, run);
     if with_interim {
         measurement.interim = Some(interim::Tally::default());
     }
     let name = if with_interim { "-interim" } else { "" };
     for (i, input) in options.inputs.iter().enumerate() {
-        let report_path = scratch.join(format!("{backend}-{run}-{i}{name}.json"));
-        let output_path = scratch.join(format!("{backend}-{run}-{i}{name}.jsonl"));
+        let report_path = scratch.join(format!("{label}-{run}-{i}{name}.json"));
+        let output_path = scratch.join(format!("{label}-{run}-{i}{name}.jsonl"));
         let mut command = Command::new(steno);
         if backend == "floor" {
             command.arg("floor");
@@ -545,10 +611,17 @@ fn summarise(
     reference: Option<&str>,
 ) -> Vec<Row> {
     let measurements = without_interim(measurements);
-    let threads_output = measurements
-        .iter()
-        .find(|m| m.backend == "threads")
-        .map(|m| m.output.clone());
+    // Each backend's output against the threads backend's with the same model.
+    let threads_output = |name: &str| {
+        let threads = match name.split_once('/') {
+            Some((_, model)) => format!("threads/{model}"),
+            None => "threads".to_owned(),
+        };
+        measurements
+            .iter()
+            .find(|m| m.backend == threads)
+            .map(|m| m.output.clone())
+    };
     let of = |name: &str| -> Vec<&Measurement> {
         measurements
             .iter()
@@ -598,10 +671,8 @@ fn summarise(
                 dropped_samples: runs.iter().map(|m| m.dropped_samples).max().unwrap_or(0),
                 worker_restarts: runs.iter().map(|m| m.restarts).sum(),
                 full_window_retries: runs.iter().map(|m| m.retries).max().unwrap_or(0),
-                identical_to_threads: match &threads_output {
-                    Some(expected) if is_backend => {
-                        Some(runs.iter().all(|m| &m.output == expected))
-                    }
+                identical_to_threads: match threads_output(name) {
+                    Some(expected) if is_backend => Some(runs.iter().all(|m| m.output == expected)),
                     _ => None,
                 },
                 wer: reference.and_then(|r| runs.first().map(|m| crate::wer::wer(r, &m.text))),

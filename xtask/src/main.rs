@@ -28,7 +28,7 @@ tasks:
             does (default: tiny.en-q8_0, quantized from the float16 tiny.en)
   conformance-table [FILE]
             run the conformance suite and write its table into README.md (or FILE)
-  compare [--inputs FILES] [--backends LIST] [--realtime] [--simulated] [--interim]
+  compare [--inputs FILES] [--backends LIST] [--models LIST] [--realtime] [--simulated] [--interim]
           [--anchors] [--reference TEXT_FILE] [--runs N] [--json OUT.json] [--plot OUT.svg]
             build steno in release and compare every backend side by side (--interim:
             each also with interim results, against issue 14's targets)
