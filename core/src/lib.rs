@@ -110,7 +110,7 @@ pub use segment::{Partial, Segment, Update};
 pub use sink::{CallbackSink, ChannelSink, CollectingSink, Format, FormatSink, Sink};
 pub use source::{Source, VecSource};
 pub use transcriber::{
-    DetectedLanguage, ScriptedTranscriber, TimedText, Transcriber, TranscriberFactory,
+    Confidence, DetectedLanguage, ScriptedTranscriber, TimedText, Transcriber, TranscriberFactory,
     Transcription,
 };
 pub use vad::{EarshotVad, EnergyVad, FRAME_LEN, VadKind, VoiceDetector, level_db};

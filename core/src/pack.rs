@@ -11,7 +11,7 @@
 //! of text goes to the utterance its middle falls in, and every utterance is written as a
 //! segment of its own, as without packing.
 
-use crate::{Chunk, SAMPLE_RATE, TimedText, Utterance};
+use crate::{Chunk, Confidence, SAMPLE_RATE, TimedText, Utterance};
 #[cfg(feature = "whisper")]
 use crate::{Result, Transcription};
 
@@ -96,7 +96,8 @@ impl Packer {
 /// let utterance = |index, start, end| Utterance {
 ///     index, start_sample: start, end_sample: end, speech_end_sample: end };
 /// let utterances = [utterance(4, 16_000, 48_000), utterance(5, 64_000, 96_000)];
-/// let piece = |start, end, text: &str| TimedText { start, end, text: text.into() };
+/// let piece = |start, end, text: &str| TimedText {
+///     start, end, text: text.into(), confidence: None };
 /// // Times are from the window's start (sample 16 000).
 /// let timed = [piece(0, 20_000, "Hello there."), piece(50_000, 78_000, "Goodbye.")];
 /// let texts = steno_core::stage::split_window(&utterances, 16_000, &timed, "Hello there. Goodbye.");
@@ -116,19 +117,7 @@ pub fn split_window(
         return texts;
     }
     for piece in timed {
-        let middle = window_start + (piece.start + piece.end) / 2;
-        let distance = |u: &Utterance| {
-            if middle < u.start_sample {
-                u.start_sample - middle
-            } else {
-                middle.saturating_sub(u.end_sample.saturating_sub(1))
-            }
-        };
-        let Some((nearest, _)) = utterances
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, u)| distance(u))
-        else {
+        let Some(nearest) = utterance_of(utterances, window_start, piece) else {
             break;
         };
         let slot = &mut texts[nearest];
@@ -138,6 +127,46 @@ pub fn split_window(
         slot.push_str(&piece.text);
     }
     texts
+}
+
+/// Each utterance's confidence in the text [`split_window`] gives it: its pieces' together
+/// ([`Confidence::and`]); without timed pieces, `whole` for the first utterance.
+pub fn split_window_confidence(
+    utterances: &[Utterance],
+    window_start: u64,
+    timed: &[TimedText],
+    whole: Option<Confidence>,
+) -> Vec<Option<Confidence>> {
+    let mut confidences = vec![None; utterances.len()];
+    if timed.is_empty() {
+        if let Some(first) = confidences.first_mut() {
+            *first = whole;
+        }
+        return confidences;
+    }
+    for piece in timed {
+        if let Some(nearest) = utterance_of(utterances, window_start, piece) {
+            confidences[nearest] = Confidence::both(confidences[nearest], piece.confidence);
+        }
+    }
+    confidences
+}
+
+/// The index of the utterance `piece`'s middle falls in, or the nearest one.
+fn utterance_of(utterances: &[Utterance], window_start: u64, piece: &TimedText) -> Option<usize> {
+    let middle = window_start + (piece.start + piece.end) / 2;
+    let distance = |u: &Utterance| {
+        if middle < u.start_sample {
+            u.start_sample - middle
+        } else {
+            middle.saturating_sub(u.end_sample.saturating_sub(1))
+        }
+    };
+    utterances
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, u)| distance(u))
+        .map(|(nearest, _)| nearest)
 }
 
 // The Whisper transcriber's guard for packed windows whose timed text leaves an utterance
@@ -198,6 +227,7 @@ pub(crate) fn decode_alone(
         done.full_window_retries += text.full_window_retries;
         // One language for the window's segments: the first one detected.
         done.language = done.language.or(text.language);
+        done.confidence = Confidence::both(done.confidence, text.confidence);
         if !text.text.is_empty() {
             if !done.text.is_empty() {
                 done.text.push(' ');
@@ -208,6 +238,7 @@ pub(crate) fn decode_alone(
             start: from as u64,
             end: to as u64,
             text: text.text,
+            confidence: text.confidence,
         });
     }
     Ok(done)
@@ -290,10 +321,16 @@ mod tests {
             Utterance::of(&utterance(0, 0.0, 2.0)),
             Utterance::of(&utterance(1, 5.0, 7.0)),
         ];
+        let sure = |avg_logprob| Confidence {
+            avg_logprob,
+            no_speech_prob: -avg_logprob / 10.0,
+            tokens: 2,
+        };
         let piece = |start_s: f64, end_s: f64, text: &str| TimedText {
             start: (start_s * 16_000.0) as u64,
             end: (end_s * 16_000.0) as u64,
             text: text.into(),
+            confidence: Some(sure(-start_s as f32)),
         };
         let timed = [
             piece(0.0, 2.6, "one"),
@@ -305,6 +342,17 @@ mod tests {
             ["one", "two three"]
         );
         assert_eq!(split_window(&utterances, 0, &[], "all"), ["all", ""]);
+        // Each utterance's confidence is over its own pieces' tokens.
+        let confidences = split_window_confidence(&utterances, 0, &timed, None);
+        assert_eq!(confidences[0], Some(sure(0.0)));
+        let second = confidences[1].unwrap();
+        assert!((second.avg_logprob + 4.45).abs() < 1e-5, "{second:?}");
+        assert!((second.no_speech_prob - 0.5).abs() < 1e-6, "{second:?}");
+        assert_eq!(second.tokens, 4);
+        assert_eq!(
+            split_window_confidence(&utterances, 0, &[], Some(sure(-1.0))),
+            [Some(sure(-1.0)), None]
+        );
     }
 
     #[cfg(feature = "whisper")]
@@ -327,12 +375,14 @@ mod tests {
             start,
             end,
             text: text.into(),
+            confidence: None,
         };
         let mut done = Transcription {
             text: "One. Three.".into(),
             full_window_retries: 0,
             timed: vec![piece(0, 32_000, "One."), piece(80_000, 128_000, "Three.")],
             language: None,
+            confidence: None,
         };
         // The short one without words is not judged.
         assert_eq!(wordless_utterance(&window, &done), None);
@@ -367,6 +417,7 @@ mod tests {
                 full_window_retries: 1,
                 timed: Vec::new(),
                 language: None,
+                confidence: None,
             })
         })
         .unwrap();

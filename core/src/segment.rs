@@ -35,6 +35,13 @@ pub struct Segment {
     /// The detector's probability for [`language`](Self::language), 0 to 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language_probability: Option<f32>,
+    /// Mean log-probability of the text's tokens, when the transcriber says (Whisper does): 0
+    /// is certain, below -1 doubtful.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avg_logprob: Option<f32>,
+    /// The probability that the audio held no speech, when the transcriber says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_speech_prob: Option<f32>,
     /// Wall-clock seconds from the start of the stream to writing this segment.
     pub emitted_at: f64,
     /// From the moment the chunk's last sample was available to the pipeline until this
@@ -56,6 +63,8 @@ impl Segment {
             text: text.into(),
             language: None,
             language_probability: None,
+            avg_logprob: None,
+            no_speech_prob: None,
             emitted_at: 0.0,
             latency_ms: 0,
         }

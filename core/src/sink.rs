@@ -244,6 +244,11 @@ fn to_millis(seconds: f64) -> f64 {
     (seconds * 1000.0).round() / 1000.0
 }
 
+/// `value` rounded to three decimals, as probabilities are in JSON.
+fn to_thousandths(value: f32) -> f32 {
+    ((f64::from(value) * 1000.0).round() / 1000.0) as f32
+}
+
 /// `segment` with its times rounded for JSON.
 fn rounded(segment: &Segment) -> Segment {
     Segment {
@@ -251,9 +256,9 @@ fn rounded(segment: &Segment) -> Segment {
         end: to_millis(segment.end),
         speech_end: to_millis(segment.speech_end),
         emitted_at: to_millis(segment.emitted_at),
-        language_probability: segment
-            .language_probability
-            .map(|p| (f64::from(p) * 1000.0).round() as f32 / 1000.0),
+        language_probability: segment.language_probability.map(to_thousandths),
+        avg_logprob: segment.avg_logprob.map(to_thousandths),
+        no_speech_prob: segment.no_speech_prob.map(to_thousandths),
         ..segment.clone()
     }
 }
@@ -476,6 +481,8 @@ mod tests {
             text: text.into(),
             language: None,
             language_probability: None,
+            avg_logprob: None,
+            no_speech_prob: None,
             emitted_at: end + 0.3,
             latency_ms: 300,
         }

@@ -17,16 +17,16 @@ use crate::early::{EarlyDecode, confirms};
 use crate::interim::Overtaken;
 use crate::pack::Packer;
 use crate::{
-    CancelToken, Chunk, Chunker, ChunkerConfig, DetectedLanguage, Error, Result, RingReader,
-    RingWriter, RunOptions, SAMPLE_RATE, Source, TimedText, Transcriber, TranscriberFactory,
-    Transcription, Utterance,
+    CancelToken, Chunk, Chunker, ChunkerConfig, Confidence, DetectedLanguage, Error, Result,
+    RingReader, RingWriter, RunOptions, SAMPLE_RATE, Source, TimedText, Transcriber,
+    TranscriberFactory, Transcription, Utterance,
 };
 
 mod emitter;
 mod input;
 mod run_ahead;
 
-pub use crate::pack::split_window;
+pub use crate::pack::{split_window, split_window_confidence};
 pub use crate::pipeline::PipelineParts;
 pub use crate::report::{RunStart, RunTally, SourceTally};
 pub use crate::transcriber::transcribers_fitting_cores;
@@ -743,6 +743,8 @@ pub struct Transcript {
     pub timed: Vec<TimedText>,
     /// The language detected in it (see [`Transcription::language`]).
     pub language: Option<DetectedLanguage>,
+    /// How sure the transcriber is of it (see [`Transcription::confidence`]).
+    pub confidence: Option<Confidence>,
     /// When the chunker cut the chunk.
     pub cut_at: Instant,
     /// How long transcribing it took.
@@ -773,6 +775,7 @@ impl Transcript {
             utterances: timed.chunk.utterances.clone(),
             timed: done.timed,
             language: done.language,
+            confidence: done.confidence,
             cut_at: timed.cut_at,
             transcribe_time,
             source: timed.source,

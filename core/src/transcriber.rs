@@ -24,6 +24,57 @@ pub struct Transcription {
     /// The language detected in the chunk, when the transcriber detects it (Whisper with
     /// `--language auto`); `None` when the language was given.
     pub language: Option<DetectedLanguage>,
+    /// How sure the transcriber is of the text, when it says (Whisper does).
+    pub confidence: Option<Confidence>,
+}
+
+/// How sure Whisper is of a piece of text: what applications compare to decide what to trust
+/// (the fields of OpenAI's `verbose_json` segments).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Confidence {
+    /// Mean log-probability of the text's tokens: 0 is certain; Whisper's own fallback treats
+    /// below -1 as a failed decode.
+    pub avg_logprob: f32,
+    /// The probability that the audio held no speech at all.
+    pub no_speech_prob: f32,
+    /// The text tokens the mean is over.
+    pub tokens: u32,
+}
+
+impl Confidence {
+    /// The confidence of `self`'s and `other`'s text together: the mean over both texts'
+    /// tokens, and the larger no-speech probability.
+    ///
+    /// ```
+    /// use steno_core::Confidence;
+    /// let a = Confidence { avg_logprob: -0.2, no_speech_prob: 0.1, tokens: 3 };
+    /// let b = Confidence { avg_logprob: -1.0, no_speech_prob: 0.3, tokens: 1 };
+    /// let both = a.and(b);
+    /// assert!((both.avg_logprob + 0.4).abs() < 1e-6);
+    /// assert_eq!((both.no_speech_prob, both.tokens), (0.3, 4));
+    /// ```
+    #[must_use]
+    pub fn and(self, other: Confidence) -> Confidence {
+        let tokens = self.tokens + other.tokens;
+        let sum = self.avg_logprob * self.tokens as f32 + other.avg_logprob * other.tokens as f32;
+        Confidence {
+            avg_logprob: if tokens == 0 {
+                0.0
+            } else {
+                sum / tokens as f32
+            },
+            no_speech_prob: self.no_speech_prob.max(other.no_speech_prob),
+            tokens,
+        }
+    }
+
+    /// `a` and `b` together ([`Confidence::and`]), either one alone, or none.
+    pub fn both(a: Option<Confidence>, b: Option<Confidence>) -> Option<Confidence> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.and(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// The language a transcriber detected in a chunk.
@@ -37,7 +88,7 @@ pub struct DetectedLanguage {
 
 /// A piece of a packed window's text and when it was spoken, in samples from the window's
 /// first sample.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TimedText {
     /// Where the piece starts.
     pub start: u64,
@@ -45,6 +96,8 @@ pub struct TimedText {
     pub end: u64,
     /// Its words.
     pub text: String,
+    /// How sure the transcriber is of them, when it says.
+    pub confidence: Option<Confidence>,
 }
 
 impl From<String> for Transcription {
@@ -54,6 +107,7 @@ impl From<String> for Transcription {
             full_window_retries: 0,
             timed: Vec::new(),
             language: None,
+            confidence: None,
         }
     }
 }
@@ -262,6 +316,7 @@ impl Transcriber for ScriptedTranscriber {
                     start: u.start_sample - chunk.start_sample,
                     end: u.end_sample - chunk.start_sample,
                     text: self.text_of(u.index, u.start_sample, u.end_sample),
+                    confidence: None,
                 })
                 .collect();
             let text = timed
@@ -274,6 +329,7 @@ impl Transcriber for ScriptedTranscriber {
                 full_window_retries: 0,
                 timed,
                 language: None,
+                confidence: None,
             });
         }
         Ok(self

@@ -11,15 +11,21 @@ use whisper_rs::{
     FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
 };
 
+mod abort;
+mod clean;
+mod language;
 mod options;
+
+use abort::stop_when_overtaken;
+pub use clean::clean_text;
 
 pub use options::DecodingOptions;
 
 use crate::pack::{decode_alone, wordless_utterance};
 use crate::window::{MIN_INPUT_SAMPLES, WindowPlan, degenerate};
 use crate::{
-    Chunk, DetectedLanguage, Error, Overtaken, Result, SAMPLE_RATE, TimedText, Transcriber,
-    TranscriberFactory, Transcription,
+    Chunk, Confidence, DetectedLanguage, Error, Overtaken, Result, SAMPLE_RATE, TimedText,
+    Transcriber, TranscriberFactory, Transcription,
 };
 
 /// The magic number at the start of every ggml Whisper model ("ggml" as a little-endian u32).
@@ -300,8 +306,8 @@ struct Decoded {
     /// Tokens of the longest segment (the budget is per segment).
     tokens: usize,
     timed: Vec<TimedText>,
-    /// Mean log-probability of the text tokens (0 when there are none).
-    avg_logprob: f32,
+    /// How sure Whisper is of the text (`None` without text).
+    confidence: Option<Confidence>,
     /// The language detected before decoding (with `--language auto`).
     language: Option<DetectedLanguage>,
 }
@@ -320,7 +326,7 @@ impl WhisperTranscriber {
         Ok(Decode {
             text: decoded.text,
             tokens: decoded.tokens,
-            avg_logprob: decoded.avg_logprob,
+            avg_logprob: decoded.confidence.map_or(0.0, |c| c.avg_logprob),
         })
     }
 
@@ -358,39 +364,6 @@ impl WhisperTranscriber {
         Ok(decoded)
     }
 
-    /// The language to decode in: the detected one with `auto`, else the one given.
-    fn language_for(&self, detected: Option<&DetectedLanguage>) -> String {
-        detected.map_or_else(|| self.language.clone(), |found| found.code.clone())
-    }
-
-    /// With `--language auto`: the language spoken in `samples`, by Whisper's own detector
-    /// (the first decoder step's language-token probabilities) on the full 30 s window, as
-    /// Whisper was trained to detect (and as whisper.cpp's CLI and faster-whisper do): on the
-    /// language fixtures it was right more often than on the window sized to the chunk
-    /// (BENCHMARKS.md). It runs on a state of its own that never decodes: whisper.cpp's
-    /// detector encodes with the window of the state's previous decode, so on the decoding
-    /// state the result would depend on which chunk that state saw before. It costs one
-    /// full-window encoder pass per chunk; giving the language saves it.
-    fn detect_language(
-        &mut self,
-        index: usize,
-        samples: &[f32],
-    ) -> Result<Option<DetectedLanguage>> {
-        let Some(detector) = self.detector.as_mut() else {
-            return Ok(None);
-        };
-        let failed = |e| Error::transcribe_caused_by(index, "language detection failed", e);
-        detector.pcm_to_mel(samples, self.threads).map_err(failed)?;
-        let (id, probabilities) = detector.lang_detect(0, self.threads).map_err(failed)?;
-        let code = whisper_rs::get_lang_str(id).unwrap_or("en").to_owned();
-        let probability = usize::try_from(id)
-            .ok()
-            .and_then(|id| probabilities.get(id).copied())
-            .unwrap_or(0.0);
-        tracing::debug!(chunk = index, language = %code, probability, "language detected");
-        Ok(Some(DetectedLanguage { code, probability }))
-    }
-
     /// A partial chunk's decode, stopped by whisper.cpp's abort callback as soon as
     /// `overtaken` says newer audio of the utterance has been handed out; `None` then.
     fn decode_partial(
@@ -418,35 +391,6 @@ impl WhisperTranscriber {
                 })
             }),
         }
-    }
-}
-
-/// whisper.cpp's abort callback for a partial decode: asks `overtaken` between graph nodes.
-#[allow(
-    unsafe_code,
-    reason = "the one raw callback whisper.cpp offers to stop a decode"
-)]
-unsafe extern "C" fn abort_when_overtaken(data: *mut std::ffi::c_void) -> bool {
-    // SAFETY: `data` is the `&Overtaken` that `stop_when_overtaken` set, which outlives the
-    // `whisper_full` call the callback runs in; `Overtaken` is `Sync` (an atomic read), so
-    // ggml's threads may ask it at once.
-    let overtaken = unsafe { &*data.cast::<Overtaken>() };
-    overtaken.is_overtaken()
-}
-
-/// Makes the decode with `params` stop once `overtaken` says so. whisper-rs's closure-taking
-/// `set_abort_callback_safe` hands the callback its boxed closure as the closure type itself
-/// (0.16), so the raw callback and data pointer are set instead.
-#[allow(
-    unsafe_code,
-    reason = "the one raw callback whisper.cpp offers to stop a decode"
-)]
-fn stop_when_overtaken(params: &mut FullParams<'_, '_>, overtaken: &Overtaken) {
-    // SAFETY: the callback only reads the `Overtaken` behind the pointer; `params` is used by
-    // one `whisper_full` call while `overtaken` is borrowed by the caller.
-    unsafe {
-        params.set_abort_callback(Some(abort_when_overtaken));
-        params.set_abort_callback_user_data(std::ptr::from_ref(overtaken).cast_mut().cast());
     }
 }
 
@@ -478,10 +422,9 @@ fn run_full(
         text: String::new(),
         tokens: 0,
         timed: Vec::new(),
-        avg_logprob: 0.0,
+        confidence: None,
         language: None,
     };
-    let (mut logprob_sum, mut text_tokens) = (0.0f64, 0usize);
     // Whisper's timestamps are in centiseconds.
     let to_samples = |t: i64| u64::try_from(t).unwrap_or(0) * u64::from(SAMPLE_RATE) / 100;
     for segment in state.as_iter() {
@@ -493,28 +436,39 @@ fn run_full(
         decoded.tokens = decoded
             .tokens
             .max(usize::try_from(segment.n_tokens()).unwrap_or(0));
+        let (mut logprob_sum, mut text_tokens) = (0.0f64, 0u32);
         for token in (0..segment.n_tokens()).filter_map(|i| segment.get_token(i)) {
             let data = token.token_data();
+            // Ids from the end-of-text token on are markers and timestamps, not text.
             if data.id < eot {
                 logprob_sum += f64::from(data.plog);
                 text_tokens += 1;
             }
         }
+        let confidence = Confidence {
+            avg_logprob: if text_tokens == 0 {
+                0.0
+            } else {
+                (logprob_sum / f64::from(text_tokens)) as f32
+            },
+            no_speech_prob: segment.no_speech_probability(),
+            tokens: text_tokens,
+        };
+        let cleaned = clean_text(&piece);
+        if cleaned.is_empty() {
+            continue;
+        }
+        decoded.confidence = Confidence::both(decoded.confidence, Some(confidence));
         if timed {
-            let cleaned = clean_text(&piece);
-            if !cleaned.is_empty() {
-                decoded.timed.push(TimedText {
-                    start: to_samples(segment.start_timestamp()),
-                    end: to_samples(segment.end_timestamp()),
-                    text: cleaned,
-                });
-            }
+            decoded.timed.push(TimedText {
+                start: to_samples(segment.start_timestamp()),
+                end: to_samples(segment.end_timestamp()),
+                text: cleaned,
+                confidence: Some(confidence),
+            });
         }
     }
     decoded.text = clean_text(&decoded.text);
-    if text_tokens > 0 {
-        decoded.avg_logprob = (logprob_sum / text_tokens as f64) as f32;
-    }
     Ok(decoded)
 }
 
@@ -537,7 +491,7 @@ impl WhisperTranscriber {
             chunk = chunk.index,
             audio_ctx = plan.audio_ctx,
             tokens = decoded.tokens,
-            avg_logprob = decoded.avg_logprob,
+            avg_logprob = decoded.confidence.map(|c| c.avg_logprob),
             "decoded"
         );
         let Some(reason) = reason else {
@@ -546,6 +500,7 @@ impl WhisperTranscriber {
                 full_window_retries: 0,
                 timed: decoded.timed,
                 language: decoded.language,
+                confidence: decoded.confidence,
             });
         };
         tracing::debug!(
@@ -563,6 +518,7 @@ impl WhisperTranscriber {
             full_window_retries: 1,
             timed: decoded.timed,
             language: decoded.language,
+            confidence: decoded.confidence,
         })
     }
 }
@@ -617,53 +573,14 @@ impl Transcriber for WhisperTranscriber {
             full_window_retries: 0,
             timed: Vec::new(),
             language: decoded.language,
+            confidence: decoded.confidence,
         }))
-    }
-}
-
-/// Removes what Whisper writes for non-speech (`[BLANK_AUDIO]`, `(music)`, `*sigh*`) and
-/// normalises spaces; text without a letter or digit left becomes empty.
-///
-/// ```
-/// assert_eq!(steno_core::clean_text(" [BLANK_AUDIO] "), "");
-/// assert_eq!(steno_core::clean_text(" Hello (coughs)  world. "), "Hello world.");
-/// ```
-pub fn clean_text(raw: &str) -> String {
-    let mut kept = String::with_capacity(raw.len());
-    let mut closing: Option<char> = None;
-    for c in raw.chars() {
-        match closing {
-            Some(close) if c == close => closing = None,
-            Some(_) => {}
-            None => match c {
-                '[' => closing = Some(']'),
-                '(' => closing = Some(')'),
-                '*' => closing = Some('*'),
-                _ => kept.push(c),
-            },
-        }
-    }
-    let words: Vec<&str> = kept.split_whitespace().collect();
-    let text = words.join(" ");
-    if text.chars().any(char::is_alphanumeric) {
-        text
-    } else {
-        String::new()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn non_speech_markers_are_removed() {
-        assert_eq!(clean_text("[BLANK_AUDIO]"), "");
-        assert_eq!(clean_text(" (upbeat music) "), "");
-        assert_eq!(clean_text("*laughs* Okay."), "Okay.");
-        assert_eq!(clean_text(" ..."), "");
-        assert_eq!(clean_text(" Hello  there. "), "Hello there.");
-    }
 
     #[test]
     fn a_file_that_is_not_a_model_is_named() {

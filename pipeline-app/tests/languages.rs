@@ -82,6 +82,7 @@ fn german_french_and_spanish_are_detected_and_transcribed() {
     // The most Whisper base gets wrong of espeak-ng's voices, word for word (BENCHMARKS.md
     // "Languages"): the French voice is the hardest to understand.
     let most_wer = [("de", 0.3), ("fr", 0.9), ("es", 0.35)];
+    let mut sureness = BTreeMap::new();
     for (code, most) in most_wer {
         let file = format!("languages-{code}.flac");
         let spoken = sentences(&file);
@@ -103,6 +104,21 @@ fn german_french_and_spanish_are_detected_and_transcribed() {
         let heard = texts(&segments).join(" ");
         let error = wer(&joined(&spoken, |s| &s.1), &heard);
         assert!(error <= most, "{file}: WER {error:.2} > {most}: {heard}");
+        // Whisper says how sure it is of every segment.
+        for segment in &segments {
+            let (logprob, no_speech) = (
+                segment.avg_logprob.unwrap(),
+                segment.no_speech_prob.unwrap(),
+            );
+            assert!((-5.0..=0.0).contains(&logprob), "{segment:?}");
+            assert!((0.0..=1.0).contains(&no_speech), "{segment:?}");
+        }
+        let mean = segments
+            .iter()
+            .map(|s| f64::from(s.avg_logprob.unwrap()))
+            .sum::<f64>()
+            / segments.len() as f64;
+        sureness.insert(code, mean);
         // Given the language, the text is the same: detection only chose it.
         let given = run_ok(
             steno()
@@ -114,6 +130,12 @@ fn german_french_and_spanish_are_detected_and_transcribed() {
             texts(&segments).join("\n")
         );
     }
+    // The voice it understands worst is the one it is least sure of: confidence means
+    // something (French: most of the words wrong; German and Spanish: a few).
+    assert!(
+        sureness["fr"] < sureness["de"].min(sureness["es"]) - 0.3,
+        "mean log-probabilities {sureness:?}"
+    );
 }
 
 #[test]
@@ -178,14 +200,23 @@ fn without_packing_each_utterance_gets_its_own_language() {
         4,
         "{report}"
     );
-    // Process workers started with the same options write the same, languages included.
+    // Process workers started with the same options write the same, languages and confidence
+    // included.
     let mut process_args = args.to_vec();
     process_args.extend(["--backend", "process", "--workers", "1"]);
     let (by_workers, _) = jsonl_and_report(&process_args, &fixture("languages-mixed.flac"));
-    let content = |segments: &[Segment]| -> Vec<(String, Option<String>)> {
+    type Content = (String, Option<String>, Option<f32>, Option<f32>);
+    let content = |segments: &[Segment]| -> Vec<Content> {
         segments
             .iter()
-            .map(|s| (s.text.clone(), s.language.clone()))
+            .map(|s| {
+                (
+                    s.text.clone(),
+                    s.language.clone(),
+                    s.avg_logprob,
+                    s.no_speech_prob,
+                )
+            })
             .collect()
     };
     assert_eq!(content(&by_workers), content(&segments));

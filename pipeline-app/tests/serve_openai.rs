@@ -174,6 +174,19 @@ fn openai_sdk_gets_what_steno_transcribe_writes_in_every_response_format() {
         previous_end = end;
         assert_eq!(segment["id"], i);
         assert_eq!(segment["text"], expected.text.as_str());
+        // Whisper's confidence, as `steno transcribe` writes it in JSONL (rounded there).
+        for (key, written) in [
+            ("avg_logprob", expected.avg_logprob),
+            ("no_speech_prob", expected.no_speech_prob),
+        ] {
+            let (served, written) = (segment[key].as_f64(), written.map(f64::from));
+            let (Some(served), Some(written)) = (served, written) else {
+                panic!("segment {i}: {key} {served:?}, written {written:?}: {segment}");
+            };
+            assert!((served - written).abs() < 0.0015, "{key}: {segment}");
+        }
+        let p = segment["no_speech_prob"].as_f64().unwrap_or(-1.0);
+        assert!(segment["avg_logprob"].as_f64() <= Some(0.0) && (0.0..=1.0).contains(&p));
     }
 
     let (models, _) = sdk_models(&server, "unused").ok();

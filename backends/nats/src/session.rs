@@ -228,6 +228,7 @@ impl Session {
                         full_window_retries,
                         timed,
                         language,
+                        confidence,
                         ..
                     },
                 delivered,
@@ -241,6 +242,7 @@ impl Session {
                     full_window_retries,
                     timed,
                     language,
+                    confidence,
                 };
                 Ok((text, began.elapsed().saturating_sub(transcribed)))
             }

@@ -27,7 +27,22 @@
 
 use std::io::{self, Read, Write};
 
-use steno_core::{Chunk, DetectedLanguage, MAX_CHUNK_LIMIT, SAMPLE_RATE, TimedText, Utterance};
+use steno_core::{
+    Chunk, Confidence, DetectedLanguage, MAX_CHUNK_LIMIT, SAMPLE_RATE, TimedText, Utterance,
+};
+
+/// Appends `confidence` as `Payload::confidence` reads it.
+fn put_confidence(body: &mut Vec<u8>, confidence: Option<Confidence>) {
+    match confidence {
+        Some(c) => {
+            body.push(1);
+            body.extend_from_slice(&c.avg_logprob.to_le_bytes());
+            body.extend_from_slice(&c.no_speech_prob.to_le_bytes());
+            body.extend_from_slice(&c.tokens.to_le_bytes());
+        }
+        None => body.push(0),
+    }
+}
 
 /// The protocol version this build speaks.
 ///
@@ -97,6 +112,8 @@ pub enum Message {
         timed: Vec<TimedText>,
         /// The language detected in the chunk, if the transcriber detected it.
         language: Option<DetectedLanguage>,
+        /// How sure the transcriber is of the text, if it says.
+        confidence: Option<Confidence>,
     },
     /// Worker to parent: the transcriber failed on a chunk (the worker itself is fine).
     Failed {
@@ -284,6 +301,7 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
             full_window_retries,
             timed,
             language,
+            confidence,
         } => {
             if timed.len() > MAX_PARTS {
                 return Err(malformed(
@@ -304,7 +322,9 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
                 // A piece is a few words; a frame holds at most MAX_FRAME_LEN anyway.
                 body.extend_from_slice(&(piece.text.len() as u32).to_le_bytes());
                 body.extend_from_slice(piece.text.as_bytes());
+                put_confidence(&mut body, piece.confidence);
             }
+            put_confidence(&mut body, *confidence);
             // A language code is a few bytes: its length fits one.
             match language {
                 Some(found) if found.code.len() <= usize::from(u8::MAX) => {
@@ -407,6 +427,19 @@ impl<'a> Payload<'a> {
 
     fn u64(&mut self, what: &str) -> Result<u64, ProtocolError> {
         self.array(what).map(u64::from_le_bytes)
+    }
+
+    /// A confidence: a flag byte, then (if 1) the mean log-probability and no-speech
+    /// probability (f32) and the token count (u32).
+    fn confidence(&mut self) -> Result<Option<Confidence>, ProtocolError> {
+        if self.array::<1>("confidence flag")?[0] == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Confidence {
+            avg_logprob: f32::from_le_bytes(self.array("mean log-probability")?),
+            no_speech_prob: f32::from_le_bytes(self.array("no-speech probability")?),
+            tokens: self.u32("token count")?,
+        }))
     }
 
     fn index(&mut self) -> Result<usize, ProtocolError> {
@@ -545,8 +578,15 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
                 let end = payload.u64("piece end")?;
                 let len = payload.u32("piece length")? as usize;
                 let text = payload.text(len, "piece text")?;
-                timed.push(TimedText { start, end, text });
+                let confidence = payload.confidence()?;
+                timed.push(TimedText {
+                    start,
+                    end,
+                    text,
+                    confidence,
+                });
             }
+            let confidence = payload.confidence()?;
             let code_len = usize::from(payload.array::<1>("language length")?[0]);
             let language = if code_len == 0 {
                 None
@@ -562,6 +602,7 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
                 full_window_retries,
                 timed,
                 language,
+                confidence,
             })
         }
         _ => {
@@ -621,16 +662,27 @@ mod tests {
                     start: 0,
                     end: 16_000,
                     text: "Héllo,".into(),
+                    confidence: Some(Confidence {
+                        avg_logprob: -0.25,
+                        no_speech_prob: 0.125,
+                        tokens: 3,
+                    }),
                 },
                 TimedText {
                     start: 20_000,
                     end: 40_000,
                     text: "wörld.".into(),
+                    confidence: None,
                 },
             ],
             language: Some(DetectedLanguage {
                 code: "de".into(),
                 probability: 0.875,
+            }),
+            confidence: Some(Confidence {
+                avg_logprob: -0.5,
+                no_speech_prob: 0.25,
+                tokens: 5,
             }),
         });
         round_trip(Message::Text {
@@ -639,6 +691,7 @@ mod tests {
             full_window_retries: 0,
             timed: Vec::new(),
             language: None,
+            confidence: None,
         });
         round_trip(Message::Failed {
             chunk: 5,
@@ -728,15 +781,25 @@ mod tests {
             (b"\x01STNW\x01", "too short for its version"),
             (b"\x01STNW\x01\x00\x00", "1 unexpected bytes"),
             (
-                &[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff],
+                &[
+                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+                ],
                 "not UTF-8",
             ),
             (
-                &[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, b'd'],
+                &[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0],
+                "too short for its mean log-probability",
+            ),
+            (
+                &[
+                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, b'd',
+                ],
                 "too short for its language code",
             ),
             (
-                &[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, b'd', b'e', 0],
+                &[
+                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, b'd', b'e', 0,
+                ],
                 "too short for its language probability",
             ),
             (

@@ -78,6 +78,7 @@ pub fn answer(transcriber: &mut dyn Transcriber, chunk: &Chunk) -> Message {
             full_window_retries: done.full_window_retries,
             timed: done.timed,
             language: done.language,
+            confidence: done.confidence,
         },
         Err(Error::Transcribe {
             problem, source, ..
@@ -167,6 +168,7 @@ mod tests {
                     full_window_retries: 0,
                     timed: Vec::new(),
                     language: None,
+                    confidence: None,
                 },
                 Message::Failed {
                     chunk: 1,
@@ -178,6 +180,7 @@ mod tests {
                     full_window_retries: 0,
                     timed: Vec::new(),
                     language: None,
+                    confidence: None,
                 },
             ]
         );

@@ -279,11 +279,13 @@ impl Worker {
                 full_window_retries,
                 timed,
                 language,
+                confidence,
             }) if index == chunk.index => Ok(Reply::Text(Transcription {
                 text,
                 full_window_retries,
                 timed,
                 language,
+                confidence,
             })),
             Ok(Message::Failed {
                 chunk: index,

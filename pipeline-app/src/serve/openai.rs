@@ -276,6 +276,8 @@ fn respond(format: ResponseFormat, segments: &[Segment], duration: f64) -> Respo
                 "start": segment.start,
                 "end": segment.end,
                 "text": segment.text,
+                "avg_logprob": segment.avg_logprob,
+                "no_speech_prob": segment.no_speech_prob,
             })).collect::<Vec<_>>(),
         }))
         .into_response(),

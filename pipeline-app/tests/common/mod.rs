@@ -110,6 +110,11 @@ pub(crate) struct Segment {
     pub(crate) language: Option<String>,
     #[serde(default)]
     pub(crate) language_probability: Option<f32>,
+    /// Whisper's confidence in the text.
+    #[serde(default)]
+    pub(crate) avg_logprob: Option<f32>,
+    #[serde(default)]
+    pub(crate) no_speech_prob: Option<f32>,
     pub(crate) emitted_at: f64,
     pub(crate) latency_ms: u64,
 }
