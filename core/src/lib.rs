@@ -79,6 +79,8 @@ mod ring;
 mod segment;
 mod sink;
 mod source;
+mod subtitle;
+
 pub mod stage;
 mod transcriber;
 mod vad;
@@ -106,12 +108,13 @@ pub use raw::RawPcmSource;
 pub use report::{LatencySummary, ProcessUsage, RunReport, SourceReport};
 pub use resample::Conditioner;
 pub use ring::{RingReader, RingWriter, ring};
-pub use segment::{Partial, Segment, Update};
+pub use segment::{Partial, Segment, TimedWord, Update};
 pub use sink::{CallbackSink, ChannelSink, CollectingSink, Format, FormatSink, Sink};
 pub use source::{Source, VecSource};
+pub use subtitle::{Cue, LineLimits, subtitle_cues};
 pub use transcriber::{
     Confidence, DetectedLanguage, ScriptedTranscriber, TimedText, Transcriber, TranscriberFactory,
-    Transcription,
+    Transcription, Word,
 };
 pub use vad::{EarshotVad, EnergyVad, FRAME_LEN, VadKind, VoiceDetector, level_db};
 pub use wer::{normalized_words, word_error_rate};

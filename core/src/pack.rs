@@ -11,7 +11,7 @@
 //! of text goes to the utterance its middle falls in, and every utterance is written as a
 //! segment of its own, as without packing.
 
-use crate::{Chunk, Confidence, SAMPLE_RATE, TimedText, Utterance};
+use crate::{Chunk, Confidence, SAMPLE_RATE, TimedText, Utterance, Word};
 #[cfg(feature = "whisper")]
 use crate::{Result, Transcription};
 
@@ -97,7 +97,7 @@ impl Packer {
 ///     index, start_sample: start, end_sample: end, speech_end_sample: end };
 /// let utterances = [utterance(4, 16_000, 48_000), utterance(5, 64_000, 96_000)];
 /// let piece = |start, end, text: &str| TimedText {
-///     start, end, text: text.into(), confidence: None };
+///     start, end, text: text.into(), confidence: None, words: Vec::new() };
 /// // Times are from the window's start (sample 16 000).
 /// let timed = [piece(0, 20_000, "Hello there."), piece(50_000, 78_000, "Goodbye.")];
 /// let texts = steno_core::stage::split_window(&utterances, 16_000, &timed, "Hello there. Goodbye.");
@@ -150,6 +150,29 @@ pub fn split_window_confidence(
         }
     }
     confidences
+}
+
+/// Each utterance's words, as [`split_window`] gives it its text (times from the window's
+/// start); without timed pieces, `whole` for the first utterance.
+pub fn split_window_words(
+    utterances: &[Utterance],
+    window_start: u64,
+    timed: &[TimedText],
+    whole: &[Word],
+) -> Vec<Vec<Word>> {
+    let mut words = vec![Vec::new(); utterances.len()];
+    if timed.is_empty() {
+        if let Some(first) = words.first_mut() {
+            first.extend_from_slice(whole);
+        }
+        return words;
+    }
+    for piece in timed {
+        if let Some(nearest) = utterance_of(utterances, window_start, piece) {
+            words[nearest].extend_from_slice(&piece.words);
+        }
+    }
+    words
 }
 
 /// The index of the utterance `piece`'s middle falls in, or the nearest one.
@@ -234,11 +257,22 @@ pub(crate) fn decode_alone(
             }
             done.text.push_str(&text.text);
         }
+        // The utterance's words, timed from the window's start.
+        let words = text
+            .words
+            .into_iter()
+            .map(|word| Word {
+                start: word.start + from as u64,
+                end: word.end + from as u64,
+                ..word
+            })
+            .collect();
         done.timed.push(TimedText {
             start: from as u64,
             end: to as u64,
             text: text.text,
             confidence: text.confidence,
+            words,
         });
     }
     Ok(done)
@@ -331,6 +365,7 @@ mod tests {
             end: (end_s * 16_000.0) as u64,
             text: text.into(),
             confidence: Some(sure(-start_s as f32)),
+            words: Vec::new(),
         };
         let timed = [
             piece(0.0, 2.6, "one"),
@@ -376,6 +411,7 @@ mod tests {
             end,
             text: text.into(),
             confidence: None,
+            words: Vec::new(),
         };
         let mut done = Transcription {
             text: "One. Three.".into(),
@@ -383,6 +419,7 @@ mod tests {
             timed: vec![piece(0, 32_000, "One."), piece(80_000, 128_000, "Three.")],
             language: None,
             confidence: None,
+            words: Vec::new(),
         };
         // The short one without words is not judged.
         assert_eq!(wordless_utterance(&window, &done), None);
@@ -418,6 +455,7 @@ mod tests {
                 timed: Vec::new(),
                 language: None,
                 confidence: None,
+                words: Vec::new(),
             })
         })
         .unwrap();

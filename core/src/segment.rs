@@ -42,11 +42,27 @@ pub struct Segment {
     /// The probability that the audio held no speech, when the transcriber says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_speech_prob: Option<f32>,
+    /// The words with their times, when they were asked for (`--word-timestamps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub words: Option<Vec<TimedWord>>,
     /// Wall-clock seconds from the start of the stream to writing this segment.
     pub emitted_at: f64,
     /// From the moment the chunk's last sample was available to the pipeline until this
     /// segment was written, in milliseconds.
     pub latency_ms: u64,
+}
+
+/// A word of a [`Segment`] and when it was spoken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimedWord {
+    /// The word, punctuation attached.
+    pub word: String,
+    /// Start, in seconds of audio from the start of the stream.
+    pub start: f64,
+    /// End, in seconds of audio from the start of the stream.
+    pub end: f64,
+    /// The transcriber's probability for it (its least likely token's), 0 to 1.
+    pub p: f32,
 }
 
 impl Segment {
@@ -65,6 +81,7 @@ impl Segment {
             language_probability: None,
             avg_logprob: None,
             no_speech_prob: None,
+            words: None,
             emitted_at: 0.0,
             latency_ms: 0,
         }

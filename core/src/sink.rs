@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
-use crate::{Error, Partial, Result, Segment, Update};
+use crate::{Error, LineLimits, Partial, Result, Segment, TimedWord, Update, subtitle_cues};
 
 /// Receives segments in audio order, and partial hypotheses between them when interim results
 /// are on.
@@ -99,6 +99,9 @@ pub struct FormatSink<W> {
     /// The input each JSON line names, when several inputs share one stream.
     input: Option<String>,
     written: usize,
+    /// Subtitle cues written (a long segment is several).
+    cues: usize,
+    limits: LineLimits,
     header_written: bool,
 }
 
@@ -111,8 +114,29 @@ impl<W: Write + Send> FormatSink<W> {
             name: name.into(),
             input: None,
             written: 0,
+            cues: 0,
+            limits: LineLimits::default(),
             header_written: false,
         }
+    }
+
+    /// SRT and WebVTT lines of at most `limits.max_line_chars` characters and cues of at most
+    /// `limits.max_lines` lines (default: 42 and 2); a longer segment becomes several cues
+    /// ([`subtitle_cues`]). Other formats are unchanged.
+    ///
+    /// ```
+    /// use steno_core::{Format, FormatSink, LineLimits, Segment, Sink};
+    /// let limits = LineLimits { max_line_chars: 12, max_lines: 1 };
+    /// let mut sink = FormatSink::new(Format::Srt, Vec::new(), "buffer").with_line_limits(limits);
+    /// sink.write(&Segment::new(0, 0.0, 2.0, "Hello there, old friend.")).unwrap();
+    /// let srt = String::from_utf8(sink.into_inner()).unwrap();
+    /// // The second cue starts where its share of the characters does.
+    /// assert!(srt.starts_with("1\n00:00:00,000 --> 00:00:01,040\nHello there,\n\n2\n"), "{srt}");
+    /// ```
+    #[must_use]
+    pub fn with_line_limits(mut self, limits: LineLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Names `input` in every JSON line (an `"input"` field first), so that the segments of
@@ -156,26 +180,40 @@ impl<W: Write + Send> FormatSink<W> {
         match self.format {
             Format::Text => writeln!(w, "{}", labelled(&segment.text))?,
             Format::Jsonl => json_line(w, self.input.as_deref(), "final", &rounded(segment))?,
-            Format::Srt => write!(
-                w,
-                "{}\n{} --> {}\n{}\n\n",
-                self.written + 1,
-                timestamp(segment.start, ','),
-                timestamp(segment.end, ','),
-                labelled(&segment.text)
-            )?,
-            Format::Vtt => write!(
-                w,
-                "{} --> {}\n{}{}\n\n",
-                timestamp(segment.start, '.'),
-                timestamp(segment.end, '.'),
-                segment
+            Format::Srt => {
+                let prefix = segment
+                    .source
+                    .as_deref()
+                    .map(|label| format!("[{label}]"))
+                    .unwrap_or_default();
+                for cue in subtitle_cues(segment, &prefix, self.limits) {
+                    self.cues += 1;
+                    write!(
+                        w,
+                        "{}\n{} --> {}\n{}\n\n",
+                        self.cues,
+                        timestamp(cue.start, ','),
+                        timestamp(cue.end, ','),
+                        cue.lines.join("\n")
+                    )?;
+                }
+            }
+            Format::Vtt => {
+                let voice = segment
                     .source
                     .as_deref()
                     .map(|label| format!("<v {}>", vtt_escape(label)))
-                    .unwrap_or_default(),
-                segment.text
-            )?,
+                    .unwrap_or_default();
+                for cue in subtitle_cues(segment, "", self.limits) {
+                    write!(
+                        w,
+                        "{} --> {}\n{voice}{}\n\n",
+                        timestamp(cue.start, '.'),
+                        timestamp(cue.end, '.'),
+                        cue.lines.join("\n")
+                    )?;
+                }
+            }
         }
         // Flush per segment: a live reader (a terminal, a pipe) sees each utterance at once.
         w.flush()
@@ -259,6 +297,17 @@ fn rounded(segment: &Segment) -> Segment {
         language_probability: segment.language_probability.map(to_thousandths),
         avg_logprob: segment.avg_logprob.map(to_thousandths),
         no_speech_prob: segment.no_speech_prob.map(to_thousandths),
+        words: segment.words.as_ref().map(|words| {
+            words
+                .iter()
+                .map(|word| TimedWord {
+                    word: word.word.clone(),
+                    start: to_millis(word.start),
+                    end: to_millis(word.end),
+                    p: to_thousandths(word.p),
+                })
+                .collect()
+        }),
         ..segment.clone()
     }
 }
@@ -468,132 +517,4 @@ impl Sink for CollectingSink {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn segment(chunk: usize, start: f64, end: f64, text: &str) -> Segment {
-        Segment {
-            chunk,
-            source: None,
-            start,
-            end,
-            speech_end: end - 0.2,
-            text: text.into(),
-            language: None,
-            language_probability: None,
-            avg_logprob: None,
-            no_speech_prob: None,
-            emitted_at: end + 0.3,
-            latency_ms: 300,
-        }
-    }
-
-    fn render(format: Format, segments: &[Segment]) -> String {
-        let mut sink = FormatSink::new(format, Vec::new(), "test");
-        for s in segments {
-            sink.write(s).unwrap();
-        }
-        sink.finish().unwrap();
-        String::from_utf8(sink.into_inner()).unwrap()
-    }
-
-    #[test]
-    fn each_format_renders_as_specified() {
-        let segments = [
-            segment(0, 0.5, 2.0, "Hello there."),
-            segment(1, 3661.0625, 3662.5, "Second."),
-        ];
-        assert_eq!(render(Format::Text, &segments), "Hello there.\nSecond.\n");
-        assert_eq!(
-            render(Format::Srt, &segments),
-            "1\n00:00:00,500 --> 00:00:02,000\nHello there.\n\n\
-             2\n01:01:01,063 --> 01:01:02,500\nSecond.\n\n"
-        );
-        assert_eq!(
-            render(Format::Vtt, &segments),
-            "WEBVTT\n\n00:00:00.500 --> 00:00:02.000\nHello there.\n\n\
-             01:01:01.063 --> 01:01:02.500\nSecond.\n\n"
-        );
-        let jsonl = render(Format::Jsonl, &segments);
-        let first: Segment = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
-        assert_eq!(first, segment(0, 0.5, 2.0, "Hello there."));
-        assert!(jsonl.lines().nth(1).unwrap().contains("\"start\":3661.063"));
-    }
-
-    #[test]
-    fn each_format_names_a_labelled_segments_source() {
-        let segments = [
-            segment(0, 0.5, 2.0, "Hello there.").with_source("mic"),
-            segment(1, 2.5, 3.0, "Hi.").with_source("<them>"),
-        ];
-        assert_eq!(
-            render(Format::Text, &segments),
-            "[mic] Hello there.\n[<them>] Hi.\n"
-        );
-        assert!(render(Format::Srt, &segments).contains("\n[mic] Hello there.\n"));
-        assert!(
-            render(Format::Vtt, &segments)
-                .ends_with("00:00:02.500 --> 00:00:03.000\n<v &lt;them&gt;>Hi.\n\n")
-        );
-        let jsonl = render(Format::Jsonl, &segments);
-        assert!(
-            jsonl.starts_with(r#"{"type":"final","chunk":0,"source":"mic","#),
-            "{jsonl}"
-        );
-        let first: Segment = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
-        assert_eq!(first.source.as_deref(), Some("mic"));
-        // Unlabelled segments have no `source` at all.
-        assert!(!render(Format::Jsonl, &[segment(0, 0.5, 2.0, "Hi.")]).contains("source"));
-    }
-
-    #[test]
-    fn partials_are_json_lines_only_and_every_line_has_a_type() {
-        let partial = Partial::new(0, 0.5, 1.0004, "Hello there", "Hello");
-        let mut text = FormatSink::new(Format::Text, Vec::new(), "test");
-        text.partial(&partial).unwrap();
-        text.write(&segment(0, 0.5, 2.0, "Hello there.")).unwrap();
-        assert_eq!(
-            String::from_utf8(text.into_inner()).unwrap(),
-            "Hello there.\n"
-        );
-        for format in [Format::Srt, Format::Vtt] {
-            let mut sink = FormatSink::new(format, Vec::new(), "test");
-            sink.partial(&partial).unwrap();
-            assert!(
-                !String::from_utf8(sink.into_inner())
-                    .unwrap()
-                    .contains("Hello")
-            );
-        }
-        let mut jsonl = FormatSink::new(Format::Jsonl, Vec::new(), "test");
-        jsonl.partial(&partial).unwrap();
-        jsonl.write(&segment(0, 0.5, 2.0, "Hello there.")).unwrap();
-        let out = String::from_utf8(jsonl.into_inner()).unwrap();
-        let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(
-            lines[0],
-            r#"{"type":"partial","chunk":0,"start":0.5,"end":1.0,"text":"Hello there","stable":"Hello","emitted_at":0.0,"latency_ms":0}"#
-        );
-        assert!(
-            lines[1].starts_with(r#"{"type":"final","chunk":0,"#),
-            "{}",
-            lines[1]
-        );
-        assert_eq!(partial.unstable(), "there");
-    }
-
-    #[test]
-    fn an_empty_vtt_still_has_its_header() {
-        assert_eq!(render(Format::Vtt, &[]), "WEBVTT\n\n");
-        assert_eq!(render(Format::Srt, &[]), "");
-    }
-
-    #[test]
-    fn a_dropped_channel_receiver_is_an_error() {
-        let (mut sink, receiver) = ChannelSink::new();
-        sink.write(&segment(0, 0.0, 1.0, "a")).unwrap();
-        assert_eq!(receiver.recv().unwrap().text, "a");
-        drop(receiver);
-        assert!(sink.write(&segment(1, 1.0, 2.0, "b")).is_err());
-    }
-}
+mod tests;

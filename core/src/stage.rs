@@ -19,14 +19,14 @@ use crate::pack::Packer;
 use crate::{
     CancelToken, Chunk, Chunker, ChunkerConfig, Confidence, DetectedLanguage, Error, Result,
     RingReader, RingWriter, RunOptions, SAMPLE_RATE, Source, TimedText, Transcriber,
-    TranscriberFactory, Transcription, Utterance,
+    TranscriberFactory, Transcription, Utterance, Word,
 };
 
 mod emitter;
 mod input;
 mod run_ahead;
 
-pub use crate::pack::{split_window, split_window_confidence};
+pub use crate::pack::{split_window, split_window_confidence, split_window_words};
 pub use crate::pipeline::PipelineParts;
 pub use crate::report::{RunStart, RunTally, SourceTally};
 pub use crate::transcriber::transcribers_fitting_cores;
@@ -745,6 +745,8 @@ pub struct Transcript {
     pub language: Option<DetectedLanguage>,
     /// How sure the transcriber is of it (see [`Transcription::confidence`]).
     pub confidence: Option<Confidence>,
+    /// Its words, timed (see [`Transcription::words`]).
+    pub words: Vec<Word>,
     /// When the chunker cut the chunk.
     pub cut_at: Instant,
     /// How long transcribing it took.
@@ -776,6 +778,7 @@ impl Transcript {
             timed: done.timed,
             language: done.language,
             confidence: done.confidence,
+            words: done.words,
             cut_at: timed.cut_at,
             transcribe_time,
             source: timed.source,

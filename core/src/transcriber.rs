@@ -26,6 +26,23 @@ pub struct Transcription {
     pub language: Option<DetectedLanguage>,
     /// How sure the transcriber is of the text, when it says (Whisper does).
     pub confidence: Option<Confidence>,
+    /// The text's words with their times, when they were asked for (Whisper with
+    /// `--word-timestamps`); empty otherwise. For a packed window they are in its pieces.
+    pub words: Vec<Word>,
+}
+
+/// A word of a transcription and when it was spoken, in samples from the chunk's (or, in a
+/// [`TimedText`], the window's) first sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Word {
+    /// The word as written, punctuation attached (`"Hello,"`).
+    pub text: String,
+    /// Where it starts.
+    pub start: u64,
+    /// Where it ends.
+    pub end: u64,
+    /// The transcriber's probability for it: the lowest of its tokens', 0 to 1.
+    pub probability: f32,
 }
 
 /// How sure Whisper is of a piece of text: what applications compare to decide what to trust
@@ -98,6 +115,8 @@ pub struct TimedText {
     pub text: String,
     /// How sure the transcriber is of them, when it says.
     pub confidence: Option<Confidence>,
+    /// Its words with their times, when they were asked for.
+    pub words: Vec<Word>,
 }
 
 impl From<String> for Transcription {
@@ -108,6 +127,7 @@ impl From<String> for Transcription {
             timed: Vec::new(),
             language: None,
             confidence: None,
+            words: Vec::new(),
         }
     }
 }
@@ -317,6 +337,7 @@ impl Transcriber for ScriptedTranscriber {
                     end: u.end_sample - chunk.start_sample,
                     text: self.text_of(u.index, u.start_sample, u.end_sample),
                     confidence: None,
+                    words: Vec::new(),
                 })
                 .collect();
             let text = timed
@@ -330,6 +351,7 @@ impl Transcriber for ScriptedTranscriber {
                 timed,
                 language: None,
                 confidence: None,
+                words: Vec::new(),
             });
         }
         Ok(self

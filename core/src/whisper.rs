@@ -13,19 +13,22 @@ use whisper_rs::{
 
 mod abort;
 mod clean;
+mod full;
 mod language;
 mod options;
+mod words;
 
 use abort::stop_when_overtaken;
 pub use clean::clean_text;
+use full::{Decoded, run_full};
 
 pub use options::DecodingOptions;
 
 use crate::pack::{decode_alone, wordless_utterance};
 use crate::window::{MIN_INPUT_SAMPLES, WindowPlan, degenerate};
 use crate::{
-    Chunk, Confidence, DetectedLanguage, Error, Overtaken, Result, SAMPLE_RATE, TimedText,
-    Transcriber, TranscriberFactory, Transcription,
+    Chunk, DetectedLanguage, Error, Overtaken, Result, Transcriber, TranscriberFactory,
+    Transcription,
 };
 
 /// The magic number at the start of every ggml Whisper model ("ggml" as a little-endian u32).
@@ -59,6 +62,10 @@ pub struct WhisperModel {
     language: String,
     /// Translate into English ([`DecodingOptions::translate`]).
     translate: bool,
+    /// Time every word ([`DecodingOptions::word_timestamps`]).
+    word_timestamps: bool,
+    /// The context was loaded with DTW alignment: words are timed by it.
+    aligned: bool,
 }
 
 impl std::fmt::Debug for WhisperModel {
@@ -98,6 +105,8 @@ impl WhisperModel {
             prompt_tokens: Arc::from([]),
             language: "en".to_owned(),
             translate: false,
+            word_timestamps: false,
+            aligned: false,
         })
     }
 
@@ -129,7 +138,7 @@ impl WhisperModel {
         params.set_print_realtime(false);
         params.set_print_timestamps(false);
         let eot = transcriber.eot;
-        Ok(run_full(&mut transcriber.state, params, samples, 0, false, eot)?.text)
+        Ok(run_full(&mut transcriber.state, params, samples, 0, false, eot, None)?.text)
     }
 
     /// A transcriber with its own state on this model.
@@ -155,6 +164,7 @@ impl WhisperModel {
             prompt_tokens: self.prompt_tokens.clone(),
             language: self.language.clone(),
             translate: self.translate,
+            words: self.word_timestamps.then_some(self.aligned),
             detector,
             eot: self.context.token_eot(),
         })
@@ -213,6 +223,8 @@ pub struct WhisperTranscriber {
     /// The spoken language's code, or `auto`: detected in every chunk.
     language: String,
     translate: bool,
+    /// With word timestamps: whether the words are aligned by DTW (else token timestamps).
+    words: Option<bool>,
     /// With `auto`: the state that detects the language (see `detect_language`).
     detector: Option<WhisperState>,
     /// The end-of-text token: ids from it on are special (timestamps, markers), not text.
@@ -257,6 +269,7 @@ fn pinned_params<'a>(
     // depend on which chunk a state saw before (`detect_language` does it deterministically).
     params.set_language(Some(task.language));
     params.set_translate(task.translate);
+    params.set_token_timestamps(task.words);
     // Each chunk stands alone: no text carried over from earlier chunks, so the order in which
     // workers see chunks cannot change the output.
     params.set_no_context(true);
@@ -285,6 +298,8 @@ fn pinned_params<'a>(
 struct Task<'a> {
     language: &'a str,
     translate: bool,
+    /// Time the words (whisper.cpp's token timestamps; DTW times come with the context).
+    words: bool,
 }
 
 /// What one unguarded decode gave ([`WhisperTranscriber::decode`]).
@@ -297,19 +312,6 @@ pub struct Decode {
     pub tokens: usize,
     /// Mean log-probability of the text tokens: Whisper's own confidence (0 without text).
     pub avg_logprob: f32,
-}
-
-/// What one whisper.cpp call gave.
-#[derive(Debug)]
-struct Decoded {
-    text: String,
-    /// Tokens of the longest segment (the budget is per segment).
-    tokens: usize,
-    timed: Vec<TimedText>,
-    /// How sure Whisper is of the text (`None` without text).
-    confidence: Option<Confidence>,
-    /// The language detected before decoding (with `--language auto`).
-    language: Option<DetectedLanguage>,
 }
 
 impl WhisperTranscriber {
@@ -343,6 +345,7 @@ impl WhisperTranscriber {
         let task = Task {
             language: &language,
             translate: self.translate,
+            words: self.words.is_some(),
         };
         let params = pinned_params(
             self.threads,
@@ -359,6 +362,7 @@ impl WhisperTranscriber {
             index,
             timestamps,
             self.eot,
+            self.words,
         )?;
         decoded.language = detected;
         Ok(decoded)
@@ -376,13 +380,23 @@ impl WhisperTranscriber {
         let detected = self.detect_language(index, samples)?;
         let prompt = self.prompt_tokens.clone();
         let language = self.language_for(detected.as_ref());
+        // A partial's words are not written: no need to time them.
         let task = Task {
             language: &language,
             translate: self.translate,
+            words: false,
         };
         let mut params = pinned_params(self.threads, self.beam_size, plan, false, &prompt, task);
         stop_when_overtaken(&mut params, overtaken);
-        match run_full(&mut self.state, params, samples, index, false, self.eot) {
+        match run_full(
+            &mut self.state,
+            params,
+            samples,
+            index,
+            false,
+            self.eot,
+            None,
+        ) {
             _ if overtaken.is_overtaken() => Ok(None),
             outcome => outcome.map(|decoded| {
                 Some(Decoded {
@@ -403,73 +417,6 @@ fn whisper_input(chunk: &Chunk) -> Cow<'_, [f32]> {
     } else {
         Cow::Borrowed(&chunk.samples)
     }
-}
-
-/// One `whisper_full` call on chunk `index`'s `samples` with `params`: the cleaned text, the
-/// tokens of its longest segment, and with `timed` its segments as timed pieces.
-fn run_full(
-    state: &mut WhisperState,
-    params: FullParams<'_, '_>,
-    samples: &[f32],
-    index: usize,
-    timed: bool,
-    eot: i32,
-) -> Result<Decoded> {
-    state
-        .full(params, samples)
-        .map_err(|e| Error::transcribe_caused_by(index, "whisper.cpp failed", e))?;
-    let mut decoded = Decoded {
-        text: String::new(),
-        tokens: 0,
-        timed: Vec::new(),
-        confidence: None,
-        language: None,
-    };
-    // Whisper's timestamps are in centiseconds.
-    let to_samples = |t: i64| u64::try_from(t).unwrap_or(0) * u64::from(SAMPLE_RATE) / 100;
-    for segment in state.as_iter() {
-        let piece = segment
-            .to_str_lossy()
-            .map_err(|e| Error::transcribe_caused_by(index, "cannot read segment text", e))?;
-        decoded.text.push_str(&piece);
-        decoded.text.push(' ');
-        decoded.tokens = decoded
-            .tokens
-            .max(usize::try_from(segment.n_tokens()).unwrap_or(0));
-        let (mut logprob_sum, mut text_tokens) = (0.0f64, 0u32);
-        for token in (0..segment.n_tokens()).filter_map(|i| segment.get_token(i)) {
-            let data = token.token_data();
-            // Ids from the end-of-text token on are markers and timestamps, not text.
-            if data.id < eot {
-                logprob_sum += f64::from(data.plog);
-                text_tokens += 1;
-            }
-        }
-        let confidence = Confidence {
-            avg_logprob: if text_tokens == 0 {
-                0.0
-            } else {
-                (logprob_sum / f64::from(text_tokens)) as f32
-            },
-            no_speech_prob: segment.no_speech_probability(),
-            tokens: text_tokens,
-        };
-        let cleaned = clean_text(&piece);
-        if cleaned.is_empty() {
-            continue;
-        }
-        decoded.confidence = Confidence::both(decoded.confidence, Some(confidence));
-        if timed {
-            decoded.timed.push(TimedText {
-                start: to_samples(segment.start_timestamp()),
-                end: to_samples(segment.end_timestamp()),
-                text: cleaned,
-                confidence: Some(confidence),
-            });
-        }
-    }
-    decoded.text = clean_text(&decoded.text);
-    Ok(decoded)
 }
 
 impl WhisperTranscriber {
@@ -501,6 +448,7 @@ impl WhisperTranscriber {
                 timed: decoded.timed,
                 language: decoded.language,
                 confidence: decoded.confidence,
+                words: decoded.words,
             });
         };
         tracing::debug!(
@@ -519,6 +467,7 @@ impl WhisperTranscriber {
             timed: decoded.timed,
             language: decoded.language,
             confidence: decoded.confidence,
+            words: decoded.words,
         })
     }
 }
@@ -574,6 +523,7 @@ impl Transcriber for WhisperTranscriber {
             timed: Vec::new(),
             language: decoded.language,
             confidence: decoded.confidence,
+            words: decoded.words,
         }))
     }
 }

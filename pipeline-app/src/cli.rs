@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod examples;
+mod whisper_args;
 
 use examples::{
     LIVE_EXAMPLES, MODEL_EXAMPLES, SERVE_EXAMPLES, TRANSCRIBE_EXAMPLES, WORKER_EXAMPLES,
 };
+pub(crate) use whisper_args::WhisperArgs;
 
 /// Real-time speech transcription with Whisper, scheduled by the backend of your choice.
 #[derive(Debug, Parser)]
@@ -72,6 +74,16 @@ pub(crate) struct PipelineArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatName::Text)]
     pub(crate) format: FormatName,
+
+    /// SRT and WebVTT: the most characters in a subtitle line; lines wrap at word boundaries,
+    /// and a longer segment becomes several cues (timed by its words with --word-timestamps).
+    /// 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 42)]
+    pub(crate) max_line_chars: usize,
+
+    /// SRT and WebVTT: the most lines in a subtitle cue. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub(crate) max_lines: usize,
 
     /// Show words while the speaker is still talking: every --interim-step-ms of speech the
     /// utterance so far is decoded and written as a partial hypothesis. On a terminal (text
@@ -252,43 +264,13 @@ pub(crate) struct TranscribeArgs {
     pub(crate) simulate_cost_ms: Option<u64>,
 }
 
-/// The decoding options that change the text (`steno_core::DecodingOptions`): the same for
-/// every chunk of a run, and for the workers that serve it.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct WhisperArgs {
-    /// Decode with beam search of N beams instead of greedily (1): often a few words better,
-    /// slower (BENCHMARKS.md measures both).
-    #[arg(long, value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u16).range(1..=16))]
-    pub(crate) beam_size: u16,
-
-    /// Text Whisper hears as said before every utterance: names, jargon and spellings to
-    /// prefer ("Minutes of the Dashwood family meeting at Norland Park."). The same for every
-    /// utterance, so the text is still the same on every backend. At most 223 tokens.
-    #[arg(long, value_name = "TEXT")]
-    pub(crate) prompt: Option<String>,
-
-    /// The spoken language: a Whisper code (en, de, fr, es, ...), or `auto` to detect it in
-    /// every utterance (two more encoder passes each; the language and its probability are in
-    /// JSONL and the report). Other languages than English need a multilingual model
-    /// (`--model base`).
-    #[arg(long, value_name = "CODE", default_value = "en")]
-    pub(crate) language: String,
-
-    /// Translate the speech into English text (multilingual models only).
-    #[arg(long)]
-    pub(crate) translate: bool,
-}
-
-impl WhisperArgs {
-    /// The options as the library takes them.
-    pub(crate) fn options(&self) -> steno_core::DecodingOptions {
-        let mut options = steno_core::DecodingOptions::default();
-        options.beam_size = usize::from(self.beam_size);
-        options.prompt.clone_from(&self.prompt);
-        options.language.clone_from(&self.language);
-        options.translate = self.translate;
-        options
+impl PipelineArgs {
+    /// The subtitle line limits of `--max-line-chars` and `--max-lines`.
+    pub(crate) fn line_limits(&self) -> steno_core::LineLimits {
+        steno_core::LineLimits {
+            max_line_chars: self.max_line_chars,
+            max_lines: self.max_lines,
+        }
     }
 }
 

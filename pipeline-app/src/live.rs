@@ -81,7 +81,8 @@ pub(crate) fn run(args: &LiveArgs) -> anyhow::Result<()> {
     let backend = backend(&options, &sizing, &model_path)?;
     let transcriber = model_transcriber(&options, &sizing, &model_path)?;
     let format = format(args.pipeline.format);
-    let (output, sink) = Output::create(args.output.as_deref(), format, None)?;
+    let limits = args.pipeline.line_limits();
+    let (output, sink) = Output::create(args.output.as_deref(), format, limits, None)?;
     let sink = match live_line(&options, format, &output) {
         Some(line) => Box::new(line),
         None => sink,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
-use steno_core::{Format, FormatSink, RunReport, Sink};
+use steno_core::{Format, FormatSink, LineLimits, RunReport, Sink};
 
 /// Where segments are written.
 pub(crate) enum Output {
@@ -24,13 +24,16 @@ pub(crate) enum Output {
 impl Output {
     /// Prepares `target` (or stdout); the sink writes to a temporary file until [`commit`](Self::commit).
     /// `label`, when given, names the input in every JSON line (several inputs on stdout).
+    /// Subtitles keep to `limits`.
     pub(crate) fn create(
         target: Option<&Path>,
         format: Format,
+        limits: LineLimits,
         label: Option<&str>,
     ) -> anyhow::Result<(Self, Box<dyn Sink>)> {
         let Some(target) = target else {
-            let sink = labelled(FormatSink::new(format, std::io::stdout(), "stdout"), label);
+            let stdout = FormatSink::new(format, std::io::stdout(), "stdout");
+            let sink = labelled(stdout.with_line_limits(limits), label);
             return Ok((Output::Stdout, Box::new(sink)));
         };
         let temp = temp_file_for(target)
@@ -40,7 +43,7 @@ impl Output {
             .reopen()
             .with_context(|| format!("{}: cannot open the output file", target.display()))?;
         let name = target.display().to_string();
-        let sink = FormatSink::new(format, BufWriter::new(file), name);
+        let sink = FormatSink::new(format, BufWriter::new(file), name).with_line_limits(limits);
         Ok((
             Output::File {
                 temp: temp.into_temp_path(),
@@ -51,9 +54,14 @@ impl Output {
     }
 
     /// An output held in memory until [`commit`](Self::commit) writes it to stdout.
-    pub(crate) fn buffered(format: Format, label: Option<&str>) -> (Self, Box<dyn Sink>) {
+    pub(crate) fn buffered(
+        format: Format,
+        limits: LineLimits,
+        label: Option<&str>,
+    ) -> (Self, Box<dyn Sink>) {
         let buffer = SharedBuffer::default();
-        let sink = labelled(FormatSink::new(format, buffer.clone(), "stdout"), label);
+        let held = FormatSink::new(format, buffer.clone(), "stdout").with_line_limits(limits);
+        let sink = labelled(held, label);
         (Output::Buffered(buffer), Box::new(sink))
     }
 

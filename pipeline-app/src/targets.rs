@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use steno_core::{Format, Sink};
+use steno_core::{Format, LineLimits, Sink};
 
 use crate::cli::{FormatName, TranscribeArgs};
 use crate::output::{Output, ReportFile};
@@ -20,10 +20,16 @@ pub(crate) struct Destination {
 impl Destination {
     /// The output (stdout, or a temporary file next to `-o`'s target; `held` keeps stdout
     /// output in memory until its turn) and the report's temporary file.
-    pub(crate) fn create(target: &Target, format: Format, held: bool) -> anyhow::Result<Self> {
+    pub(crate) fn create(
+        target: &Target,
+        format: Format,
+        limits: LineLimits,
+        held: bool,
+    ) -> anyhow::Result<Self> {
+        let label = target.label.as_deref();
         let (output, sink) = match &target.output {
-            None if held => Output::buffered(format, target.label.as_deref()),
-            path => Output::create(path.as_deref(), format, target.label.as_deref())?,
+            None if held => Output::buffered(format, limits, label),
+            path => Output::create(path.as_deref(), format, limits, label)?,
         };
         let report = target
             .report

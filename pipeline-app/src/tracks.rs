@@ -34,7 +34,8 @@ pub(crate) fn run(args: &TranscribeArgs, chunker: &ChunkerConfig) -> anyhow::Res
     let model_path = model::resolve(args.pipeline.decoding.model.as_deref())?;
     let sizing = Sizing::of(args);
     let format = format(args.pipeline.format);
-    let destination = Destination::create(&single_target(args)?, format, false)?;
+    let limits = args.pipeline.line_limits();
+    let destination = Destination::create(&single_target(args)?, format, limits, false)?;
     let stop = CancelToken::new();
     interrupt::cancel_on_signal(stop.clone())?;
     let backend = backend(args, &sizing, &model_path)?;

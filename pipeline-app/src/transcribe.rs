@@ -51,7 +51,10 @@ pub(crate) fn run(args: &TranscribeArgs) -> anyhow::Result<()> {
     let destinations = targets
         .iter()
         .enumerate()
-        .map(|(index, target)| Destination::create(target, format, parallel && index > 0))
+        .map(|(index, target)| {
+            let held = parallel && index > 0;
+            Destination::create(target, format, args.pipeline.line_limits(), held)
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let stop = CancelToken::new();
     interrupt::cancel_on_signal(stop.clone())?;

@@ -1,5 +1,6 @@
 //! The real clients `steno serve` is tested with: WhisperLive's Python client and the official
-//! OpenAI SDK, in a Python venv under `target/`. (Chromium, the third, is a Debian package
+//! OpenAI SDK, in a Python venv under `target/`, with the subtitle parsers (`srt`,
+//! `webvtt-py`) that read steno's subtitles in the tests. (Chromium, the third, is a Debian package
 //! driven over WebDriver, which needs no client library.)
 //!
 //! WhisperLive's package pulls in its whole server (torch, faster-whisper, ...) as
@@ -24,6 +25,9 @@ const PACKAGES: &[&str] = &[
     "scipy==1.17.1",
     "av==18.1.0",
     "pyaudio==0.2.14",
+    // Real subtitle parsers, for the SRT and WebVTT steno writes.
+    "srt==3.5.3",
+    "webvtt-py==0.6.0",
 ];
 
 /// WhisperLive, without the server's dependencies.

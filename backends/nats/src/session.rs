@@ -229,6 +229,7 @@ impl Session {
                         timed,
                         language,
                         confidence,
+                        words,
                         ..
                     },
                 delivered,
@@ -243,6 +244,7 @@ impl Session {
                     timed,
                     language,
                     confidence,
+                    words,
                 };
                 Ok((text, began.elapsed().saturating_sub(transcribed)))
             }

@@ -28,8 +28,30 @@
 use std::io::{self, Read, Write};
 
 use steno_core::{
-    Chunk, Confidence, DetectedLanguage, MAX_CHUNK_LIMIT, SAMPLE_RATE, TimedText, Utterance,
+    Chunk, Confidence, DetectedLanguage, MAX_CHUNK_LIMIT, SAMPLE_RATE, TimedText, Utterance, Word,
 };
+
+/// The most words one text may carry: far more than a 30 s window holds.
+const MAX_WORDS: usize = 4096;
+
+/// Appends `words` as `Payload::words` reads them.
+fn put_words(body: &mut Vec<u8>, words: &[Word]) -> Result<(), ProtocolError> {
+    if words.len() > MAX_WORDS {
+        return Err(malformed(
+            "Text",
+            format!("{} words, over the limit of {MAX_WORDS}", words.len()),
+        ));
+    }
+    body.extend_from_slice(&(words.len() as u32).to_le_bytes());
+    for word in words {
+        body.extend_from_slice(&word.start.to_le_bytes());
+        body.extend_from_slice(&word.end.to_le_bytes());
+        body.extend_from_slice(&word.probability.to_le_bytes());
+        body.extend_from_slice(&(word.text.len() as u32).to_le_bytes());
+        body.extend_from_slice(word.text.as_bytes());
+    }
+    Ok(())
+}
 
 /// Appends `confidence` as `Payload::confidence` reads it.
 fn put_confidence(body: &mut Vec<u8>, confidence: Option<Confidence>) {
@@ -114,6 +136,8 @@ pub enum Message {
         language: Option<DetectedLanguage>,
         /// How sure the transcriber is of the text, if it says.
         confidence: Option<Confidence>,
+        /// Its words, timed, when they were asked for (a packed window's are in `timed`).
+        words: Vec<Word>,
     },
     /// Worker to parent: the transcriber failed on a chunk (the worker itself is fine).
     Failed {
@@ -302,6 +326,7 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
             timed,
             language,
             confidence,
+            words,
         } => {
             if timed.len() > MAX_PARTS {
                 return Err(malformed(
@@ -323,8 +348,10 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
                 body.extend_from_slice(&(piece.text.len() as u32).to_le_bytes());
                 body.extend_from_slice(piece.text.as_bytes());
                 put_confidence(&mut body, piece.confidence);
+                put_words(&mut body, &piece.words)?;
             }
             put_confidence(&mut body, *confidence);
+            put_words(&mut body, words)?;
             // A language code is a few bytes: its length fits one.
             match language {
                 Some(found) if found.code.len() <= usize::from(u8::MAX) => {
@@ -440,6 +467,33 @@ impl<'a> Payload<'a> {
             no_speech_prob: f32::from_le_bytes(self.array("no-speech probability")?),
             tokens: self.u32("token count")?,
         }))
+    }
+
+    /// Timed words: a count (u32), then each word's start and end (u64 samples), probability
+    /// (f32) and text (u32 length, UTF-8).
+    fn words(&mut self) -> Result<Vec<Word>, ProtocolError> {
+        let count = self.u32("word count")? as usize;
+        if count > MAX_WORDS {
+            return Err(malformed(
+                self.message,
+                format!("{count} words, over the limit of {MAX_WORDS}"),
+            ));
+        }
+        let mut words = Vec::with_capacity(count);
+        for _ in 0..count {
+            let start = self.u64("word start")?;
+            let end = self.u64("word end")?;
+            let probability = f32::from_le_bytes(self.array("word probability")?);
+            let len = self.u32("word length")? as usize;
+            let text = self.text(len, "word text")?;
+            words.push(Word {
+                text,
+                start,
+                end,
+                probability,
+            });
+        }
+        Ok(words)
     }
 
     fn index(&mut self) -> Result<usize, ProtocolError> {
@@ -579,14 +633,17 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
                 let len = payload.u32("piece length")? as usize;
                 let text = payload.text(len, "piece text")?;
                 let confidence = payload.confidence()?;
+                let words = payload.words()?;
                 timed.push(TimedText {
                     start,
                     end,
                     text,
                     confidence,
+                    words,
                 });
             }
             let confidence = payload.confidence()?;
+            let words = payload.words()?;
             let code_len = usize::from(payload.array::<1>("language length")?[0]);
             let language = if code_len == 0 {
                 None
@@ -603,6 +660,7 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
                 timed,
                 language,
                 confidence,
+                words,
             })
         }
         _ => {
@@ -667,12 +725,19 @@ mod tests {
                         no_speech_prob: 0.125,
                         tokens: 3,
                     }),
+                    words: vec![Word {
+                        text: "Héllo,".into(),
+                        start: 800,
+                        end: 15_000,
+                        probability: 0.75,
+                    }],
                 },
                 TimedText {
                     start: 20_000,
                     end: 40_000,
                     text: "wörld.".into(),
                     confidence: None,
+                    words: Vec::new(),
                 },
             ],
             language: Some(DetectedLanguage {
@@ -684,6 +749,7 @@ mod tests {
                 no_speech_prob: 0.25,
                 tokens: 5,
             }),
+            words: Vec::new(),
         });
         round_trip(Message::Text {
             chunk: 4,
@@ -692,6 +758,12 @@ mod tests {
             timed: Vec::new(),
             language: None,
             confidence: None,
+            words: vec![Word {
+                text: "Hi.".into(),
+                start: 0,
+                end: 4_000,
+                probability: 0.5,
+            }],
         });
         round_trip(Message::Failed {
             chunk: 5,
@@ -782,7 +854,7 @@ mod tests {
             (b"\x01STNW\x01\x00\x00", "1 unexpected bytes"),
             (
                 &[
-                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
                 ],
                 "not UTF-8",
             ),
@@ -792,13 +864,20 @@ mod tests {
             ),
             (
                 &[
-                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, b'd',
+                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0,
+                ],
+                "too short for its word start",
+            ),
+            (
+                &[
+                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, b'd',
                 ],
                 "too short for its language code",
             ),
             (
                 &[
-                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, b'd', b'e', 0,
+                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, b'd',
+                    b'e', 0,
                 ],
                 "too short for its language probability",
             ),

@@ -79,6 +79,7 @@ pub fn answer(transcriber: &mut dyn Transcriber, chunk: &Chunk) -> Message {
             timed: done.timed,
             language: done.language,
             confidence: done.confidence,
+            words: done.words,
         },
         Err(Error::Transcribe {
             problem, source, ..
@@ -169,6 +170,7 @@ mod tests {
                     timed: Vec::new(),
                     language: None,
                     confidence: None,
+                    words: Vec::new(),
                 },
                 Message::Failed {
                     chunk: 1,
@@ -181,6 +183,7 @@ mod tests {
                     timed: Vec::new(),
                     language: None,
                     confidence: None,
+                    words: Vec::new(),
                 },
             ]
         );

@@ -280,12 +280,14 @@ impl Worker {
                 timed,
                 language,
                 confidence,
+                words,
             }) if index == chunk.index => Ok(Reply::Text(Transcription {
                 text,
                 full_window_retries,
                 timed,
                 language,
                 confidence,
+                words,
             })),
             Ok(Message::Failed {
                 chunk: index,

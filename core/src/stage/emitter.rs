@@ -6,11 +6,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{SourceCounters, SourceTally, Transcript, split_window, split_window_confidence};
+use super::{
+    SourceCounters, SourceTally, Transcript, split_window, split_window_confidence,
+    split_window_words,
+};
 use crate::echo::EchoGuard;
 use crate::interim::{PartialQueue, Stability, first_words_ms};
 use crate::report::RunTally;
-use crate::{Confidence, Error, Partial, Progress, Result, SAMPLE_RATE, Segment, Sink, Utterance};
+use crate::{
+    Confidence, Error, Partial, Progress, Result, SAMPLE_RATE, Segment, Sink, TimedWord, Utterance,
+    Word,
+};
 
 /// Writes transcripts to the sink in chunk order, stamping emission time and latency.
 ///
@@ -186,7 +192,8 @@ impl Emitter {
                 end_sample: next.end_sample,
                 speech_end_sample: next.speech_end_sample,
             };
-            self.write(next, whole, next.text.clone(), next.confidence)?;
+            let words = timed_words(next.start_sample, &next.words, whole);
+            self.write(next, whole, next.text.clone(), next.confidence, words)?;
         } else {
             // A packed window: one segment per utterance, with its part of the text.
             self.tally.chunks += next.utterances.len();
@@ -198,10 +205,21 @@ impl Emitter {
                 &next.timed,
                 next.confidence,
             );
-            for ((utterance, text), confidence) in
-                next.utterances.iter().zip(texts).zip(confidences)
+            let words = split_window_words(
+                &next.utterances,
+                next.start_sample,
+                &next.timed,
+                &next.words,
+            );
+            for (((utterance, text), confidence), words) in next
+                .utterances
+                .iter()
+                .zip(texts)
+                .zip(confidences)
+                .zip(words)
             {
-                self.write(next, *utterance, text, confidence)?;
+                let words = timed_words(next.start_sample, &words, *utterance);
+                self.write(next, *utterance, text, confidence, words)?;
             }
         }
         if let Some(progress) = &self.progress {
@@ -251,6 +269,7 @@ impl Emitter {
         utterance: Utterance,
         text: String,
         confidence: Option<Confidence>,
+        words: Option<Vec<TimedWord>>,
     ) -> Result<()> {
         self.next_utterance = utterance.index + 1;
         if let Some(settled) = self.stability.settle(utterance.index, &text) {
@@ -289,6 +308,7 @@ impl Emitter {
             language_probability: transcript.language.as_ref().map(|found| found.probability),
             avg_logprob: confidence.map(|c| c.avg_logprob),
             no_speech_prob: confidence.map(|c| c.no_speech_prob),
+            words,
             emitted_at: now.duration_since(self.started).as_secs_f64(),
             latency_ms: latency.as_millis() as u64,
         })?;
@@ -388,6 +408,27 @@ impl Emitter {
             .saturating_sub(self.tally.early_starts_used);
         Ok(self.tally)
     }
+}
+
+/// `words`, timed in samples from `first_sample`, as the words of `utterance`'s segment in
+/// seconds, kept inside it (an aligner's last word may run on into the silence after it);
+/// `None` when there are none (words were not asked for).
+fn timed_words(first_sample: u64, words: &[Word], utterance: Utterance) -> Option<Vec<TimedWord>> {
+    let rate = f64::from(SAMPLE_RATE);
+    let inside = |sample: u64| {
+        (first_sample + sample).clamp(utterance.start_sample, utterance.end_sample) as f64 / rate
+    };
+    (!words.is_empty()).then(|| {
+        words
+            .iter()
+            .map(|word| TimedWord {
+                word: word.text.clone(),
+                start: inside(word.start),
+                end: inside(word.end.max(word.start)),
+                p: word.probability,
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ pub struct DecodingOptions {
     pub language: String,
     /// Translate into English instead of transcribing (multilingual models only).
     pub translate: bool,
+    /// Time every word ([`Transcription::words`](crate::Transcription::words)).
+    pub word_timestamps: bool,
 }
 
 impl Default for DecodingOptions {
@@ -42,6 +44,7 @@ impl Default for DecodingOptions {
             prompt: None,
             language: "en".to_owned(),
             translate: false,
+            word_timestamps: false,
         }
     }
 }
@@ -66,6 +69,9 @@ impl DecodingOptions {
         if self.translate {
             args.push("--translate".to_owned());
         }
+        if self.word_timestamps {
+            args.push("--word-timestamps".to_owned());
+        }
         args
     }
 
@@ -88,6 +94,9 @@ impl DecodingOptions {
         }
         if self.translate {
             parts.push("translate".to_owned());
+        }
+        if self.word_timestamps {
+            parts.push("word timestamps".to_owned());
         }
         parts
     }
@@ -135,6 +144,14 @@ impl WhisperModel {
         self.beam_size = options.beam_size.max(1);
         self.language = options.language;
         self.translate = options.translate;
+        if options.word_timestamps && !self.word_timestamps {
+            // DTW alignment is set when whisper.cpp loads a model: load it again with it.
+            if let Some(aligning) = super::words::aligning_context(&self.path, &self.context)? {
+                self.context = aligning;
+                self.aligned = true;
+            }
+        }
+        self.word_timestamps = options.word_timestamps;
         match options.prompt {
             Some(prompt) => self.with_prompt(&prompt),
             None => Ok(self),
@@ -148,6 +165,7 @@ impl WhisperModel {
             prompt: self.prompt.clone(),
             language: self.language.clone(),
             translate: self.translate,
+            word_timestamps: self.word_timestamps,
         }
     }
 

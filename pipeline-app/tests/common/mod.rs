@@ -115,6 +115,9 @@ pub(crate) struct Segment {
     pub(crate) avg_logprob: Option<f32>,
     #[serde(default)]
     pub(crate) no_speech_prob: Option<f32>,
+    /// The timed words (`--word-timestamps`).
+    #[serde(default)]
+    pub(crate) words: Option<Vec<steno_core::TimedWord>>,
     pub(crate) emitted_at: f64,
     pub(crate) latency_ms: u64,
 }

@@ -23,6 +23,7 @@ fn transcript(chunk: usize, text: &str) -> Transcript {
         timed: Vec::new(),
         language: None,
         confidence: None,
+        words: Vec::new(),
         cut_at: Instant::now(),
         transcribe_time: Duration::ZERO,
         source: 0,

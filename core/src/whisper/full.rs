@@ -1,0 +1,101 @@
+//! One `whisper_full` call and what it gave: the cleaned text, the longest segment's tokens,
+//! timed pieces, confidence and words.
+
+use whisper_rs::{FullParams, WhisperState};
+
+use super::clean_text;
+use super::words::words_of;
+use crate::{Confidence, DetectedLanguage, Error, Result, SAMPLE_RATE, TimedText, Word};
+
+/// What one whisper.cpp call gave.
+#[derive(Debug)]
+pub(super) struct Decoded {
+    pub(super) text: String,
+    /// Tokens of the longest segment (the budget is per segment).
+    pub(super) tokens: usize,
+    pub(super) timed: Vec<TimedText>,
+    /// How sure Whisper is of the text (`None` without text).
+    pub(super) confidence: Option<Confidence>,
+    /// The language detected before decoding (with `--language auto`).
+    pub(super) language: Option<DetectedLanguage>,
+    /// With word timestamps, a lone chunk's words (a packed window's are in `timed`).
+    pub(super) words: Vec<Word>,
+}
+
+/// One `whisper_full` call on chunk `index`'s `samples` with `params`: the cleaned text, the
+/// tokens of its longest segment, with `timed` its segments as timed pieces, and with `words`
+/// (`Some(aligned)`) its words timed.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call's inputs, each used once"
+)]
+pub(super) fn run_full(
+    state: &mut WhisperState,
+    params: FullParams<'_, '_>,
+    samples: &[f32],
+    index: usize,
+    timed: bool,
+    eot: i32,
+    words: Option<bool>,
+) -> Result<Decoded> {
+    state
+        .full(params, samples)
+        .map_err(|e| Error::transcribe_caused_by(index, "whisper.cpp failed", e))?;
+    let mut decoded = Decoded {
+        text: String::new(),
+        tokens: 0,
+        timed: Vec::new(),
+        confidence: None,
+        language: None,
+        words: Vec::new(),
+    };
+    // Whisper's timestamps are in centiseconds.
+    let to_samples = |t: i64| u64::try_from(t).unwrap_or(0) * u64::from(SAMPLE_RATE) / 100;
+    for segment in state.as_iter() {
+        let piece = segment
+            .to_str_lossy()
+            .map_err(|e| Error::transcribe_caused_by(index, "cannot read segment text", e))?;
+        decoded.text.push_str(&piece);
+        decoded.text.push(' ');
+        decoded.tokens = decoded
+            .tokens
+            .max(usize::try_from(segment.n_tokens()).unwrap_or(0));
+        let (mut logprob_sum, mut text_tokens) = (0.0f64, 0u32);
+        for token in (0..segment.n_tokens()).filter_map(|i| segment.get_token(i)) {
+            let data = token.token_data();
+            // Ids from the end-of-text token on are markers and timestamps, not text.
+            if data.id < eot {
+                logprob_sum += f64::from(data.plog);
+                text_tokens += 1;
+            }
+        }
+        let confidence = Confidence {
+            avg_logprob: if text_tokens == 0 {
+                0.0
+            } else {
+                (logprob_sum / f64::from(text_tokens)) as f32
+            },
+            no_speech_prob: segment.no_speech_probability(),
+            tokens: text_tokens,
+        };
+        let cleaned = clean_text(&piece);
+        if cleaned.is_empty() {
+            continue;
+        }
+        decoded.confidence = Confidence::both(decoded.confidence, Some(confidence));
+        let segment_words = words.map_or_else(Vec::new, |aligned| words_of(&segment, eot, aligned));
+        if timed {
+            decoded.timed.push(TimedText {
+                start: to_samples(segment.start_timestamp()),
+                end: to_samples(segment.end_timestamp()),
+                text: cleaned,
+                confidence: Some(confidence),
+                words: segment_words,
+            });
+        } else {
+            decoded.words.extend(segment_words);
+        }
+    }
+    decoded.text = clean_text(&decoded.text);
+    Ok(decoded)
+}

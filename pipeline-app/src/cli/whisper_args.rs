@@ -1,0 +1,49 @@
+//! The Whisper decoding options of `transcribe`, `live`, `serve` and `worker`.
+
+use clap::Args;
+
+/// The decoding options that change the text (`steno_core::DecodingOptions`): the same for
+/// every chunk of a run, and for the workers that serve it.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WhisperArgs {
+    /// Decode with beam search of N beams instead of greedily (1): often a few words better,
+    /// slower (BENCHMARKS.md measures both).
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub(crate) beam_size: u16,
+
+    /// Text Whisper hears as said before every utterance: names, jargon and spellings to
+    /// prefer ("Minutes of the Dashwood family meeting at Norland Park."). The same for every
+    /// utterance, so the text is still the same on every backend. At most 223 tokens.
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) prompt: Option<String>,
+
+    /// The spoken language: a Whisper code (en, de, fr, es, ...), or `auto` to detect it in
+    /// every utterance (two more encoder passes each; the language and its probability are in
+    /// JSONL and the report). Other languages than English need a multilingual model
+    /// (`--model base`).
+    #[arg(long, value_name = "CODE", default_value = "en")]
+    pub(crate) language: String,
+
+    /// Translate the speech into English text (multilingual models only).
+    #[arg(long)]
+    pub(crate) translate: bool,
+
+    /// Time every word: JSON Lines finals gain `words` ([{word, start, end, p}]), aligned by
+    /// whisper.cpp's DTW on the released Whisper sizes, and subtitle cues split at word times.
+    #[arg(long)]
+    pub(crate) word_timestamps: bool,
+}
+
+impl WhisperArgs {
+    /// The options as the library takes them.
+    pub(crate) fn options(&self) -> steno_core::DecodingOptions {
+        let mut options = steno_core::DecodingOptions::default();
+        options.beam_size = usize::from(self.beam_size);
+        options.prompt.clone_from(&self.prompt);
+        options.language.clone_from(&self.language);
+        options.translate = self.translate;
+        options.word_timestamps = self.word_timestamps;
+        options
+    }
+}
