@@ -178,7 +178,7 @@ pub(crate) fn cues(subtitles: &str, vtt: bool) -> Vec<Cue> {
                 .split_once(" --> ")
                 .unwrap_or_else(|| panic!("no timing in {block:?}"));
             let text = lines.collect::<Vec<_>>().join("\n");
-                        // One or two lines: steno wraps a long sentence at 42 characters.
+            // One or two lines: steno wraps a long sentence at 42 characters.
             assert!(
                 !text.is_empty() && text.lines().count() <= 2,
                 "a cue's text: {block:?}"
