@@ -121,7 +121,7 @@ pub use wer::{normalized_words, word_error_rate};
 #[cfg(feature = "whisper")]
 pub use whisper::{
     DEFAULT_THREADS_PER_STATE, Decode, DecodingOptions, WhisperModel, WhisperTranscriber,
-    clean_text,
+    clean_text, language_name,
 };
 
 /// The sample rate of every stage after decoding: Whisper's 16 kHz.

@@ -251,6 +251,7 @@ pub(crate) fn decode_alone(
         // One language for the window's segments: the first one detected.
         done.language = done.language.or(text.language);
         done.confidence = Confidence::both(done.confidence, text.confidence);
+        done.temperature_fallbacks += text.temperature_fallbacks;
         if !text.text.is_empty() {
             if !done.text.is_empty() {
                 done.text.push(' ');
@@ -420,6 +421,7 @@ mod tests {
             language: None,
             confidence: None,
             words: Vec::new(),
+            temperature_fallbacks: 0,
         };
         // The short one without words is not judged.
         assert_eq!(wordless_utterance(&window, &done), None);
@@ -456,6 +458,7 @@ mod tests {
                 language: None,
                 confidence: None,
                 words: Vec::new(),
+                temperature_fallbacks: 0,
             })
         })
         .unwrap();

@@ -99,6 +99,10 @@ pub struct RunReport {
     /// window sized to the chunk looked degenerate (see `steno_core::window`).
     #[serde(default)]
     pub full_window_retries: u64,
+    /// Decodes at a raised temperature after a decode looked failed (with temperature
+    /// fallback on; see `DecodingOptions::temperature_fallback`).
+    #[serde(default)]
+    pub temperature_fallbacks: u64,
     /// Chunks whose text came from a decode started before the hangover confirmed their end
     /// (`RunOptions::early_start`).
     #[serde(default)]
@@ -209,6 +213,8 @@ pub struct RunTally {
     pub redeliveries: u64,
     /// Full-window retries of the transcriber's loop guard.
     pub full_window_retries: u64,
+    /// Temperature-fallback decodes.
+    pub temperature_fallbacks: u64,
     /// Final chunks whose text came from an early decode.
     pub early_starts_used: u64,
     /// Early decodes dropped because speech resumed inside the hangover.
@@ -289,6 +295,7 @@ impl RunStart {
             worker_restarts: tally.worker_restarts,
             redeliveries: tally.redeliveries,
             full_window_retries: tally.full_window_retries,
+            temperature_fallbacks: tally.temperature_fallbacks,
             early_starts_used: tally.early_starts_used,
             early_starts_discarded: tally.early_starts_discarded,
             packed_windows: tally.packed_windows,

@@ -726,6 +726,9 @@ pub struct Transcript {
     pub text: String,
     /// Full-window decodes the transcriber's loop guard needed for it.
     pub full_window_retries: u32,
+    /// Decodes at a raised temperature its decode needed (see
+    /// [`Transcription::temperature_fallbacks`]).
+    pub temperature_fallbacks: u32,
     /// The transcript of a provisional chunk: counted, never written.
     pub provisional: bool,
     /// A provisional chunk: its early decode ran. A final chunk: it took that early result.
@@ -769,6 +772,7 @@ impl Transcript {
             speech_end_at: timed.speech_end_at,
             text: done.text,
             full_window_retries: done.full_window_retries,
+            temperature_fallbacks: done.temperature_fallbacks,
             provisional: false,
             early_decoded: false,
             partial: timed.partial.clone(),

@@ -29,6 +29,9 @@ pub struct Transcription {
     /// The text's words with their times, when they were asked for (Whisper with
     /// `--word-timestamps`); empty otherwise. For a packed window they are in its pieces.
     pub words: Vec<Word>,
+    /// Decodes at a temperature above 0 the chunk needed because its decode looked failed
+    /// (Whisper with temperature fallback on). Counted in the run report.
+    pub temperature_fallbacks: u32,
 }
 
 /// A word of a transcription and when it was spoken, in samples from the chunk's (or, in a
@@ -128,6 +131,7 @@ impl From<String> for Transcription {
             language: None,
             confidence: None,
             words: Vec::new(),
+            temperature_fallbacks: 0,
         }
     }
 }
@@ -352,6 +356,7 @@ impl Transcriber for ScriptedTranscriber {
                 language: None,
                 confidence: None,
                 words: Vec::new(),
+                temperature_fallbacks: 0,
             });
         }
         Ok(self

@@ -13,8 +13,11 @@ use whisper_rs::{
 
 mod abort;
 mod clean;
+mod fallback;
 mod full;
+
 mod language;
+
 mod options;
 mod words;
 
@@ -22,6 +25,7 @@ use abort::stop_when_overtaken;
 pub use clean::clean_text;
 use full::{Decoded, run_full};
 
+pub use language::language_name;
 pub use options::DecodingOptions;
 
 use crate::pack::{decode_alone, wordless_utterance};
@@ -50,7 +54,8 @@ pub const DEFAULT_THREADS_PER_STATE: usize = 2;
 /// # Ok::<(), steno_core::Error>(())
 /// ```
 pub struct WhisperModel {
-    context: WhisperContext,
+    /// Shared with each transcriber that may need a fresh state (temperature fallback).
+    context: Arc<WhisperContext>,
     path: PathBuf,
     threads_per_state: usize,
     /// Beams of the decode; 1 is greedy (the default).
@@ -66,6 +71,8 @@ pub struct WhisperModel {
     word_timestamps: bool,
     /// The context was loaded with DTW alignment: words are timed by it.
     aligned: bool,
+    /// Decode failed-looking chunks again at rising temperatures.
+    temperature_fallback: bool,
 }
 
 impl std::fmt::Debug for WhisperModel {
@@ -97,7 +104,7 @@ impl WhisperModel {
         let context = WhisperContext::new_with_params(path, params)
             .map_err(|e| Error::model_caused_by(path, "whisper.cpp could not load it", e))?;
         Ok(WhisperModel {
-            context,
+            context: Arc::new(context),
             path: path.to_path_buf(),
             threads_per_state: threads_per_state.max(1),
             beam_size: 1,
@@ -107,6 +114,7 @@ impl WhisperModel {
             translate: false,
             word_timestamps: false,
             aligned: false,
+            temperature_fallback: false,
         })
     }
 
@@ -165,6 +173,7 @@ impl WhisperModel {
             language: self.language.clone(),
             translate: self.translate,
             words: self.word_timestamps.then_some(self.aligned),
+            fallback: self.temperature_fallback.then(|| Arc::clone(&self.context)),
             detector,
             eot: self.context.token_eot(),
         })
@@ -225,6 +234,8 @@ pub struct WhisperTranscriber {
     translate: bool,
     /// With word timestamps: whether the words are aligned by DTW (else token timestamps).
     words: Option<bool>,
+    /// With temperature fallback: the model, to make each fallback decode a fresh state.
+    fallback: Option<Arc<WhisperContext>>,
     /// With `auto`: the state that detects the language (see `detect_language`).
     detector: Option<WhisperState>,
     /// The end-of-text token: ids from it on are special (timestamps, markers), not text.
@@ -258,6 +269,18 @@ fn pinned_params<'a>(
             patience: -1.0,
         },
     };
+    pinned_params_with(strategy, threads, plan, timestamps, prompt_tokens, task)
+}
+
+/// [`pinned_params`] with another search `strategy` (the temperature fallback's sampling).
+fn pinned_params_with<'a>(
+    strategy: SamplingStrategy,
+    threads: usize,
+    plan: WindowPlan,
+    timestamps: bool,
+    prompt_tokens: &'a [i32],
+    task: Task<'a>,
+) -> FullParams<'a, 'a> {
     let mut params = FullParams::new(strategy);
     params.set_n_threads(i32::try_from(threads).unwrap_or(1));
     // 0 is whisper.cpp's "the model's full window" and "no limit of our own".
@@ -442,14 +465,7 @@ impl WhisperTranscriber {
             "decoded"
         );
         let Some(reason) = reason else {
-            return Ok(Transcription {
-                text: decoded.text,
-                full_window_retries: 0,
-                timed: decoded.timed,
-                language: decoded.language,
-                confidence: decoded.confidence,
-                words: decoded.words,
-            });
+            return self.fall_back_if_failed(chunk.index, samples, timestamps, decoded, 0);
         };
         tracing::debug!(
             chunk = chunk.index,
@@ -461,14 +477,7 @@ impl WhisperTranscriber {
         );
         let decoded =
             self.decode_timed(chunk.index, samples, WindowPlan::FULL, timestamps, detected)?;
-        Ok(Transcription {
-            text: decoded.text,
-            full_window_retries: 1,
-            timed: decoded.timed,
-            language: decoded.language,
-            confidence: decoded.confidence,
-            words: decoded.words,
-        })
+        self.fall_back_if_failed(chunk.index, samples, timestamps, decoded, 1)
     }
 }
 
@@ -524,6 +533,7 @@ impl Transcriber for WhisperTranscriber {
             language: decoded.language,
             confidence: decoded.confidence,
             words: decoded.words,
+            temperature_fallbacks: 0,
         }))
     }
 }

@@ -249,3 +249,40 @@ fn an_english_only_model_refuses_other_languages_and_translation() {
         }
     }
 }
+
+#[test]
+fn temperature_fallback_decodes_again_what_looks_failed_the_same_on_every_backend() {
+    let _turn = whisper_turn();
+    // Whisper base is unsure of espeak-ng's French: mean log-probabilities near or under -1.
+    let french = fixture("languages-fr.flac");
+    let plain = ["--model", "base", "--language", "fr", "--no-pack"];
+    let mut fallback = plain.to_vec();
+    fallback.push("--temperature-fallback");
+    let (before, before_report) = jsonl_and_report(&plain, &french);
+    let (after, after_report) = jsonl_and_report(&fallback, &french);
+    assert_eq!(before_report["temperature_fallbacks"], 0, "{before_report}");
+    let fallbacks = after_report["temperature_fallbacks"].as_u64().unwrap();
+    assert!(fallbacks >= 1, "{after_report}");
+    assert_eq!(before.len(), after.len());
+    let mut changed = 0;
+    for (was, is) in before.iter().zip(&after) {
+        let (was_p, is_p) = (was.avg_logprob.unwrap(), is.avg_logprob.unwrap());
+        if was_p < -1.0 {
+            // A failed-looking decode is replaced by one at least as likely.
+            assert!(is_p >= was_p, "{was:?} -> {is:?}");
+            changed += usize::from(was.text != is.text);
+        } else {
+            assert_eq!(was.text, is.text, "a decode that looked fine was redone");
+        }
+    }
+    assert!(changed >= 1, "{before:?} {after:?}");
+    // Sampling starts from a fresh state each time: worker processes write the same.
+    let mut by_workers = fallback.clone();
+    by_workers.extend(["--backend", "process", "--workers", "1"]);
+    let (workers, workers_report) = jsonl_and_report(&by_workers, &french);
+    assert_eq!(texts(&workers), texts(&after));
+    assert_eq!(
+        workers_report["temperature_fallbacks"],
+        after_report["temperature_fallbacks"]
+    );
+}

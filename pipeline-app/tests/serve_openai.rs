@@ -236,3 +236,60 @@ fn openai_sdk_raises_its_own_errors_for_refusals_and_a_wrong_token() {
     let text = json["text"].as_str().expect("a text");
     assert_eq!(words(text), ["hello"], "{json}");
 }
+
+#[test]
+fn a_multilingual_server_names_detects_and_translates_the_language() {
+    let _turn = whisper_turn();
+    let german = fixture("languages-de.flac");
+    // Detecting: any language a client names is served, and the response names the one heard.
+    let server = Server::start(&["--model", "base", "--language", "auto"]);
+    let (verbose, _) = sdk_transcribe(
+        &server,
+        "unused",
+        &german,
+        "verbose_json",
+        &json!({"language": "de"}),
+    )
+    .ok();
+    assert_eq!(
+        (&verbose["language"], &verbose["task"]),
+        (&json!("german"), &json!("transcribe")),
+        "{verbose}"
+    );
+    assert!(
+        verbose["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Berlin"),
+        "{verbose}"
+    );
+    drop(server);
+    // Translating German: English text, and a client asking for French is told what is served.
+    let server = Server::start(&["--model", "base", "--language", "de", "--translate"]);
+    let (verbose, _) = sdk_transcribe(&server, "unused", &german, "verbose_json", &json!({})).ok();
+    assert_eq!(
+        (&verbose["language"], &verbose["task"]),
+        (&json!("english"), &json!("translate")),
+        "{verbose}"
+    );
+    assert!(
+        verbose["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("weather"),
+        "{verbose}"
+    );
+    let refused = sdk_transcribe(
+        &server,
+        "unused",
+        &german,
+        "json",
+        &json!({"language": "fr"}),
+    )
+    .err();
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(
+        refused.message.contains("language `fr`") && refused.message.contains("`de`"),
+        "{refused:?}"
+    );
+}

@@ -230,6 +230,7 @@ impl Session {
                         language,
                         confidence,
                         words,
+                        temperature_fallbacks,
                         ..
                     },
                 delivered,
@@ -245,6 +246,7 @@ impl Session {
                     language,
                     confidence,
                     words,
+                    temperature_fallbacks,
                 };
                 Ok((text, began.elapsed().saturating_sub(transcribed)))
             }

@@ -138,6 +138,8 @@ pub enum Message {
         confidence: Option<Confidence>,
         /// Its words, timed, when they were asked for (a packed window's are in `timed`).
         words: Vec<Word>,
+        /// Decodes at a raised temperature it needed.
+        temperature_fallbacks: u32,
     },
     /// Worker to parent: the transcriber failed on a chunk (the worker itself is fine).
     Failed {
@@ -327,6 +329,7 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
             language,
             confidence,
             words,
+            temperature_fallbacks,
         } => {
             if timed.len() > MAX_PARTS {
                 return Err(malformed(
@@ -361,6 +364,7 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
                 }
                 _ => body.push(0),
             }
+            body.extend_from_slice(&temperature_fallbacks.to_le_bytes());
             body.extend_from_slice(text.as_bytes());
         }
         Message::Failed { chunk, problem } => {
@@ -652,6 +656,7 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
                 let probability = f32::from_le_bytes(payload.array("language probability")?);
                 Some(DetectedLanguage { code, probability })
             };
+            let temperature_fallbacks = payload.u32("temperature fallbacks")?;
             let text = payload.rest_as_text()?;
             Ok(Message::Text {
                 chunk,
@@ -661,6 +666,7 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
                 language,
                 confidence,
                 words,
+                temperature_fallbacks,
             })
         }
         _ => {
@@ -750,6 +756,7 @@ mod tests {
                 tokens: 5,
             }),
             words: Vec::new(),
+            temperature_fallbacks: 3,
         });
         round_trip(Message::Text {
             chunk: 4,
@@ -764,6 +771,7 @@ mod tests {
                 end: 4_000,
                 probability: 0.5,
             }],
+            temperature_fallbacks: 0,
         });
         round_trip(Message::Failed {
             chunk: 5,
@@ -854,9 +862,16 @@ mod tests {
             (b"\x01STNW\x01\x00\x00", "1 unexpected bytes"),
             (
                 &[
-                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
+                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                    0, 0xff,
                 ],
                 "not UTF-8",
+            ),
+            (
+                &[
+                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0,
+                ],
+                "too short for its temperature fallbacks",
             ),
             (
                 &[4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0],

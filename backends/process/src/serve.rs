@@ -80,6 +80,7 @@ pub fn answer(transcriber: &mut dyn Transcriber, chunk: &Chunk) -> Message {
             language: done.language,
             confidence: done.confidence,
             words: done.words,
+            temperature_fallbacks: done.temperature_fallbacks,
         },
         Err(Error::Transcribe {
             problem, source, ..
@@ -171,6 +172,7 @@ mod tests {
                     language: None,
                     confidence: None,
                     words: Vec::new(),
+                    temperature_fallbacks: 0,
                 },
                 Message::Failed {
                     chunk: 1,
@@ -184,6 +186,7 @@ mod tests {
                     language: None,
                     confidence: None,
                     words: Vec::new(),
+                    temperature_fallbacks: 0,
                 },
             ]
         );

@@ -281,6 +281,7 @@ impl Worker {
                 language,
                 confidence,
                 words,
+                temperature_fallbacks,
             }) if index == chunk.index => Ok(Reply::Text(Transcription {
                 text,
                 full_window_retries,
@@ -288,6 +289,7 @@ impl Worker {
                 language,
                 confidence,
                 words,
+                temperature_fallbacks,
             })),
             Ok(Message::Failed {
                 chunk: index,

@@ -183,6 +183,7 @@ impl Emitter {
                 .push(next.merge_wait.as_secs_f64() * 1000.0);
         }
         self.tally.full_window_retries += u64::from(next.full_window_retries);
+        self.tally.temperature_fallbacks += u64::from(next.temperature_fallbacks);
         self.tally.early_starts_used += u64::from(next.early_decoded);
         if next.utterances.is_empty() {
             self.tally.chunks += 1;

@@ -37,3 +37,14 @@ impl WhisperTranscriber {
         Ok(Some(DetectedLanguage { code, probability }))
     }
 }
+
+/// Whisper's English name of the language with code `code` (`de` is "german"), as OpenAI's
+/// `verbose_json` names a language; `None` for a code Whisper does not know.
+///
+/// ```
+/// assert_eq!(steno_core::language_name("de"), Some("german"));
+/// assert_eq!(steno_core::language_name("xx"), None);
+/// ```
+pub fn language_name(code: &str) -> Option<&'static str> {
+    whisper_rs::get_lang_id(code).and_then(whisper_rs::get_lang_str_full)
+}

@@ -35,6 +35,10 @@ pub struct DecodingOptions {
     pub translate: bool,
     /// Time every word ([`Transcription::words`](crate::Transcription::words)).
     pub word_timestamps: bool,
+    /// Decode again at rising temperatures when a decode looks failed (a loop, or a mean
+    /// log-probability under -1), as OpenAI's Whisper does; deterministic, since each such
+    /// decode starts from a fresh state (see `whisper/fallback.rs`). Off by default.
+    pub temperature_fallback: bool,
 }
 
 impl Default for DecodingOptions {
@@ -45,6 +49,7 @@ impl Default for DecodingOptions {
             language: "en".to_owned(),
             translate: false,
             word_timestamps: false,
+            temperature_fallback: false,
         }
     }
 }
@@ -72,6 +77,9 @@ impl DecodingOptions {
         if self.word_timestamps {
             args.push("--word-timestamps".to_owned());
         }
+        if self.temperature_fallback {
+            args.push("--temperature-fallback".to_owned());
+        }
         args
     }
 
@@ -97,6 +105,9 @@ impl DecodingOptions {
         }
         if self.word_timestamps {
             parts.push("word timestamps".to_owned());
+        }
+        if self.temperature_fallback {
+            parts.push("temperature fallback".to_owned());
         }
         parts
     }
@@ -147,11 +158,12 @@ impl WhisperModel {
         if options.word_timestamps && !self.word_timestamps {
             // DTW alignment is set when whisper.cpp loads a model: load it again with it.
             if let Some(aligning) = super::words::aligning_context(&self.path, &self.context)? {
-                self.context = aligning;
+                self.context = Arc::new(aligning);
                 self.aligned = true;
             }
         }
         self.word_timestamps = options.word_timestamps;
+        self.temperature_fallback = options.temperature_fallback;
         match options.prompt {
             Some(prompt) => self.with_prompt(&prompt),
             None => Ok(self),
@@ -166,6 +178,7 @@ impl WhisperModel {
             language: self.language.clone(),
             translate: self.translate,
             word_timestamps: self.word_timestamps,
+            temperature_fallback: self.temperature_fallback,
         }
     }
 

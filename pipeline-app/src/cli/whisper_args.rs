@@ -33,6 +33,13 @@ pub(crate) struct WhisperArgs {
     /// whisper.cpp's DTW on the released Whisper sizes, and subtitle cues split at word times.
     #[arg(long)]
     pub(crate) word_timestamps: bool,
+
+    /// When a decode looks failed (a loop, or a mean log-probability under -1), decode it
+    /// again by sampling at temperatures 0.2 to 1.0, as OpenAI's Whisper does, until one does
+    /// not (deterministic: the same text on every backend). Counted in the report's
+    /// `temperature_fallbacks`.
+    #[arg(long)]
+    pub(crate) temperature_fallback: bool,
 }
 
 impl WhisperArgs {
@@ -44,6 +51,7 @@ impl WhisperArgs {
         options.language.clone_from(&self.language);
         options.translate = self.translate;
         options.word_timestamps = self.word_timestamps;
+        options.temperature_fallback = self.temperature_fallback;
         options
     }
 }

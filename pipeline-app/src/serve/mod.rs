@@ -76,6 +76,8 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         upload_chunker,
         interim_step: step_of(&args.decoding),
         prompt: args.decoding.whisper.prompt.clone(),
+        language: args.decoding.whisper.language.clone(),
+        translate: args.decoding.whisper.translate,
         early_start: !args.decoding.no_early_start,
         limits: Limits {
             max_streams: u32::from(args.max_streams),
@@ -242,6 +244,10 @@ pub(crate) struct Server {
     early_start: bool,
     /// The initial prompt of every decode (`--prompt`).
     prompt: Option<String>,
+    /// The language every request is decoded in (`--language`; `auto`: detected).
+    language: String,
+    /// Every request is translated into English (`--translate`).
+    translate: bool,
     limits: Limits,
     admission: Arc<Semaphore>,
     token: Option<String>,
@@ -298,6 +304,28 @@ impl Server {
             "prompt: this server decodes every request with one prompt ({served}, set by \
              `steno serve --prompt`); send that one or none"
         )
+    }
+
+    /// Why a client's `language` cannot be served, if it cannot: the server decodes every
+    /// request in its own (`--language`), so only that one (or none) is accepted, and any when
+    /// it detects the language.
+    fn other_language(&self, asked: &str) -> Option<String> {
+        let accepted = asked.is_empty() || asked == self.language || self.language == "auto";
+        (!accepted).then(|| {
+            format!(
+                "language `{asked}`: this server decodes every request in `{}` (set by `steno                  serve --language`, which also takes `auto`); send that one or none",
+                self.language
+            )
+        })
+    }
+
+    /// The task every request gets: `translate` with `--translate`, else `transcribe`.
+    fn task(&self) -> &'static str {
+        if self.translate {
+            "translate"
+        } else {
+            "transcribe"
+        }
     }
 
     /// HTTP 503 with `Retry-After` (the wait estimate): every place is taken.

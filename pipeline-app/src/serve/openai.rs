@@ -102,7 +102,7 @@ pub(crate) async fn transcriptions(
         return server.busy();
     };
     match transcribe(&server, request.file, &request.file_name).await {
-        Ok((segments, duration)) => respond(request.format, &segments, duration),
+        Ok((segments, duration)) => respond(&server, request.format, &segments, duration),
         Err(Failure::BadInput(problem)) => {
             refuse(StatusCode::BAD_REQUEST, &problem, "invalid_file")
         }
@@ -169,12 +169,10 @@ async fn read_request(server: &Server, mut multipart: Multipart) -> Result<Reque
                     }
                 }
             }
-            "language" if value.is_empty() || value == "en" => {}
             "language" => {
-                return Err(bad(format!(
-                    "language `{value}`: steno serves English for now (model {})",
-                    server.model_id
-                )));
+                if let Some(refusal) = server.other_language(&value) {
+                    return Err(bad(refusal));
+                }
             }
             "prompt" if value.is_empty() || server.prompt.as_deref() == Some(value.as_str()) => {}
             "prompt" => return Err(bad(server.other_prompt())),
@@ -251,7 +249,12 @@ async fn transcribe(
 }
 
 /// The response in the asked format.
-fn respond(format: ResponseFormat, segments: &[Segment], duration: f64) -> Response {
+fn respond(
+    server: &Server,
+    format: ResponseFormat,
+    segments: &[Segment],
+    duration: f64,
+) -> Response {
     let text = segments
         .iter()
         .map(|segment| segment.text.as_str())
@@ -267,8 +270,8 @@ fn respond(format: ResponseFormat, segments: &[Segment], duration: f64) -> Respo
             text_response("text/vtt; charset=utf-8", subtitles(Format::Vtt, segments))
         }
         ResponseFormat::VerboseJson => Json(json!({
-            "task": "transcribe",
-            "language": "english",
+            "task": server.task(),
+            "language": response_language(server, segments),
             "duration": duration,
             "text": text,
             "segments": segments.iter().enumerate().map(|(id, segment)| json!({
@@ -282,6 +285,22 @@ fn respond(format: ResponseFormat, segments: &[Segment], duration: f64) -> Respo
         }))
         .into_response(),
     }
+}
+
+/// The `language` of a `verbose_json` response, named as OpenAI names it ("english"): the text's
+/// language (English when translated), the first detected one with `--language auto`.
+fn response_language(server: &Server, segments: &[Segment]) -> &'static str {
+    let code = if server.translate {
+        "en"
+    } else if server.language == "auto" {
+        segments
+            .iter()
+            .find_map(|segment| segment.language.as_deref())
+            .unwrap_or("en")
+    } else {
+        server.language.as_str()
+    };
+    steno_core::language_name(code).unwrap_or("english")
 }
 
 fn text_response(content_type: &'static str, body: String) -> Response {

@@ -217,13 +217,12 @@ async fn read_options(
         format!("the first message must be a JSON object of options with a `uid`: {e}")
     })?;
     client.uid = Some(options.uid.clone());
-    if let Some(language) = options.language.as_deref()
-        && language != "en"
+    if let Some(refusal) = options
+        .language
+        .as_deref()
+        .and_then(|language| server.other_language(language))
     {
-        return Err(format!(
-            "language `{language}`: steno serves English for now (model {})",
-            server.model_id
-        ));
+        return Err(refusal);
     }
     if let Some(prompt) = options.initial_prompt.as_deref()
         && !prompt.is_empty()
@@ -231,14 +230,14 @@ async fn read_options(
     {
         return Err(server.other_prompt());
     }
-    if options
-        .task
-        .as_deref()
-        .is_some_and(|task| task != "transcribe")
+    // The server's task is its own (`--translate`); a client's default `transcribe` is let
+    // through either way, a `translate` only where the server translates.
+    if let Some(task) = options.task.as_deref()
+        && task != "transcribe"
+        && task != server.task()
     {
         return Err(format!(
-            "task `{}`: steno transcribes; translation is not served",
-            options.task.as_deref().unwrap_or_default()
+            "task `{task}`: this server transcribes; start it with `steno serve --translate`              (and a multilingual model) to translate"
         ));
     }
     Ok(options)

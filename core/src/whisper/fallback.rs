@@ -1,0 +1,108 @@
+//! Temperature fallback (`DecodingOptions::temperature_fallback`, off by default): a decode
+//! that looks failed (its words loop or compress like a loop, or its mean log-probability is
+//! under -1) is decoded again by sampling at rising temperatures, as OpenAI's Whisper does,
+//! until one does not look failed; when none passes, the likeliest of them is kept.
+//!
+//! Sampling draws from the random generator of each of the state's decoders. whisper.cpp seeds
+//! the first decoder's generator once, when the state is created (the others at every call):
+//! on a state that has decoded before, the draws would depend on its history, and so on which
+//! chunks that worker saw. Each fallback decode therefore runs on a fresh state, so its text
+//! depends only on the chunk and the options, on every backend.
+
+use whisper_rs::SamplingStrategy;
+
+use super::full::{Decoded, run_full};
+use super::{Task, WhisperTranscriber, pinned_params_with};
+use crate::window::{Degenerate, WindowPlan, degenerate};
+use crate::{Confidence, Error, Result, Transcription};
+
+/// Below this mean log-probability a decode is taken for failed (OpenAI's `logprob_threshold`).
+const LOGPROB_THRESHOLD: f32 = -1.0;
+
+/// The temperatures tried in turn (OpenAI's, after 0).
+const TEMPERATURES: [f32; 5] = [0.2, 0.4, 0.6, 0.8, 1.0];
+
+/// Candidates sampled at each temperature, the likeliest kept (OpenAI's `best_of`).
+const BEST_OF: i32 = 5;
+
+/// Whether a decode's output looks failed: words that loop or compress like a loop, or a mean
+/// log-probability under [`LOGPROB_THRESHOLD`]. No words is not a failure here: the voice
+/// detector can hear speech in a cough.
+fn looks_failed(text: &str, confidence: Option<Confidence>) -> bool {
+    let looping = matches!(
+        degenerate(text, 0, WindowPlan::FULL),
+        Some(Degenerate::Repeats | Degenerate::Compresses)
+    );
+    !text.is_empty() && (looping || confidence.is_some_and(|c| c.avg_logprob < LOGPROB_THRESHOLD))
+}
+
+/// The mean log-probability of a decode's text (none: the least likely).
+fn logprob(decoded: &Decoded) -> f32 {
+    decoded
+        .confidence
+        .map_or(f32::NEG_INFINITY, |c| c.avg_logprob)
+}
+
+impl WhisperTranscriber {
+    /// `decoded` (after `retries` full-window retries) as the chunk's transcription; with
+    /// temperature fallback on and `decoded` looking failed, the fallback's, which counts its
+    /// decodes.
+    pub(super) fn fall_back_if_failed(
+        &mut self,
+        index: usize,
+        samples: &[f32],
+        timestamps: bool,
+        decoded: Decoded,
+        retries: u32,
+    ) -> Result<Transcription> {
+        let mut best = decoded;
+        let mut tries = 0;
+        if let Some(context) = self.fallback.clone()
+            && looks_failed(&best.text, best.confidence)
+        {
+            let language = self.language_for(best.language.as_ref());
+            let prompt = self.prompt_tokens.clone();
+            for temperature in TEMPERATURES {
+                tries += 1;
+                let mut state = context
+                    .create_state()
+                    .map_err(|e| Error::transcribe_caused_by(index, "cannot create a state", e))?;
+                let task = Task {
+                    language: &language,
+                    translate: self.translate,
+                    words: self.words.is_some(),
+                };
+                let mut params = pinned_params_with(
+                    SamplingStrategy::Greedy { best_of: BEST_OF },
+                    self.threads,
+                    WindowPlan::FULL,
+                    timestamps,
+                    &prompt,
+                    task,
+                );
+                params.set_temperature(temperature);
+                let mut tried = run_full(
+                    &mut state, params, samples, index, timestamps, self.eot, self.words,
+                )?;
+                tried.language.clone_from(&best.language);
+                let failed = looks_failed(&tried.text, tried.confidence);
+                tracing::debug!(chunk = index, temperature, failed, text = %tried.text, "fallback");
+                if !failed || logprob(&tried) > logprob(&best) {
+                    best = tried;
+                }
+                if !failed {
+                    break;
+                }
+            }
+        }
+        Ok(Transcription {
+            text: best.text,
+            full_window_retries: retries,
+            timed: best.timed,
+            language: best.language,
+            confidence: best.confidence,
+            words: best.words,
+            temperature_fallbacks: tries,
+        })
+    }
+}
