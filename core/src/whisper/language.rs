@@ -1,4 +1,5 @@
-//! `--language auto`: the language of a chunk, detected before it is decoded.
+//! Languages: `--language auto`'s detection of a chunk's language before it is decoded, and
+//! languages' names as OpenAI writes them.
 
 use super::WhisperTranscriber;
 use crate::{DetectedLanguage, Error, Result};
