@@ -204,13 +204,18 @@ pub fn fast_case(name: &str) -> Option<&'static Case> {
     FAST_CASES.iter().find(|case| case.name == name)
 }
 
-/// Decoding options a model case runs with instead of the defaults (greedy, no prompt).
+/// Decoding options a model case runs with instead of the defaults (greedy, no prompt, no
+/// word timestamps, no temperature fallback).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModelOptions {
     /// Beams of the decode.
     pub beam_size: usize,
     /// The initial prompt of every decode.
     pub prompt: &'static str,
+    /// Every word timed (DTW alignment); the snapshot holds the words' times.
+    pub word_timestamps: bool,
+    /// Failed-looking decodes decoded again at raised temperatures.
+    pub temperature_fallback: bool,
 }
 
 impl ModelOptions {
@@ -220,6 +225,8 @@ impl ModelOptions {
         let mut decoding = steno_core::DecodingOptions::default();
         decoding.beam_size = self.beam_size;
         decoding.prompt = Some(self.prompt.to_owned());
+        decoding.word_timestamps = self.word_timestamps;
+        decoding.temperature_fallback = self.temperature_fallback;
         decoding
     }
 }
@@ -301,11 +308,14 @@ pub const MODEL_INPUTS: &[ModelInput] = &[
     ModelInput {
         case: "model_session_options",
         file: "session.wav",
-        summary: "the session decoded with beam search (2 beams) and an initial prompt, \
-                  options every backend's transcribers and workers must apply alike",
+        summary: "the session decoded with beam search (2 beams), an initial prompt, word \
+                  timestamps and temperature fallback, options every backend's transcribers \
+                  and workers must apply alike",
         options: Some(ModelOptions {
             beam_size: 2,
             prompt: "A reading: the quick brown fox, the window, the weather, the library.",
+            word_timestamps: true,
+            temperature_fallback: true,
         }),
     },
 ];

@@ -110,6 +110,9 @@ struct SnapshotLine<'a> {
     end: f64,
     speech_end: f64,
     text: &'a str,
+    /// Each timed word and its start and end (centiseconds), when words were asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    words: Option<Vec<(&'a str, f64, f64)>>,
 }
 
 fn centiseconds(seconds: f64) -> f64 {
@@ -131,6 +134,12 @@ fn render(
             end: centiseconds(segment.end),
             speech_end: centiseconds(segment.speech_end),
             text: &segment.text,
+            words: segment.words.as_ref().map(|words| {
+                words
+                    .iter()
+                    .map(|w| (w.word.as_str(), centiseconds(w.start), centiseconds(w.end)))
+                    .collect()
+            }),
         };
         match serde_json::to_string(&line) {
             Ok(json) => text.push_str(&json),

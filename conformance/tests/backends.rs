@@ -138,9 +138,13 @@ fn check_model_case(case: &str, make: &BackendFactory) {
                 "conformance/inputs/{} transcribed by Whisper tiny.en{}: every backend must \
                  produce exactly this",
                 input.file,
-                input.options.map_or_else(String::new, |options| format!(
-                    " with {} beams and the prompt {:?}",
-                    options.beam_size, options.prompt
+                                input.options.map_or_else(String::new, |options| format!(
+                    " with {} beams, the prompt {:?}, word timestamps {} and temperature \
+                     fallback {}",
+                    options.beam_size,
+                    options.prompt,
+                    options.word_timestamps,
+                    options.temperature_fallback
                 ))
             ),
         }, {

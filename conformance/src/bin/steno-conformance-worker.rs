@@ -3,13 +3,14 @@
 //! suite's pipeline names (see `steno_conformance::ProcessWorkers`):
 //!
 //! ```text
-//! steno-conformance-worker --model NAME [--threads N] [--beam-size N --prompt TEXT]
+//! steno-conformance-worker --model NAME [--threads N] [DECODING OPTIONS]
 //!                          [--nats URL --stream NAME]
 //! ```
 //!
 //! - when NAME is a Whisper model file, it is loaded with N threads (1 by default) and the
-//!   given beam size and prompt, and announced under its path and those options, as `steno
-//!   worker` does;
+//!   decoding options given as `steno worker` takes them (`--beam-size N`, `--prompt TEXT`,
+//!   `--language CODE`, `--translate`, `--word-timestamps`, `--temperature-fallback`: what
+//!   `DecodingOptions::worker_args` writes), and announced under its path and those options;
 //! - otherwise NAME must be a `steno_conformance::WorkerScript` name (a scripted
 //!   transcriber's spec, maybe stalled), which is served and announced as it is, so the
 //!   parent's check that the worker serves the pipeline's transcriber compares the whole
@@ -38,8 +39,7 @@ fn run() -> std::result::Result<(), String> {
     let mut model = None;
     let mut threads = 1;
     let mut nats = None;
-    let mut beam_size = 1;
-    let mut prompt = None;
+    let mut decoding = Decoding::default();
     let mut stream = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -51,12 +51,18 @@ fn run() -> std::result::Result<(), String> {
                     .ok_or("--threads needs a number")?;
             }
             "--beam-size" => {
-                beam_size = args
+                decoding.beam_size = args
                     .next()
                     .and_then(|value| value.parse().ok())
                     .ok_or("--beam-size needs a number")?;
             }
-            "--prompt" => prompt = Some(args.next().ok_or("--prompt needs a text")?),
+            "--prompt" => decoding.prompt = Some(args.next().ok_or("--prompt needs a text")?),
+            "--language" => {
+                decoding.language = Some(args.next().ok_or("--language needs a code")?);
+            }
+            "--translate" => decoding.translate = true,
+            "--word-timestamps" => decoding.word_timestamps = true,
+            "--temperature-fallback" => decoding.temperature_fallback = true,
             "--nats" => nats = Some(args.next().ok_or("--nats needs a URL")?),
             "--stream" => stream = Some(args.next().ok_or("--stream needs a name")?),
             other => return Err(format!("unknown argument {other}")),
@@ -64,7 +70,7 @@ fn run() -> std::result::Result<(), String> {
     }
     let model = model.ok_or("--model is required")?;
     let factory: Box<dyn TranscriberFactory> = if Path::new(&model).is_file() {
-        load_model(&model, threads, beam_size, prompt.as_deref())?
+        load_model(&model, threads, decoding)?
     } else {
         Box::new(WorkerScript::parse(&model).map_err(|e| e.to_string())?)
     };
@@ -86,21 +92,41 @@ fn run() -> std::result::Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
+/// The decoding options given, as `steno worker` takes them.
+#[derive(Debug, Default)]
+#[cfg_attr(
+    not(feature = "model"),
+    allow(dead_code, reason = "no model to decode with")
+)]
+struct Decoding {
+    beam_size: usize,
+    prompt: Option<String>,
+    language: Option<String>,
+    translate: bool,
+    word_timestamps: bool,
+    temperature_fallback: bool,
+}
+
 /// The Whisper model file at `path`, with `threads` threads per state and these options.
 #[cfg(feature = "model")]
 fn load_model(
     path: &str,
     threads: usize,
-    beam_size: usize,
-    prompt: Option<&str>,
+    decoding: Decoding,
 ) -> Result<Box<dyn TranscriberFactory>, String> {
+    let mut options = steno_core::DecodingOptions::default();
+    options.beam_size = decoding.beam_size.max(1);
+    options.prompt = decoding.prompt;
+    if let Some(language) = decoding.language {
+        options.language = language;
+    }
+    options.translate = decoding.translate;
+    options.word_timestamps = decoding.word_timestamps;
+    options.temperature_fallback = decoding.temperature_fallback;
     let model = steno_core::WhisperModel::load(path, threads)
-        .map_err(|e| e.to_string())?
-        .with_beam_size(beam_size);
-    Ok(match prompt {
-        Some(prompt) => Box::new(model.with_prompt(prompt).map_err(|e| e.to_string())?),
-        None => Box::new(model),
-    })
+        .and_then(|model| model.with_options(options))
+        .map_err(|e| e.to_string())?;
+    Ok(Box::new(model))
 }
 
 /// Without the `model` feature there is no Whisper to load the file with.
@@ -108,8 +134,7 @@ fn load_model(
 fn load_model(
     path: &str,
     _threads: usize,
-    _beam_size: usize,
-    _prompt: Option<&str>,
+    _decoding: Decoding,
 ) -> Result<Box<dyn TranscriberFactory>, String> {
     Err(format!(
         "{path}: this worker was built without the `model` feature, so it cannot load a model"
