@@ -19,9 +19,10 @@ pub(crate) struct WhisperArgs {
     pub(crate) prompt: Option<String>,
 
     /// The spoken language: a Whisper code (en, de, fr, es, ...), or `auto` to detect it in
-    /// every utterance (two more encoder passes each; the language and its probability are in
-    /// JSONL and the report). Other languages than English need a multilingual model
-    /// (`--model base`).
+    /// every chunk: each packed window of a file, each utterance in real time or with
+    /// --no-pack (one more full-window encoder pass each, about 2 s for base on 2 cores; the
+    /// language and its probability are in JSONL and the report). Other languages than
+    /// English need a multilingual model (`--model base`).
     #[arg(long, value_name = "CODE", default_value = "en")]
     pub(crate) language: String,
 
