@@ -5,9 +5,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
 
-use common::{fixture, jsonl_text_and_report, wer};
+use common::{fixture, jsonl_text_and_report, wer, whisper_turn};
 
 /// One JSON line of `--interim` output.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -21,10 +20,6 @@ struct Line {
     #[serde(default)]
     stable: Option<String>,
 }
-
-/// Held by each test while it runs the model: a real-time run shares the cores with nothing
-/// else, or its partials are skipped behind the other test's decodes.
-static MODEL_RUNS: Mutex<()> = Mutex::new(());
 
 fn lines(args: &[&str]) -> (Vec<Line>, serde_json::Value) {
     let (jsonl, report) = jsonl_text_and_report(args, &fixture("session.wav"));
@@ -85,7 +80,7 @@ fn check_partials(lines: &[Line]) -> Vec<(String, String)> {
 
 #[test]
 fn interim_on_a_file_writes_partials_and_changes_no_final() {
-    let _alone = MODEL_RUNS.lock().unwrap_or_else(PoisonError::into_inner);
+    let _alone = whisper_turn();
     let (with, report) = lines(&["--interim"]);
     let (without, _) = lines(&[]);
     assert_eq!(finals(&with), finals(&without));
@@ -102,7 +97,7 @@ fn interim_on_a_file_writes_partials_and_changes_no_final() {
 
 #[test]
 fn realtime_partials_come_before_each_final_and_end_close_to_it() {
-    let _alone = MODEL_RUNS.lock().unwrap_or_else(PoisonError::into_inner);
+    let _alone = whisper_turn();
     let (lines, report) = lines(&["--realtime", "--interim"]);
     // The finals are those of an offline run decoding each utterance alone with real time's
     // padding: interim results change no final, even in real time.

@@ -8,17 +8,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use common::{Segment, fixture, jsonl_and_report, run_ok, steno, texts, wer, words};
-
-/// One Whisper run at a time: ggml's threads spin, and two runs at once take far longer than
-/// one after the other.
-static WHISPER: Mutex<()> = Mutex::new(());
-
-fn whisper_turn() -> MutexGuard<'static, ()> {
-    WHISPER.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use common::{Segment, fixture, jsonl_and_report, run_ok, steno, texts, wer, whisper_turn, words};
 
 /// The sentences of `file` in `languages.tsv`: (language, words, English translation).
 fn sentences(file: &str) -> Vec<(String, String, String)> {

@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{fixture, parse_jsonl, session_opening, session_sentences, steno, texts, wer};
+use common::{
+    fixture, parse_jsonl, session_opening, session_sentences, steno, texts, wer, whisper_turn,
+};
 use steno_core::{
     Backend, CaptureSource, ChunkerConfig, CollectingSink, Pipeline, ScriptedTranscriber, VadKind,
     push_captured, ring,
@@ -178,6 +180,7 @@ impl LiveRun {
 
 #[test]
 fn live_capture_through_pulseaudio_transcribes_the_words_and_stops_cleanly_on_ctrl_c() {
+    let _turn = whisper_turn();
     let server = PulseServer::start();
     // The session's first two sentences, cut 0.15 s after the second one's speech ends: the
     // clip is over before the 400 ms hangover has closed that utterance.
@@ -256,6 +259,7 @@ fn live_capture_through_pulseaudio_transcribes_the_words_and_stops_cleanly_on_ct
 /// order spoken, with each side's words; the report counts each device apart.
 #[test]
 fn live_capture_of_two_devices_labels_each_line_in_the_order_spoken() {
+    let _turn = whisper_turn();
     let server = PulseServer::start();
     assert!(
         server.pactl(&["load-module", "module-null-sink", "sink_name=steno_them"]),
@@ -434,6 +438,7 @@ fn a_saturated_live_pipeline_counts_its_drops_and_stays_bounded() {
 /// audio were dropped in a two-second session, and no report of such numbers.
 #[test]
 fn a_device_that_is_not_paced_is_named_not_reported_as_drops() {
+    let _turn = whisper_turn();
     let dir = tempfile::tempdir().expect("temp dir");
     let report = dir.path().join("live.json");
     let output = steno()

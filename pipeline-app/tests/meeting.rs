@@ -5,17 +5,8 @@
 mod common;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use common::{Segment, fixture, parse_jsonl, run_ok, steno, wer, words};
-
-/// One Whisper run at a time: ggml's threads spin, and two runs at once take far longer than
-/// one after the other.
-static WHISPER: Mutex<()> = Mutex::new(());
-
-fn whisper_turn() -> MutexGuard<'static, ()> {
-    WHISPER.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use common::{Segment, fixture, parse_jsonl, run_ok, steno, wer, whisper_turn, words};
 
 /// The share of `sentence`'s words that `text` holds in order (their longest common
 /// subsequence over the sentence's length).

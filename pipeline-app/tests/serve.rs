@@ -9,20 +9,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use common::server::Server;
-use common::{fixture, parse_jsonl, run_ok, session_sentences, steno, texts, wer};
+use common::{fixture, parse_jsonl, run_ok, session_sentences, steno, texts, wer, whisper_turn};
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
-
-/// Tests that run Whisper take turns: ggml's threads spin, and two at once thrash.
-static WHISPER: Mutex<()> = Mutex::new(());
-
-fn whisper_turn() -> std::sync::MutexGuard<'static, ()> {
-    WHISPER.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 type Socket = WebSocket<TcpStream>;
 

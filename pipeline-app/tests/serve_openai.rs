@@ -7,23 +7,13 @@ mod common;
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use common::clients::{cues, run_script};
 use common::server::Server;
-use common::{SESSION_SECONDS, fixture, parse_jsonl, run_ok, steno, words};
+use common::{SESSION_SECONDS, fixture, parse_jsonl, run_ok, steno, whisper_turn, words};
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-/// The tests take turns: ggml's threads spin, and two decodes at once thrash; a real-time
-/// stream shares the cores with nothing else, or the server skips its partials (even the
-/// Python of another test's SDK calls is enough to lose some).
-static WHISPER: Mutex<()> = Mutex::new(());
-
-fn whisper_turn() -> std::sync::MutexGuard<'static, ()> {
-    WHISPER.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// What `openai_transcribe.py` or `openai_models.py` reports: the SDK's result and the name
 /// of its type, or the exception it raised.

@@ -6,18 +6,9 @@
 
 mod common;
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
 use common::server::client_python;
-use common::{Segment, fixture, jsonl_and_report, run_ok, steno, texts};
+use common::{Segment, fixture, jsonl_and_report, run_ok, steno, texts, whisper_turn};
 use serde_json::Value;
-
-/// One Whisper run at a time: ggml's threads spin.
-static WHISPER: Mutex<()> = Mutex::new(());
-
-fn whisper_turn() -> MutexGuard<'static, ()> {
-    WHISPER.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Checks that `segments` have words that spell their text, in order and inside them.
 fn check_words(segments: &[Segment]) {

@@ -4,6 +4,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Held by each test of a binary while it runs Whisper. ggml's threads spin, so two runs at
+/// once take far longer than one after the other, and a real-time run that shares the cores
+/// falls behind: its partials are skipped and its latencies mean nothing.
+static WHISPER: Mutex<()> = Mutex::new(());
+
+/// Waits until no other test of this binary runs Whisper; the turn lasts while the guard lives.
+pub(crate) fn whisper_turn() -> MutexGuard<'static, ()> {
+    WHISPER.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// The workspace root.
 pub(crate) fn root() -> PathBuf {
