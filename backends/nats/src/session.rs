@@ -222,33 +222,14 @@ impl Session {
         self.routes().sequences.remove(&sequence);
         Some(match answer {
             Answer::Frame {
-                message:
-                    Message::Text {
-                        text,
-                        full_window_retries,
-                        timed,
-                        language,
-                        confidence,
-                        words,
-                        temperature_fallbacks,
-                        ..
-                    },
+                message: Message::Text { transcription, .. },
                 delivered,
                 transcribed,
             } => {
                 if delivered > 1 {
                     self.redeliveries.fetch_add(1, Ordering::SeqCst);
                 }
-                let text = Transcription {
-                    text,
-                    full_window_retries,
-                    timed,
-                    language,
-                    confidence,
-                    words,
-                    temperature_fallbacks,
-                };
-                Ok((text, began.elapsed().saturating_sub(transcribed)))
+                Ok((transcription, began.elapsed().saturating_sub(transcribed)))
             }
             Answer::Frame {
                 message: Message::Failed { problem, .. },

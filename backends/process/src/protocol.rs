@@ -10,8 +10,13 @@
 //! | 1    | [`Message::Hello`]      | parent → worker | magic `STNW`, `u16` version                              |
 //! | 2    | [`Message::Ready`]      | worker → parent | magic `STNW`, `u16` version, `u32` threads, model name   |
 //! | 3    | [`Message::Transcribe`] | parent → worker | `u64` chunk index, `u64` first sample, `u32` sample count `n`, `n` x `f32` (16 kHz mono), `u32` utterance count `m`, `m` x (`u64` index, `u64` first sample, `u64` end, `u64` end of speech) |
-//! | 4    | [`Message::Text`]       | worker → parent | `u64` chunk index, `u32` full-window retries, `u32` timed piece count `k`, `k` x (`u64` start, `u64` end, `u32` length `l`, `l` bytes of text), text |
+//! | 4    | [`Message::Text`]       | worker → parent | `u64` chunk index, `u32` full-window retries, `u32` timed piece count `k`, `k` x (`u64` start, `u64` end, `u32` length `l`, `l` bytes of text, confidence, words), confidence, words, `u8` language code length `c` (0: none), `c` bytes of code and `f32` probability when `c` > 0, `u32` temperature fallbacks, text |
 //! | 5    | [`Message::Failed`]     | worker → parent | `u64` chunk index, what went wrong                       |
+//!
+//! In `Text`, a confidence is a `u8` flag (0: none), then when it is 1 `f32` mean
+//! log-probability, `f32` no-speech probability and `u32` token count; words are a `u32`
+//! count `w`, then `w` x (`u64` start, `u64` end, `f32` probability, `u32` length `l`, `l`
+//! bytes of text).
 //!
 //! A session: the parent sends `Hello`; the worker, its model loaded, answers `Ready` with its
 //! own version and the identity of its model (the parent refuses a worker of another version or
@@ -28,7 +33,8 @@
 use std::io::{self, Read, Write};
 
 use steno_core::{
-    Chunk, Confidence, DetectedLanguage, MAX_CHUNK_LIMIT, SAMPLE_RATE, TimedText, Utterance, Word,
+    Chunk, Confidence, DetectedLanguage, MAX_CHUNK_LIMIT, SAMPLE_RATE, TimedText, Transcription,
+    Utterance, Word,
 };
 
 /// The most words one text may carry: far more than a 30 s window holds.
@@ -69,7 +75,8 @@ fn put_confidence(body: &mut Vec<u8>, confidence: Option<Confidence>) {
 /// The protocol version this build speaks.
 ///
 /// Version 2 added the full-window retries to `Text`; version 3 the utterances of a packed
-/// window to `Transcribe` and its timed text to `Text`.
+/// window to `Transcribe` and its timed text to `Text`; version 4 the detected language,
+/// confidence, words and temperature fallbacks to `Text`.
 pub const PROTOCOL_VERSION: u16 = 4;
 
 /// The most utterances one packed window, and timed pieces one answer, may hold: a 30 s
@@ -122,24 +129,13 @@ pub enum Message {
     },
     /// Parent to worker: transcribe this chunk.
     Transcribe(Chunk),
-    /// Worker to parent: the text of a chunk (empty when it held no speech).
+    /// Worker to parent: what the transcriber made of a chunk (its text is empty when the
+    /// chunk held no speech).
     Text {
         /// Index of the chunk.
         chunk: usize,
-        /// Its text.
-        text: String,
-        /// Full-window decodes the worker's loop guard needed for it.
-        full_window_retries: u32,
-        /// A packed window's text in timed pieces (empty otherwise).
-        timed: Vec<TimedText>,
-        /// The language detected in the chunk, if the transcriber detected it.
-        language: Option<DetectedLanguage>,
-        /// How sure the transcriber is of the text, if it says.
-        confidence: Option<Confidence>,
-        /// Its words, timed, when they were asked for (a packed window's are in `timed`).
-        words: Vec<Word>,
-        /// Decodes at a raised temperature it needed.
-        temperature_fallbacks: u32,
+        /// The transcriber's answer, whole.
+        transcription: Transcription,
     },
     /// Worker to parent: the transcriber failed on a chunk (the worker itself is fine).
     Failed {
@@ -323,13 +319,16 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
         Message::Transcribe(chunk) => encode_chunk(chunk, &mut body)?,
         Message::Text {
             chunk,
-            text,
-            full_window_retries,
-            timed,
-            language,
-            confidence,
-            words,
-            temperature_fallbacks,
+            transcription:
+                Transcription {
+                    text,
+                    full_window_retries,
+                    timed,
+                    language,
+                    confidence,
+                    words,
+                    temperature_fallbacks,
+                },
         } => {
             if timed.len() > MAX_PARTS {
                 return Err(malformed(
@@ -660,13 +659,15 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
             let text = payload.rest_as_text()?;
             Ok(Message::Text {
                 chunk,
-                text,
-                full_window_retries,
-                timed,
-                language,
-                confidence,
-                words,
-                temperature_fallbacks,
+                transcription: Transcription {
+                    text,
+                    full_window_retries,
+                    timed,
+                    language,
+                    confidence,
+                    words,
+                    temperature_fallbacks,
+                },
             })
         }
         _ => {
@@ -719,59 +720,63 @@ mod tests {
         )));
         round_trip(Message::Text {
             chunk: 3,
-            text: "Héllo, wörld.".into(),
-            full_window_retries: 1,
-            timed: vec![
-                TimedText {
-                    start: 0,
-                    end: 16_000,
-                    text: "Héllo,".into(),
-                    confidence: Some(Confidence {
-                        avg_logprob: -0.25,
-                        no_speech_prob: 0.125,
-                        tokens: 3,
-                    }),
-                    words: vec![Word {
+            transcription: Transcription {
+                text: "Héllo, wörld.".into(),
+                full_window_retries: 1,
+                timed: vec![
+                    TimedText {
+                        start: 0,
+                        end: 16_000,
                         text: "Héllo,".into(),
-                        start: 800,
-                        end: 15_000,
-                        probability: 0.75,
-                    }],
-                },
-                TimedText {
-                    start: 20_000,
-                    end: 40_000,
-                    text: "wörld.".into(),
-                    confidence: None,
-                    words: Vec::new(),
-                },
-            ],
-            language: Some(DetectedLanguage {
-                code: "de".into(),
-                probability: 0.875,
-            }),
-            confidence: Some(Confidence {
-                avg_logprob: -0.5,
-                no_speech_prob: 0.25,
-                tokens: 5,
-            }),
-            words: Vec::new(),
-            temperature_fallbacks: 3,
+                        confidence: Some(Confidence {
+                            avg_logprob: -0.25,
+                            no_speech_prob: 0.125,
+                            tokens: 3,
+                        }),
+                        words: vec![Word {
+                            text: "Héllo,".into(),
+                            start: 800,
+                            end: 15_000,
+                            probability: 0.75,
+                        }],
+                    },
+                    TimedText {
+                        start: 20_000,
+                        end: 40_000,
+                        text: "wörld.".into(),
+                        confidence: None,
+                        words: Vec::new(),
+                    },
+                ],
+                language: Some(DetectedLanguage {
+                    code: "de".into(),
+                    probability: 0.875,
+                }),
+                confidence: Some(Confidence {
+                    avg_logprob: -0.5,
+                    no_speech_prob: 0.25,
+                    tokens: 5,
+                }),
+                words: Vec::new(),
+                temperature_fallbacks: 3,
+            },
         });
         round_trip(Message::Text {
             chunk: 4,
-            text: String::new(),
-            full_window_retries: 0,
-            timed: Vec::new(),
-            language: None,
-            confidence: None,
-            words: vec![Word {
-                text: "Hi.".into(),
-                start: 0,
-                end: 4_000,
-                probability: 0.5,
-            }],
-            temperature_fallbacks: 0,
+            transcription: Transcription {
+                text: String::new(),
+                full_window_retries: 0,
+                timed: Vec::new(),
+                language: None,
+                confidence: None,
+                words: vec![Word {
+                    text: "Hi.".into(),
+                    start: 0,
+                    end: 4_000,
+                    probability: 0.5,
+                }],
+                temperature_fallbacks: 0,
+            },
         });
         round_trip(Message::Failed {
             chunk: 5,

@@ -72,15 +72,9 @@ pub fn serve(factory: &dyn TranscriberFactory, input: impl Read, output: impl Wr
 /// cannot cross a pipe or a broker as values).
 pub fn answer(transcriber: &mut dyn Transcriber, chunk: &Chunk) -> Message {
     match transcriber.transcribe(chunk) {
-        Ok(done) => Message::Text {
+        Ok(transcription) => Message::Text {
             chunk: chunk.index,
-            text: done.text,
-            full_window_retries: done.full_window_retries,
-            timed: done.timed,
-            language: done.language,
-            confidence: done.confidence,
-            words: done.words,
-            temperature_fallbacks: done.temperature_fallbacks,
+            transcription,
         },
         Err(Error::Transcribe {
             problem, source, ..
@@ -166,13 +160,7 @@ mod tests {
                 },
                 Message::Text {
                     chunk: 0,
-                    text: "chunk 0 at 0.00-0.50".into(),
-                    full_window_retries: 0,
-                    timed: Vec::new(),
-                    language: None,
-                    confidence: None,
-                    words: Vec::new(),
-                    temperature_fallbacks: 0,
+                    transcription: "chunk 0 at 0.00-0.50".to_owned().into(),
                 },
                 Message::Failed {
                     chunk: 1,
@@ -180,13 +168,7 @@ mod tests {
                 },
                 Message::Text {
                     chunk: 2,
-                    text: "chunk 2 at 2.00-2.50".into(),
-                    full_window_retries: 0,
-                    timed: Vec::new(),
-                    language: None,
-                    confidence: None,
-                    words: Vec::new(),
-                    temperature_fallbacks: 0,
+                    transcription: "chunk 2 at 2.00-2.50".to_owned().into(),
                 },
             ]
         );

@@ -275,22 +275,8 @@ impl Worker {
         match answer {
             Ok(Message::Text {
                 chunk: index,
-                text,
-                full_window_retries,
-                timed,
-                language,
-                confidence,
-                words,
-                temperature_fallbacks,
-            }) if index == chunk.index => Ok(Reply::Text(Transcription {
-                text,
-                full_window_retries,
-                timed,
-                language,
-                confidence,
-                words,
-                temperature_fallbacks,
-            })),
+                transcription,
+            }) if index == chunk.index => Ok(Reply::Text(transcription)),
             Ok(Message::Failed {
                 chunk: index,
                 problem,
