@@ -15,16 +15,13 @@ mod abort;
 mod clean;
 mod fallback;
 mod full;
-
 mod language;
-
 mod options;
 mod words;
 
 use abort::stop_when_overtaken;
 pub use clean::clean_text;
 use full::{Decoded, run_full};
-
 pub use language::language_name;
 pub use options::DecodingOptions;
 
@@ -58,21 +55,11 @@ pub struct WhisperModel {
     context: Arc<WhisperContext>,
     path: PathBuf,
     threads_per_state: usize,
-    /// Beams of the decode; 1 is greedy (the default).
-    beam_size: usize,
-    /// The initial prompt, and its tokens (given to every decode).
-    prompt: Option<String>,
+    options: DecodingOptions,
+    /// The prompt's tokens (empty without one), made once: every decode is given them.
     prompt_tokens: Arc<[i32]>,
-    /// The spoken language's code, or `auto` ([`DecodingOptions::language`]).
-    language: String,
-    /// Translate into English ([`DecodingOptions::translate`]).
-    translate: bool,
-    /// Time every word ([`DecodingOptions::word_timestamps`]).
-    word_timestamps: bool,
     /// The context was loaded with DTW alignment: words are timed by it.
     aligned: bool,
-    /// Decode failed-looking chunks again at rising temperatures.
-    temperature_fallback: bool,
 }
 
 impl std::fmt::Debug for WhisperModel {
@@ -80,10 +67,7 @@ impl std::fmt::Debug for WhisperModel {
         f.debug_struct("WhisperModel")
             .field("path", &self.path)
             .field("threads_per_state", &self.threads_per_state)
-            .field("beam_size", &self.beam_size)
-            .field("prompt", &self.prompt)
-            .field("language", &self.language)
-            .field("translate", &self.translate)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
@@ -107,14 +91,9 @@ impl WhisperModel {
             context: Arc::new(context),
             path: path.to_path_buf(),
             threads_per_state: threads_per_state.max(1),
-            beam_size: 1,
-            prompt: None,
+            options: DecodingOptions::default(),
             prompt_tokens: Arc::from([]),
-            language: "en".to_owned(),
-            translate: false,
-            word_timestamps: false,
             aligned: false,
-            temperature_fallback: false,
         })
     }
 
@@ -145,7 +124,7 @@ impl WhisperModel {
         params.set_print_progress(false);
         params.set_print_realtime(false);
         params.set_print_timestamps(false);
-        let eot = transcriber.eot;
+        let eot = transcriber.settings.eot;
         Ok(run_full(&mut transcriber.state, params, samples, 0, false, eot, None)?.text)
     }
 
@@ -160,22 +139,22 @@ impl WhisperModel {
                 .map_err(|e| Error::model_caused_by(&self.path, "cannot create a state", e))
         };
         let state = create_state()?;
-        let detector = if self.language == DecodingOptions::AUTO {
+        let detector = if self.options.detects_language() {
             Some(create_state()?)
         } else {
             None
         };
         Ok(WhisperTranscriber {
             state,
-            threads: self.threads_per_state,
-            beam_size: self.beam_size,
-            prompt_tokens: self.prompt_tokens.clone(),
-            language: self.language.clone(),
-            translate: self.translate,
-            words: self.word_timestamps.then_some(self.aligned),
-            fallback: self.temperature_fallback.then(|| Arc::clone(&self.context)),
             detector,
-            eot: self.context.token_eot(),
+            context: Arc::clone(&self.context),
+            settings: Settings {
+                threads: self.threads_per_state,
+                options: self.options.clone(),
+                prompt_tokens: Arc::clone(&self.prompt_tokens),
+                aligned: self.aligned,
+                eot: self.context.token_eot(),
+            },
         })
     }
 }
@@ -225,104 +204,105 @@ fn route_whisper_logs_to_tracing() {
 /// One Whisper state: transcribes chunks one at a time.
 pub struct WhisperTranscriber {
     state: WhisperState,
-    threads: usize,
-    beam_size: usize,
-    /// The initial prompt's tokens, given to every decode (empty: none).
-    prompt_tokens: Arc<[i32]>,
-    /// The spoken language's code, or `auto`: detected in every chunk.
-    language: String,
-    translate: bool,
-    /// With word timestamps: whether the words are aligned by DTW (else token timestamps).
-    words: Option<bool>,
-    /// With temperature fallback: the model, to make each fallback decode a fresh state.
-    fallback: Option<Arc<WhisperContext>>,
     /// With `auto`: the state that detects the language (see `detect_language`).
     detector: Option<WhisperState>,
-    /// The end-of-text token: ids from it on are special (timestamps, markers), not text.
-    eot: i32,
+    /// The model, to make a fresh state for each temperature-fallback decode.
+    context: Arc<WhisperContext>,
+    settings: Settings,
 }
 
 impl std::fmt::Debug for WhisperTranscriber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WhisperTranscriber")
-            .field("threads", &self.threads)
+            .field("threads", &self.settings.threads)
+            .field("options", &self.settings.options)
             .finish_non_exhaustive()
     }
 }
 
-/// The decoding parameters for one decode under `plan`, with segment timestamps when the
-/// chunk is a packed window. Everything that changes the text is fixed here so every backend,
-/// worker and run produces the same output for the same chunk.
-fn pinned_params<'a>(
+/// What every decode of a transcriber is given, fixed for the run. Everything that changes
+/// the text is set from here ([`Settings::params`]), so every backend, worker and run
+/// produces the same output for the same chunk.
+struct Settings {
     threads: usize,
-    beam_size: usize,
-    plan: WindowPlan,
-    timestamps: bool,
-    prompt_tokens: &'a [i32],
-    task: Task<'a>,
-) -> FullParams<'a, 'a> {
-    let strategy = match beam_size {
-        0 | 1 => SamplingStrategy::Greedy { best_of: 1 },
-        beams => SamplingStrategy::BeamSearch {
-            beam_size: i32::try_from(beams).unwrap_or(1),
-            // whisper.cpp's default: no patience factor.
-            patience: -1.0,
-        },
-    };
-    pinned_params_with(strategy, threads, plan, timestamps, prompt_tokens, task)
+    options: DecodingOptions,
+    /// The prompt's tokens (empty without one).
+    prompt_tokens: Arc<[i32]>,
+    /// Words are timed by DTW alignment (else by whisper.cpp's token timestamps).
+    aligned: bool,
+    /// The end-of-text token: ids from it on are special (timestamps, markers), not text.
+    eot: i32,
 }
 
-/// [`pinned_params`] with another search `strategy` (the temperature fallback's sampling).
-fn pinned_params_with<'a>(
-    strategy: SamplingStrategy,
-    threads: usize,
-    plan: WindowPlan,
-    timestamps: bool,
-    prompt_tokens: &'a [i32],
-    task: Task<'a>,
-) -> FullParams<'a, 'a> {
-    let mut params = FullParams::new(strategy);
-    params.set_n_threads(i32::try_from(threads).unwrap_or(1));
-    // 0 is whisper.cpp's "the model's full window" and "no limit of our own".
-    let audio_ctx = if plan.is_full() { 0 } else { plan.audio_ctx };
-    params.set_audio_ctx(i32::try_from(audio_ctx).unwrap_or(0));
-    params.set_max_tokens(plan.max_tokens.map_or(0, |n| i32::try_from(n).unwrap_or(0)));
-    // The language is given, never left to whisper.cpp to detect: its own detection runs the
-    // encoder with the window size of the state's previous decode, which would make the text
-    // depend on which chunk a state saw before (`detect_language` does it deterministically).
-    params.set_language(Some(task.language));
-    params.set_translate(task.translate);
-    params.set_token_timestamps(task.words);
-    // Each chunk stands alone: no text carried over from earlier chunks, so the order in which
-    // workers see chunks cannot change the output.
-    params.set_no_context(true);
-    // The initial prompt, the same for every chunk. Given as tokens (made once per model):
-    // whisper-rs leaks the string it is given as text on every call.
-    if !prompt_tokens.is_empty() {
-        params.set_tokens(prompt_tokens);
+impl Settings {
+    /// With word timestamps: whether the words are aligned by DTW; `None` without them.
+    fn words(&self) -> Option<bool> {
+        self.options.word_timestamps.then_some(self.aligned)
     }
-    // Temperature 0 and no fallback: decoding is deterministic.
-    params.set_temperature(0.0);
-    params.set_temperature_inc(0.0);
-    params.set_suppress_blank(true);
-    params.set_suppress_nst(true);
-    // A lone utterance is one segment; a packed window's segments are timed, so that each
-    // piece of text can go back to the utterance it was spoken in.
-    params.set_no_timestamps(!timestamps);
-    params.set_print_special(false);
-    params.set_print_progress(false);
-    params.set_print_realtime(false);
-    params.set_print_timestamps(false);
-    params
-}
 
-/// What a decode is asked to do: transcribe (or translate) speech in this language.
-#[derive(Debug, Clone, Copy)]
-struct Task<'a> {
-    language: &'a str,
-    translate: bool,
-    /// Time the words (whisper.cpp's token timestamps; DTW times come with the context).
-    words: bool,
+    /// The language to decode in: the detected one with `auto`, else the one given.
+    fn language<'a>(&'a self, detected: Option<&'a DetectedLanguage>) -> &'a str {
+        detected.map_or(self.options.language.as_str(), |found| found.code.as_str())
+    }
+
+    /// The options' search: greedy, or beam search with their beams.
+    fn search(&self) -> SamplingStrategy {
+        match self.options.beam_size {
+            0 | 1 => SamplingStrategy::Greedy { best_of: 1 },
+            beams => SamplingStrategy::BeamSearch {
+                beam_size: i32::try_from(beams).unwrap_or(1),
+                // whisper.cpp's default: no patience factor.
+                patience: -1.0,
+            },
+        }
+    }
+
+    /// The parameters of one decode by `strategy` in `language` under `plan`, with segment
+    /// timestamps when the chunk is a packed window and token timestamps when `words`.
+    fn params<'a>(
+        &'a self,
+        strategy: SamplingStrategy,
+        plan: WindowPlan,
+        timestamps: bool,
+        language: &'a str,
+        words: bool,
+    ) -> FullParams<'a, 'a> {
+        let mut params = FullParams::new(strategy);
+        params.set_n_threads(i32::try_from(self.threads).unwrap_or(1));
+        // 0 is whisper.cpp's "the model's full window" and "no limit of our own".
+        let audio_ctx = if plan.is_full() { 0 } else { plan.audio_ctx };
+        params.set_audio_ctx(i32::try_from(audio_ctx).unwrap_or(0));
+        params.set_max_tokens(plan.max_tokens.map_or(0, |n| i32::try_from(n).unwrap_or(0)));
+        // The language is given, never left to whisper.cpp to detect: its own detection runs
+        // the encoder with the window size of the state's previous decode, which would make
+        // the text depend on which chunk a state saw before (`detect_language` does it
+        // deterministically).
+        params.set_language(Some(language));
+        params.set_translate(self.options.translate);
+        params.set_token_timestamps(words);
+        // Each chunk stands alone: no text carried over from earlier chunks, so the order in
+        // which workers see chunks cannot change the output.
+        params.set_no_context(true);
+        // The initial prompt, the same for every chunk. Given as tokens (made once per
+        // model): whisper-rs leaks the string it is given as text on every call.
+        if !self.prompt_tokens.is_empty() {
+            params.set_tokens(&self.prompt_tokens);
+        }
+        // Temperature 0 and no fallback inside whisper.cpp: decoding is deterministic (the
+        // opt-in fallback is steno's own, `whisper/fallback.rs`).
+        params.set_temperature(0.0);
+        params.set_temperature_inc(0.0);
+        params.set_suppress_blank(true);
+        params.set_suppress_nst(true);
+        // A lone utterance is one segment; a packed window's segments are timed, so that each
+        // piece of text can go back to the utterance it was spoken in.
+        params.set_no_timestamps(!timestamps);
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        params
+    }
 }
 
 /// What one unguarded decode gave ([`WhisperTranscriber::decode`]).
@@ -363,20 +343,15 @@ impl WhisperTranscriber {
         timestamps: bool,
         detected: Option<DetectedLanguage>,
     ) -> Result<Decoded> {
-        let prompt = self.prompt_tokens.clone();
-        let language = self.language_for(detected.as_ref());
-        let task = Task {
-            language: &language,
-            translate: self.translate,
-            words: self.words.is_some(),
-        };
-        let params = pinned_params(
-            self.threads,
-            self.beam_size,
+        let settings = &self.settings;
+        let words = settings.words();
+        let language = settings.language(detected.as_ref());
+        let params = settings.params(
+            settings.search(),
             plan,
             timestamps,
-            &prompt,
-            task,
+            language,
+            words.is_some(),
         );
         let mut decoded = run_full(
             &mut self.state,
@@ -384,8 +359,8 @@ impl WhisperTranscriber {
             samples,
             index,
             timestamps,
-            self.eot,
-            self.words,
+            settings.eot,
+            words,
         )?;
         decoded.language = detected;
         Ok(decoded)
@@ -401,15 +376,10 @@ impl WhisperTranscriber {
         overtaken: &Overtaken,
     ) -> Result<Option<Decoded>> {
         let detected = self.detect_language(index, samples)?;
-        let prompt = self.prompt_tokens.clone();
-        let language = self.language_for(detected.as_ref());
+        let settings = &self.settings;
+        let language = settings.language(detected.as_ref());
         // A partial's words are not written: no need to time them.
-        let task = Task {
-            language: &language,
-            translate: self.translate,
-            words: false,
-        };
-        let mut params = pinned_params(self.threads, self.beam_size, plan, false, &prompt, task);
+        let mut params = settings.params(settings.search(), plan, false, language, false);
         stop_when_overtaken(&mut params, overtaken);
         match run_full(
             &mut self.state,
@@ -417,7 +387,7 @@ impl WhisperTranscriber {
             samples,
             index,
             false,
-            self.eot,
+            settings.eot,
             None,
         ) {
             _ if overtaken.is_overtaken() => Ok(None),

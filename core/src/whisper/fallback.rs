@@ -11,8 +11,8 @@
 
 use whisper_rs::SamplingStrategy;
 
+use super::WhisperTranscriber;
 use super::full::{Decoded, run_full};
-use super::{Task, WhisperTranscriber, pinned_params_with};
 use crate::window::{Degenerate, WindowPlan, degenerate};
 use crate::{Confidence, Error, Result, Transcription};
 
@@ -48,7 +48,7 @@ impl WhisperTranscriber {
     /// temperature fallback on and `decoded` looking failed, the fallback's, which counts its
     /// decodes.
     pub(super) fn fall_back_if_failed(
-        &mut self,
+        &self,
         index: usize,
         samples: &[f32],
         timestamps: bool,
@@ -57,34 +57,35 @@ impl WhisperTranscriber {
     ) -> Result<Transcription> {
         let mut best = decoded;
         let mut tries = 0;
-        if let Some(context) = self.fallback.clone()
-            && looks_failed(&best.text, best.confidence)
-        {
-            let language = self.language_for(best.language.as_ref());
-            let prompt = self.prompt_tokens.clone();
+        if self.settings.options.temperature_fallback && looks_failed(&best.text, best.confidence) {
+            let settings = &self.settings;
+            let words = settings.words();
+            let detected = best.language.clone();
+            let language = settings.language(detected.as_ref());
             for temperature in TEMPERATURES {
                 tries += 1;
-                let mut state = context
+                let mut state = self
+                    .context
                     .create_state()
                     .map_err(|e| Error::transcribe_caused_by(index, "cannot create a state", e))?;
-                let task = Task {
-                    language: &language,
-                    translate: self.translate,
-                    words: self.words.is_some(),
-                };
-                let mut params = pinned_params_with(
+                let mut params = settings.params(
                     SamplingStrategy::Greedy { best_of: BEST_OF },
-                    self.threads,
                     WindowPlan::FULL,
                     timestamps,
-                    &prompt,
-                    task,
+                    language,
+                    words.is_some(),
                 );
                 params.set_temperature(temperature);
                 let mut tried = run_full(
-                    &mut state, params, samples, index, timestamps, self.eot, self.words,
+                    &mut state,
+                    params,
+                    samples,
+                    index,
+                    timestamps,
+                    settings.eot,
+                    words,
                 )?;
-                tried.language.clone_from(&best.language);
+                tried.language.clone_from(&detected);
                 let failed = looks_failed(&tried.text, tried.confidence);
                 tracing::debug!(chunk = index, temperature, failed, text = %tried.text, "fallback");
                 if !failed || logprob(&tried) > logprob(&best) {

@@ -5,11 +5,6 @@ use super::WhisperTranscriber;
 use crate::{DetectedLanguage, Error, Result};
 
 impl WhisperTranscriber {
-    /// The language to decode in: the detected one with `auto`, else the one given.
-    pub(super) fn language_for(&self, detected: Option<&DetectedLanguage>) -> String {
-        detected.map_or_else(|| self.language.clone(), |found| found.code.clone())
-    }
-
     /// With `--language auto`: the language spoken in `samples`, by Whisper's own detector
     /// (the first decoder step's language-token probabilities) on the full 30 s window, as
     /// Whisper was trained to detect (and as whisper.cpp's CLI and faster-whisper do): on the
@@ -26,9 +21,10 @@ impl WhisperTranscriber {
         let Some(detector) = self.detector.as_mut() else {
             return Ok(None);
         };
+        let threads = self.settings.threads;
         let failed = |e| Error::transcribe_caused_by(index, "language detection failed", e);
-        detector.pcm_to_mel(samples, self.threads).map_err(failed)?;
-        let (id, probabilities) = detector.lang_detect(0, self.threads).map_err(failed)?;
+        detector.pcm_to_mel(samples, threads).map_err(failed)?;
+        let (id, probabilities) = detector.lang_detect(0, threads).map_err(failed)?;
         let code = whisper_rs::get_lang_str(id).unwrap_or("en").to_owned();
         let probability = usize::try_from(id)
             .ok()

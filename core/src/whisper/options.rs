@@ -1,6 +1,6 @@
 //! The decoding options a model is built with ([`DecodingOptions`]: beams, an initial
-//! prompt, the language, translation) and the name that carries them: what a process worker
-//! must announce to be used.
+//! prompt, the language, translation, word timestamps, temperature fallback) and the name
+//! that carries them: what a process worker must announce to be used.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -129,7 +129,7 @@ impl WhisperModel {
     /// [`Error::Config`] naming the option: an unknown language code, another language than
     /// English or translation on an English-only model, or a prompt that
     /// [`with_prompt`](Self::with_prompt) refuses.
-    pub fn with_options(mut self, options: DecodingOptions) -> Result<Self> {
+    pub fn with_options(mut self, mut options: DecodingOptions) -> Result<Self> {
         let language = options.language.as_str();
         if language != DecodingOptions::AUTO && whisper_rs::get_lang_id(language).is_none() {
             return Err(Error::Config(format!(
@@ -152,19 +152,19 @@ impl WhisperModel {
                 )));
             }
         }
-        self.beam_size = options.beam_size.max(1);
-        self.language = options.language;
-        self.translate = options.translate;
-        if options.word_timestamps && !self.word_timestamps {
+        if options.word_timestamps && !self.aligned {
             // DTW alignment is set when whisper.cpp loads a model: load it again with it.
             if let Some(aligning) = super::words::aligning_context(&self.path, &self.context)? {
                 self.context = Arc::new(aligning);
                 self.aligned = true;
             }
         }
-        self.word_timestamps = options.word_timestamps;
-        self.temperature_fallback = options.temperature_fallback;
-        match options.prompt {
+        // The prompt is set by `with_prompt`, which checks it and makes its tokens.
+        let prompt = options.prompt.take();
+        options.beam_size = options.beam_size.max(1);
+        self.options = options;
+        self.prompt_tokens = Arc::from([]);
+        match prompt {
             Some(prompt) => self.with_prompt(&prompt),
             None => Ok(self),
         }
@@ -172,14 +172,7 @@ impl WhisperModel {
 
     /// The options the model decodes with.
     pub fn options(&self) -> DecodingOptions {
-        DecodingOptions {
-            beam_size: self.beam_size,
-            prompt: self.prompt.clone(),
-            language: self.language.clone(),
-            translate: self.translate,
-            word_timestamps: self.word_timestamps,
-            temperature_fallback: self.temperature_fallback,
-        }
+        self.options.clone()
     }
 
     /// Decodes with beam search of `beam_size` beams instead of greedily (1, the default):
@@ -194,7 +187,7 @@ impl WhisperModel {
     /// ```
     #[must_use]
     pub fn with_beam_size(mut self, beam_size: usize) -> Self {
-        self.beam_size = beam_size.max(1);
+        self.options.beam_size = beam_size.max(1);
         self
     }
 
@@ -240,7 +233,7 @@ impl WhisperModel {
                 tokens.len()
             )));
         }
-        self.prompt = Some(prompt.to_owned());
+        self.options.prompt = Some(prompt.to_owned());
         self.prompt_tokens = Arc::from(tokens);
         Ok(self)
     }
