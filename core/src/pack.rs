@@ -87,11 +87,38 @@ impl Packer {
     }
 }
 
+/// An utterance's part of a packed window's transcription.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct WindowPart {
+    /// Its text (empty when the window gave it none).
+    pub text: String,
+    /// How sure the transcriber is of that text: its pieces' confidences together
+    /// ([`Confidence::both`]).
+    pub confidence: Option<Confidence>,
+    /// Its words, timed from the window's start.
+    pub words: Vec<Word>,
+}
+
+impl WindowPart {
+    /// A part holding a whole (untimed) transcription: `text`, `confidence` and `words`.
+    pub fn whole(text: String, confidence: Option<Confidence>, words: Vec<Word>) -> Self {
+        WindowPart {
+            text,
+            confidence,
+            words,
+        }
+    }
+}
+
 /// Gives each utterance of a window starting at `window_start` its part of the window's
-/// text: each timed piece goes to the utterance its middle falls in (or the nearest one);
-/// without timed pieces the whole text goes to the first utterance.
+/// transcription: each timed piece (text, confidence, words) goes to the utterance its middle
+/// falls in (or the nearest one); without timed pieces, `whole` (the window's untimed
+/// transcription) goes to the first utterance. An unpacked chunk is a window of one
+/// utterance and no pieces: its part is `whole`.
 ///
 /// ```
+/// use steno_core::stage::{WindowPart, window_parts};
 /// use steno_core::{TimedText, Utterance};
 /// let utterance = |index, start, end| Utterance {
 ///     index, start_sample: start, end_sample: end, speech_end_sample: end };
@@ -100,79 +127,37 @@ impl Packer {
 ///     start, end, text: text.into(), confidence: None, words: Vec::new() };
 /// // Times are from the window's start (sample 16 000).
 /// let timed = [piece(0, 20_000, "Hello there."), piece(50_000, 78_000, "Goodbye.")];
-/// let texts = steno_core::stage::split_window(&utterances, 16_000, &timed, "Hello there. Goodbye.");
+/// let whole = WindowPart::whole("Hello there. Goodbye.".into(), None, Vec::new());
+/// let parts = window_parts(&utterances, 16_000, &timed, whole);
+/// let texts: Vec<_> = parts.iter().map(|part| part.text.as_str()).collect();
 /// assert_eq!(texts, ["Hello there.", "Goodbye."]);
 /// ```
-pub fn split_window(
+pub fn window_parts(
     utterances: &[Utterance],
     window_start: u64,
     timed: &[TimedText],
-    text: &str,
-) -> Vec<String> {
-    let mut texts = vec![String::new(); utterances.len()];
+    whole: WindowPart,
+) -> Vec<WindowPart> {
+    let mut parts = vec![WindowPart::default(); utterances.len()];
     if timed.is_empty() {
-        if let Some(first) = texts.first_mut() {
-            first.push_str(text);
+        if let Some(first) = parts.first_mut() {
+            *first = whole;
         }
-        return texts;
+        return parts;
     }
     for piece in timed {
         let Some(nearest) = utterance_of(utterances, window_start, piece) else {
             break;
         };
-        let slot = &mut texts[nearest];
-        if !slot.is_empty() {
-            slot.push(' ');
+        let part = &mut parts[nearest];
+        if !part.text.is_empty() {
+            part.text.push(' ');
         }
-        slot.push_str(&piece.text);
+        part.text.push_str(&piece.text);
+        part.confidence = Confidence::both(part.confidence, piece.confidence);
+        part.words.extend_from_slice(&piece.words);
     }
-    texts
-}
-
-/// Each utterance's confidence in the text [`split_window`] gives it: its pieces' together
-/// ([`Confidence::and`]); without timed pieces, `whole` for the first utterance.
-pub fn split_window_confidence(
-    utterances: &[Utterance],
-    window_start: u64,
-    timed: &[TimedText],
-    whole: Option<Confidence>,
-) -> Vec<Option<Confidence>> {
-    let mut confidences = vec![None; utterances.len()];
-    if timed.is_empty() {
-        if let Some(first) = confidences.first_mut() {
-            *first = whole;
-        }
-        return confidences;
-    }
-    for piece in timed {
-        if let Some(nearest) = utterance_of(utterances, window_start, piece) {
-            confidences[nearest] = Confidence::both(confidences[nearest], piece.confidence);
-        }
-    }
-    confidences
-}
-
-/// Each utterance's words, as [`split_window`] gives it its text (times from the window's
-/// start); without timed pieces, `whole` for the first utterance.
-pub fn split_window_words(
-    utterances: &[Utterance],
-    window_start: u64,
-    timed: &[TimedText],
-    whole: &[Word],
-) -> Vec<Vec<Word>> {
-    let mut words = vec![Vec::new(); utterances.len()];
-    if timed.is_empty() {
-        if let Some(first) = words.first_mut() {
-            first.extend_from_slice(whole);
-        }
-        return words;
-    }
-    for piece in timed {
-        if let Some(nearest) = utterance_of(utterances, window_start, piece) {
-            words[nearest].extend_from_slice(&piece.words);
-        }
-    }
-    words
+    parts
 }
 
 /// The index of the utterance `piece`'s middle falls in, or the nearest one.
@@ -208,14 +193,10 @@ pub(crate) fn wordless_utterance(window: &Chunk, done: &Transcription) -> Option
         return None;
     }
     let least = WORDLESS_SPEECH.as_millis() as u64 * u64::from(SAMPLE_RATE) / 1000;
-    let texts = split_window(
-        &window.utterances,
-        window.start_sample,
-        &done.timed,
-        &done.text,
-    );
-    window.utterances.iter().zip(&texts).position(|(u, text)| {
-        text.is_empty() && u.speech_end_sample.saturating_sub(u.start_sample) >= least
+    let whole = WindowPart::whole(done.text.clone(), None, Vec::new());
+    let parts = window_parts(&window.utterances, window.start_sample, &done.timed, whole);
+    window.utterances.iter().zip(&parts).position(|(u, part)| {
+        part.text.is_empty() && u.speech_end_sample.saturating_sub(u.start_sample) >= least
     })
 }
 
@@ -366,28 +347,39 @@ mod tests {
             end: (end_s * 16_000.0) as u64,
             text: text.into(),
             confidence: Some(sure(-start_s as f32)),
-            words: Vec::new(),
+            words: text
+                .split(' ')
+                .map(|word| Word {
+                    text: word.into(),
+                    start: (start_s * 16_000.0) as u64,
+                    end: (end_s * 16_000.0) as u64,
+                    probability: 1.0,
+                })
+                .collect(),
         };
         let timed = [
             piece(0.0, 2.6, "one"),
             piece(3.9, 4.5, "two"),
             piece(5.0, 7.0, "three"),
         ];
-        assert_eq!(
-            split_window(&utterances, 0, &timed, ""),
-            ["one", "two three"]
-        );
-        assert_eq!(split_window(&utterances, 0, &[], "all"), ["all", ""]);
+        let parts = window_parts(&utterances, 0, &timed, WindowPart::default());
+        let texts: Vec<_> = parts.iter().map(|part| part.text.as_str()).collect();
+        assert_eq!(texts, ["one", "two three"]);
         // Each utterance's confidence is over its own pieces' tokens.
-        let confidences = split_window_confidence(&utterances, 0, &timed, None);
-        assert_eq!(confidences[0], Some(sure(0.0)));
-        let second = confidences[1].unwrap();
+        assert_eq!(parts[0].confidence, Some(sure(0.0)));
+        let second = parts[1].confidence.unwrap();
         assert!((second.avg_logprob + 4.45).abs() < 1e-5, "{second:?}");
         assert!((second.no_speech_prob - 0.5).abs() < 1e-6, "{second:?}");
         assert_eq!(second.tokens, 4);
+        // Each gets its pieces' words.
+        let texts_of = |words: &[Word]| words.iter().map(|w| w.text.clone()).collect::<Vec<_>>();
+        assert_eq!(texts_of(&parts[0].words), ["one"]);
+        assert_eq!(texts_of(&parts[1].words), ["two", "three"]);
+        // No pieces: the whole goes to the first utterance.
+        let whole = WindowPart::whole("all".into(), Some(sure(-1.0)), Vec::new());
         assert_eq!(
-            split_window_confidence(&utterances, 0, &[], Some(sure(-1.0))),
-            [Some(sure(-1.0)), None]
+            window_parts(&utterances, 0, &[], whole.clone()),
+            [whole, WindowPart::default()]
         );
     }
 
@@ -465,7 +457,13 @@ mod tests {
         assert_eq!(seen, [(3, 16_000, 30_400), (4, 48_000, 78_400)]);
         assert_eq!(done.text, "from 0 from 32000");
         assert_eq!(done.full_window_retries, 3);
-        let texts = split_window(&window.utterances, window.start_sample, &done.timed, "");
+        let parts = window_parts(
+            &window.utterances,
+            window.start_sample,
+            &done.timed,
+            WindowPart::default(),
+        );
+        let texts: Vec<_> = parts.iter().map(|part| part.text.as_str()).collect();
         assert_eq!(texts, ["from 0", "from 32000"]);
     }
 }

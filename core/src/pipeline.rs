@@ -474,7 +474,7 @@ pub struct RunOptions {
     /// file read at full speed rarely gains and may decode some utterances twice.
     pub early_start: bool,
     /// Decode consecutive utterances together, in windows of up to 12 s (see
-    /// [`split_window`](crate::stage::split_window)): fewer, more accurate Whisper calls when the
+    /// [`window_parts`](crate::stage::window_parts)): fewer, more accurate Whisper calls when the
     /// whole input is available (a file, not real time). Each utterance is still written as
     /// a segment of its own, but text appears a window at a time, so leave it off for live
     /// input. The text can differ from unpacked decoding: Whisper hears more context.

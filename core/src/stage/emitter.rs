@@ -6,10 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{
-    SourceCounters, SourceTally, Transcript, split_window, split_window_confidence,
-    split_window_words,
-};
+use super::{SourceCounters, SourceTally, Transcript, WindowPart, window_parts};
 use crate::echo::EchoGuard;
 use crate::interim::{PartialQueue, Stability, first_words_ms};
 use crate::report::RunTally;
@@ -185,43 +182,25 @@ impl Emitter {
         self.tally.full_window_retries += u64::from(next.full_window_retries);
         self.tally.temperature_fallbacks += u64::from(next.temperature_fallbacks);
         self.tally.early_starts_used += u64::from(next.early_decoded);
-        if next.utterances.is_empty() {
-            self.tally.chunks += 1;
-            let whole = Utterance {
+        // A packed window is written as one segment per utterance, each with its part of the
+        // window's text; a chunk of its own is a window of one utterance.
+        let utterances = if next.utterances.is_empty() {
+            vec![Utterance {
                 index: next.chunk,
                 start_sample: next.start_sample,
                 end_sample: next.end_sample,
                 speech_end_sample: next.speech_end_sample,
-            };
-            let words = timed_words(next.start_sample, &next.words, whole);
-            self.write(next, whole, next.text.clone(), next.confidence, words)?;
+            }]
         } else {
-            // A packed window: one segment per utterance, with its part of the text.
-            self.tally.chunks += next.utterances.len();
-            self.tally.packed_windows += u64::from(next.utterances.len() > 1);
-            let texts = split_window(&next.utterances, next.start_sample, &next.timed, &next.text);
-            let confidences = split_window_confidence(
-                &next.utterances,
-                next.start_sample,
-                &next.timed,
-                next.confidence,
-            );
-            let words = split_window_words(
-                &next.utterances,
-                next.start_sample,
-                &next.timed,
-                &next.words,
-            );
-            for (((utterance, text), confidence), words) in next
-                .utterances
-                .iter()
-                .zip(texts)
-                .zip(confidences)
-                .zip(words)
-            {
-                let words = timed_words(next.start_sample, &words, *utterance);
-                self.write(next, *utterance, text, confidence, words)?;
-            }
+            next.utterances.clone()
+        };
+        self.tally.chunks += utterances.len();
+        self.tally.packed_windows += u64::from(utterances.len() > 1);
+        let whole = WindowPart::whole(next.text.clone(), next.confidence, next.words.clone());
+        let parts = window_parts(&utterances, next.start_sample, &next.timed, whole);
+        for (utterance, part) in utterances.into_iter().zip(parts) {
+            let words = timed_words(next.start_sample, &part.words, utterance);
+            self.write(next, utterance, part.text, part.confidence, words)?;
         }
         if let Some(progress) = &self.progress {
             progress.set_transcribed(next.end_sample);
