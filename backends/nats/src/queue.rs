@@ -29,10 +29,15 @@ pub(crate) async fn stream(js: &jetstream::Context, name: &str) -> Result<stream
         max_age: MAX_CHUNK_AGE,
         ..Default::default()
     };
-    let mut stream = js
-        .get_or_create_stream(config)
-        .await
-        .map_err(|error| broker(format!("cannot open the JetStream stream {name}: {error}")))?;
+    let mut stream = match js.get_or_create_stream(config).await {
+        Ok(stream) => stream,
+        // Another client created it at the same moment: the broker may refuse the later
+        // request (its subjects overlap with the stream just made). Then it exists.
+        Err(error) => js
+            .get_stream(name)
+            .await
+            .map_err(|_| broker(format!("cannot open the JetStream stream {name}: {error}")))?,
+    };
     let info = stream
         .info()
         .await
@@ -101,5 +106,55 @@ pub(crate) fn broker(problem: String) -> Error {
     Error::Stage {
         stage: "nats",
         problem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LocalServer;
+
+    /// A coordinator and its workers each create the stream (and workers their consumer) when
+    /// it is missing, often at the same moment and on a broker that has just started: every
+    /// one of them must get it, whichever request the broker took first.
+    #[test]
+    fn clients_creating_the_stream_at_once_all_get_it() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        for round in 0..10 {
+            let server =
+                LocalServer::start().expect("nats-server (`cargo xtask deps` installs it)");
+            runtime.block_on(async {
+                let connecting = (0..4).map(|_| async_nats::connect(server.url()));
+                let clients: Vec<_> = futures_util::future::join_all(connecting)
+                    .await
+                    .into_iter()
+                    .map(|client| jetstream::new(client.expect("connects")))
+                    .collect();
+                let creating = clients.iter().map(|js| stream(js, "RACE"));
+                let mut streams = Vec::new();
+                for created in futures_util::future::join_all(creating).await {
+                    match created {
+                        Ok(stream) => streams.push(stream),
+                        Err(error) => panic!("round {round}: {error}"),
+                    }
+                }
+                // The workers of one model share a consumer, and create it the same way.
+                let delivery = Delivery {
+                    ack_wait: Duration::from_secs(5),
+                    max_deliver: 3,
+                };
+                let creating = streams
+                    .iter()
+                    .map(|stream| consumer(stream, "RACE", "model", delivery));
+                for created in futures_util::future::join_all(creating).await {
+                    if let Err(error) = created {
+                        panic!("round {round}: {error}");
+                    }
+                }
+            });
+        }
     }
 }
