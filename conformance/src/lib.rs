@@ -205,8 +205,8 @@ pub fn fast_case(name: &str) -> Option<&'static Case> {
 }
 
 /// Decoding options a model case runs with instead of the defaults (greedy, no prompt, no
-/// word timestamps, no temperature fallback).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// word timestamps, no temperature fallback, no no-speech rule).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ModelOptions {
     /// Beams of the decode.
     pub beam_size: usize,
@@ -216,6 +216,9 @@ pub struct ModelOptions {
     pub word_timestamps: bool,
     /// Failed-looking decodes decoded again at raised temperatures.
     pub temperature_fallback: bool,
+    /// The no-speech rule's threshold: utterances Whisper judges to hold no speech are left
+    /// out.
+    pub no_speech_threshold: Option<f32>,
 }
 
 impl ModelOptions {
@@ -227,6 +230,7 @@ impl ModelOptions {
         decoding.prompt = Some(self.prompt.to_owned());
         decoding.word_timestamps = self.word_timestamps;
         decoding.temperature_fallback = self.temperature_fallback;
+        decoding.no_speech_threshold = self.no_speech_threshold;
         decoding
     }
 }
@@ -309,13 +313,14 @@ pub const MODEL_INPUTS: &[ModelInput] = &[
         case: "model_session_options",
         file: "session.wav",
         summary: "the session decoded with beam search (2 beams), an initial prompt, word \
-                  timestamps and temperature fallback, options every backend's transcribers \
-                  and workers must apply alike",
+                  timestamps, temperature fallback and the no-speech rule, options every \
+                  backend's transcribers and workers must apply alike",
         options: Some(ModelOptions {
             beam_size: 2,
             prompt: "A reading: the quick brown fox, the window, the weather, the library.",
             word_timestamps: true,
             temperature_fallback: true,
+            no_speech_threshold: Some(0.6),
         }),
     },
 ];

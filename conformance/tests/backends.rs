@@ -138,13 +138,14 @@ fn check_model_case(case: &str, make: &BackendFactory) {
                 "conformance/inputs/{} transcribed by Whisper tiny.en{}: every backend must \
                  produce exactly this",
                 input.file,
-                                input.options.map_or_else(String::new, |options| format!(
-                    " with {} beams, the prompt {:?}, word timestamps {} and temperature \
-                     fallback {}",
+                input.options.map_or_else(String::new, |options| format!(
+                    " with {} beams, the prompt {:?}, word timestamps {}, temperature \
+                     fallback {} and no-speech threshold {:?}",
                     options.beam_size,
                     options.prompt,
                     options.word_timestamps,
-                    options.temperature_fallback
+                    options.temperature_fallback,
+                    options.no_speech_threshold
                 ))
             ),
         }, {

@@ -16,6 +16,7 @@ mod clean;
 mod fallback;
 mod full;
 mod language;
+mod no_speech;
 mod options;
 mod words;
 
@@ -124,7 +125,7 @@ impl WhisperModel {
         params.set_print_progress(false);
         params.set_print_realtime(false);
         params.set_print_timestamps(false);
-        let eot = transcriber.settings.eot;
+        let eot = transcriber.settings.tokens.eot;
         Ok(run_full(&mut transcriber.state, params, samples, 0, false, eot, None)?.text)
     }
 
@@ -153,7 +154,12 @@ impl WhisperModel {
                 options: self.options.clone(),
                 prompt_tokens: Arc::clone(&self.prompt_tokens),
                 aligned: self.aligned,
-                eot: self.context.token_eot(),
+                tokens: SpecialTokens {
+                    eot: self.context.token_eot(),
+                    sot: self.context.token_sot(),
+                    prev: self.context.token_prev(),
+                    no_speech: self.context.token_nosp(),
+                },
             },
         })
     }
@@ -230,8 +236,20 @@ struct Settings {
     prompt_tokens: Arc<[i32]>,
     /// Words are timed by DTW alignment (else by whisper.cpp's token timestamps).
     aligned: bool,
-    /// The end-of-text token: ids from it on are special (timestamps, markers), not text.
+    tokens: SpecialTokens,
+}
+
+/// The model's special tokens steno uses.
+#[derive(Debug, Clone, Copy)]
+struct SpecialTokens {
+    /// End of text: ids from it on are special (timestamps, markers), not text.
     eot: i32,
+    /// Start of transcript.
+    sot: i32,
+    /// Opens the text said before (the prompt).
+    prev: i32,
+    /// No speech: what Whisper predicts after start of transcript for audio without speech.
+    no_speech: i32,
 }
 
 impl Settings {
@@ -359,10 +377,11 @@ impl WhisperTranscriber {
             samples,
             index,
             timestamps,
-            settings.eot,
+            settings.tokens.eot,
             words,
         )?;
         decoded.language = detected;
+        settings.set_no_speech(&mut self.state, index, &mut decoded)?;
         Ok(decoded)
     }
 
@@ -381,23 +400,25 @@ impl WhisperTranscriber {
         // A partial's words are not written: no need to time them.
         let mut params = settings.params(settings.search(), plan, false, language, false);
         stop_when_overtaken(&mut params, overtaken);
-        match run_full(
+        let outcome = run_full(
             &mut self.state,
             params,
             samples,
             index,
             false,
-            settings.eot,
+            settings.tokens.eot,
             None,
-        ) {
-            _ if overtaken.is_overtaken() => Ok(None),
-            outcome => outcome.map(|decoded| {
-                Some(Decoded {
-                    language: detected,
-                    ..decoded
-                })
-            }),
+        );
+        if overtaken.is_overtaken() {
+            return Ok(None);
         }
+        let mut decoded = outcome?;
+        decoded.language = detected;
+        // Only the no-speech rule needs it: a partial's confidence is not written.
+        if settings.options.no_speech_threshold.is_some() {
+            settings.set_no_speech(&mut self.state, index, &mut decoded)?;
+        }
+        Ok(Some(decoded))
     }
 }
 
@@ -458,22 +479,22 @@ impl Transcriber for WhisperTranscriber {
     /// with segment timestamps, and its text comes with them; when its timed text leaves an
     /// utterance of at least a second of speech without a word (Whisper sometimes
     /// gives up early on a window that ends inside a word), its utterances are decoded alone.
+    /// With a no-speech threshold, a chunk Whisper judges to hold no speech gives no text
+    /// ([`DecodingOptions::is_no_speech`]).
     fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
-        let done = self.transcribe_window(chunk)?;
-        match wordless_utterance(chunk, &done) {
-            Some(wordless) => {
-                tracing::debug!(
-                    chunk = chunk.index,
-                    utterance = chunk.utterances[wordless].index,
-                    "a packed window left a spoken utterance without words; decoding its \
-                     utterances alone"
-                );
-                decode_alone(chunk, done.full_window_retries, |alone| {
-                    self.transcribe_window(alone)
-                })
-            }
-            None => Ok(done),
+        let mut done = self.transcribe_window(chunk)?;
+        if let Some(wordless) = wordless_utterance(chunk, &done) {
+            tracing::debug!(
+                chunk = chunk.index,
+                utterance = chunk.utterances[wordless].index,
+                "a packed window left a spoken utterance without words; decoding its \
+                 utterances alone"
+            );
+            done = decode_alone(chunk, done.full_window_retries, |alone| {
+                self.transcribe_window(alone)
+            })?;
         }
+        Ok(self.settings.drop_if_no_speech(chunk.index, done))
     }
 
     /// Decodes with the window sized to the chunk and stops as soon as the chunk is
@@ -492,8 +513,9 @@ impl Transcriber for WhisperTranscriber {
         };
         let degenerate =
             !plan.is_full() && degenerate(&decoded.text, decoded.tokens, plan).is_some();
+        let no_speech = self.settings.options.is_no_speech(decoded.confidence);
         Ok(Some(Transcription {
-            text: if degenerate {
+            text: if degenerate || no_speech {
                 String::new()
             } else {
                 decoded.text

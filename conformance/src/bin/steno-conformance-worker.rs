@@ -8,9 +8,9 @@
 //! ```
 //!
 //! - when NAME is a Whisper model file, it is loaded with N threads (1 by default) and the
-//!   decoding options given as `steno worker` takes them (`--beam-size N`, `--prompt TEXT`,
-//!   `--language CODE`, `--translate`, `--word-timestamps`, `--temperature-fallback`: what
-//!   `DecodingOptions::worker_args` writes), and announced under its path and those options;
+//!   decoding options given as `steno worker` takes them (what `DecodingOptions::worker_args`
+//!   writes and `DecodingOptions::from_worker_args` reads: `--beam-size N`, `--prompt TEXT`,
+//!   `--language CODE`, `--translate`, ...), and announced under its path and those options;
 //! - otherwise NAME must be a `steno_conformance::WorkerScript` name (a scripted
 //!   transcriber's spec, maybe stalled), which is served and announced as it is, so the
 //!   parent's check that the worker serves the pipeline's transcriber compares the whole
@@ -39,8 +39,9 @@ fn run() -> std::result::Result<(), String> {
     let mut model = None;
     let mut threads = 1;
     let mut nats = None;
-    let mut decoding = Decoding::default();
     let mut stream = None;
+    // The decoding options, as `DecodingOptions::worker_args` wrote them.
+    let mut decoding = Vec::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--model" => model = Some(args.next().ok_or("--model needs a name")?),
@@ -50,27 +51,23 @@ fn run() -> std::result::Result<(), String> {
                     .and_then(|value| value.parse().ok())
                     .ok_or("--threads needs a number")?;
             }
-            "--beam-size" => {
-                decoding.beam_size = args
-                    .next()
-                    .and_then(|value| value.parse().ok())
-                    .ok_or("--beam-size needs a number")?;
-            }
-            "--prompt" => decoding.prompt = Some(args.next().ok_or("--prompt needs a text")?),
-            "--language" => {
-                decoding.language = Some(args.next().ok_or("--language needs a code")?);
-            }
-            "--translate" => decoding.translate = true,
-            "--word-timestamps" => decoding.word_timestamps = true,
-            "--temperature-fallback" => decoding.temperature_fallback = true,
             "--nats" => nats = Some(args.next().ok_or("--nats needs a URL")?),
             "--stream" => stream = Some(args.next().ok_or("--stream needs a name")?),
+            "--beam-size"
+            | "--prompt"
+            | "--language"
+            | "--no-speech-threshold"
+            | "--logprob-threshold" => {
+                let value = args.next().ok_or(format!("{arg} needs a value"))?;
+                decoding.extend([arg, value]);
+            }
+            "--translate" | "--word-timestamps" | "--temperature-fallback" => decoding.push(arg),
             other => return Err(format!("unknown argument {other}")),
         }
     }
     let model = model.ok_or("--model is required")?;
     let factory: Box<dyn TranscriberFactory> = if Path::new(&model).is_file() {
-        load_model(&model, threads, decoding)?
+        load_model(&model, threads, &decoding)?
     } else {
         Box::new(WorkerScript::parse(&model).map_err(|e| e.to_string())?)
     };
@@ -92,39 +89,19 @@ fn run() -> std::result::Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
-/// The decoding options given, as `steno worker` takes them.
-#[derive(Debug, Default)]
-#[cfg_attr(
-    not(feature = "model"),
-    allow(dead_code, reason = "no model to decode with")
-)]
-struct Decoding {
-    beam_size: usize,
-    prompt: Option<String>,
-    language: Option<String>,
-    translate: bool,
-    word_timestamps: bool,
-    temperature_fallback: bool,
-}
-
-/// The Whisper model file at `path`, with `threads` threads per state and these options.
+/// The Whisper model file at `path`, with `threads` threads per state and the decoding
+/// options `decoding` gives.
 #[cfg(feature = "model")]
 fn load_model(
     path: &str,
     threads: usize,
-    decoding: Decoding,
+    decoding: &[String],
 ) -> Result<Box<dyn TranscriberFactory>, String> {
-    let mut options = steno_core::DecodingOptions::default();
-    options.beam_size = decoding.beam_size.max(1);
-    options.prompt = decoding.prompt;
-    if let Some(language) = decoding.language {
-        options.language = language;
-    }
-    options.translate = decoding.translate;
-    options.word_timestamps = decoding.word_timestamps;
-    options.temperature_fallback = decoding.temperature_fallback;
-    let model = steno_core::WhisperModel::load(path, threads)
-        .and_then(|model| model.with_options(options))
+    let model = steno_core::DecodingOptions::from_worker_args(decoding)
+        .and_then(|options| {
+            steno_core::WhisperModel::load(path, threads)
+                .and_then(|model| model.with_options(options))
+        })
         .map_err(|e| e.to_string())?;
     Ok(Box::new(model))
 }
@@ -134,7 +111,7 @@ fn load_model(
 fn load_model(
     path: &str,
     _threads: usize,
-    _decoding: Decoding,
+    _decoding: &[String],
 ) -> Result<Box<dyn TranscriberFactory>, String> {
     Err(format!(
         "{path}: this worker was built without the `model` feature, so it cannot load a model"

@@ -1,6 +1,7 @@
 //! Temperature fallback (`DecodingOptions::temperature_fallback`, off by default): a decode
 //! that looks failed (its words loop or compress like a loop, or its mean log-probability is
-//! under -1) is decoded again by sampling at rising temperatures, as OpenAI's Whisper does,
+//! under `DecodingOptions::logprob_threshold`, -1 by default) and not like silence (the
+//! no-speech rule, when it is on) is decoded again by sampling at rising temperatures, as OpenAI's Whisper does,
 //! until one does not look failed; when none passes, the likeliest of them is kept.
 //!
 //! Sampling draws from the random generator of each of the state's decoders. whisper.cpp seeds
@@ -16,9 +17,6 @@ use super::full::{Decoded, run_full};
 use crate::window::{Degenerate, WindowPlan, degenerate};
 use crate::{Confidence, Error, Result, Transcription};
 
-/// Below this mean log-probability a decode is taken for failed (OpenAI's `logprob_threshold`).
-const LOGPROB_THRESHOLD: f32 = -1.0;
-
 /// The temperatures tried in turn (OpenAI's, after 0).
 const TEMPERATURES: [f32; 5] = [0.2, 0.4, 0.6, 0.8, 1.0];
 
@@ -26,14 +24,14 @@ const TEMPERATURES: [f32; 5] = [0.2, 0.4, 0.6, 0.8, 1.0];
 const BEST_OF: i32 = 5;
 
 /// Whether a decode's output looks failed: words that loop or compress like a loop, or a mean
-/// log-probability under [`LOGPROB_THRESHOLD`]. No words is not a failure here: the voice
+/// log-probability under `logprob_threshold`. No words is not a failure here: the voice
 /// detector can hear speech in a cough.
-fn looks_failed(text: &str, confidence: Option<Confidence>) -> bool {
+fn looks_failed(text: &str, confidence: Option<Confidence>, logprob_threshold: f32) -> bool {
     let looping = matches!(
         degenerate(text, 0, WindowPlan::FULL),
         Some(Degenerate::Repeats | Degenerate::Compresses)
     );
-    !text.is_empty() && (looping || confidence.is_some_and(|c| c.avg_logprob < LOGPROB_THRESHOLD))
+    !text.is_empty() && (looping || confidence.is_some_and(|c| c.avg_logprob < logprob_threshold))
 }
 
 /// The mean log-probability of a decode's text (none: the least likely).
@@ -46,7 +44,8 @@ fn logprob(decoded: &Decoded) -> f32 {
 impl WhisperTranscriber {
     /// `decoded` (after `retries` full-window retries) as the chunk's transcription; with
     /// temperature fallback on and `decoded` looking failed, the fallback's, which counts its
-    /// decodes.
+    /// decodes. A decode the no-speech rule judges silence is not failed: it is left to that
+    /// rule, as OpenAI's Whisper leaves it.
     pub(super) fn fall_back_if_failed(
         &self,
         index: usize,
@@ -55,10 +54,15 @@ impl WhisperTranscriber {
         decoded: Decoded,
         retries: u32,
     ) -> Result<Transcription> {
+        let settings = &self.settings;
+        let options = &settings.options;
+        let failed = |decoded: &Decoded| {
+            looks_failed(&decoded.text, decoded.confidence, options.logprob_threshold)
+                && !options.is_no_speech(decoded.confidence)
+        };
         let mut best = decoded;
         let mut tries = 0;
-        if self.settings.options.temperature_fallback && looks_failed(&best.text, best.confidence) {
-            let settings = &self.settings;
+        if options.temperature_fallback && failed(&best) {
             let words = settings.words();
             let detected = best.language.clone();
             let language = settings.language(detected.as_ref());
@@ -82,11 +86,12 @@ impl WhisperTranscriber {
                     samples,
                     index,
                     timestamps,
-                    settings.eot,
+                    settings.tokens.eot,
                     words,
                 )?;
                 tried.language.clone_from(&detected);
-                let failed = looks_failed(&tried.text, tried.confidence);
+                settings.set_no_speech(&mut state, index, &mut tried)?;
+                let failed = failed(&tried);
                 tracing::debug!(chunk = index, temperature, failed, text = %tried.text, "fallback");
                 if !failed || logprob(&tried) > logprob(&best) {
                     best = tried;

@@ -1,12 +1,12 @@
 //! The decoding options a model is built with ([`DecodingOptions`]: beams, an initial
-//! prompt, the language, translation, word timestamps, temperature fallback) and the name
-//! that carries them: what a process worker must announce to be used.
+//! prompt, the language, translation, word timestamps, temperature fallback, the no-speech
+//! rule) and the name that carries them: what a process worker must announce to be used.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use super::WhisperModel;
-use crate::{Error, Result};
+use crate::{Confidence, Error, Result};
 
 /// Every decoding option that changes the text, pinned once per run and the same for every
 /// chunk, so every backend, worker and run writes the same text for the same options. A
@@ -21,7 +21,7 @@ use crate::{Error, Result};
 /// options.translate = true;
 /// assert_eq!(options.worker_args(), ["--language", "auto", "--translate"]);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct DecodingOptions {
     /// Beams of the decode; 1 is greedy (the default).
@@ -36,9 +36,21 @@ pub struct DecodingOptions {
     /// Time every word ([`Transcription::words`](crate::Transcription::words)).
     pub word_timestamps: bool,
     /// Decode again at rising temperatures when a decode looks failed (a loop, or a mean
-    /// log-probability under -1), as OpenAI's Whisper does; deterministic, since each such
-    /// decode starts from a fresh state (see `whisper/fallback.rs`). Off by default.
+    /// log-probability under [`logprob_threshold`](Self::logprob_threshold)), as OpenAI's
+    /// Whisper does; deterministic, since each such decode starts from a fresh state (see
+    /// `whisper/fallback.rs`). Off by default.
     pub temperature_fallback: bool,
+    /// Write no text for a decode Whisper judges to be no speech: its no-speech probability
+    /// over this and its mean log-probability under
+    /// [`logprob_threshold`](Self::logprob_threshold) (OpenAI's rule; its CLI uses 0.6). Off
+    /// (`None`) by default: the voice detector has already left silence out, and this
+    /// catches what it let through (noise, music, a cough) that Whisper would caption
+    /// anyway. See [`is_no_speech`](Self::is_no_speech).
+    pub no_speech_threshold: Option<f32>,
+    /// The mean log-probability under which a decode counts as failed (for temperature
+    /// fallback) and as unsure (for the no-speech rule): OpenAI's `logprob_threshold`, -1 by
+    /// default.
+    pub logprob_threshold: f32,
 }
 
 impl Default for DecodingOptions {
@@ -50,6 +62,8 @@ impl Default for DecodingOptions {
             translate: false,
             word_timestamps: false,
             temperature_fallback: false,
+            no_speech_threshold: None,
+            logprob_threshold: Self::LOGPROB_THRESHOLD,
         }
     }
 }
@@ -57,6 +71,35 @@ impl Default for DecodingOptions {
 impl DecodingOptions {
     /// The language code that means "detect it".
     pub const AUTO: &'static str = "auto";
+
+    /// The default [`logprob_threshold`](Self::logprob_threshold): OpenAI's.
+    pub const LOGPROB_THRESHOLD: f32 = -1.0;
+
+    /// Whether a decode of this `confidence` is no speech under these options: with a
+    /// [`no_speech_threshold`](Self::no_speech_threshold), Whisper's no-speech probability
+    /// over it and the text's mean log-probability under
+    /// [`logprob_threshold`](Self::logprob_threshold) (sure-sounding text is kept whatever the
+    /// no-speech probability, as OpenAI's Whisper keeps it).
+    ///
+    /// ```
+    /// use steno_core::{Confidence, DecodingOptions};
+    /// let mut options = DecodingOptions::default();
+    /// let unsure_noise = Confidence { avg_logprob: -1.4, no_speech_prob: 0.9, tokens: 3 };
+    /// assert!(!options.is_no_speech(Some(unsure_noise)), "off by default");
+    /// options.no_speech_threshold = Some(0.6);
+    /// assert!(options.is_no_speech(Some(unsure_noise)));
+    /// let sure = Confidence { avg_logprob: -0.3, ..unsure_noise };
+    /// assert!(!options.is_no_speech(Some(sure)));
+    /// ```
+    pub fn is_no_speech(&self, confidence: Option<Confidence>) -> bool {
+        match (self.no_speech_threshold, confidence) {
+            (Some(threshold), Some(confidence)) => {
+                confidence.no_speech_prob > threshold
+                    && confidence.avg_logprob < self.logprob_threshold
+            }
+            _ => false,
+        }
+    }
 
     /// The `steno worker` (and conformance worker) arguments that give a worker these
     /// options: only those that differ from the defaults.
@@ -80,7 +123,73 @@ impl DecodingOptions {
         if self.temperature_fallback {
             args.push("--temperature-fallback".to_owned());
         }
+        if let Some(threshold) = self.no_speech_threshold {
+            args.extend(["--no-speech-threshold".to_owned(), threshold.to_string()]);
+        }
+        if self.logprob_threshold != Self::LOGPROB_THRESHOLD {
+            args.extend([
+                "--logprob-threshold".to_owned(),
+                self.logprob_threshold.to_string(),
+            ]);
+        }
         args
+    }
+
+    /// The options that [`worker_args`](Self::worker_args) wrote, read back from `args`
+    /// (the rest the defaults): a worker's way to take its options. Any other argument is
+    /// an error.
+    ///
+    /// ```
+    /// use steno_core::DecodingOptions;
+    /// let mut options = DecodingOptions::default();
+    /// options.beam_size = 3;
+    /// options.prompt = Some("Norland Park".into());
+    /// options.no_speech_threshold = Some(0.6);
+    /// options.logprob_threshold = -0.8;
+    /// assert_eq!(DecodingOptions::from_worker_args(&options.worker_args())?, options);
+    /// assert!(DecodingOptions::from_worker_args(&["--beam-size".into()]).is_err());
+    /// # Ok::<(), steno_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming an unknown argument, or one whose value is missing or is not
+    /// a number.
+    pub fn from_worker_args(args: &[String]) -> Result<Self> {
+        fn number<T: std::str::FromStr>(flag: &str, value: Option<&String>) -> Result<T> {
+            value
+                .and_then(|value| value.parse().ok())
+                .ok_or_else(|| Error::Config(format!("{flag} needs a number")))
+        }
+        let mut options = DecodingOptions::default();
+        let mut args = args.iter();
+        while let Some(flag) = args.next() {
+            match flag.as_str() {
+                "--beam-size" => options.beam_size = number(flag, args.next())?,
+                "--prompt" => {
+                    let prompt = args
+                        .next()
+                        .ok_or_else(|| Error::Config("--prompt needs a text".to_owned()))?;
+                    options.prompt = Some(prompt.clone());
+                }
+                "--language" => {
+                    let code = args
+                        .next()
+                        .ok_or_else(|| Error::Config("--language needs a code".to_owned()))?;
+                    options.language.clone_from(code);
+                }
+                "--translate" => options.translate = true,
+                "--word-timestamps" => options.word_timestamps = true,
+                "--temperature-fallback" => options.temperature_fallback = true,
+                "--no-speech-threshold" => {
+                    options.no_speech_threshold = Some(number(flag, args.next())?);
+                }
+                "--logprob-threshold" => options.logprob_threshold = number(flag, args.next())?,
+                other => {
+                    return Err(Error::Config(format!("{other}: not a decoding option")));
+                }
+            }
+        }
+        Ok(options)
     }
 
     /// Whether the language is detected in every chunk.
@@ -109,6 +218,15 @@ impl DecodingOptions {
         if self.temperature_fallback {
             parts.push("temperature fallback".to_owned());
         }
+        if let Some(threshold) = self.no_speech_threshold {
+            parts.push(format!("no-speech threshold {threshold}"));
+        }
+        if self.logprob_threshold != Self::LOGPROB_THRESHOLD {
+            parts.push(format!(
+                "log-probability threshold {}",
+                self.logprob_threshold
+            ));
+        }
         parts
     }
 }
@@ -127,7 +245,8 @@ impl WhisperModel {
     ///
     /// # Errors
     /// [`Error::Config`] naming the option: an unknown language code, another language than
-    /// English or translation on an English-only model, or a prompt that
+    /// English or translation on an English-only model, a no-speech threshold outside 0..=1,
+    /// a log-probability threshold above 0, or a prompt that
     /// [`with_prompt`](Self::with_prompt) refuses.
     pub fn with_options(mut self, mut options: DecodingOptions) -> Result<Self> {
         let language = options.language.as_str();
@@ -158,6 +277,19 @@ impl WhisperModel {
                 self.context = Arc::new(aligning);
                 self.aligned = true;
             }
+        }
+        if let Some(threshold) = options.no_speech_threshold
+            && !(0.0..=1.0).contains(&threshold)
+        {
+            return Err(Error::Config(format!(
+                "--no-speech-threshold {threshold}: a probability, from 0 to 1"
+            )));
+        }
+        let logprob = options.logprob_threshold;
+        if !(logprob.is_finite() && logprob <= 0.0) {
+            return Err(Error::Config(format!(
+                "--logprob-threshold {logprob}: a mean log-probability, 0 or below"
+            )));
         }
         // The prompt is set by `with_prompt`, which checks it and makes its tokens.
         let prompt = options.prompt.take();

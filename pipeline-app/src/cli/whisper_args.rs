@@ -35,12 +35,41 @@ pub(crate) struct WhisperArgs {
     #[arg(long)]
     pub(crate) word_timestamps: bool,
 
-    /// When a decode looks failed (a loop, or a mean log-probability under -1), decode it
-    /// again by sampling at temperatures 0.2 to 1.0, as OpenAI's Whisper does, until one does
-    /// not (deterministic: the same text on every backend). Counted in the report's
-    /// `temperature_fallbacks`.
+    /// When a decode looks failed (a loop, or a mean log-probability under
+    /// --logprob-threshold), decode it again by sampling at temperatures 0.2 to 1.0, as
+    /// OpenAI's Whisper does, until one does not (deterministic: the same text on every
+    /// backend). Counted in the report's `temperature_fallbacks`.
     #[arg(long)]
     pub(crate) temperature_fallback: bool,
+
+    /// Leave out the text of an utterance Whisper judges to hold no speech: its no-speech
+    /// probability (`no_speech_prob` in JSON) over P and its mean log-probability under
+    /// --logprob-threshold, OpenAI's rule (its CLI uses 0.6). For noise, music or a cough
+    /// that the voice detector let through and Whisper would caption anyway. Off by default.
+    #[arg(long, value_name = "P", value_parser = probability)]
+    pub(crate) no_speech_threshold: Option<f32>,
+
+    /// The mean log-probability (`avg_logprob` in JSON) under which a decode counts as failed
+    /// for --temperature-fallback and as unsure for --no-speech-threshold.
+    #[arg(long, value_name = "L", default_value_t = steno_core::DecodingOptions::LOGPROB_THRESHOLD,
+          allow_negative_numbers = true, value_parser = log_probability)]
+    pub(crate) logprob_threshold: f32,
+}
+
+/// A probability: a number from 0 to 1.
+fn probability(value: &str) -> Result<f32, String> {
+    match value.parse::<f32>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err("a probability, from 0 to 1".to_owned()),
+    }
+}
+
+/// A mean log-probability: a number of 0 or below.
+fn log_probability(value: &str) -> Result<f32, String> {
+    match value.parse::<f32>() {
+        Ok(l) if l.is_finite() && l <= 0.0 => Ok(l),
+        _ => Err("a mean log-probability, 0 or below (-1 is OpenAI's)".to_owned()),
+    }
 }
 
 impl WhisperArgs {
@@ -53,6 +82,8 @@ impl WhisperArgs {
         options.translate = self.translate;
         options.word_timestamps = self.word_timestamps;
         options.temperature_fallback = self.temperature_fallback;
+        options.no_speech_threshold = self.no_speech_threshold;
+        options.logprob_threshold = self.logprob_threshold;
         options
     }
 }

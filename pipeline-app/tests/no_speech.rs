@@ -1,0 +1,78 @@
+//! The no-speech rule (`--no-speech-threshold`): sounds that are not speech, which the voice
+//! detector let through and Whisper captioned anyway, are left out, and the speech is kept.
+//! `conformance/inputs/not-speech.flac` holds two sentences with noise bursts, a chord and
+//! plucked strings between them (`make-not-speech.sh`).
+
+mod common;
+
+use common::{Segment, content, fixture, jsonl_and_report, steno, whisper_turn};
+
+/// The fixture's spoken sentences: (start, end) in seconds.
+fn speech_spans() -> Vec<(f64, f64)> {
+    std::fs::read_to_string(fixture("not-speech.tsv"))
+        .expect("not-speech.tsv")
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            let seconds = |field: &str| field.parse::<f64>().expect("seconds in not-speech.tsv");
+            (fields.get(2) == Some(&"speech")).then(|| (seconds(fields[0]), seconds(fields[1])))
+        })
+        .collect()
+}
+
+fn is_speech(segment: &Segment, spans: &[(f64, f64)]) -> bool {
+    spans
+        .iter()
+        .any(|&(start, end)| segment.start < end && segment.end > start)
+}
+
+#[test]
+fn sounds_whisper_captions_are_left_out_and_the_speech_is_kept() {
+    let _turn = whisper_turn();
+    let input = fixture("not-speech.flac");
+    let spans = speech_spans();
+    assert_eq!(spans.len(), 2, "two sentences in not-speech.tsv");
+    // Each packed window of a file is judged as a whole; with --no-pack, each utterance alone.
+    for packing in [&[][..], &["--no-pack"][..]] {
+        let (all, _) = jsonl_and_report(packing, &input);
+        let (speech, sounds): (Vec<Segment>, Vec<Segment>) =
+            all.into_iter().partition(|s| is_speech(s, &spans));
+        assert_eq!(speech.len(), 2, "{packing:?}: {speech:?}");
+        // What the fixture is for: Whisper writes words for a sound. They come with its
+        // judgement that there was likely no speech, and it is unsure of them.
+        assert!(
+            !sounds.is_empty(),
+            "{packing:?}: Whisper captioned none of the sounds"
+        );
+        for sound in &sounds {
+            let (no_speech, logprob) = (sound.no_speech_prob.unwrap(), sound.avg_logprob.unwrap());
+            assert!(no_speech > 0.4 && logprob < -1.0, "{packing:?}: {sound:?}");
+        }
+        for sentence in &speech {
+            assert!(
+                sentence.no_speech_prob.unwrap() < 0.3,
+                "{packing:?}: {sentence:?}"
+            );
+        }
+        let (kept, _) = jsonl_and_report(
+            &[packing, &["--no-speech-threshold", "0.4"]].concat(),
+            &input,
+        );
+        assert_eq!(content(&kept), content(&speech), "{packing:?}");
+    }
+}
+
+#[test]
+fn a_threshold_that_is_not_a_probability_is_refused() {
+    let output = steno()
+        .args(["transcribe", "--no-speech-threshold", "1.5"])
+        .arg(fixture("not-speech.flac"))
+        .output()
+        .expect("steno runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--no-speech-threshold") && stderr.contains("from 0 to 1"),
+        "{stderr}"
+    );
+}
