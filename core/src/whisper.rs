@@ -386,7 +386,8 @@ impl WhisperTranscriber {
     }
 
     /// A partial chunk's decode, stopped by whisper.cpp's abort callback as soon as
-    /// `overtaken` says newer audio of the utterance has been handed out; `None` then.
+    /// `overtaken` says newer audio of the utterance has been handed out; `None` then. Never
+    /// with `--language auto` (see `transcribe_partial`): the language is the one given.
     fn decode_partial(
         &mut self,
         index: usize,
@@ -394,9 +395,8 @@ impl WhisperTranscriber {
         plan: WindowPlan,
         overtaken: &Overtaken,
     ) -> Result<Option<Decoded>> {
-        let detected = self.detect_language(index, samples)?;
         let settings = &self.settings;
-        let language = settings.language(detected.as_ref());
+        let language = settings.language(None);
         // A partial's words are not written: no need to time them.
         let mut params = settings.params(settings.search(), plan, false, language, false);
         stop_when_overtaken(&mut params, overtaken);
@@ -413,7 +413,6 @@ impl WhisperTranscriber {
             return Ok(None);
         }
         let mut decoded = outcome?;
-        decoded.language = detected;
         // Only the no-speech rule needs it: a partial's confidence is not written.
         if settings.options.no_speech_threshold.is_some() {
             settings.set_no_speech(&mut self.state, index, &mut decoded)?;
@@ -501,11 +500,19 @@ impl Transcriber for WhisperTranscriber {
     /// overtaken, so the utterance's final decode waits for no stale partial. A degenerate
     /// output gives no text rather than a full-window retry: a partial is not worth a whole
     /// window's cost, and the final decode hears the utterance anyway.
+    ///
+    /// With `--language auto` there are no partials (`None`, counted as skipped): each would
+    /// need a language detection of its own, a full-window encoder pass that cannot be stopped
+    /// midway (about 2 s for base on 2 cores). In real time every such partial was overtaken
+    /// before it ended, and the finals waited behind them (BENCHMARKS.md, Languages).
     fn transcribe_partial(
         &mut self,
         chunk: &Chunk,
         overtaken: &Overtaken,
     ) -> Result<Option<Transcription>> {
+        if self.settings.options.detects_language() {
+            return Ok(None);
+        }
         let samples = &whisper_input(chunk);
         let plan = WindowPlan::for_samples(samples.len());
         let Some(decoded) = self.decode_partial(chunk.index, samples, plan, overtaken)? else {

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use steno_core::{
-    Backend, CancelToken, ChunkerConfig, DEFAULT_THREADS_PER_STATE, FileSource, Format, Pipeline,
-    RawPcmSource, RunOptions, RunReport, Source, TranscriberFactory, VadKind, WhisperModel,
-    is_audio_container,
+    Backend, CancelToken, ChunkerConfig, DEFAULT_THREADS_PER_STATE, DecodingOptions, FileSource,
+    Format, Pipeline, RawPcmSource, RunOptions, RunReport, Source, TranscriberFactory, VadKind,
+    WhisperModel, is_audio_container,
 };
 
 use crate::cli::{BackendName, DecodingArgs, FormatName, PipelineArgs, TranscribeArgs, VadName};
@@ -408,6 +408,13 @@ pub(crate) fn chunker_config(args: &PipelineArgs, realtime: bool) -> anyhow::Res
         bail!(
             "--interim shows the utterance being spoken, and --vad fixed finds no utterances: \
              use --vad earshot or energy"
+        );
+    }
+    if args.interim && realtime && args.decoding.whisper.language == DecodingOptions::AUTO {
+        bail!(
+            "--interim in real time with --language auto: every partial would need a language \
+             detection of its own (about 2 s for base on 2 cores), so none would arrive in time; \
+             give the language (--language de)"
         );
     }
     if args.decoding.interim_step_ms.is_some() && !args.interim {

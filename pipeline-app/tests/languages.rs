@@ -241,6 +241,26 @@ fn an_english_only_model_refuses_other_languages_and_translation() {
     }
 }
 
+/// In real time, partials with `auto` would each need a detection pass of their own: refused
+/// in one line that says why and what to do, before any model is loaded.
+#[test]
+fn interim_results_in_real_time_need_the_language_given() {
+    let output = steno()
+        .args(["transcribe", "--model", "base", "--language", "auto"])
+        .args(["--realtime", "--interim"])
+        .arg(fixture("languages-de.flac"))
+        .output()
+        .expect("steno runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("--interim in real time with --language auto")
+            && stderr.contains("--language de"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn temperature_fallback_decodes_again_what_looks_failed_the_same_on_every_backend() {
     let _turn = whisper_turn();
