@@ -326,14 +326,15 @@ fn beam_search_reaches_every_backend_and_its_workers() {
 #[test]
 fn a_prompt_steers_the_words_in_process_and_in_workers_alike() {
     // The opening of *Sense and Sensibility*, whose names tiny.en mishears from the festival
-    // voice; a prompt naming them brings them back.
+    // voice; a prompt naming them brings them back. It begins with `-`, which workers must
+    // not take for a flag.
     let reading = fixture("reading.flac");
-    let prompt = "Sense and Sensibility, by Jane Austen. The family of Dashwood had long been \
+    let prompt = "-- Sense and Sensibility, by Jane Austen. The family of Dashwood had long been \
                   settled in Sussex, at Norland Park. Mr. John Dashwood.";
     let names = |segments: &[Segment]| texts(segments).join(" ").matches("Dashwood").count();
     let (plain, _) = jsonl_and_report(&[], &reading);
-    let run =
-        |backend: &str| jsonl_and_report(&["--backend", backend, "--prompt", prompt], &reading);
+    let prompt = format!("--prompt={prompt}");
+    let run = |backend: &str| jsonl_and_report(&["--backend", backend, &prompt], &reading);
     let (threads, report) = run("threads");
     assert!(
         names(&threads) >= names(&plain) + 2,

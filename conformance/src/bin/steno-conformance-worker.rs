@@ -62,6 +62,7 @@ fn run() -> std::result::Result<(), String> {
                 decoding.extend([arg, value]);
             }
             "--translate" | "--word-timestamps" | "--temperature-fallback" => decoding.push(arg),
+            _ if arg.starts_with("--prompt=") => decoding.push(arg),
             other => return Err(format!("unknown argument {other}")),
         }
     }

@@ -109,7 +109,8 @@ impl DecodingOptions {
             args.extend(["--beam-size".to_owned(), self.beam_size.to_string()]);
         }
         if let Some(prompt) = &self.prompt {
-            args.extend(["--prompt".to_owned(), prompt.clone()]);
+            // One argument, so a prompt that begins with `-` is not taken for a flag.
+            args.push(format!("--prompt={prompt}"));
         }
         if self.language != "en" {
             args.extend(["--language".to_owned(), self.language.clone()]);
@@ -143,7 +144,7 @@ impl DecodingOptions {
     /// use steno_core::DecodingOptions;
     /// let mut options = DecodingOptions::default();
     /// options.beam_size = 3;
-    /// options.prompt = Some("Norland Park".into());
+    /// options.prompt = Some("-- Norland Park".into());
     /// options.no_speech_threshold = Some(0.6);
     /// options.logprob_threshold = -0.8;
     /// assert_eq!(DecodingOptions::from_worker_args(&options.worker_args())?, options);
@@ -170,6 +171,9 @@ impl DecodingOptions {
                         .next()
                         .ok_or_else(|| Error::Config("--prompt needs a text".to_owned()))?;
                     options.prompt = Some(prompt.clone());
+                }
+                prompt if prompt.starts_with("--prompt=") => {
+                    options.prompt = Some(prompt["--prompt=".len()..].to_owned());
                 }
                 "--language" => {
                     let code = args
