@@ -275,6 +275,43 @@ impl Settings {
         }
     }
 
+    /// One whole decode (not a partial) of chunk `index`'s `samples` on `state` by `search`
+    /// (a strategy and its temperature) under `plan`, in the `detected` language (else the
+    /// one given), with segment timestamps when `timestamps`, and words when asked for; its
+    /// confidence carries the no-speech probability. The chunk's decode and each temperature
+    /// fallback's are this.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one decode's inputs, each used once"
+    )]
+    fn decode(
+        &self,
+        state: &mut WhisperState,
+        samples: &[f32],
+        index: usize,
+        plan: WindowPlan,
+        timestamps: bool,
+        detected: Option<&DetectedLanguage>,
+        (strategy, temperature): (SamplingStrategy, f32),
+    ) -> Result<Decoded> {
+        let words = self.words();
+        let language = self.language(detected);
+        let mut params = self.params(strategy, plan, timestamps, language, words.is_some());
+        params.set_temperature(temperature);
+        let mut decoded = run_full(
+            state,
+            params,
+            samples,
+            index,
+            timestamps,
+            self.tokens.eot,
+            words,
+        )?;
+        decoded.language = detected.cloned();
+        self.set_no_speech(state, index, &mut decoded)?;
+        Ok(decoded)
+    }
+
     /// The parameters of one decode by `strategy` in `language` under `plan`, with segment
     /// timestamps when the chunk is a packed window and token timestamps when `words`.
     fn params<'a>(
@@ -353,6 +390,8 @@ impl WhisperTranscriber {
         })
     }
 
+    /// The chunk's decode by the options' search, on the transcriber's own state
+    /// ([`Settings::decode`]).
     fn decode_timed(
         &mut self,
         index: usize,
@@ -361,28 +400,16 @@ impl WhisperTranscriber {
         timestamps: bool,
         detected: Option<DetectedLanguage>,
     ) -> Result<Decoded> {
-        let settings = &self.settings;
-        let words = settings.words();
-        let language = settings.language(detected.as_ref());
-        let params = settings.params(
-            settings.search(),
-            plan,
-            timestamps,
-            language,
-            words.is_some(),
-        );
-        let mut decoded = run_full(
+        let search = (self.settings.search(), 0.0);
+        self.settings.decode(
             &mut self.state,
-            params,
             samples,
             index,
+            plan,
             timestamps,
-            settings.tokens.eot,
-            words,
-        )?;
-        decoded.language = detected;
-        settings.set_no_speech(&mut self.state, index, &mut decoded)?;
-        Ok(decoded)
+            detected.as_ref(),
+            search,
+        )
     }
 
     /// A partial chunk's decode, stopped by whisper.cpp's abort callback as soon as

@@ -13,7 +13,7 @@
 use whisper_rs::SamplingStrategy;
 
 use super::WhisperTranscriber;
-use super::full::{Decoded, run_full};
+use super::full::Decoded;
 use crate::window::{Degenerate, WindowPlan, degenerate};
 use crate::{Confidence, Error, Result, Transcription};
 
@@ -63,34 +63,23 @@ impl WhisperTranscriber {
         let mut best = decoded;
         let mut tries = 0;
         if options.temperature_fallback && failed(&best) {
-            let words = settings.words();
             let detected = best.language.clone();
-            let language = settings.language(detected.as_ref());
             for temperature in TEMPERATURES {
                 tries += 1;
                 let mut state = self
                     .context
                     .create_state()
                     .map_err(|e| Error::transcribe_caused_by(index, "cannot create a state", e))?;
-                let mut params = settings.params(
-                    SamplingStrategy::Greedy { best_of: BEST_OF },
-                    WindowPlan::FULL,
-                    timestamps,
-                    language,
-                    words.is_some(),
-                );
-                params.set_temperature(temperature);
-                let mut tried = run_full(
+                let sampling = SamplingStrategy::Greedy { best_of: BEST_OF };
+                let tried = settings.decode(
                     &mut state,
-                    params,
                     samples,
                     index,
+                    WindowPlan::FULL,
                     timestamps,
-                    settings.tokens.eot,
-                    words,
+                    detected.as_ref(),
+                    (sampling, temperature),
                 )?;
-                tried.language.clone_from(&detected);
-                settings.set_no_speech(&mut state, index, &mut tried)?;
                 let failed = failed(&tried);
                 tracing::debug!(chunk = index, temperature, failed, text = %tried.text, "fallback");
                 if !failed || logprob(&tried) > logprob(&best) {
