@@ -101,10 +101,14 @@ pub fn subtitle_cues(segment: &Segment, prefix: &str, limits: LineLimits) -> Vec
             .sum()
     };
     let span = (segment.end - segment.start).max(0.0);
+    // Where a cue starting at `first_word` starts by its share of the characters.
+    let share_of = |first_word: usize| {
+        segment.start + span * chars_before(first_word) as f64 / total_chars.max(1) as f64
+    };
     // Where cue `k` (after the first) starts: its first word's time, else its share of the time.
     let start_of = |first_word: usize| match words[first_word].1 {
         Some(at) => at.clamp(segment.start, segment.end),
-        None => segment.start + span * chars_before(first_word) as f64 / total_chars.max(1) as f64,
+        None => share_of(first_word),
     };
     // Each cue must show for a while: a start not after the one before it, or at the very end
     // (an aligner may time a last word there), falls back to the cue's share of the time, and
@@ -115,9 +119,7 @@ pub fn subtitle_cues(segment: &Segment, prefix: &str, limits: LineLimits) -> Vec
             None => segment.start,
             Some(before) => {
                 let within = |t: f64| t > before && t < segment.end;
-                let shared = segment.start
-                    + span * chars_before(group[0].1) as f64 / total_chars.max(1) as f64;
-                [start_of(group[0].1), shared]
+                [start_of(group[0].1), share_of(group[0].1)]
                     .into_iter()
                     .find(|&t| within(t))
                     .unwrap_or((before + segment.end) / 2.0)

@@ -4,19 +4,10 @@ use super::*;
 
 fn segment(chunk: usize, start: f64, end: f64, text: &str) -> Segment {
     Segment {
-        chunk,
-        source: None,
-        start,
-        end,
         speech_end: end - 0.2,
-        text: text.into(),
-        language: None,
-        language_probability: None,
-        avg_logprob: None,
-        no_speech_prob: None,
-        words: None,
         emitted_at: end + 0.3,
         latency_ms: 300,
+        ..Segment::new(chunk, start, end, text)
     }
 }
 
