@@ -30,8 +30,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use steno_core::{
-    CancelToken, ChunkerConfig, Pipeline, RunOptions, RunReport, Sink, Source, TranscriberFactory,
-    TranscriberPool,
+    CancelToken, ChunkerConfig, DecodingOptions, Pipeline, RunOptions, RunReport, Sink, Source,
+    TranscriberFactory, TranscriberPool,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
@@ -75,9 +75,7 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         stream_chunker,
         upload_chunker,
         interim_step: step_of(&args.decoding),
-        prompt: args.decoding.whisper.prompt.clone(),
-        language: args.decoding.whisper.language.clone(),
-        translate: args.decoding.whisper.translate,
+        options: args.decoding.whisper.options(),
         early_start: !args.decoding.no_early_start,
         limits: Limits {
             max_streams: u32::from(args.max_streams),
@@ -242,12 +240,9 @@ pub(crate) struct Server {
     upload_chunker: ChunkerConfig,
     interim_step: Duration,
     early_start: bool,
-    /// The initial prompt of every decode (`--prompt`).
-    prompt: Option<String>,
-    /// The language every request is decoded in (`--language`; `auto`: detected).
-    language: String,
-    /// Every request is translated into English (`--translate`).
-    translate: bool,
+    /// The decoding options of every request (`--prompt`, `--language`, `--translate`, ...):
+    /// the pool's Whisper states are built with them, so a client cannot choose its own.
+    options: DecodingOptions,
     limits: Limits,
     admission: Arc<Semaphore>,
     token: Option<String>,
@@ -296,7 +291,7 @@ impl Server {
 
     /// Why a request's own prompt is refused: the pool's Whisper states decode with one.
     fn other_prompt(&self) -> String {
-        let served = match &self.prompt {
+        let served = match &self.options.prompt {
             Some(prompt) => format!("`{prompt}`"),
             None => "none".to_owned(),
         };
@@ -310,18 +305,20 @@ impl Server {
     /// request in its own (`--language`), so only that one (or none) is accepted, and any when
     /// it detects the language.
     fn other_language(&self, asked: &str) -> Option<String> {
-        let accepted = asked.is_empty() || asked == self.language || self.language == "auto";
+        let accepted =
+            asked.is_empty() || asked == self.options.language || self.options.detects_language();
         (!accepted).then(|| {
             format!(
-                "language `{asked}`: this server decodes every request in `{}` (set by `steno                  serve --language`, which also takes `auto`); send that one or none",
-                self.language
+                "language `{asked}`: this server decodes every request in `{}` (set by `steno \
+                 serve --language`, which also takes `auto`); send that one or none",
+                self.options.language
             )
         })
     }
 
     /// The task every request gets: `translate` with `--translate`, else `transcribe`.
     fn task(&self) -> &'static str {
-        if self.translate {
+        if self.options.translate {
             "translate"
         } else {
             "transcribe"

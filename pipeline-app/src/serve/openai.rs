@@ -174,7 +174,9 @@ async fn read_request(server: &Server, mut multipart: Multipart) -> Result<Reque
                     return Err(bad(refusal));
                 }
             }
-            "prompt" if value.is_empty() || server.prompt.as_deref() == Some(value.as_str()) => {}
+            "prompt"
+                if value.is_empty() || server.options.prompt.as_deref() == Some(value.as_str()) => {
+            }
             "prompt" => return Err(bad(server.other_prompt())),
             "temperature" => match value.trim().parse::<f64>() {
                 Ok(0.0) => {}
@@ -290,15 +292,16 @@ fn respond(
 /// The `language` of a `verbose_json` response, named as OpenAI names it ("english"): the text's
 /// language (English when translated), the first detected one with `--language auto`.
 fn response_language(server: &Server, segments: &[Segment]) -> &'static str {
-    let code = if server.translate {
+    let options = &server.options;
+    let code = if options.translate {
         "en"
-    } else if server.language == "auto" {
+    } else if options.detects_language() {
         segments
             .iter()
             .find_map(|segment| segment.language.as_deref())
             .unwrap_or("en")
     } else {
-        server.language.as_str()
+        options.language.as_str()
     };
     steno_core::language_name(code).unwrap_or("english")
 }

@@ -226,7 +226,7 @@ async fn read_options(
     }
     if let Some(prompt) = options.initial_prompt.as_deref()
         && !prompt.is_empty()
-        && server.prompt.as_deref() != Some(prompt)
+        && server.options.prompt.as_deref() != Some(prompt)
     {
         return Err(server.other_prompt());
     }
@@ -237,7 +237,8 @@ async fn read_options(
         && task != server.task()
     {
         return Err(format!(
-            "task `{task}`: this server transcribes; start it with `steno serve --translate`              (and a multilingual model) to translate"
+            "task `{task}`: this server transcribes; start it with `steno serve --translate` \
+             (and a multilingual model) to translate"
         ));
     }
     Ok(options)
