@@ -424,6 +424,24 @@ struct ProbeTranscriber {
 
 impl Transcriber for ProbeTranscriber {
     fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
+        self.begin(chunk);
+        self.inner.transcribe(chunk)
+    }
+
+    /// As the scripted transcriber: stops between steps of its cost once overtaken.
+    fn transcribe_partial(
+        &mut self,
+        chunk: &Chunk,
+        overtaken: &steno_core::Overtaken,
+    ) -> Result<Option<Transcription>> {
+        self.begin(chunk);
+        self.inner.transcribe_partial(chunk, overtaken)
+    }
+}
+
+impl ProbeTranscriber {
+    /// Records the chunk's transcription as started, then stalls if the case asks to.
+    fn begin(&self, chunk: &Chunk) {
         let state = &self.state;
         let started = state.transcriptions_started.fetch_add(1, Ordering::SeqCst) + 1;
         state.record(|log| {
@@ -438,7 +456,6 @@ impl Transcriber for ProbeTranscriber {
         if let Some(stall) = &state.stall {
             state.wait_for_source_end(stall.limit);
         }
-        self.inner.transcribe(chunk)
     }
 }
 

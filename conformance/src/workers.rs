@@ -193,6 +193,23 @@ struct StalledScript {
 
 impl Transcriber for StalledScript {
     fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
+        self.stall(chunk)?;
+        self.script.transcribe(chunk)
+    }
+
+    fn transcribe_partial(
+        &mut self,
+        chunk: &Chunk,
+        overtaken: &steno_core::Overtaken,
+    ) -> Result<Option<Transcription>> {
+        self.stall(chunk)?;
+        self.script.transcribe_partial(chunk, overtaken)
+    }
+}
+
+impl StalledScript {
+    /// Counts the start, then waits for the parent's source to end, if the case asks to.
+    fn stall(&self, chunk: &Chunk) -> Result<()> {
         if let Some(stall) = &self.stall {
             // Appends of one byte are atomic, so concurrent workers are counted exactly.
             std::fs::OpenOptions::new()
@@ -213,7 +230,7 @@ impl Transcriber for StalledScript {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
-        self.script.transcribe(chunk)
+        Ok(())
     }
 }
 

@@ -41,8 +41,20 @@ pub struct Overtaken {
 }
 
 impl Overtaken {
-    /// The chunk numbered `number` among those counted by `handed_out`.
-    pub(crate) fn new(handed_out: Arc<AtomicU64>, number: u64) -> Self {
+    /// Overtaken once `handed_out` counts more than `number`: the chunk numbered `number`
+    /// among those the chunk stage has handed out, or, for a host that learns of it otherwise
+    /// (a worker process told by its parent), a counter it raises to say so.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// let stop = Arc::new(AtomicU64::new(0));
+    /// let overtaken = steno_core::Overtaken::new(Arc::clone(&stop), 0);
+    /// assert!(!overtaken.is_overtaken());
+    /// stop.store(1, Ordering::SeqCst);
+    /// assert!(overtaken.is_overtaken());
+    /// ```
+    pub fn new(handed_out: Arc<AtomicU64>, number: u64) -> Self {
         Overtaken { handed_out, number }
     }
 

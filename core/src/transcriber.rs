@@ -328,6 +328,33 @@ impl Transcriber for ScriptedTranscriber {
         if !self.cost_per_audio_second.is_zero() {
             std::thread::sleep(self.cost_per_audio_second.mul_f64(chunk.seconds()));
         }
+        self.script(chunk)
+    }
+
+    /// Spends its cost in steps of at most 5 ms and stops at the first step that finds the
+    /// chunk overtaken, as `WhisperTranscriber` stops between decoder steps.
+    fn transcribe_partial(
+        &mut self,
+        chunk: &Chunk,
+        overtaken: &crate::Overtaken,
+    ) -> Result<Option<Transcription>> {
+        const STEP: Duration = Duration::from_millis(5);
+        let mut left = self.cost_per_audio_second.mul_f64(chunk.seconds());
+        while !left.is_zero() {
+            if overtaken.is_overtaken() {
+                return Ok(None);
+            }
+            let step = left.min(STEP);
+            std::thread::sleep(step);
+            left -= step;
+        }
+        self.script(chunk).map(Some)
+    }
+}
+
+impl ScriptedTranscriber {
+    /// The scripted answer for `chunk`, its cost spent.
+    fn script(&self, chunk: &Chunk) -> Result<Transcription> {
         if self.fail_on_chunk == Some(chunk.index) {
             return Err(Error::transcribe(chunk.index, "scripted failure"));
         }

@@ -38,12 +38,8 @@ pub(crate) fn run(args: &WorkerArgs) -> anyhow::Result<()> {
         return serve_nats(args, url, factory.as_ref());
     }
     // Only protocol frames may reach stdout; logs go to stderr, which the parent forwards.
-    steno_process::serve(
-        factory.as_ref(),
-        std::io::stdin().lock(),
-        std::io::stdout().lock(),
-    )
-    .context("worker")
+    steno_process::serve(factory.as_ref(), std::io::stdin(), std::io::stdout().lock())
+        .context("worker")
 }
 
 /// Serves the NATS work queue until the first Ctrl-C or SIGTERM; the chunk in hand is

@@ -5,11 +5,15 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{pipeline, session, texts};
-use steno_core::{Backend, CollectingSink, Error, Pipeline, RunReport};
+use common::{pipeline, session, texts, tone};
+use steno_core::{
+    Backend, ChunkerConfig, CollectingSink, Error, Pipeline, RunReport, ScriptedTranscriber,
+    VadKind, VecSource,
+};
 use steno_process::{ProcessBackend, WorkerCommand};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_steno-scripted-worker");
@@ -262,6 +266,35 @@ fn cancelling_kills_busy_workers_and_returns_promptly() {
         delay < Duration::from_secs(2),
         "returned {delay:?} after cancel"
     );
+    drop(backend);
+    assert_no_workers_left(&tag);
+}
+
+#[test]
+fn a_partial_overtaken_in_a_worker_is_stopped_there() {
+    let tag = tag();
+    // Partials that would decode for a minute each: the run ends in seconds only if the
+    // worker stops each one when it is overtaken, and the final goes first.
+    let backend = ProcessBackend::new(command(&tag, &["--endless-partials"]));
+    let mut audio = vec![0.0; 8_000];
+    audio.extend(tone(2.0));
+    audio.extend(vec![0.0; 16_000]);
+    let sink = CollectingSink::new();
+    let p = Pipeline::builder(
+        VecSource::new(audio.clone()),
+        Arc::new(ScriptedTranscriber::new()),
+        sink.clone(),
+    )
+    .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+    .realtime(true)
+    .interim_step(Some(Duration::from_millis(250)))
+    .build()
+    .unwrap();
+    let report = backend.run(p).unwrap();
+    assert_eq!(texts(&sink.segments()), expected(audio));
+    assert_eq!(report.partials, 0, "{report:?}");
+    assert!(report.partials_skipped >= 2, "{report:?}");
+    assert!(report.wall_seconds < 20.0, "{report:?}");
     drop(backend);
     assert_no_workers_left(&tag);
 }

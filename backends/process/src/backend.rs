@@ -11,7 +11,7 @@ use steno_core::stage::{
     transcribers_fitting_cores,
 };
 use steno_core::{
-    Backend, Chunk, Error, Pipeline, Result, RunReport, Transcriber, TranscriberFactory,
+    Backend, Chunk, Error, Overtaken, Pipeline, Result, RunReport, Transcriber, TranscriberFactory,
     Transcription,
 };
 
@@ -349,8 +349,8 @@ impl SlotContext {
             &self.tokens,
             &self.shared.first_failed,
             || self.chunks.recv().ok(),
-            |chunk| {
-                self.transcribe(current, cost, chunk)
+            |chunk, overtaken| {
+                self.transcribe(current, cost, chunk, overtaken)
                     .map(|done| done.map(|text| (text, Duration::ZERO)))
             },
             |index, outcome| self.texts.send((index, outcome)).is_ok(),
@@ -358,13 +358,15 @@ impl SlotContext {
     }
 
     /// Transcribes one chunk, replacing workers that die on it: its text, or the error that
-    /// fails this chunk (the transcriber's, or too many deaths); `None` when the run failed
-    /// otherwise or stopped.
+    /// fails this chunk (the transcriber's, or too many deaths, or [`Error::Cancelled`] for a
+    /// partial chunk whose worker stopped once it was `overtaken`); `None` when the run
+    /// failed otherwise or stopped.
     fn transcribe(
         &self,
         current: &mut Option<Current>,
         cost: &mut Cost,
         chunk: &Chunk,
+        overtaken: Option<&Overtaken>,
     ) -> Option<Result<Transcription>> {
         let index = chunk.index;
         let mut deaths = 0;
@@ -384,7 +386,10 @@ impl SlotContext {
                 "worker {} (pid {pid}) is transcribing chunk {index}",
                 self.slot
             );
-            let answer = running.worker.transcribe(chunk);
+            let answer = match overtaken {
+                Some(overtaken) => running.worker.transcribe_partial(chunk, overtaken),
+                None => running.worker.transcribe(chunk),
+            };
             self.shared.watch(self.slot).busy = false;
             running.worker.sample_usage();
             match answer {
@@ -392,6 +397,7 @@ impl SlotContext {
                 Ok(Reply::Failed(problem)) => {
                     return Some(Err(Error::transcribe(index, problem)));
                 }
+                Ok(Reply::Stopped) => return Some(Err(Error::Cancelled)),
                 Err(Failure::Protocol(problem)) => {
                     let mut broken = current.take()?;
                     let how = broken.worker.kill_and_wait();

@@ -12,6 +12,9 @@
 //! | 3    | [`Message::Transcribe`] | parent → worker | `u64` chunk index, `u64` first sample, `u32` sample count `n`, `n` x `f32` (16 kHz mono), `u32` utterance count `m`, `m` x (`u64` index, `u64` first sample, `u64` end, `u64` end of speech) |
 //! | 4    | [`Message::Text`]       | worker → parent | `u64` chunk index, `u32` full-window retries, `u32` timed piece count `k`, `k` x (`u64` start, `u64` end, `u32` length `l`, `l` bytes of text, confidence, words), confidence, words, `u8` language code length `c` (0: none), `c` bytes of code and `f32` probability when `c` > 0, `u32` temperature fallbacks, text |
 //! | 5    | [`Message::Failed`]     | worker → parent | `u64` chunk index, what went wrong                       |
+//! | 6    | [`Message::TranscribePartial`] | parent → worker | as `Transcribe`                           |
+//! | 7    | [`Message::Stop`]       | parent → worker | `u64` chunk index                                        |
+//! | 8    | [`Message::Stopped`]    | worker → parent | `u64` chunk index                                        |
 //!
 //! In `Text`, a confidence is a `u8` flag (0: none), then when it is 1 `f32` mean
 //! log-probability, `f32` no-speech probability and `u32` token count; words are a `u32`
@@ -21,7 +24,11 @@
 //! A session: the parent sends `Hello`; the worker, its model loaded, answers `Ready` with its
 //! own version and the identity of its model (the parent refuses a worker of another version or
 //! another model). Then, one at a time, the parent sends `Transcribe` and the worker answers
-//! `Text` or `Failed` for that chunk. The parent ends the session by closing the worker's
+//! `Text` or `Failed` for that chunk. A partial chunk of interim results in real time goes as
+//! `TranscribePartial` instead: while it is decoded the parent may send `Stop` for it (newer
+//! audio has overtaken it), and the worker answers `Stopped` if the decode had not finished, or
+//! its `Text` if it had; the parent ignores a `Stop` that came too late for the worker's answer.
+//! The parent ends the session by closing the worker's
 //! stdin; the worker then exits. `Hello` and `Ready` keep this layout in every version, so two
 //! versions can always tell each other apart.
 //!
@@ -76,8 +83,9 @@ fn put_confidence(body: &mut Vec<u8>, confidence: Option<Confidence>) {
 ///
 /// Version 2 added the full-window retries to `Text`; version 3 the utterances of a packed
 /// window to `Transcribe` and its timed text to `Text`; version 4 the detected language,
-/// confidence, words and temperature fallbacks to `Text`.
-pub const PROTOCOL_VERSION: u16 = 4;
+/// confidence, words and temperature fallbacks to `Text`; version 5 `TranscribePartial`,
+/// `Stop` and `Stopped`.
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// The most utterances one packed window, and timed pieces one answer, may hold: a 30 s
 /// window of the shortest utterances has a few hundred.
@@ -101,6 +109,9 @@ const READY: u8 = 2;
 const TRANSCRIBE: u8 = 3;
 const TEXT: u8 = 4;
 const FAILED: u8 = 5;
+const TRANSCRIBE_PARTIAL: u8 = 6;
+const STOP: u8 = 7;
+const STOPPED: u8 = 8;
 
 /// Size of a `Transcribe` payload before its samples: index, first sample, count.
 const CHUNK_HEADER_LEN: usize = 8 + 8 + 4;
@@ -144,6 +155,19 @@ pub enum Message {
         /// What went wrong.
         problem: String,
     },
+    /// Parent to worker: transcribe this partial chunk (interim results in real time), and
+    /// stop if a [`Stop`](Message::Stop) for it comes first.
+    TranscribePartial(Chunk),
+    /// Parent to worker: newer audio has overtaken the partial chunk being decoded; stop.
+    Stop {
+        /// Index of the chunk.
+        chunk: usize,
+    },
+    /// Worker to parent: the partial chunk's decode stopped before its end; no text.
+    Stopped {
+        /// Index of the chunk.
+        chunk: usize,
+    },
 }
 
 impl Message {
@@ -155,6 +179,9 @@ impl Message {
             Message::Transcribe(_) => "Transcribe",
             Message::Text { .. } => "Text",
             Message::Failed { .. } => "Failed",
+            Message::TranscribePartial(_) => "TranscribePartial",
+            Message::Stop { .. } => "Stop",
+            Message::Stopped { .. } => "Stopped",
         }
     }
 }
@@ -242,7 +269,17 @@ pub fn write_message(output: &mut impl Write, message: &Message) -> Result<(), P
 /// Writes a `Transcribe` frame for `chunk` without copying it into a [`Message`] first.
 pub(crate) fn write_chunk(output: &mut impl Write, chunk: &Chunk) -> Result<(), ProtocolError> {
     let mut body = Vec::new();
-    encode_chunk(chunk, &mut body)?;
+    encode_chunk(TRANSCRIBE, chunk, &mut body)?;
+    write_body(output, &body)
+}
+
+/// Writes a `TranscribePartial` frame for `chunk` without copying it into a [`Message`] first.
+pub(crate) fn write_partial_chunk(
+    output: &mut impl Write,
+    chunk: &Chunk,
+) -> Result<(), ProtocolError> {
+    let mut body = Vec::new();
+    encode_chunk(TRANSCRIBE_PARTIAL, chunk, &mut body)?;
     write_body(output, &body)
 }
 
@@ -316,7 +353,16 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
             body.extend_from_slice(&threads.to_le_bytes());
             body.extend_from_slice(model.as_bytes());
         }
-        Message::Transcribe(chunk) => encode_chunk(chunk, &mut body)?,
+        Message::Transcribe(chunk) => encode_chunk(TRANSCRIBE, chunk, &mut body)?,
+        Message::TranscribePartial(chunk) => encode_chunk(TRANSCRIBE_PARTIAL, chunk, &mut body)?,
+        Message::Stop { chunk } => {
+            body.push(STOP);
+            body.extend_from_slice(&(*chunk as u64).to_le_bytes());
+        }
+        Message::Stopped { chunk } => {
+            body.push(STOPPED);
+            body.extend_from_slice(&(*chunk as u64).to_le_bytes());
+        }
         Message::Text {
             chunk,
             transcription:
@@ -378,7 +424,9 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
     Ok(body)
 }
 
-fn encode_chunk(chunk: &Chunk, body: &mut Vec<u8>) -> Result<(), ProtocolError> {
+/// Appends a chunk's frame body: the type byte `kind` (`Transcribe` or `TranscribePartial`),
+/// then the chunk.
+fn encode_chunk(kind: u8, chunk: &Chunk, body: &mut Vec<u8>) -> Result<(), ProtocolError> {
     if chunk.samples.len() > MAX_CHUNK_SAMPLES {
         return Err(malformed(
             "Transcribe",
@@ -402,7 +450,7 @@ fn encode_chunk(chunk: &Chunk, body: &mut Vec<u8>) -> Result<(), ProtocolError> 
     body.reserve(
         1 + CHUNK_HEADER_LEN + 4 * chunk.samples.len() + 4 + UTTERANCE_LEN * chunk.utterances.len(),
     );
-    body.push(TRANSCRIBE);
+    body.push(kind);
     body.extend_from_slice(&(chunk.index as u64).to_le_bytes());
     body.extend_from_slice(&chunk.start_sample.to_le_bytes());
     // Checked above: at most MAX_CHUNK_SAMPLES.
@@ -549,6 +597,9 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
         TRANSCRIBE => "Transcribe",
         TEXT => "Text",
         FAILED => "Failed",
+        TRANSCRIBE_PARTIAL => "TranscribePartial",
+        STOP => "Stop",
+        STOPPED => "Stopped",
         other => return Err(ProtocolError::UnknownType(other)),
     };
     let mut payload = Payload { message, bytes };
@@ -570,7 +621,7 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
                 model,
             })
         }
-        TRANSCRIBE => {
+        TRANSCRIBE | TRANSCRIBE_PARTIAL => {
             let index = payload.index()?;
             let start_sample = payload.u64("first sample")?;
             let count = payload.u32("sample count")? as usize;
@@ -617,7 +668,20 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
                 });
             }
             payload.end()?;
-            Ok(Message::Transcribe(chunk))
+            Ok(if kind == TRANSCRIBE {
+                Message::Transcribe(chunk)
+            } else {
+                Message::TranscribePartial(chunk)
+            })
+        }
+        STOP | STOPPED => {
+            let chunk = payload.index()?;
+            payload.end()?;
+            Ok(if kind == STOP {
+                Message::Stop { chunk }
+            } else {
+                Message::Stopped { chunk }
+            })
         }
         TEXT => {
             let chunk = payload.index()?;
@@ -782,6 +846,13 @@ mod tests {
             chunk: 5,
             problem: "scripted failure".into(),
         });
+        round_trip(Message::TranscribePartial(Chunk::new(
+            8,
+            16_000,
+            vec![0.5, -0.5],
+        )));
+        round_trip(Message::Stop { chunk: 8 });
+        round_trip(Message::Stopped { chunk: 8 });
     }
 
     #[test]
@@ -798,6 +869,11 @@ mod tests {
         expected.extend_from_slice(&1u32.to_le_bytes());
         expected.extend_from_slice(&1.0f32.to_le_bytes());
         expected.extend_from_slice(&0u32.to_le_bytes());
+        assert_eq!(wire, expected);
+        wire.clear();
+        write_message(&mut wire, &Message::Stop { chunk: 2 }).unwrap();
+        let mut expected = vec![9, 0, 0, 0, 7];
+        expected.extend_from_slice(&2u64.to_le_bytes());
         assert_eq!(wire, expected);
     }
 
@@ -862,6 +938,14 @@ mod tests {
     fn malformed_payloads_are_named() {
         let cases: &[(&[u8], &str)] = &[
             (&[9, 1, 2], "unknown message type 9"),
+            (
+                &[7, 1, 0],
+                "malformed Stop frame: too short for its chunk index",
+            ),
+            (
+                &[8, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+                "malformed Stopped frame: 1 unexpected bytes",
+            ),
             (b"\x01STNX\x01\x00", "bad magic"),
             (b"\x01STNW\x01", "too short for its version"),
             (b"\x01STNW\x01\x00\x00", "1 unexpected bytes"),

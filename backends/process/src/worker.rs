@@ -4,18 +4,24 @@
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, BufWriter};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use steno_core::{Chunk, Error, Result, Transcription};
+use steno_core::{Chunk, Error, Overtaken, Result, Transcription};
 
 use crate::protocol::{
     Message, PROTOCOL_VERSION, ProtocolError, read_message, write_chunk, write_message,
+    write_partial_chunk,
 };
 
 /// How long a worker whose stdin was closed may take to exit before it is killed.
 const EXIT_GRACE: Duration = Duration::from_millis(500);
+
+/// How often the parent looks whether the partial chunk a worker decodes has been
+/// overtaken, to tell it to stop.
+const STOP_POLL: Duration = Duration::from_millis(2);
 
 /// The command that starts one worker process: a program and its arguments. The program must
 /// serve the worker protocol on its stdin and stdout (see [`serve`](crate::serve)), such as
@@ -83,6 +89,8 @@ pub(crate) enum Reply {
     Text(Transcription),
     /// The transcriber failed on the chunk; the worker is fine.
     Failed(String),
+    /// The partial chunk's decode stopped, as the parent asked.
+    Stopped,
 }
 
 /// Why a chunk got no answer.
@@ -266,44 +274,48 @@ impl Worker {
     /// [`Failure::Died`] when the process went away (the pipes closed), [`Failure::Protocol`]
     /// when it answered with something that is not the answer to this chunk.
     pub(crate) fn transcribe(&mut self, chunk: &Chunk) -> std::result::Result<Reply, Failure> {
-        let protocol = |problem: String| Failure::Protocol(problem);
         let sent = match self.stdin.as_mut() {
             Some(stdin) => write_chunk(stdin, chunk),
             None => Err(ProtocolError::Closed),
         };
         let answer = sent.and_then(|()| read_message(&mut self.stdout));
-        match answer {
-            Ok(Message::Text {
-                chunk: index,
-                transcription,
-            }) if index == chunk.index => Ok(Reply::Text(transcription)),
-            Ok(Message::Failed {
-                chunk: index,
-                problem,
-            }) if index == chunk.index => Ok(Reply::Failed(problem)),
-            Ok(Message::Text { chunk: index, .. } | Message::Failed { chunk: index, .. }) => {
-                Err(protocol(format!(
-                    "answered chunk {index} when asked for chunk {}",
-                    chunk.index
-                )))
-            }
-            Ok(other) => Err(protocol(format!(
-                "answered a chunk with a {} message",
-                other.name()
-            ))),
-            Err(error) if error.is_disconnect() => Err(Failure::Died),
-            Err(ProtocolError::Malformed { message, problem })
-                if message == "Transcribe" && problem.contains("over the limit") =>
-            {
-                Err(protocol(format!(
-                    "cannot send chunk {}: {problem}",
-                    chunk.index
-                )))
-            }
-            Err(error) => Err(protocol(format!(
-                "wrote something that is not a protocol frame to its stdout (garbage?): {error}"
-            ))),
+        reply(chunk, answer, false)
+    }
+
+    /// Sends partial `chunk` and waits for its answer, telling the worker to stop once
+    /// `overtaken` says so: [`Reply::Stopped`] if it did before its decode ended.
+    ///
+    /// # Errors
+    /// As [`transcribe`](Self::transcribe).
+    pub(crate) fn transcribe_partial(
+        &mut self,
+        chunk: &Chunk,
+        overtaken: &Overtaken,
+    ) -> std::result::Result<Reply, Failure> {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return reply(chunk, Err(ProtocolError::Closed), true);
+        };
+        if let Err(error) = write_partial_chunk(stdin, chunk) {
+            return reply(chunk, Err(error), true);
         }
+        let stdout = &mut self.stdout;
+        let answer = std::thread::scope(|scope| {
+            let (answered, wait) = channel::<()>();
+            scope.spawn(move || {
+                // Until the answer comes (`answered` dropped), watch for the chunk being
+                // overtaken. A worker gone meanwhile shows in its answer, not here.
+                while let Err(RecvTimeoutError::Timeout) = wait.recv_timeout(STOP_POLL) {
+                    if overtaken.is_overtaken() {
+                        let _ = write_message(stdin, &Message::Stop { chunk: chunk.index });
+                        return;
+                    }
+                }
+            });
+            let answer = read_message(stdout);
+            drop(answered);
+            answer
+        });
+        reply(chunk, answer, true)
     }
 
     /// Reads the process's peak memory and CPU time from `/proc` while it runs.
@@ -405,6 +417,53 @@ impl Worker {
 impl Drop for Worker {
     fn drop(&mut self) {
         self.shut_down();
+    }
+}
+
+/// The worker's `answer` to `chunk` (a partial one if `partial`), as a [`Reply`] or the
+/// [`Failure`] it shows.
+fn reply(
+    chunk: &Chunk,
+    answer: std::result::Result<Message, ProtocolError>,
+    partial: bool,
+) -> std::result::Result<Reply, Failure> {
+    let protocol = |problem: String| Failure::Protocol(problem);
+    match answer {
+        Ok(Message::Text {
+            chunk: index,
+            transcription,
+        }) if index == chunk.index => Ok(Reply::Text(transcription)),
+        Ok(Message::Failed {
+            chunk: index,
+            problem,
+        }) if index == chunk.index => Ok(Reply::Failed(problem)),
+        Ok(Message::Stopped { chunk: index }) if partial && index == chunk.index => {
+            Ok(Reply::Stopped)
+        }
+        Ok(
+            Message::Text { chunk: index, .. }
+            | Message::Failed { chunk: index, .. }
+            | Message::Stopped { chunk: index },
+        ) if index != chunk.index => Err(protocol(format!(
+            "answered chunk {index} when asked for chunk {}",
+            chunk.index
+        ))),
+        Ok(other) => Err(protocol(format!(
+            "answered a chunk with a {} message",
+            other.name()
+        ))),
+        Err(error) if error.is_disconnect() => Err(Failure::Died),
+        Err(ProtocolError::Malformed { message, problem })
+            if message.starts_with("Transcribe") && problem.contains("over the limit") =>
+        {
+            Err(protocol(format!(
+                "cannot send chunk {}: {problem}",
+                chunk.index
+            )))
+        }
+        Err(error) => Err(protocol(format!(
+            "wrote something that is not a protocol frame to its stdout (garbage?): {error}"
+        ))),
     }
 }
 

@@ -82,12 +82,8 @@ fn run() -> std::result::Result<(), String> {
             .serve(factory.as_ref(), &steno_core::CancelToken::new())
             .map_err(|e| e.to_string());
     }
-    steno_process::serve(
-        factory.as_ref(),
-        std::io::stdin().lock(),
-        std::io::stdout().lock(),
-    )
-    .map_err(|e| e.to_string())
+    steno_process::serve(factory.as_ref(), std::io::stdin(), std::io::stdout().lock())
+        .map_err(|e| e.to_string())
 }
 
 /// The Whisper model file at `path`, with `threads` threads per state and the decoding

@@ -6,7 +6,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::{RunControl, TimedChunk, Transcript, transcribe_with};
-use crate::{Chunk, Error, Result, Transcription};
+use crate::{Chunk, Error, Overtaken, Result, Transcription};
 
 /// How often a slot waiting for a token looks for a stopped run.
 const STOP_POLL: Duration = Duration::from_millis(10);
@@ -85,6 +85,9 @@ impl RunAhead {
 /// [`transcribe_with`](super::transcribe_with) around `decode`, then the outcome to
 /// `deliver`.
 ///
+/// - `decode` is given the chunk and, for a partial chunk in real time, what tells whether
+///   newer audio has overtaken it: a backend that can stop its decode midway answers
+///   [`Error::Cancelled`] then, and the partial counts as skipped.
 /// - `decode` answers `None` when the run stopped while it waited; the slot then ends without
 ///   delivering. Otherwise it gives the text and the part of its time that was not
 ///   transcription (a hand-off the backend can measure, such as a broker's round trip less
@@ -98,7 +101,7 @@ pub fn run_slot(
     tokens: &RunAhead,
     first_failed: &AtomicUsize,
     mut next: impl FnMut() -> Option<TimedChunk>,
-    mut decode: impl FnMut(&Chunk) -> Option<Result<(Transcription, Duration)>>,
+    mut decode: impl FnMut(&Chunk, Option<&Overtaken>) -> Option<Result<(Transcription, Duration)>>,
     mut deliver: impl FnMut(usize, Result<Transcript>) -> bool,
 ) {
     while tokens.take(control) {
@@ -114,7 +117,8 @@ pub fn run_slot(
         }
         let mut stopped = false;
         let mut handoff = Duration::ZERO;
-        let mut outcome = transcribe_with(&timed, |chunk| match decode(chunk) {
+        let overtaken = timed.partial.as_ref().and_then(|p| p.overtaken.as_ref());
+        let mut outcome = transcribe_with(&timed, |chunk| match decode(chunk, overtaken) {
             Some(Ok((text, not_transcription))) => {
                 handoff = not_transcription;
                 Ok(text)

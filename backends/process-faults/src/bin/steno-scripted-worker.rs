@@ -4,6 +4,7 @@
 //! ```text
 //! steno-scripted-worker [--cost-ms-per-s N] [--fail-on-chunk K] [--crash-on-chunk K]
 //!                       [--crash-once-on-chunk K MARKER] [--garbage] [--garbage-on-chunk K]
+//!                       [--endless-partials]
 //!                       [--model NAME] [--tag TAG]
 //!                       [--nats URL [--stream NAME] [--ack-wait-secs N] [--max-deliveries N]]
 //! ```
@@ -15,6 +16,8 @@
 //!   creates first: only the first worker to see chunk K dies.
 //! - `--garbage`: writes text instead of the handshake, then waits for its stdin to end.
 //! - `--garbage-on-chunk K`: writes text to stdout before answering chunk K.
+//! - `--endless-partials`: a partial chunk's decode lasts until the parent stops it (or a
+//!   minute).
 //! - `--model NAME`: announces NAME as its model instead of `scripted`.
 //! - `--tag TAG`: ignored; a label for tests to find their workers in `/proc`.
 //! - `--nats URL`: serves the NATS backend's work queue (`steno_nats::NatsWorker`) instead of
@@ -23,7 +26,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use steno_core::{
     Chunk, Result, ScriptedTranscriber, Transcriber, TranscriberFactory, Transcription,
@@ -35,6 +38,7 @@ struct Faults {
     crash_once: Option<(usize, PathBuf)>,
     garbage_on: Option<usize>,
     model: Option<String>,
+    endless_partials: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -66,21 +70,44 @@ impl TranscriberFactory for FaultyFactory {
 
 impl Transcriber for FaultyTranscriber {
     fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
-        if self.faults.crash_on == Some(chunk.index) {
+        self.faults.strike(chunk);
+        self.inner.transcribe(chunk)
+    }
+
+    fn transcribe_partial(
+        &mut self,
+        chunk: &Chunk,
+        overtaken: &steno_core::Overtaken,
+    ) -> Result<Option<Transcription>> {
+        self.faults.strike(chunk);
+        if self.faults.endless_partials {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !overtaken.is_overtaken() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            return Ok(None);
+        }
+        self.inner.transcribe_partial(chunk, overtaken)
+    }
+}
+
+impl Faults {
+    /// Does to the process what the faults say for `chunk`.
+    fn strike(&self, chunk: &Chunk) {
+        if self.crash_on == Some(chunk.index) {
             std::process::abort();
         }
-        if let Some((index, marker)) = &self.faults.crash_once
+        if let Some((index, marker)) = &self.crash_once
             && *index == chunk.index
             && std::fs::File::create_new(marker).is_ok()
         {
             std::process::abort();
         }
-        if self.faults.garbage_on == Some(chunk.index) {
+        if self.garbage_on == Some(chunk.index) {
             let mut stdout = std::io::stdout();
             let _ = stdout.write_all(b"this is not a frame\n");
             let _ = stdout.flush();
         }
-        self.inner.transcribe(chunk)
     }
 }
 
@@ -124,6 +151,7 @@ fn run() -> std::result::Result<(), String> {
             }
             "--garbage" => garbage = true,
             "--garbage-on-chunk" => faults.garbage_on = Some(number(args.next(), &arg)? as usize),
+            "--endless-partials" => faults.endless_partials = true,
             "--model" => faults.model = Some(args.next().ok_or("--model needs a name")?),
             "--tag" => {
                 args.next().ok_or("--tag needs a label")?;
@@ -168,6 +196,6 @@ fn run() -> std::result::Result<(), String> {
             .serve(&factory, &steno_core::CancelToken::new())
             .map_err(|e| e.to_string());
     }
-    steno_process::serve(&factory, std::io::stdin().lock(), std::io::stdout().lock())
+    steno_process::serve(&factory, std::io::stdin(), std::io::stdout().lock())
         .map_err(|e| e.to_string())
 }
