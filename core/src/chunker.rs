@@ -376,9 +376,10 @@ impl Chunker {
     }
 
     /// Also cuts the open utterance at a partial point every `step` of audio after its first
-    /// voiced frame, while the speaker is still heard (a voiced frame within the trailing
-    /// padding before the point) and the utterance already has speech enough to be a chunk,
-    /// so every partial point belongs to a chunk that will come. Points are frame positions,
+    /// voiced frame, when the speaker is heard (the frame just before the point is voiced)
+    /// and the utterance already has speech enough to be a chunk, so every partial point
+    /// belongs to a chunk that will come. A point in a pause is skipped: it would add no
+    /// words, and if the pause ends the utterance, its decode would hold up the final one. Points are frame positions,
     /// so they depend only on the samples. [`take_partials`](Self::take_partials) collects them.
     ///
     /// ```
@@ -634,14 +635,12 @@ impl Chunker {
     }
 
     /// Cuts the open utterance at `end_frame` (a partial point just reached) if the speaker
-    /// is still heard and it has speech enough to become a chunk.
+    /// is heard in the frame before it and it has speech enough to become a chunk.
     fn cut_partial(&mut self, end_frame: u64) {
         let Some((start_frame, last_speech_frame, frames)) = self.open_utterance() else {
             return;
         };
-        if end_frame - (last_speech_frame + 1) > self.trailing_padding_frames
-            || !self.enough_speech(frames)
-        {
+        if end_frame > last_speech_frame + 1 || !self.enough_speech(frames) {
             return;
         }
         let first_speech = frames.iter().position(|f| f.speech).unwrap_or(0) as u64;
@@ -1025,16 +1024,16 @@ mod tests {
                 // From the utterance's start, a whole number of steps after its first voice.
                 assert_eq!(start, chunk.start_sample);
                 assert_eq!(end, speech_start + (k as u64 + 1) * step_samples);
-                // Never in the silence after the speech, beyond its trailing padding.
+                // Never in the silence after the speech, its trailing padding included.
                 assert!(
-                    end <= chunk.end_sample(),
-                    "{end} past {}",
-                    chunk.end_sample()
+                    end <= chunk.speech_end_sample,
+                    "{end} past the end of speech at {}",
+                    chunk.speech_end_sample
                 );
             }
         }
-        // The 1 s tone (steps of 19 frames, 0.304 s): points at 0.3, 0.6 and 0.9 s of it, and
-        // at 1.2 s, inside the 0.2 s of trailing padding after it; not at 1.5 s.
-        assert_eq!(cuts.iter().filter(|c| c.0 == 0).count(), 4);
+        // The 1 s tone (steps of 19 frames, 0.304 s): points at 0.3, 0.6 and 0.9 s of it; not
+        // at 1.2 s, inside the 0.2 s of trailing padding after it, where the speaker is silent.
+        assert_eq!(cuts.iter().filter(|c| c.0 == 0).count(), 3);
     }
 }

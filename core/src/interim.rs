@@ -2,8 +2,8 @@
 //! written, and the stability rule that says which of their words later ones keep.
 //!
 //! With [`RunOptions::interim_step`](crate::RunOptions::interim_step) the chunker cuts the open
-//! utterance at fixed points (every step of audio after its first voiced frame) and the
-//! transcribers decode each cut like any chunk. The emitter writes each result as a
+//! utterance at fixed points (every step of audio after its first voiced frame, unless the
+//! speaker is silent there) and the transcribers decode each cut like any chunk. The emitter writes each result as a
 //! [`Partial`](crate::Partial) between the final segments, in the order the points were reached:
 //!
 //! - offline, every partial is decoded and written, and a final segment waits for the partials
