@@ -189,11 +189,9 @@ impl Slot {
             &self.tokens,
             &self.first_failed,
             || self.chunks.recv().ok(),
-            // A fleet's worker decodes a partial to its end: a stop would have to reach
-            // whichever worker pulled it (the process backend's workers are told).
-            |chunk, _overtaken| {
+            |chunk, overtaken| {
                 self.session
-                    .transcribe(chunk, &|| self.control.is_stopped())
+                    .transcribe(chunk, overtaken, &|| self.control.is_stopped())
             },
             |index, outcome| self.texts.send((index, outcome)).is_ok(),
         );

@@ -60,6 +60,10 @@
 //! can hold up to 30 s (2 MiB), so set `max_payload: 4MB` in `nats-server`'s configuration. A
 //! chunk too large for the broker ends the run with an error that says so.
 //!
+//! With interim results in real time, a partial chunk that newer audio overtakes while a
+//! worker decodes it is stopped there (a stop message every worker of the stream hears), so
+//! the utterance's final text waits for it no longer than on the other backends.
+//!
 //! ## Faults
 //!
 //! - **A worker killed or cut off mid-chunk**: it stops telling the broker it is working on

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use steno_core::{Chunk, Error, Result, Transcriber, TranscriberFactory, Transcription};
+use steno_core::{Chunk, Error, Overtaken, Result, Transcriber, TranscriberFactory, Transcription};
 
 use crate::session::Session;
 use crate::target::NatsTarget;
@@ -97,7 +97,21 @@ struct FleetTranscriber {
 impl Transcriber for FleetTranscriber {
     fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
         // Never stopped from here: a chunk waits for its answer or for the patience.
-        let outcome = self.session.transcribe(chunk, &|| false);
+        let outcome = self.session.transcribe(chunk, None, &|| false);
         outcome.map_or(Err(Error::Cancelled), |done| done.map(|(text, _)| text))
+    }
+
+    /// The worker that took the partial chunk is told to stop once it is overtaken.
+    fn transcribe_partial(
+        &mut self,
+        chunk: &Chunk,
+        overtaken: &Overtaken,
+    ) -> Result<Option<Transcription>> {
+        match self.session.transcribe(chunk, Some(overtaken), &|| false) {
+            Some(Ok((text, _))) => Ok(Some(text)),
+            Some(Err(Error::Cancelled)) => Ok(None),
+            Some(Err(error)) => Err(error),
+            None => Err(Error::Cancelled),
+        }
     }
 }

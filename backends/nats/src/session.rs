@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, message::PublishMessage};
 use futures_util::StreamExt as _;
-use steno_core::{Chunk, Error, Result, Transcription};
+use steno_core::{Chunk, Error, Overtaken, Result, Transcription};
 use steno_process::protocol::{Message, PROTOCOL_VERSION};
 use tokio::sync::oneshot;
 
@@ -19,6 +19,8 @@ use crate::wire;
 
 /// How often a waiting request looks at the run's state (stopped, or out of patience).
 const POLL: Duration = Duration::from_millis(50);
+/// How often a waiting partial chunk looks whether it has been overtaken, to stop its worker.
+const STOP_POLL: Duration = Duration::from_millis(2);
 /// How long to wait before publishing a chunk again when the broker did not take it.
 const REPUBLISH_PAUSE: Duration = Duration::from_millis(250);
 /// Headers and the frame's own header, over the samples: what a chunk message adds.
@@ -144,13 +146,15 @@ impl Session {
 
     /// Transcribes `chunk` on the fleet: its text and the hand-off (the round trip less the
     /// worker's own transcription time), or the error that fails it; `None` when `stopped`
-    /// said so first (it is asked every few tens of milliseconds).
+    /// said so first (it is asked every few tens of milliseconds). A partial chunk's worker is
+    /// told to stop once `overtaken` says so, and then gives [`Error::Cancelled`].
     pub(crate) fn transcribe(
         &self,
         chunk: &Chunk,
+        overtaken: Option<&Overtaken>,
         stopped: &(dyn Fn() -> bool + Sync),
     ) -> Option<Result<(Transcription, Duration)>> {
-        let payload = match wire::chunk_payload(chunk) {
+        let payload = match wire::chunk_payload(chunk, overtaken.is_some()) {
             Ok(payload) => payload,
             Err(error) => return Some(Err(error)),
         };
@@ -172,7 +176,7 @@ impl Session {
         self.routes().waiting.insert(request, tell);
         let outcome = self
             .runtime()
-            .block_on(self.round_trip(chunk, request, payload, answer, stopped));
+            .block_on(self.round_trip(chunk, request, payload, answer, overtaken, stopped));
         self.routes().waiting.remove(&request);
         outcome
     }
@@ -183,9 +187,12 @@ impl Session {
         request: u64,
         payload: Vec<u8>,
         mut answer: oneshot::Receiver<Answer>,
+        mut overtaken: Option<&Overtaken>,
         stopped: &(dyn Fn() -> bool + Sync),
     ) -> Option<Result<(Transcription, Duration)>> {
         let index = chunk.index;
+        // Until its worker has been told to stop, for a partial chunk.
+        let partial = overtaken.is_some();
         let began = Instant::now();
         let sequence = match self
             .publish(index, request, payload.into(), stopped)
@@ -208,9 +215,13 @@ impl Session {
                         ))));
                     }
                 },
-                () = tokio::time::sleep(POLL) => {
+                () = tokio::time::sleep(if overtaken.is_some() { STOP_POLL } else { POLL }) => {
                     if stopped() {
                         return None;
+                    }
+                    if overtaken.is_some_and(Overtaken::is_overtaken) {
+                        overtaken = None;
+                        self.stop(request).await;
                     }
                     let heard = *lock(&self.last_heard);
                     if published.elapsed() > self.patience && heard.elapsed() > self.patience {
@@ -235,6 +246,10 @@ impl Session {
                 message: Message::Failed { problem, .. },
                 ..
             } => Err(Error::transcribe(index, problem)),
+            Answer::Frame {
+                message: Message::Stopped { .. },
+                ..
+            } if partial => Err(Error::Cancelled),
             Answer::Frame { message, .. } => Err(queue::broker(format!(
                 "a worker answered chunk {index} with a {} message",
                 message.name()
@@ -266,6 +281,7 @@ impl Session {
         headers.insert(wire::MODEL, self.model.as_str());
         headers.insert(wire::REPLY_TO, self.inbox.as_str());
         headers.insert(wire::REQUEST, request.to_string().as_str());
+        headers.insert(wire::RUN, self.run.as_str());
         let first_try = Instant::now();
         loop {
             // The same message id on every try: the broker stores a chunk once however many
@@ -300,6 +316,22 @@ impl Session {
                 return None;
             }
             tokio::time::sleep(REPUBLISH_PAUSE).await;
+        }
+    }
+
+    /// Tells the fleet to stop decoding the partial chunk of `request`. A stop that is lost
+    /// only costs the rest of that decode.
+    async fn stop(&self, request: u64) {
+        let mut headers = HeaderMap::new();
+        headers.insert(wire::RUN, self.run.as_str());
+        headers.insert(wire::REQUEST, request.to_string().as_str());
+        let subject = wire::stop_subject(&self.stream_name);
+        if let Err(error) = self
+            .client
+            .publish_with_headers(subject, headers, bytes::Bytes::new())
+            .await
+        {
+            tracing::debug!("cannot tell the fleet to stop a partial chunk: {error}");
         }
     }
 

@@ -7,6 +7,11 @@
 //! where to answer. The answer is a plain NATS message to that address carrying a `Text` or
 //! `Failed` frame. The model key in the subject routes a chunk to workers of its model only:
 //! each model has its own durable consumer, shared by all the workers that serve it.
+//!
+//! A partial chunk of interim results in real time is a `TranscribePartial` frame. Once newer
+//! audio has overtaken it, the coordinator sends a stop message, a plain NATS message on
+//! `STREAM.stops` (heard by every worker of the stream, never stored) whose headers name the
+//! run and request; the worker decoding that chunk stops and answers `Stopped`.
 
 use async_nats::HeaderMap;
 use steno_core::{Chunk, Error, Result};
@@ -23,8 +28,11 @@ pub(crate) const PROTOCOL: &str = "Steno-Protocol";
 pub(crate) const MODEL: &str = "Steno-Model";
 /// Header: where the worker sends its answer.
 pub(crate) const REPLY_TO: &str = "Steno-Reply-To";
-/// Header: the request a chunk message or an answer belongs to.
+/// Header: the request a chunk message, a stop message or an answer belongs to.
 pub(crate) const REQUEST: &str = "Steno-Request";
+/// Header: the run a chunk message or a stop message belongs to (requests are numbered per
+/// run).
+pub(crate) const RUN: &str = "Steno-Run";
 /// Header of an answer: how many times the broker had delivered the chunk.
 pub(crate) const DELIVERED: &str = "Steno-Delivered";
 /// Header of an answer: how long the worker's transcriber took, in microseconds (the rest of
@@ -92,10 +100,21 @@ pub(crate) fn max_deliveries_advisory(stream: &str, model: &str) -> String {
     )
 }
 
-/// The payload of a chunk message: its `Transcribe` frame.
-pub(crate) fn chunk_payload(chunk: &Chunk) -> Result<Vec<u8>> {
+/// The subject of stop messages for partial chunks: every worker of the stream hears them.
+pub(crate) fn stop_subject(stream: &str) -> String {
+    format!("{stream}.stops")
+}
+
+/// The payload of a chunk message: its `Transcribe` frame, or `TranscribePartial` for a
+/// partial chunk that a stop message may end.
+pub(crate) fn chunk_payload(chunk: &Chunk, stoppable: bool) -> Result<Vec<u8>> {
+    let message = if stoppable {
+        Message::TranscribePartial(chunk.clone())
+    } else {
+        Message::Transcribe(chunk.clone())
+    };
     let mut frame = Vec::with_capacity(4 * chunk.samples.len() + 64);
-    write_message(&mut frame, &Message::Transcribe(chunk.clone())).map_err(|error| {
+    write_message(&mut frame, &message).map_err(|error| {
         Error::transcribe(chunk.index, format!("cannot encode it for NATS: {error}"))
     })?;
     Ok(frame)
@@ -161,9 +180,14 @@ mod tests {
     #[test]
     fn a_chunk_survives_its_payload() {
         let chunk = Chunk::new(7, 160, vec![0.25; 320]);
-        let payload = chunk_payload(&chunk).unwrap();
+        let payload = chunk_payload(&chunk, false).unwrap();
         let Message::Transcribe(back) = decode_payload(&payload).unwrap() else {
             panic!("not a chunk");
+        };
+        assert_eq!(back, chunk);
+        let payload = chunk_payload(&chunk, true).unwrap();
+        let Message::TranscribePartial(back) = decode_payload(&payload).unwrap() else {
+            panic!("not a partial chunk");
         };
         assert_eq!(back, chunk);
     }
@@ -171,7 +195,7 @@ mod tests {
     #[test]
     fn trailing_bytes_and_cut_payloads_are_refused() {
         let chunk = Chunk::new(1, 0, vec![0.5; 16]);
-        let mut payload = chunk_payload(&chunk).unwrap();
+        let mut payload = chunk_payload(&chunk, false).unwrap();
         payload.push(0);
         assert!(decode_payload(&payload).is_err());
         payload.truncate(payload.len() - 9);

@@ -1,13 +1,15 @@
 //! The worker side: [`NatsWorker`] takes chunks of its model from the work queue, transcribes
 //! them and answers each coordinator.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
 use async_nats::{HeaderMap, HeaderValue};
 use futures_util::StreamExt as _;
-use steno_core::{CancelToken, Result, Transcriber, TranscriberFactory};
+use steno_core::{CancelToken, Overtaken, Result, Transcriber, TranscriberFactory};
 use steno_process::protocol::{Message, PROTOCOL_VERSION};
 
 use crate::queue::{self, Delivery};
@@ -21,12 +23,16 @@ const RETRY_PAUSE: Duration = Duration::from_secs(1);
 /// How long an answer may take to reach the broker before the chunk is left to be
 /// redelivered.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many stop messages a worker remembers: one may come before the worker has taken its
+/// chunk from the queue.
+const STOPS_REMEMBERED: usize = 256;
 
 /// A worker of a steno fleet: serves one model's chunks from a NATS JetStream work queue.
 /// Start as many as you like, on any machine that has the model; they join and leave freely.
 ///
 /// The worker pulls one chunk at a time, so a chunk never waits behind another on a busy
-/// worker. While it transcribes it tells the broker it is still working every third of the
+/// worker. A partial chunk of interim results is decoded until its coordinator sends a stop
+/// for it (newer audio has overtaken it), then answered as stopped. While it transcribes it tells the broker it is still working every third of the
 /// ack wait; a worker that dies or loses the broker stops doing so, and the broker delivers
 /// the chunk to another worker once the ack wait has passed. Its answer goes straight to the
 /// coordinator that sent the chunk; only when the broker has it is the chunk acknowledged.
@@ -112,6 +118,16 @@ impl NatsWorker {
         let js = runtime.block_on(async { jetstream::new(client.clone()) });
         let model = factory.name();
         let (mut consumer, delivery) = runtime.block_on(self.consumer(&js, &model))?;
+        let stops = Arc::new(Mutex::new(Stops::default()));
+        let heard = runtime
+            .block_on(client.subscribe(wire::stop_subject(&self.stream)))
+            .map_err(|error| {
+                queue::broker(format!(
+                    "cannot subscribe on NATS at {}: {error}",
+                    self.target
+                ))
+            })?;
+        runtime.spawn(hear_stops(heard, Arc::clone(&stops)));
         let mut transcriber = factory.create()?;
         tracing::info!(
             "serving {model} on NATS stream {} at {}",
@@ -123,6 +139,7 @@ impl NatsWorker {
             ack_wait: delivery.ack_wait,
             model: &model,
             identity: &identity,
+            stops: &stops,
         };
         while !stop.is_cancelled() {
             let next = runtime.block_on(async {
@@ -183,6 +200,8 @@ struct Serving<'a> {
     ack_wait: Duration,
     model: &'a str,
     identity: &'a str,
+    /// The partial chunk being decoded and the stops heard, shared with `hear_stops`.
+    stops: &'a Mutex<Stops>,
 }
 
 impl Serving<'_> {
@@ -206,6 +225,7 @@ impl Serving<'_> {
         let delivered = message.info().map_or(1, |info| info.delivered);
         let refusal = refusal(headers, self.model);
         let mut transcribed = Duration::ZERO;
+        let run = wire::header(headers, wire::RUN).unwrap_or("").to_owned();
         let answer = match (refusal, wire::decode_payload(&message.payload)) {
             (Some(problem), _) => Err(problem),
             (None, Ok(Message::Transcribe(chunk))) => {
@@ -215,6 +235,21 @@ impl Serving<'_> {
                 let answer = steno_process::answer(transcriber, &chunk);
                 transcribed = began.elapsed();
                 progress.abort();
+                Ok(answer)
+            }
+            (None, Ok(Message::TranscribePartial(chunk))) => {
+                tracing::debug!(
+                    chunk = chunk.index,
+                    delivered,
+                    "transcribing a partial chunk"
+                );
+                let overtaken = lock(self.stops).start((run, request.clone()));
+                let progress = runtime.spawn(keep_alive(Arc::clone(&message), self.ack_wait / 3));
+                let began = std::time::Instant::now();
+                let answer = steno_process::answer_partial(transcriber, &chunk, &overtaken);
+                transcribed = began.elapsed();
+                progress.abort();
+                lock(self.stops).current = None;
                 Ok(answer)
             }
             (None, Ok(_)) => Err("the message is not a chunk".to_owned()),
@@ -280,6 +315,58 @@ fn refusal(headers: Option<&HeaderMap>, model: &str) -> Option<String> {
         ));
     }
     None
+}
+
+/// A stop message's or a chunk's run and request.
+type RequestKey = (String, String);
+
+/// What a worker knows of stop messages: the partial chunk it decodes, with the counter its
+/// [`Overtaken`] watches, and the requests stopped lately.
+#[derive(Default)]
+struct Stops {
+    current: Option<(RequestKey, Arc<AtomicU64>)>,
+    heard: VecDeque<RequestKey>,
+}
+
+impl Stops {
+    /// The partial chunk of `key` is about to be decoded: what tells it to stop (at once if
+    /// its stop came first).
+    fn start(&mut self, key: RequestKey) -> Overtaken {
+        let stop = Arc::new(AtomicU64::new(u64::from(self.heard.contains(&key))));
+        self.current = Some((key, Arc::clone(&stop)));
+        Overtaken::new(stop, 0)
+    }
+
+    /// A stop message for `key` came.
+    fn stop(&mut self, key: RequestKey) {
+        if let Some((current, stop)) = &self.current
+            && *current == key
+        {
+            stop.store(1, Ordering::SeqCst);
+        }
+        if self.heard.len() == STOPS_REMEMBERED {
+            self.heard.pop_front();
+        }
+        self.heard.push_back(key);
+    }
+}
+
+/// Hears the stream's stop messages until the worker ends.
+async fn hear_stops(mut heard: async_nats::Subscriber, stops: Arc<Mutex<Stops>>) {
+    while let Some(message) = heard.next().await {
+        let headers = message.headers.as_ref();
+        let (Some(run), Some(request)) = (
+            wire::header(headers, wire::RUN),
+            wire::header(headers, wire::REQUEST),
+        ) else {
+            continue;
+        };
+        lock(&stops).stop((run.to_owned(), request.to_owned()));
+    }
+}
+
+fn lock(stops: &Mutex<Stops>) -> std::sync::MutexGuard<'_, Stops> {
+    stops.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Tells the broker `every` (a third of the ack wait) that the chunk is still being worked on.

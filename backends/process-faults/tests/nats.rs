@@ -1,7 +1,8 @@
 //! The NATS backend against a real `nats-server -js` with real worker processes
 //! (`steno-scripted-worker --nats`, the scripted transcriber with injectable faults): a worker
 //! killed mid-chunk, a chunk that kills every worker, a frozen worker that answers late, the
-//! broker restarting mid-run, and a worker that answers garbage.
+//! broker restarting mid-run, a partial chunk stopped on its worker, and a worker that answers
+//! garbage.
 #![allow(clippy::unwrap_used, reason = "a test that cannot set up should panic")]
 
 mod common;
@@ -10,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{pipeline, session, texts};
+use common::{one_utterance, pipeline, realtime_interim_pipeline, session, texts};
 use futures_util::StreamExt as _;
 use steno_core::{Backend, CollectingSink, Error};
 use steno_nats::{LocalServer, NatsBackend, NatsTarget};
@@ -208,6 +209,23 @@ fn the_broker_restarting_mid_run_loses_nothing() {
     server.restart().unwrap();
     let report = run.join().unwrap().unwrap();
     assert_eq!(texts(&sink.segments()), want, "{report:?}");
+}
+
+#[test]
+fn a_partial_overtaken_on_a_worker_is_stopped_there() {
+    let server = LocalServer::shared();
+    let (url, stream) = (server.url(), stream());
+    // Partials that would decode for a minute each, one chunk with the fleet at a time: the
+    // run ends in seconds only if the worker stops each partial when it is overtaken.
+    let _worker = Worker::start(&url, &stream, &["--endless-partials"]);
+    let sink = CollectingSink::new();
+    let report = backend(&url, &stream, 1)
+        .run(realtime_interim_pipeline(one_utterance(), sink.clone()))
+        .unwrap();
+    assert_eq!(texts(&sink.segments()), expected(one_utterance()));
+    assert_eq!(report.partials, 0, "{report:?}");
+    assert!(report.partials_skipped >= 2, "{report:?}");
+    assert!(report.wall_seconds < 20.0, "{report:?}");
 }
 
 #[test]

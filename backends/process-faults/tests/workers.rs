@@ -1,19 +1,15 @@
 //! The process backend with real worker processes (`steno-scripted-worker`, the scripted
-//! transcriber with injectable faults): order, restarts, retries, garbage, cancellation, reuse,
-//! and no worker left behind.
+//! transcriber with injectable faults): order, restarts, retries, garbage, cancellation,
+//! partial chunks stopped in their worker, reuse, and no worker left behind.
 #![allow(clippy::unwrap_used, reason = "a test that cannot set up should panic")]
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{pipeline, session, texts, tone};
-use steno_core::{
-    Backend, ChunkerConfig, CollectingSink, Error, Pipeline, RunReport, ScriptedTranscriber,
-    VadKind, VecSource,
-};
+use common::{one_utterance, pipeline, realtime_interim_pipeline, session, texts};
+use steno_core::{Backend, CollectingSink, Error, Pipeline, RunReport};
 use steno_process::{ProcessBackend, WorkerCommand};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_steno-scripted-worker");
@@ -276,22 +272,10 @@ fn a_partial_overtaken_in_a_worker_is_stopped_there() {
     // Partials that would decode for a minute each: the run ends in seconds only if the
     // worker stops each one when it is overtaken, and the final goes first.
     let backend = ProcessBackend::new(command(&tag, &["--endless-partials"]));
-    let mut audio = vec![0.0; 8_000];
-    audio.extend(tone(2.0));
-    audio.extend(vec![0.0; 16_000]);
     let sink = CollectingSink::new();
-    let p = Pipeline::builder(
-        VecSource::new(audio.clone()),
-        Arc::new(ScriptedTranscriber::new()),
-        sink.clone(),
-    )
-    .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
-    .realtime(true)
-    .interim_step(Some(Duration::from_millis(250)))
-    .build()
-    .unwrap();
+    let p = realtime_interim_pipeline(one_utterance(), sink.clone());
     let report = backend.run(p).unwrap();
-    assert_eq!(texts(&sink.segments()), expected(audio));
+    assert_eq!(texts(&sink.segments()), expected(one_utterance()));
     assert_eq!(report.partials, 0, "{report:?}");
     assert!(report.partials_skipped >= 2, "{report:?}");
     assert!(report.wall_seconds < 20.0, "{report:?}");

@@ -85,5 +85,5 @@ mod serve;
 mod worker;
 
 pub use backend::{ProcessBackend, WorkerModel};
-pub use serve::{answer, serve};
+pub use serve::{answer, answer_partial, serve};
 pub use worker::WorkerCommand;

@@ -140,9 +140,10 @@ pub fn answer(transcriber: &mut dyn Transcriber, chunk: &Chunk) -> Message {
     }
 }
 
-/// Transcribes partial `chunk` until `overtaken` says to stop: `Text`, `Stopped` when the
-/// decode stopped before its end, or `Failed`.
-fn answer_partial(
+/// Transcribes partial `chunk` until `overtaken` says to stop, and puts the outcome in the
+/// message a worker answers with: `Text`, `Stopped` when the decode stopped before its end, or
+/// `Failed` (as [`answer`]).
+pub fn answer_partial(
     transcriber: &mut dyn Transcriber,
     chunk: &Chunk,
     overtaken: &Overtaken,

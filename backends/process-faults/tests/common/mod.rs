@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use steno_core::{
     ChunkerConfig, CollectingSink, Pipeline, ScriptedTranscriber, Segment, VadKind, VecSource,
@@ -32,6 +33,29 @@ pub(crate) fn pipeline(audio: Vec<f32>, sink: CollectingSink) -> Pipeline {
         sink,
     )
     .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+    .build()
+    .expect("the test pipeline is valid")
+}
+
+/// One 2 s utterance between silences.
+pub(crate) fn one_utterance() -> Vec<f32> {
+    let mut audio = vec![0.0; 8_000];
+    audio.extend(tone(2.0));
+    audio.extend(vec![0.0; 16_000]);
+    audio
+}
+
+/// `audio` to `sink` in real time with a partial every 250 ms, through the scripted
+/// transcriber, cut by the energy VAD.
+pub(crate) fn realtime_interim_pipeline(audio: Vec<f32>, sink: CollectingSink) -> Pipeline {
+    Pipeline::builder(
+        VecSource::new(audio),
+        Arc::new(ScriptedTranscriber::new()),
+        sink,
+    )
+    .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
+    .realtime(true)
+    .interim_step(Some(Duration::from_millis(250)))
     .build()
     .expect("the test pipeline is valid")
 }
