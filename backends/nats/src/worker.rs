@@ -32,10 +32,11 @@ const STOPS_REMEMBERED: usize = 256;
 ///
 /// The worker pulls one chunk at a time, so a chunk never waits behind another on a busy
 /// worker. A partial chunk of interim results is decoded until its coordinator sends a stop
-/// for it (newer audio has overtaken it), then answered as stopped. While it transcribes it tells the broker it is still working every third of the
-/// ack wait; a worker that dies or loses the broker stops doing so, and the broker delivers
-/// the chunk to another worker once the ack wait has passed. Its answer goes straight to the
-/// coordinator that sent the chunk; only when the broker has it is the chunk acknowledged.
+/// for it (newer audio has overtaken it), then answered as stopped. While it transcribes it
+/// tells the broker it is still working every third of the ack wait; a worker that dies or
+/// loses the broker stops doing so, and the broker delivers the chunk to another worker once
+/// the ack wait has passed. Its answer goes straight to the coordinator that sent the chunk;
+/// only when the broker has it is the chunk acknowledged.
 ///
 /// The workers of a model share one durable consumer, created by the first of them with this
 /// worker's [ack wait](Self::with_ack_wait) and [delivery limit](Self::with_max_deliveries);
@@ -226,35 +227,33 @@ impl Serving<'_> {
         let refusal = refusal(headers, self.model);
         let mut transcribed = Duration::ZERO;
         let run = wire::header(headers, wire::RUN).unwrap_or("").to_owned();
-        let answer = match (refusal, wire::decode_payload(&message.payload)) {
+        // The chunk, and for a partial one what tells its decode that a stop came.
+        let work = match (refusal, wire::decode_payload(&message.payload)) {
             (Some(problem), _) => Err(problem),
-            (None, Ok(Message::Transcribe(chunk))) => {
-                tracing::debug!(chunk = chunk.index, delivered, "transcribing");
-                let progress = runtime.spawn(keep_alive(Arc::clone(&message), self.ack_wait / 3));
-                let began = std::time::Instant::now();
-                let answer = steno_process::answer(transcriber, &chunk);
-                transcribed = began.elapsed();
-                progress.abort();
-                Ok(answer)
-            }
+            (None, Ok(Message::Transcribe(chunk))) => Ok((chunk, None)),
             (None, Ok(Message::TranscribePartial(chunk))) => {
-                tracing::debug!(
-                    chunk = chunk.index,
-                    delivered,
-                    "transcribing a partial chunk"
-                );
                 let overtaken = lock(self.stops).start((run, request.clone()));
-                let progress = runtime.spawn(keep_alive(Arc::clone(&message), self.ack_wait / 3));
-                let began = std::time::Instant::now();
-                let answer = steno_process::answer_partial(transcriber, &chunk, &overtaken);
-                transcribed = began.elapsed();
-                progress.abort();
-                lock(self.stops).current = None;
-                Ok(answer)
+                Ok((chunk, Some(overtaken)))
             }
             (None, Ok(_)) => Err("the message is not a chunk".to_owned()),
             (None, Err(error)) => Err(format!("the chunk is malformed: {error}")),
         };
+        let answer = work.map(|(chunk, overtaken)| {
+            let partial = overtaken.is_some();
+            tracing::debug!(chunk = chunk.index, delivered, partial, "transcribing");
+            let progress = runtime.spawn(keep_alive(Arc::clone(&message), self.ack_wait / 3));
+            let began = std::time::Instant::now();
+            let answer = match &overtaken {
+                Some(overtaken) => steno_process::answer_partial(transcriber, &chunk, overtaken),
+                None => steno_process::answer(transcriber, &chunk),
+            };
+            transcribed = began.elapsed();
+            progress.abort();
+            if partial {
+                lock(self.stops).current = None;
+            }
+            answer
+        });
         let (answer, settle) = match answer {
             Ok(answer) => (answer, AckKind::Ack),
             Err(problem) => {
