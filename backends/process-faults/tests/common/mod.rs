@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use steno_core::{
-    ChunkerConfig, CollectingSink, Pipeline, ScriptedTranscriber, Segment, VadKind, VecSource,
+    ChunkerConfig, CollectingSink, Pipeline, PipelineBuilder, ScriptedTranscriber, Segment,
+    VadKind, VecSource,
 };
 
 pub(crate) fn tone(seconds: f32) -> Vec<f32> {
@@ -25,16 +26,22 @@ pub(crate) fn session(utterances: usize) -> Vec<f32> {
     audio
 }
 
-/// `audio` to `sink` through the scripted transcriber, cut by the energy VAD.
-pub(crate) fn pipeline(audio: Vec<f32>, sink: CollectingSink) -> Pipeline {
+/// `audio` to `sink` through the scripted transcriber, cut by the energy VAD: the builder
+/// both pipelines below start from.
+fn scripted(audio: Vec<f32>, sink: CollectingSink) -> PipelineBuilder {
     Pipeline::builder(
         VecSource::new(audio),
         Arc::new(ScriptedTranscriber::new()),
         sink,
     )
     .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
-    .build()
-    .expect("the test pipeline is valid")
+}
+
+/// `audio` to `sink` through the scripted transcriber, cut by the energy VAD.
+pub(crate) fn pipeline(audio: Vec<f32>, sink: CollectingSink) -> Pipeline {
+    scripted(audio, sink)
+        .build()
+        .expect("the test pipeline is valid")
 }
 
 /// One 2 s utterance between silences.
@@ -48,16 +55,11 @@ pub(crate) fn one_utterance() -> Vec<f32> {
 /// `audio` to `sink` in real time with a partial every 250 ms, through the scripted
 /// transcriber, cut by the energy VAD.
 pub(crate) fn realtime_interim_pipeline(audio: Vec<f32>, sink: CollectingSink) -> Pipeline {
-    Pipeline::builder(
-        VecSource::new(audio),
-        Arc::new(ScriptedTranscriber::new()),
-        sink,
-    )
-    .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
-    .realtime(true)
-    .interim_step(Some(Duration::from_millis(250)))
-    .build()
-    .expect("the test pipeline is valid")
+    scripted(audio, sink)
+        .realtime(true)
+        .interim_step(Some(Duration::from_millis(250)))
+        .build()
+        .expect("the test pipeline is valid")
 }
 
 /// The text of each segment, in order.
