@@ -171,6 +171,33 @@ pub(crate) fn expected_partials(
         .collect()
 }
 
+/// The provisional chunks (early start) the pure chunker offers while `samples` arrive a
+/// 20 ms piece at a time, each once, with the scripted transcriber's text: what a real-time
+/// run with early start and interim results may show as partials.
+pub(crate) fn expected_provisionals(samples: &[f32], config: &ChunkerConfig) -> Vec<Written> {
+    let mut chunker = match Chunker::new(config) {
+        Ok(chunker) => chunker,
+        Err(error) => panic!("the suite's own chunker configuration is invalid: {error}"),
+    };
+    let (mut chunks, mut provisionals) = (Vec::new(), Vec::<Written>::new());
+    for piece in samples.chunks(samples_in(0.02)) {
+        chunker.push(piece, &mut chunks);
+        let Some(span) = chunker.provisional_span() else {
+            continue;
+        };
+        let written = Written {
+            chunk: span.index,
+            start: seconds_of(span.start_sample),
+            end: seconds_of(span.end_sample),
+            text: scripted_text(span.index, span.start_sample, span.end_sample),
+        };
+        if provisionals.last() != Some(&written) {
+            provisionals.push(written);
+        }
+    }
+    provisionals
+}
+
 pub(crate) fn expected_segments(samples: &[f32], config: &ChunkerConfig) -> Vec<Written> {
     let mut chunker = match Chunker::new(config) {
         Ok(chunker) => chunker,

@@ -21,8 +21,8 @@ mod sources;
 pub use sources::two_sources;
 
 use crate::audio::{
-    Track, Written, energy, expected_partials, expected_segments, quiet_noise, sample_at,
-    samples_in, scripted_text, seconds_of,
+    Track, Written, energy, expected_partials, expected_provisionals, expected_segments,
+    quiet_noise, sample_at, samples_in, scripted_text, seconds_of,
 };
 use crate::probe::{ChunkSeen, PROBE_SINK, Probe};
 use crate::run::{FAST_DEADLINE, run, start, succeeded};
@@ -1221,6 +1221,91 @@ pub fn interim(make: &BackendFactory) -> CaseResult {
             "{context}: no first-partial latency reported"
         );
     }
+    Ok(())
+}
+
+/// **interim_early_start**: in real time with interim results and early start, an early
+/// decode is shown as a partial too, and finals are unchanged.
+///
+/// The track of **early_start** (a 0.3 s pause inside the second utterance, longer than the
+/// padding and shorter than the hangover), with partial points every 0.5 s of speech.
+/// Asserts: the final segments are those of the pure chunker; every partial written is a
+/// partial point or a provisional chunk the pure chunker offers, with its text, in order;
+/// the early decode cut at the pause, which no final takes, is among them; the contract of
+/// **interim_realtime** holds; written and skipped partials add up to at least the partial
+/// points and the provisional chunks shown, and at most all of both.
+///
+/// # Errors
+/// [`crate::Unsupported`] when the backend declines real-time input.
+///
+/// # Panics
+/// When the backend breaks one of these promises.
+pub fn interim_early_start(make: &BackendFactory) -> CaseResult {
+    let track = Track::new()
+        .silence(0.3)
+        .speech(0.5)
+        .silence(0.8)
+        .speech(0.4)
+        .silence(0.3)
+        .speech(0.4)
+        .silence(0.8);
+    let config = energy();
+    let finals = expected_segments(&track.samples, &config);
+    let points = expected_partials(&track.samples, &config, INTERIM_STEP);
+    let provisionals = expected_provisionals(&track.samples, &config);
+    let at_the_pause = provisionals
+        .iter()
+        .find(|p| !finals.iter().any(|f| f.chunk == p.chunk && f.end == p.end))
+        .cloned();
+    let Some(at_the_pause) = at_the_pause else {
+        panic!("interim_early_start: the suite's own track has no pause inside an utterance");
+    };
+    let mut options = RunOptions::default();
+    options.realtime = true;
+    options.early_start = true;
+    options.interim_step = Some(INTERIM_STEP);
+    let probe = Probe::new();
+    let pipeline = probe.pipeline(track.source(), ScriptedTranscriber::new(), config, options);
+    let report = succeeded(run(make, pipeline, FAST_DEADLINE)?, "interim_early_start");
+    assert_same_segments(
+        &written(&probe.segments()),
+        &finals,
+        "interim_early_start: the final segments differ from a run without interim results",
+    );
+    let updates = probe.updates();
+    let got: Vec<Written> = partials_of(&updates).iter().map(Written::from).collect();
+    let mut expected = points.iter().chain(&provisionals).collect::<Vec<_>>();
+    expected.sort_by(|a, b| {
+        (a.chunk, a.end)
+            .partial_cmp(&(b.chunk, b.end))
+            .expect("finite")
+    });
+    let mut remaining = expected.iter();
+    for partial in &got {
+        assert!(
+            remaining.any(|&e| e == partial),
+            "interim_early_start: partial {partial:?} is neither a partial point nor a \
+             provisional chunk, or out of order"
+        );
+    }
+    assert!(
+        got.contains(&at_the_pause),
+        "interim_early_start: the early decode at the pause ({at_the_pause:?}) was not shown; \
+         partials: {got:?}"
+    );
+    assert_interim_contract(&updates, Some(&finals), "interim_early_start");
+    let shown = got.iter().filter(|p| provisionals.contains(p)).count();
+    let accounted = report.partials + report.partials_skipped;
+    assert!(
+        (points.len() + shown) as u64 <= accounted
+            && accounted <= (points.len() + provisionals.len()) as u64,
+        "interim_early_start: partials written ({}) and skipped ({}) must account for the \
+         {} points and the {shown} early decodes shown, and no more than {} early decodes",
+        report.partials,
+        report.partials_skipped,
+        points.len(),
+        provisionals.len()
+    );
     Ok(())
 }
 

@@ -192,6 +192,12 @@ pub const FAST_CASES: &[Case] = &[
         check: cases::interim_realtime,
     },
     Case {
+        name: "interim_early_start",
+        summary: "in real time an early decode is shown as a partial too, in order, and \
+                  finals are unchanged",
+        check: cases::interim_early_start,
+    },
+    Case {
         name: "two_sources",
         summary: "two labelled sources cut apart and written as one transcript in order of \
                   end of speech, accounted per source",

@@ -50,6 +50,7 @@ macro_rules! fast_case_names {
             packing
             interim
             interim_realtime
+            interim_early_start
             two_sources
         }
     };

@@ -522,6 +522,14 @@ impl Chunker {
         })
     }
 
+    /// The open utterance's first voiced sample, from which its first words are awaited;
+    /// `None` while no utterance is open.
+    pub fn speech_start_sample(&self) -> Option<u64> {
+        let (start_frame, _, frames) = self.open_utterance()?;
+        let first_speech = frames.iter().position(|f| f.speech).unwrap_or(0) as u64;
+        Some((start_frame + first_speech) * FRAME_LEN as u64)
+    }
+
     /// The open utterance: its first frame, its last voiced frame and its frames so far.
     fn open_utterance(&self) -> Option<(u64, u64, &[FrameInfo])> {
         match &self.state {
@@ -643,11 +651,11 @@ impl Chunker {
         if end_frame > last_speech_frame + 1 || !self.enough_speech(frames) {
             return;
         }
-        let first_speech = frames.iter().position(|f| f.speech).unwrap_or(0) as u64;
         let (start, end) = (start_frame * FRAME_LEN as u64, end_frame * FRAME_LEN as u64);
+        let speech_start_sample = self.speech_start_sample().unwrap_or(start);
         self.partials.push(PartialCut {
             chunk: self.next_chunk(start, end, end),
-            speech_start_sample: (start_frame + first_speech) * FRAME_LEN as u64,
+            speech_start_sample,
         });
     }
 

@@ -92,6 +92,15 @@ impl EarlyDecode {
         }
     }
 
+    /// The early decode's text, once it is done and while no final chunk has claimed it:
+    /// what the utterance so far sounds like, to show as a partial hypothesis.
+    pub fn text(&self) -> Option<String> {
+        match &*self.lock() {
+            State::Done(Ok(done), _) => Some(done.text.clone()),
+            _ => None,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -133,6 +142,16 @@ mod tests {
         let (done, ready_at) = early.run_final(|| panic!("decoded twice"));
         assert_eq!(done.unwrap().text, "early");
         assert!(ready_at.is_some());
+    }
+
+    #[test]
+    fn the_early_text_is_there_until_the_final_chunk_claims_it() {
+        let early = EarlyDecode::new();
+        assert_eq!(early.text(), None, "nothing decoded yet");
+        early.run_provisional(|| text("so far"));
+        assert_eq!(early.text().as_deref(), Some("so far"));
+        let _ = early.run_final(|| panic!("decoded twice"));
+        assert_eq!(early.text(), None, "the final chunk has it");
     }
 
     #[test]

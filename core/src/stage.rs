@@ -356,6 +356,10 @@ pub struct TimedChunk {
     /// A partial chunk (see [`RunOptions::interim_step`]): the open utterance so far, decoded
     /// for a partial hypothesis, never for a segment.
     pub partial: Option<PartialPoint>,
+    /// A provisional chunk in a real-time run with interim results: its place among the
+    /// partials. Its early text, once decoded, is also shown as a partial hypothesis (the
+    /// utterance so far, heard up to a pause): no extra decode, and often the first words.
+    pub shown_as_partial: Option<PartialPoint>,
     /// A final chunk: how many partial chunks the run handed out before it for its utterances
     /// and every earlier one. Offline, the emitter writes them all before this chunk.
     pub partials_before: u64,
@@ -397,6 +401,7 @@ impl TimedChunk {
             provisional: false,
             early: None,
             partial: None,
+            shown_as_partial: None,
             partials_before: 0,
             source: 0,
             merge_wait: Duration::ZERO,
@@ -428,7 +433,9 @@ pub(crate) struct ChunkLane {
     provisional: Option<(Utterance, Arc<EarlyDecode>)>,
     /// Packs utterances into windows when [`RunOptions::pack`] is on.
     packer: Option<Packer>,
-    /// Partial chunks handed out so far.
+    /// Whether the chunker cuts partial points ([`RunOptions::interim_step`]).
+    interim: bool,
+    /// Partial chunks handed out so far (provisional ones shown as partials included).
     partials_handed: u64,
     /// Final chunks handed out so far.
     finals_handed: usize,
@@ -471,6 +478,7 @@ impl ChunkLane {
             early_start: options.early_start && !options.pack,
             provisional: None,
             packer: options.pack.then(Packer::default),
+            interim: options.interim_step.is_some(),
             partials_handed: 0,
             finals_handed: 0,
             partial_totals: VecDeque::new(),
@@ -647,15 +655,7 @@ impl ChunkLane {
     fn hand_out_partial(&mut self, cut: PartialCut, out: &mut Vec<TimedChunk>) {
         let speech_start_at = self.available_at(cut.speech_start_sample, true);
         let available_at = self.available_at(cut.chunk.end_sample(), true);
-        let utterance = cut.chunk.index;
-        let seq = self.partials_handed;
-        self.partials_handed += 1;
-        match self.partial_totals.back_mut() {
-            Some((last, total)) if *last == utterance => *total = self.partials_handed,
-            _ => self
-                .partial_totals
-                .push_back((utterance, self.partials_handed)),
-        }
+        let seq = self.next_partial_seq(cut.chunk.index);
         let number = self.count_hand_out();
         let mut timed = TimedChunk::new(cut.chunk, available_at, available_at);
         timed.partial = Some(PartialPoint {
@@ -669,6 +669,19 @@ impl ChunkLane {
                 .map(|handed| Overtaken::new(Arc::clone(handed), number)),
         });
         out.push(timed);
+    }
+
+    /// The place of a partial of `utterance` among the run's partials, counted as handed out.
+    fn next_partial_seq(&mut self, utterance: usize) -> u64 {
+        let seq = self.partials_handed;
+        self.partials_handed += 1;
+        match self.partial_totals.back_mut() {
+            Some((last, total)) if *last == utterance => *total = self.partials_handed,
+            _ => self
+                .partial_totals
+                .push_back((utterance, self.partials_handed)),
+        }
+        seq
     }
 
     /// Hands out the open utterance's provisional chunk, once per set of boundaries.
@@ -692,9 +705,24 @@ impl ChunkLane {
         let early = EarlyDecode::new();
         self.count_hand_out();
         self.provisional = Some((span, Arc::clone(&early)));
+        // In real time with interim results, its text is shown as a partial too: offline
+        // runs have no provisional chunks, so their partials stay the same on every backend.
+        let shown_as_partial = (self.interim && self.handed_out.is_some())
+            .then(|| {
+                let speech_start_sample = self.chunker.speech_start_sample()?;
+                Some(PartialPoint {
+                    seq: self.next_partial_seq(chunk.index),
+                    finals_before: self.finals_handed,
+                    speech_start_sample,
+                    speech_start_at: self.available_at(speech_start_sample, true),
+                    overtaken: None,
+                })
+            })
+            .flatten();
         let mut timed = TimedChunk::new(chunk, now, now);
         timed.provisional = true;
         timed.early = Some(early);
+        timed.shown_as_partial = shown_as_partial;
         out.push(timed);
     }
 }
@@ -735,6 +763,9 @@ pub struct Transcript {
     pub early_decoded: bool,
     /// The transcript of a partial chunk: a partial hypothesis, never a segment.
     pub partial: Option<PartialPoint>,
+    /// A provisional chunk's transcript to show as a partial hypothesis
+    /// ([`TimedChunk::shown_as_partial`]); its `text` is the early decode's.
+    pub shown_as_partial: Option<PartialPoint>,
     /// A partial chunk that was not decoded: overtaken by newer audio in real time, or its
     /// decode failed (the final chunk's own decode reports real errors).
     pub skipped: bool,
@@ -776,6 +807,7 @@ impl Transcript {
             provisional: false,
             early_decoded: false,
             partial: timed.partial.clone(),
+            shown_as_partial: timed.shown_as_partial.clone(),
             skipped: false,
             partials_before: timed.partials_before,
             utterances: timed.chunk.utterances.clone(),
@@ -827,7 +859,13 @@ pub fn transcribe_with(
     let (done, early_decoded) = match (&timed.early, timed.provisional) {
         (Some(early), true) => {
             let decoded = early.run_provisional(|| decode(&timed.chunk));
-            (Transcription::default(), decoded)
+            // Its text is the final chunk's: carried only when it is to be shown as a partial.
+            let text = timed
+                .shown_as_partial
+                .as_ref()
+                .and_then(|_| early.text())
+                .unwrap_or_default();
+            (Transcription::from(text), decoded)
         }
         (Some(early), false) => {
             let (outcome, ready_at) = early.run_final(|| decode(&timed.chunk));
@@ -1019,6 +1057,57 @@ mod tests {
         assert_eq!(waited.len(), 1);
         assert_eq!(waited[0].chunk, last.chunk);
         assert!(waited[0].early.is_none());
+    }
+
+    #[test]
+    fn in_real_time_with_interim_results_a_provisional_chunk_takes_a_place_among_the_partials() {
+        let tone = |seconds: f64| -> Vec<f32> {
+            (0..(seconds * 16_000.0) as usize)
+                .map(|i| 0.3 * (i as f32 * 0.05).sin())
+                .collect()
+        };
+        let silence = |seconds: f64| vec![0.0; (seconds * 16_000.0) as usize];
+        let audio = [tone(0.5), silence(0.3), tone(0.4), silence(0.8)].concat();
+        let config = ChunkerConfig::default().with_vad(crate::VadKind::Energy);
+        let cut = |realtime: bool| {
+            let (mut writer, reader) = crate::ring(16_000 * 4);
+            let options = RunOptions {
+                early_start: true,
+                realtime,
+                interim_step: Some(Duration::from_millis(300)),
+                ..RunOptions::default()
+            };
+            let mut stage = ChunkLane::new(reader, &config, &options, Instant::now()).unwrap();
+            let mut out = Vec::new();
+            for piece in audio.chunks(320) {
+                writer.push_some(piece);
+                stage.step(&mut out).unwrap();
+            }
+            out
+        };
+        // (kind, seq among the partials): a partial point 0.3 s in, the early start at the
+        // pause, a partial point once speech resumed, the early start at the end, the final.
+        let places: Vec<(&str, Option<u64>)> = cut(true)
+            .iter()
+            .map(|t| match (&t.partial, &t.shown_as_partial, t.provisional) {
+                (Some(p), _, _) => ("partial", Some(p.seq)),
+                (None, shown, true) => ("provisional", shown.as_ref().map(|p| p.seq)),
+                _ => ("final", None),
+            })
+            .collect();
+        assert_eq!(
+            places,
+            [
+                ("partial", Some(0)),
+                ("provisional", Some(1)),
+                ("partial", Some(2)),
+                ("provisional", Some(3)),
+                ("final", None)
+            ]
+        );
+        // Offline (paced by nobody) partials must be the same on every backend: no
+        // provisional chunk is shown as one.
+        assert!(cut(false).iter().all(|t| t.shown_as_partial.is_none()));
     }
 
     #[test]

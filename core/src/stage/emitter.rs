@@ -138,14 +138,22 @@ impl Emitter {
     ///
     /// # Errors
     /// The sink's error.
-    pub fn emit(&mut self, transcript: Transcript) -> Result<()> {
+    pub fn emit(&mut self, mut transcript: Transcript) -> Result<()> {
         if transcript.provisional {
-            // Its text waits in the early decode for the final chunk; only count it.
+            // Its text waits in the early decode for the final chunk; it is only counted,
+            // unless it is also to be shown as a partial and its final is not out yet.
             self.provisional_unreported += 1;
             self.early_decodes += u64::from(transcript.early_decoded);
-            return Ok(());
-        }
-        if transcript.partial.is_some() {
+            let Some(point) = transcript.shown_as_partial.take() else {
+                return Ok(());
+            };
+            if transcript.text.is_empty() || transcript.chunk < self.next_utterance {
+                return Ok(());
+            }
+            transcript.provisional = false;
+            transcript.partial = Some(point);
+            self.partials.push(transcript);
+        } else if transcript.partial.is_some() {
             self.provisional_unreported += 1;
             self.partials.push(transcript);
         } else {

@@ -18,6 +18,7 @@ fn transcript(chunk: usize, text: &str) -> Transcript {
         provisional: false,
         early_decoded: false,
         partial: None,
+        shown_as_partial: None,
         skipped: false,
         partials_before: 0,
         utterances: Vec::new(),
@@ -215,4 +216,55 @@ fn in_real_time_finals_go_first_and_late_partials_are_skipped() {
     // "Good bye" had no stable words yet; "Hello" was never agreed twice either.
     assert_eq!(tally.stable_prefix_violations, 0);
     assert_eq!(tally.utterances_with_partials, 2);
+}
+
+#[test]
+fn in_real_time_a_provisional_decode_with_a_place_among_the_partials_is_shown_as_one() {
+    let sink = CollectingSink::new();
+    let mut emitter =
+        Emitter::new(Box::new(sink.clone()), Instant::now()).with_realtime_partials(true);
+    let provisional = |chunk: usize, end_s: u64, seq: u64, text: &str| {
+        let shown = partial(chunk, end_s, seq, chunk, text);
+        Transcript {
+            provisional: true,
+            early_decoded: true,
+            shown_as_partial: shown.partial.clone(),
+            partial: None,
+            ..shown
+        }
+    };
+    // The speaker paused after two words: the early decode is the first partial. Speech
+    // resumed, so a later partial point and the final follow.
+    emitter.emit(provisional(0, 1, 0, "Hello there")).unwrap();
+    emitter.emit(partial(0, 2, 1, 0, "Hello there my")).unwrap();
+    emitter
+        .emit(transcript(0, "Hello there my friend."))
+        .unwrap();
+    // The next utterance's early decode had no words: nothing to show. And one that arrives
+    // after its final is not shown either.
+    emitter.emit(provisional(1, 3, 2, "")).unwrap();
+    emitter.emit(transcript(1, "Bye.")).unwrap();
+    emitter.emit(provisional(1, 3, 3, "Bye.")).unwrap();
+    assert_eq!(
+        written(&sink),
+        [
+            "p:Hello there",
+            "p:Hello there my",
+            "F:Hello there my friend.",
+            "F:Bye."
+        ]
+    );
+    assert_eq!(
+        emitter.newly_written(),
+        6,
+        "every transcript's run-ahead token comes back once"
+    );
+    let tally = emitter.finish().unwrap();
+    assert_eq!((tally.partials, tally.partials_skipped), (2, 0));
+    assert_eq!(
+        tally.first_partial_ms.len(),
+        1,
+        "the early decode's words came first"
+    );
+    assert_eq!(tally.early_starts_discarded, 3);
 }
