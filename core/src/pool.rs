@@ -9,9 +9,12 @@
 //! silent costs no state at all.
 //!
 //! Whoever waits for a final chunk goes before whoever waits for a partial one, across every
-//! stream: interim results never delay another stream's final text. A partial that is
-//! overtaken while it waits for a transcriber gives up without decoding.
+//! stream: interim results never delay another stream's final text. Finals are served in the
+//! order they asked, so that when several streams end an utterance at once none of them is
+//! passed over again and again. A partial that is overtaken while it waits for a transcriber
+//! gives up without decoding.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -51,8 +54,11 @@ struct PoolState {
     idle: Vec<Box<dyn Transcriber>>,
     /// Transcribers made so far (idle or lent), at most `size`.
     created: usize,
-    /// Final chunks waiting for a transcriber: partials wait while there are any.
-    finals_waiting: usize,
+    /// The tickets of final chunks waiting for a transcriber, in the order they asked: the
+    /// first is served first, and partials wait while there are any.
+    finals_waiting: VecDeque<u64>,
+    /// The ticket the next final chunk to ask gets.
+    next_ticket: u64,
 }
 
 impl std::fmt::Debug for TranscriberPool {
@@ -95,13 +101,17 @@ impl TranscriberPool {
         state.created - state.idle.len()
     }
 
-    /// A transcriber for a final chunk: waits for one to be free (before any partial does),
-    /// making a new one while the pool is below its size.
+    /// A transcriber for a final chunk: waits for one to be free (before any partial does,
+    /// after the finals that asked earlier), making a new one while the pool is below its size.
     fn lend_for_final(&self) -> Result<Lent> {
         let mut state = self.shared.lock();
-        state.finals_waiting += 1;
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.finals_waiting.push_back(ticket);
         let taken = loop {
-            if let Some(taken) = self.shared.take_or_make(&mut state) {
+            if state.finals_waiting.front() == Some(&ticket)
+                && let Some(taken) = self.shared.take_or_make(&mut state)
+            {
                 break taken;
             }
             state = self
@@ -110,9 +120,9 @@ impl TranscriberPool {
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         };
-        state.finals_waiting -= 1;
+        state.finals_waiting.pop_front();
         drop(state);
-        // Another waiter (a partial) may now be the one who can go.
+        // The next final in line, or a partial, may now be the one who can go.
         self.shared.returned.notify_all();
         self.lent(taken)
     }
@@ -125,7 +135,7 @@ impl TranscriberPool {
             if overtaken.is_overtaken() {
                 return Ok(None);
             }
-            if state.finals_waiting == 0
+            if state.finals_waiting.is_empty()
                 && let Some(taken) = self.shared.take_or_make(&mut state)
             {
                 drop(state);
@@ -294,7 +304,7 @@ mod tests {
                 final_one.transcribe(&chunk()).unwrap();
                 order.lock().unwrap().push("final");
             });
-            while pool.shared.lock().finals_waiting == 0 {
+            while pool.shared.lock().finals_waiting.is_empty() {
                 std::thread::yield_now();
             }
             scope.spawn(move || {
@@ -303,6 +313,32 @@ mod tests {
             });
         });
         assert_eq!(*order.lock().unwrap(), ["final", "partial"]);
+    }
+
+    #[test]
+    fn finals_are_served_in_the_order_they_asked() {
+        let pool = slow_pool(1);
+        let order = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            // The pool's only transcriber is busy; six finals queue for it, one after another.
+            let mut busy = pool.create().unwrap();
+            scope.spawn(move || busy.transcribe(&chunk()).unwrap());
+            while pool.busy() == 0 {
+                std::thread::yield_now();
+            }
+            for stream in 0..6 {
+                let mut transcriber = pool.create().unwrap();
+                let order = &order;
+                scope.spawn(move || {
+                    transcriber.transcribe(&chunk()).unwrap();
+                    order.lock().unwrap().push(stream);
+                });
+                while pool.shared.lock().finals_waiting.len() <= stream {
+                    std::thread::yield_now();
+                }
+            }
+        });
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4, 5]);
     }
 
     #[test]

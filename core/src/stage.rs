@@ -705,20 +705,19 @@ impl ChunkLane {
         let early = EarlyDecode::new();
         self.count_hand_out();
         self.provisional = Some((span, Arc::clone(&early)));
-        // In real time with interim results, its text is shown as a partial too: offline
-        // runs have no provisional chunks, so their partials stay the same on every backend.
-        let shown_as_partial = (self.interim && self.handed_out.is_some())
-            .then(|| {
-                let speech_start_sample = self.chunker.speech_start_sample()?;
-                Some(PartialPoint {
-                    seq: self.next_partial_seq(chunk.index),
-                    finals_before: self.finals_handed,
-                    speech_start_sample,
-                    speech_start_at: self.available_at(speech_start_sample, true),
-                    overtaken: None,
-                })
-            })
-            .flatten();
+        // In real time with interim results its text is shown as a partial too. Never
+        // offline, where every backend must write the same partials.
+        let live_partials = self.interim && self.handed_out.is_some();
+        let shown_as_partial = match self.chunker.speech_start_sample() {
+            Some(speech_start_sample) if live_partials => Some(PartialPoint {
+                seq: self.next_partial_seq(chunk.index),
+                finals_before: self.finals_handed,
+                speech_start_sample,
+                speech_start_at: self.available_at(speech_start_sample, true),
+                overtaken: None,
+            }),
+            _ => None,
+        };
         let mut timed = TimedChunk::new(chunk, now, now);
         timed.provisional = true;
         timed.early = Some(early);
