@@ -86,7 +86,8 @@ pub(crate) struct PipelineArgs {
     pub(crate) max_lines: usize,
 
     /// Show words while the speaker is still talking: every --interim-step-ms of speech the
-    /// utterance so far is decoded and written as a partial hypothesis. On a terminal (text
+    /// utterance so far is decoded and written as a partial hypothesis (in real time also the
+    /// early decode started at each pause, at no extra cost). On a terminal (text
     /// format) the current line is rewritten in place, its stable words plain and the rest
     /// dimmed, and each final line replaces it; JSON Lines get `"type":"partial"` lines with
     /// `text` and `stable` (words later partials keep); text piped elsewhere, SRT and VTT hold
