@@ -979,6 +979,20 @@ pub fn determinism(make: &BackendFactory) -> CaseResult {
     Ok(())
 }
 
+/// The track of the early-start cases: a tone followed by 0.8 s of silence, then two
+/// separated by 0.3 s, longer than the padding (0.2 s) and shorter than the hangover (0.4 s),
+/// so speech resumes after an early start and the two are one utterance.
+fn a_pause_inside_an_utterance() -> Track {
+    Track::new()
+        .silence(0.3)
+        .speech(0.5)
+        .silence(0.8)
+        .speech(0.4)
+        .silence(0.3)
+        .speech(0.4)
+        .silence(0.8)
+}
+
 /// **early_start**: with [`RunOptions::early_start`] on real-time input, the run writes
 /// exactly what waiting for the whole hangover writes, and the early decodes are really used.
 ///
@@ -996,14 +1010,7 @@ pub fn determinism(make: &BackendFactory) -> CaseResult {
 /// # Panics
 /// When the backend breaks one of these promises.
 pub fn early_start(make: &BackendFactory) -> CaseResult {
-    let track = Track::new()
-        .silence(0.3)
-        .speech(0.5)
-        .silence(0.8)
-        .speech(0.4)
-        .silence(0.3)
-        .speech(0.4)
-        .silence(0.8);
+    let track = a_pause_inside_an_utterance();
     let config = energy();
     let expected = expected_segments(&track.samples, &config);
     assert_eq!(expected.len(), 2, "early_start: the suite's own track");
@@ -1241,14 +1248,7 @@ pub fn interim(make: &BackendFactory) -> CaseResult {
 /// # Panics
 /// When the backend breaks one of these promises.
 pub fn interim_early_start(make: &BackendFactory) -> CaseResult {
-    let track = Track::new()
-        .silence(0.3)
-        .speech(0.5)
-        .silence(0.8)
-        .speech(0.4)
-        .silence(0.3)
-        .speech(0.4)
-        .silence(0.8);
+    let track = a_pause_inside_an_utterance();
     let config = energy();
     let finals = expected_segments(&track.samples, &config);
     let points = expected_partials(&track.samples, &config, INTERIM_STEP);

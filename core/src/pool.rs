@@ -270,6 +270,27 @@ mod tests {
         Chunk::new(0, 0, vec![0.0; 1_600])
     }
 
+    /// Keeps one of `pool`'s transcribers busy with `work` on a thread of `scope`, and returns
+    /// once it is lent.
+    fn keep_busy<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        pool: &TranscriberPool,
+        work: Chunk,
+    ) {
+        let mut busy = pool.create().unwrap();
+        scope.spawn(move || busy.transcribe(&work).unwrap());
+        while pool.busy() == 0 {
+            std::thread::yield_now();
+        }
+    }
+
+    /// Returns once more than `finals` final chunks wait in `pool`.
+    fn wait_for_finals_waiting(pool: &TranscriberPool, finals: usize) {
+        while pool.shared.lock().finals_waiting.len() <= finals {
+            std::thread::yield_now();
+        }
+    }
+
     #[test]
     fn never_more_transcribers_than_its_size_however_many_pipelines() {
         let pool = slow_pool(2);
@@ -291,11 +312,7 @@ mod tests {
         let order = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
             // The pool's only transcriber is busy; a final and then a partial queue for it.
-            let mut busy = pool.create().unwrap();
-            scope.spawn(move || busy.transcribe(&chunk()).unwrap());
-            while pool.busy() == 0 {
-                std::thread::yield_now();
-            }
+            keep_busy(scope, &pool, chunk());
             let mut final_one = pool.create().unwrap();
             let mut partial = pool.create().unwrap();
             let order = &order;
@@ -304,9 +321,7 @@ mod tests {
                 final_one.transcribe(&chunk()).unwrap();
                 order.lock().unwrap().push("final");
             });
-            while pool.shared.lock().finals_waiting.is_empty() {
-                std::thread::yield_now();
-            }
+            wait_for_finals_waiting(pool, 0);
             scope.spawn(move || {
                 partial.transcribe_partial(&chunk(), &overtaken).unwrap();
                 order.lock().unwrap().push("partial");
@@ -321,11 +336,7 @@ mod tests {
         let order = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
             // The pool's only transcriber is busy; six finals queue for it, one after another.
-            let mut busy = pool.create().unwrap();
-            scope.spawn(move || busy.transcribe(&chunk()).unwrap());
-            while pool.busy() == 0 {
-                std::thread::yield_now();
-            }
+            keep_busy(scope, &pool, chunk());
             for stream in 0..6 {
                 let mut transcriber = pool.create().unwrap();
                 let order = &order;
@@ -333,9 +344,7 @@ mod tests {
                     transcriber.transcribe(&chunk()).unwrap();
                     order.lock().unwrap().push(stream);
                 });
-                while pool.shared.lock().finals_waiting.len() <= stream {
-                    std::thread::yield_now();
-                }
+                wait_for_finals_waiting(&pool, stream);
             }
         });
         assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4, 5]);
@@ -347,14 +356,7 @@ mod tests {
         let handed_out = Arc::new(AtomicU64::new(0));
         let overtaken = Overtaken::new(handed_out.clone(), 0);
         std::thread::scope(|scope| {
-            let mut busy = pool.create().unwrap();
-            scope.spawn(move || {
-                busy.transcribe(&Chunk::new(0, 0, vec![0.0; 16_000]))
-                    .unwrap()
-            });
-            while pool.busy() == 0 {
-                std::thread::yield_now();
-            }
+            keep_busy(scope, &pool, Chunk::new(0, 0, vec![0.0; 16_000]));
             let waiting = scope.spawn(|| {
                 let mut partial = pool.create().unwrap();
                 partial.transcribe_partial(&chunk(), &overtaken).unwrap()

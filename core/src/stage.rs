@@ -1003,28 +1003,40 @@ impl InputThreads {
 mod tests {
     use super::*;
 
-    #[test]
-    fn early_start_hands_out_provisional_chunks_and_links_the_final_one() {
+    /// A tone of 0.5 s, a pause of 0.3 s (past the padding, inside the hangover), a tone of
+    /// 0.4 s and silence: one utterance, with an early start at its pause and at its end.
+    fn a_pause_inside_an_utterance() -> Vec<f32> {
         let tone = |seconds: f64| -> Vec<f32> {
             (0..(seconds * 16_000.0) as usize)
                 .map(|i| 0.3 * (i as f32 * 0.05).sin())
                 .collect()
         };
         let silence = |seconds: f64| vec![0.0; (seconds * 16_000.0) as usize];
+        [tone(0.5), silence(0.3), tone(0.4), silence(0.8)].concat()
+    }
+
+    /// What one chunk lane with `options` hands out for `audio`, fed in 20 ms pieces as a
+    /// microphone delivers them (energy VAD).
+    fn hand_outs(options: &RunOptions, audio: &[f32]) -> Vec<TimedChunk> {
         let (mut writer, reader) = crate::ring(16_000 * 4);
-        let options = RunOptions {
-            early_start: true,
-            ..RunOptions::default()
-        };
         let config = ChunkerConfig::default().with_vad(crate::VadKind::Energy);
-        let mut stage = ChunkLane::new(reader, &config, &options, Instant::now()).unwrap();
+        let mut stage = ChunkLane::new(reader, &config, options, Instant::now()).unwrap();
         let mut out = Vec::new();
-        // In 20 ms pieces, as a microphone delivers them.
-        let audio = [tone(0.5), silence(0.3), tone(0.4), silence(0.8)].concat();
         for piece in audio.chunks(320) {
             assert_eq!(writer.push_some(piece), piece.len());
             stage.step(&mut out).unwrap();
         }
+        out
+    }
+
+    #[test]
+    fn early_start_hands_out_provisional_chunks_and_links_the_final_one() {
+        let audio = a_pause_inside_an_utterance();
+        let options = RunOptions {
+            early_start: true,
+            ..RunOptions::default()
+        };
+        let out = hand_outs(&options, &audio);
         let kinds: Vec<(bool, usize, u64)> = out
             .iter()
             .map(|t| (t.provisional, t.chunk.index, t.chunk.end_sample()))
@@ -1045,14 +1057,7 @@ mod tests {
             second.early.as_ref().unwrap()
         ));
         // Without early start, only the final chunk.
-        let (mut writer, reader) = crate::ring(16_000 * 4);
-        let mut stage =
-            ChunkLane::new(reader, &config, &RunOptions::default(), Instant::now()).unwrap();
-        let mut waited = Vec::new();
-        for piece in audio.chunks(320) {
-            writer.push_some(piece);
-            stage.step(&mut waited).unwrap();
-        }
+        let waited = hand_outs(&RunOptions::default(), &audio);
         assert_eq!(waited.len(), 1);
         assert_eq!(waited[0].chunk, last.chunk);
         assert!(waited[0].early.is_none());
@@ -1060,29 +1065,15 @@ mod tests {
 
     #[test]
     fn in_real_time_with_interim_results_a_provisional_chunk_takes_a_place_among_the_partials() {
-        let tone = |seconds: f64| -> Vec<f32> {
-            (0..(seconds * 16_000.0) as usize)
-                .map(|i| 0.3 * (i as f32 * 0.05).sin())
-                .collect()
-        };
-        let silence = |seconds: f64| vec![0.0; (seconds * 16_000.0) as usize];
-        let audio = [tone(0.5), silence(0.3), tone(0.4), silence(0.8)].concat();
-        let config = ChunkerConfig::default().with_vad(crate::VadKind::Energy);
+        let audio = a_pause_inside_an_utterance();
         let cut = |realtime: bool| {
-            let (mut writer, reader) = crate::ring(16_000 * 4);
             let options = RunOptions {
                 early_start: true,
                 realtime,
                 interim_step: Some(Duration::from_millis(300)),
                 ..RunOptions::default()
             };
-            let mut stage = ChunkLane::new(reader, &config, &options, Instant::now()).unwrap();
-            let mut out = Vec::new();
-            for piece in audio.chunks(320) {
-                writer.push_some(piece);
-                stage.step(&mut out).unwrap();
-            }
-            out
+            hand_outs(&options, &audio)
         };
         // (kind, seq among the partials): a partial point 0.3 s in, the early start at the
         // pause, a partial point once speech resumed, the early start at the end, the final.
