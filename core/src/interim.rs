@@ -10,8 +10,8 @@
 //!   cut before it, so every backend writes the same sequence;
 //! - in real time finals go first: a partial already overtaken by newer audio of its utterance
 //!   is not decoded (see [`Overtaken`]; a transcriber may also stop one midway, as
-//!   `WhisperTranscriber` does after the encoder), and one whose final has been written is
-//!   dropped; both are counted as skipped. A provisional chunk's early decode (see
+//!   `WhisperTranscriber` does between two graph nodes of whisper.cpp), and one whose final has
+//!   been written is dropped; both are counted as skipped. A provisional chunk's early decode (see
 //!   [`crate::early`]) is shown as a partial as well, in its place among them
 //!   ([`TimedChunk::shown_as_partial`](crate::stage::TimedChunk::shown_as_partial)): the utterance
 //!   heard up to a pause, at no extra decode.

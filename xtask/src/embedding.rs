@@ -71,8 +71,9 @@ fn example(readme: &str) -> anyhow::Result<&str> {
         .context("README's embedding example is not closed")
 }
 
-/// A manifest that depends on the workspace's crates by path, with the workspace's dev
-/// profile (whisper.cpp built at release speed, so it is built once for both).
+/// A manifest that depends on the workspace's crates by path, with the workspace's patched
+/// whisper.cpp (README's embedding section says to add that line) and its dev profile
+/// (whisper.cpp built at release speed), so whisper.cpp is built once for both.
 fn manifest(root: &Path) -> String {
     format!(
         "[package]\n\
@@ -83,6 +84,8 @@ fn manifest(root: &Path) -> String {
          [dependencies]\n\
          steno-core = {{ path = {core:?} }}\n\
          steno-threads = {{ path = {threads:?} }}\n\n\
+         [patch.crates-io]\n\
+         whisper-rs-sys = {{ path = {whisper:?} }}\n\n\
          [workspace]\n\n\
          [profile.dev.build-override]\n\
          debug-assertions = false\n\
@@ -91,6 +94,7 @@ fn manifest(root: &Path) -> String {
          opt-level = 2\n",
         core = root.join("core").display().to_string(),
         threads = root.join("backends/threads").display().to_string(),
+        whisper = root.join("vendor/whisper-rs-sys").display().to_string(),
     )
 }
 

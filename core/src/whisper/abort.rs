@@ -1,5 +1,6 @@
 //! Stopping a partial decode: whisper.cpp's abort callback, asked between graph nodes whether
-//! the utterance's newer audio has overtaken the decode.
+//! the utterance's newer audio has overtaken the decode (between nodes of the encoder too with
+//! the vendored whisper.cpp, `vendor/README.md`; upstream asks only after each whole graph).
 
 use whisper_rs::FullParams;
 
