@@ -3,18 +3,19 @@
 //!
 //! With [`RunOptions::interim_step`](crate::RunOptions::interim_step) the chunker cuts the open
 //! utterance at fixed points (every step of audio after its first voiced frame, unless the
-//! speaker is silent there) and the transcribers decode each cut like any chunk. The emitter writes each result as a
-//! [`Partial`](crate::Partial) between the final segments, in the order the points were reached:
+//! speaker is silent there) and the transcribers decode each cut like any chunk. The emitter
+//! writes each result as a [`Partial`](crate::Partial) between the final segments, in the
+//! order the points were reached:
 //!
 //! - offline, every partial is decoded and written, and a final segment waits for the partials
 //!   cut before it, so every backend writes the same sequence;
 //! - in real time finals go first: a partial already overtaken by newer audio of its utterance
 //!   is not decoded (see [`Overtaken`]; a transcriber may also stop one midway, as
 //!   `WhisperTranscriber` does between two graph nodes of whisper.cpp), and one whose final has
-//!   been written is dropped; both are counted as skipped. A provisional chunk's early decode (see
-//!   [`crate::early`]) is shown as a partial as well, in its place among them
-//!   ([`TimedChunk::shown_as_partial`](crate::stage::TimedChunk::shown_as_partial)): the utterance
-//!   heard up to a pause, at no extra decode.
+//!   been written is dropped; both are counted as skipped. A provisional chunk's early decode
+//!   (see [`crate::early`]) is shown as a partial as well, in its place among them
+//!   ([`TimedChunk::shown_as_partial`](crate::stage::TimedChunk::shown_as_partial)): the
+//!   utterance heard up to a pause, at no extra decode.
 //!
 //! A hypothesis without words (nothing heard yet, or a decode that looked degenerate) is not
 //! written.
@@ -29,18 +30,22 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::stage::Transcript;
 
 /// Whether a partial chunk has been overtaken: the chunk stage has since handed out a newer
-/// partial, the provisional or the final chunk of its utterance. A transcriber that finds it
-/// overtaken skips it (and may stop decoding it midway); offline partials carry none.
+/// partial, the provisional or the final chunk of its utterance, or, on a transcriber shared
+/// by several pipelines ([`TranscriberPool`](crate::TranscriberPool)), another pipeline's final
+/// chunk waits for it. A transcriber that finds it overtaken skips it (and may stop decoding
+/// it midway); offline partials carry none.
 #[derive(Debug, Clone)]
 pub struct Overtaken {
     handed_out: Arc<AtomicU64>,
     number: u64,
+    /// On a shared pool, how many final chunks wait for a transcriber: a partial gives way.
+    finals_waiting: Option<Arc<AtomicUsize>>,
 }
 
 impl Overtaken {
@@ -58,12 +63,29 @@ impl Overtaken {
     /// assert!(overtaken.is_overtaken());
     /// ```
     pub fn new(handed_out: Arc<AtomicU64>, number: u64) -> Self {
-        Overtaken { handed_out, number }
+        Overtaken {
+            handed_out,
+            number,
+            finals_waiting: None,
+        }
     }
 
-    /// Whether a newer chunk has been handed out.
+    /// Overtaken as well while `finals_waiting` counts a final chunk waiting for a
+    /// transcriber of the pool this partial is decoded on.
+    pub(crate) fn or_while_finals_wait(&self, finals_waiting: Arc<AtomicUsize>) -> Self {
+        Overtaken {
+            finals_waiting: Some(finals_waiting),
+            ..self.clone()
+        }
+    }
+
+    /// Whether a newer chunk has been handed out, or a final waits for this transcriber.
     pub fn is_overtaken(&self) -> bool {
         self.handed_out.load(Ordering::SeqCst) > self.number
+            || self
+                .finals_waiting
+                .as_ref()
+                .is_some_and(|waiting| waiting.load(Ordering::SeqCst) > 0)
     }
 }
 

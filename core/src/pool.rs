@@ -12,9 +12,11 @@
 //! stream: interim results never delay another stream's final text. Finals are served in the
 //! order they asked, so that when several streams end an utterance at once none of them is
 //! passed over again and again. A partial that is overtaken while it waits for a transcriber
-//! gives up without decoding.
+//! gives up without decoding, and one being decoded stops as soon as a final waits (through
+//! [`Overtaken`], as when newer audio of its own utterance overtakes it).
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -47,6 +49,9 @@ struct Shared {
     size: usize,
     state: Mutex<PoolState>,
     returned: Condvar,
+    /// How many finals wait for a transcriber, for the partials being decoded to see without
+    /// the lock: they stop while it is above zero.
+    finals_waiting: Arc<AtomicUsize>,
 }
 
 #[derive(Default)]
@@ -81,6 +86,7 @@ impl TranscriberPool {
                 size: size.max(1),
                 state: Mutex::new(PoolState::default()),
                 returned: Condvar::new(),
+                finals_waiting: Arc::new(AtomicUsize::new(0)),
             }),
         }
     }
@@ -114,6 +120,10 @@ impl TranscriberPool {
             {
                 break taken;
             }
+            // Only a final that has to wait stops the partials being decoded.
+            self.shared
+                .finals_waiting
+                .store(state.finals_waiting.len(), Ordering::SeqCst);
             state = self
                 .shared
                 .returned
@@ -121,6 +131,9 @@ impl TranscriberPool {
                 .unwrap_or_else(PoisonError::into_inner);
         };
         state.finals_waiting.pop_front();
+        self.shared
+            .finals_waiting
+            .store(state.finals_waiting.len(), Ordering::SeqCst);
         drop(state);
         // The next final in line, or a partial, may now be the one who can go.
         self.shared.returned.notify_all();
@@ -246,7 +259,11 @@ impl Transcriber for PooledTranscriber {
         overtaken: &Overtaken,
     ) -> Result<Option<Transcription>> {
         match self.pool.lend_for_partial(overtaken)? {
-            Some(mut lent) => lent.get().transcribe_partial(chunk, overtaken),
+            Some(mut lent) => {
+                let gives_way =
+                    overtaken.or_while_finals_wait(self.pool.shared.finals_waiting.clone());
+                lent.get().transcribe_partial(chunk, &gives_way)
+            }
             None => Ok(None),
         }
     }
@@ -348,6 +365,27 @@ mod tests {
             }
         });
         assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_partial_being_decoded_stops_when_a_final_waits() {
+        let pool = slow_pool(1);
+        let overtaken = Overtaken::new(Arc::new(AtomicU64::new(0)), 0);
+        std::thread::scope(|scope| {
+            // 10 s of audio: 5 s of scripted work, unless it stops.
+            let partial = scope.spawn(|| {
+                let mut partial = pool.create().unwrap();
+                let long = Chunk::new(0, 0, vec![0.0; 160_000]);
+                partial.transcribe_partial(&long, &overtaken).unwrap()
+            });
+            while pool.busy() == 0 {
+                std::thread::yield_now();
+            }
+            let mut other_stream = pool.create().unwrap();
+            other_stream.transcribe(&chunk()).unwrap();
+            assert_eq!(partial.join().unwrap(), None, "the partial gave way");
+        });
+        assert_eq!(pool.shared.finals_waiting.load(Ordering::SeqCst), 0);
     }
 
     #[test]
