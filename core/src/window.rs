@@ -4,10 +4,10 @@
 //! Whisper encodes 30 s of audio (1500 encoder positions, 50 per second) whatever the chunk's
 //! length, and the encoder is most of a call's cost. Encoding only the positions the chunk
 //! covers (`audio_ctx`) is 3-5x cheaper, but tiny.en then tends to loop: it repeats a phrase
-//! until it runs out of tokens. Measured here (issue 11, and `short-utterances.flac`): a floor
-//! of 384 positions, a margin of 128 after the chunk, a token budget of about 8 per second of
-//! audio, and a guard that decodes again with the full window when the output looks
-//! degenerate, keep the speed and lose no words.
+//! until it runs out of tokens. Measured here (issue 11, `short-utterances.flac` and the 200
+//! phrases of `make-short-many.sh`): a floor of 384 positions, a margin of 128 after the chunk,
+//! a token budget of about 8 per second of audio, and a guard that decodes again with the full
+//! window when the output looks degenerate, keep the speed and lose no words.
 
 use crate::{SAMPLE_RATE, normalized_words};
 
