@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes short-many.flac/.txt/.tsv in OUTDIR (default: target/bench-inputs at the workspace
-# root): 200 short phrases (1 to 2.5 s of speech, 3 to 7 words), each followed by 1.5 s of
+# root): 200 short phrases (0.8 to 2.4 s of speech, 3 to 7 words), each followed by 1.5 s of
 # silence, under white noise at the three levels of short-utterances.flac (a third each). It
 # is short-utterances.flac five times over, in more voices, so that a difference of a point
 # of WER between two ways of decoding short phrases is ten words, not two: what Whisper's
