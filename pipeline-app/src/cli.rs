@@ -219,7 +219,8 @@ pub(crate) struct TranscribeArgs {
     pub(crate) pipeline: PipelineArgs,
 
     /// Write the output to FILE instead of stdout. The file appears only when the run
-    /// succeeds; a failed run leaves no partial file behind. A directory (existing, or ending
+    /// succeeds; a failed run leaves no partial file behind (a device or named pipe, such as
+    /// /dev/stderr, is written in place as the run goes). A directory (existing, or ending
     /// in `/`; required with several inputs) gets `DIR/<input name>.<format>` per input.
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,

@@ -1,4 +1,9 @@
 //! Output destinations: stdout, or a file that only appears once the run has succeeded.
+//!
+//! A file is written to a temporary file beside it and renamed over it at the end. A target
+//! that exists and is not a regular file (`/dev/null`, `/dev/stderr`, a named pipe another
+//! program reads) is written in place instead: renaming over it would replace the device or
+//! pipe with a plain file, for every program on the machine when steno runs as root.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -19,6 +24,8 @@ pub(crate) enum Output {
     /// Held in memory, written to stdout on commit: the output of an input transcribed
     /// alongside earlier ones, whose outputs must reach stdout first.
     Buffered(SharedBuffer),
+    /// A device or named pipe, written in place as the run goes, like stdout.
+    InPlace,
 }
 
 impl Output {
@@ -36,6 +43,13 @@ impl Output {
             let sink = labelled(stdout.with_line_limits(limits), label);
             return Ok((Output::Stdout, Box::new(sink)));
         };
+        if is_in_place(target) {
+            let file = open_in_place(target)
+                .with_context(|| format!("{}: cannot open the output", target.display()))?;
+            let name = target.display().to_string();
+            let sink = FormatSink::new(format, BufWriter::new(file), name).with_line_limits(limits);
+            return Ok((Output::InPlace, Box::new(sink)));
+        }
         let temp = temp_file_for(target)
             .map_err(plain)
             .with_context(|| format!("{}: cannot create the output file", target.display()))?;
@@ -69,6 +83,8 @@ impl Output {
     pub(crate) fn commit(self) -> anyhow::Result<()> {
         match self {
             Output::Stdout => std::io::stdout().flush().context("stdout"),
+            // The sink flushed it when the run finished.
+            Output::InPlace => Ok(()),
             Output::Buffered(buffer) => {
                 let bytes = std::mem::take(&mut *buffer.lock());
                 let mut stdout = std::io::stdout().lock();
@@ -122,21 +138,31 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<(
     ReportFile::create(path)?.write_bytes(contents)
 }
 
-/// A report destination checked (its temporary file created) before the run, and written
-/// when the run has succeeded: an unwritable `--report` fails before minutes of work.
+/// A report destination checked (its temporary file created, or a device or pipe opened)
+/// before the run, and written when the run has succeeded: an unwritable `--report` fails
+/// before minutes of work.
 pub(crate) struct ReportFile {
-    temp: tempfile::NamedTempFile,
+    destination: ReportDestination,
     target: PathBuf,
 }
 
+enum ReportDestination {
+    Temp(tempfile::NamedTempFile),
+    InPlace(File),
+}
+
 impl ReportFile {
-    /// Creates the temporary file next to `target`.
+    /// Creates the temporary file next to `target` (opens `target` when it is a device or a
+    /// named pipe).
     pub(crate) fn create(target: &Path) -> anyhow::Result<Self> {
-        let temp = temp_file_for(target)
-            .map_err(plain)
-            .with_context(|| format!("{}: cannot create the report", target.display()))?;
+        let context = || format!("{}: cannot create the report", target.display());
+        let destination = if is_in_place(target) {
+            ReportDestination::InPlace(open_in_place(target).with_context(context)?)
+        } else {
+            ReportDestination::Temp(temp_file_for(target).map_err(plain).with_context(context)?)
+        };
         Ok(ReportFile {
-            temp,
+            destination,
             target: target.to_path_buf(),
         })
     }
@@ -147,18 +173,38 @@ impl ReportFile {
         self.write_bytes(&json)
     }
 
-    fn write_bytes(mut self, contents: &[u8]) -> anyhow::Result<()> {
+    fn write_bytes(self, contents: &[u8]) -> anyhow::Result<()> {
         let target = self.target;
         let context = || format!("{}: cannot write", target.display());
-        self.temp
-            .write_all(contents)
-            .map_err(plain)
-            .with_context(context)?;
-        let path = self.temp.path().to_path_buf();
-        let persisted = self.temp.persist(&target).map_err(|e| plain(e.error));
-        forget_pending(&path);
-        persisted.map(drop).with_context(context)
+        match self.destination {
+            ReportDestination::InPlace(mut file) => file
+                .write_all(contents)
+                .and_then(|()| file.flush())
+                .with_context(context),
+            ReportDestination::Temp(mut temp) => {
+                temp.write_all(contents)
+                    .map_err(plain)
+                    .with_context(context)?;
+                let path = temp.path().to_path_buf();
+                let persisted = temp.persist(&target).map_err(|e| plain(e.error));
+                forget_pending(&path);
+                persisted.map(drop).with_context(context)
+            }
+        }
     }
+}
+
+/// Whether `target` is written in place: it exists and is neither a regular file nor a
+/// directory (a character device, a named pipe, a socket), following symlinks such as
+/// `/dev/stderr`.
+fn is_in_place(target: &Path) -> bool {
+    std::fs::metadata(target).is_ok_and(|metadata| !metadata.is_file() && !metadata.is_dir())
+}
+
+/// Opens a device or named pipe for writing, as shell redirection does (a pipe's open waits
+/// for its reader).
+fn open_in_place(target: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new().write(true).open(target)
 }
 
 /// The system's error without the temporary file's name that `tempfile` adds to it: messages

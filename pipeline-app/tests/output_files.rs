@@ -143,6 +143,52 @@ fn an_interrupted_run_leaves_nothing_behind() {
     }
 }
 
+/// A named pipe at `path`, made by coreutils' `mkfifo`.
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// Everything written to the named pipe `path` until its writer closes it, read on a thread.
+fn drain(path: &Path) -> std::thread::JoinHandle<String> {
+    let path = path.to_path_buf();
+    std::thread::spawn(move || std::fs::read_to_string(&path).expect("the pipe reads"))
+}
+
+#[test]
+fn devices_and_named_pipes_are_written_in_place_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    // Renaming a finished file over `-o /dev/null` replaced the device with a plain file (as
+    // root; otherwise it failed): a pipe another program reads is the same case, safely.
+    let dir = tempfile::tempdir().unwrap();
+    let (out, report) = (dir.path().join("out.pipe"), dir.path().join("report.pipe"));
+    mkfifo(&out);
+    mkfifo(&report);
+    let (text, json) = (drain(&out), drain(&report));
+    run_ok(scripted(1).args(["--format", "srt", "-o"]).args([
+        out.as_path(),
+        Path::new("--report"),
+        &report,
+        &fixture("session.wav"),
+    ]));
+    // Checked first: a pipe replaced by a file never gets a writer, and its reader waits on.
+    for pipe in [&out, &report] {
+        let kind = std::fs::metadata(pipe).unwrap().file_type();
+        assert!(kind.is_fifo(), "{} is still a named pipe", pipe.display());
+    }
+    let (text, json) = (text.join().unwrap(), json.join().unwrap());
+    assert!(
+        text.starts_with("1\n"),
+        "the subtitles came through: {text}"
+    );
+    let report_value: serde_json::Value = serde_json::from_str(&json).expect("the report");
+    assert!(report_value["segments"].as_u64() > Some(0), "{json}");
+    assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+}
+
 #[test]
 fn an_unwritable_report_fails_before_the_run_and_names_the_users_path() {
     let dir = tempfile::tempdir().unwrap();
