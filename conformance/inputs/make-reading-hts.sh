@@ -13,25 +13,20 @@ out=${1:-$root/target/bench-inputs}
 mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-rate=16000
-fmt=(-r "$rate" -c 1 -b 16 -e signed-integer)
+# shellcheck source=synth.sh
+source "$here/synth.sh"
 
-sox -R -r "$rate" -c 1 -n "${fmt[@]}" "$work/lead.wav" trim 0 0.6
-sox -R -r "$rate" -c 1 -n "${fmt[@]}" "$work/gap.wav" trim 0 0.9
+quiet "$work/lead.wav" 0.6
+quiet "$work/gap.wav" 0.9
 pieces=("$work/lead.wav")
 i=0
 while IFS= read -r sentence; do
-  printf '%s\n' "$sentence" > "$work/say.txt"
-  text2wave -eval "(voice_cmu_us_slt_arctic_hts)" -o "$work/raw.wav" "$work/say.txt"
-  sox -R -D "$work/raw.wav" "${fmt[@]}" "$work/r$i.wav" \
-    silence 1 0.005 0.1% reverse silence 1 0.005 0.1% reverse rate "$rate" gain -n -3
+  speak festival/cmu_us_slt_arctic_hts 1.0 "$sentence" "$work/r$i.wav"
   pieces+=("$work/r$i.wav" "$work/gap.wav")
   i=$((i + 1))
 done < "$here/reading.txt"
 sox -R -D "${pieces[@]}" "${fmt[@]}" "$work/clean.wav"
-sox -R -r "$rate" -c 1 -n "${fmt[@]}" "$work/noise.wav" synth "$(soxi -s "$work/clean.wav")s" \
-  whitenoise vol 0.006
-sox -R -D -m -v 1 "$work/clean.wav" -v 1 "$work/noise.wav" "${fmt[@]}" "$work/reading.wav"
-sox -R -D "$work/reading.wav" -r "$rate" -c 1 -b 16 -C 8 "$out/reading-hts.flac"
+with_noise "$work/clean.wav" 0.006 "$work/reading.wav"
+to_flac "$work/reading.wav" "$out/reading-hts.flac"
 cp "$here/reading.txt" "$out/reading-hts.txt"
 echo "made $out/reading-hts.flac ($i sentences, $(soxi -d "$out/reading-hts.flac"))"

@@ -14,38 +14,14 @@
 # to 1.2) and cmu_us_slt_arctic_hts, an HTS voice, the most natural of them (its own pace).
 # apt: espeak-ng sox festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
 out=${1:-$root/target/bench-inputs}
 mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-
-rate=16000
-fmt=(-r "$rate" -c 1 -b 16 -e signed-integer)
-
-# speak VOICE SPEED TEXT OUT: one phrase into OUT at 16 kHz mono 16-bit, the synthesiser's
-# leading and trailing silence cut off and its peak at -3 dBFS. VOICE is an espeak-ng voice
-# (SPEED in words a minute) or festival/NAME (SPEED as Duration_Stretch).
-speak() {
-  local voice=$1 speed=$2 text=$3 out=$4
-  if [[ $voice == festival/* ]]; then
-    printf '%s\n' "$text" > "$work/say.txt"
-    text2wave -eval "(voice_${voice#festival/})" \
-      -eval "(Parameter.set 'Duration_Stretch $speed)" -o "$work/raw.wav" "$work/say.txt"
-  else
-    espeak-ng -v "$voice" -s "$speed" -w "$work/raw.wav" -- "$text"
-  fi
-  sox -R -D "$work/raw.wav" "${fmt[@]}" "$out" \
-    silence 1 0.005 0.1% reverse silence 1 0.005 0.1% reverse rate "$rate" gain -n -3
-}
-
-quiet() { sox -R -r "$rate" -c 1 -n "${fmt[@]}" "$1" trim 0 "$2"; }
-
-with_noise() {
-  sox -R -r "$rate" -c 1 -n "${fmt[@]}" "$work/noise.wav" synth "$(soxi -s "$1")s" \
-    whitenoise vol "$2"
-  sox -R -D -m -v 1 "$1" -v 1 "$work/noise.wav" "${fmt[@]}" "$3"
-}
+# shellcheck source=synth.sh
+source "$here/synth.sh"
 
 voices=(en-us festival/kal_diphone en-gb festival/cmu_us_slt_arctic_hts en-us+f3
   festival/ked_diphone en-gb-scotland en-gb-x-rp+m3 festival/kal_diphone en-029)
@@ -299,7 +275,7 @@ if [[ $(soxi -s "$work/short.wav") != "$pos" ]]; then
   echo "short-many: joined length differs from the .tsv's count" >&2
   exit 1
 fi
-sox -R -D "$work/short.wav" -r "$rate" -c 1 -b 16 -C 8 "$out/short-many.flac"
+to_flac "$work/short.wav" "$out/short-many.flac"
 cp "$work/short.txt" "$out/short-many.txt"
 cp "$work/short.tsv" "$out/short-many.tsv"
 echo "made $out/short-many.flac ($n phrases, $(soxi -d "$out/short-many.flac"))"
