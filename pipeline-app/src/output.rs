@@ -43,28 +43,26 @@ impl Output {
             let sink = labelled(stdout.with_line_limits(limits), label);
             return Ok((Output::Stdout, Box::new(sink)));
         };
-        if is_in_place(target) {
+        let (output, file) = if is_in_place(target) {
             let file = open_in_place(target)
                 .with_context(|| format!("{}: cannot open the output", target.display()))?;
-            let name = target.display().to_string();
-            let sink = FormatSink::new(format, BufWriter::new(file), name).with_line_limits(limits);
-            return Ok((Output::InPlace, Box::new(sink)));
-        }
-        let temp = temp_file_for(target)
-            .map_err(plain)
-            .with_context(|| format!("{}: cannot create the output file", target.display()))?;
-        let file: File = temp
-            .reopen()
-            .with_context(|| format!("{}: cannot open the output file", target.display()))?;
-        let name = target.display().to_string();
-        let sink = FormatSink::new(format, BufWriter::new(file), name).with_line_limits(limits);
-        Ok((
-            Output::File {
+            (Output::InPlace, file)
+        } else {
+            let temp = temp_file_for(target)
+                .map_err(plain)
+                .with_context(|| format!("{}: cannot create the output file", target.display()))?;
+            let file: File = temp
+                .reopen()
+                .with_context(|| format!("{}: cannot open the output file", target.display()))?;
+            let output = Output::File {
                 temp: temp.into_temp_path(),
                 target: target.to_path_buf(),
-            },
-            Box::new(sink),
-        ))
+            };
+            (output, file)
+        };
+        let name = target.display().to_string();
+        let sink = FormatSink::new(format, BufWriter::new(file), name).with_line_limits(limits);
+        Ok((output, Box::new(sink)))
     }
 
     /// An output held in memory until [`commit`](Self::commit) writes it to stdout.
