@@ -18,6 +18,7 @@ mod full;
 mod language;
 mod no_speech;
 mod options;
+mod upstream_beams;
 mod words;
 
 use abort::stop_when_overtaken;
@@ -109,6 +110,10 @@ impl WhisperModel {
     /// xtask compare --anchors` measures steno against. Not a pipeline stage: it needs the
     /// whole recording at once and gives one text.
     ///
+    /// Its beam search is upstream's, which draws each beam's candidates at random
+    /// (`vendor/README.md`): while this runs, beam decodes elsewhere in the process draw too.
+    /// `steno floor --whisper-cli` runs it alone in its process.
+    ///
     /// # Errors
     /// [`Error::Model`] when no state can be created; [`Error::Transcribe`] (chunk 0) when
     /// whisper.cpp fails.
@@ -126,6 +131,7 @@ impl WhisperModel {
         params.set_print_realtime(false);
         params.set_print_timestamps(false);
         let eot = transcriber.settings.tokens.eot;
+        let _upstream = upstream_beams::UpstreamBeamSearch::on();
         Ok(run_full(&mut transcriber.state, params, samples, 0, false, eot, None)?.text)
     }
 

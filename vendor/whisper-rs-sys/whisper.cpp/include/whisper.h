@@ -613,6 +613,13 @@ extern "C" {
                            const float * samples,
                                    int   n_samples);
 
+    // steno: beam search at temperature 0 takes each beam's k likeliest tokens, so its text
+    // depends only on the audio and the parameters. Upstream draws them from the decoders'
+    // random generators (decoder 0's is seeded once per state, so the text also depends on
+    // what the state decoded before); true restores that, process-wide, for measuring
+    // upstream's whisper-cli itself.
+    WHISPER_API void whisper_steno_sample_beams(bool sample);
+
     // Split the input audio in chunks and process each chunk separately using whisper_full_with_state()
     // Result is stored in the default state of the context
     // Not thread safe if executed in parallel on the same context.

@@ -6492,10 +6492,18 @@ static whisper_token_data whisper_sample_token(
     return result;
 }
 
+// steno: see whisper_steno_sample_beams in whisper.h.
+static std::atomic<bool> g_steno_sample_beams{false};
+
+void whisper_steno_sample_beams(bool sample) {
+    g_steno_sample_beams = sample;
+}
+
 static std::vector<whisper_token_data> whisper_sample_token_topk(
             whisper_context & ctx,
             whisper_decoder & decoder,
-                        int   k) {
+                        int   k,
+                       bool   sample) {
     const auto & vocab = ctx.vocab;
 
     const auto & probs    = decoder.probs;
@@ -6553,7 +6561,10 @@ static std::vector<whisper_token_data> whisper_sample_token_topk(
     std::discrete_distribution<> dist(probs.begin(), probs.end());
 
     for (int i = 0; i < k; ++i) {
-        const auto id = dist(decoder.rng);
+        // steno: at temperature 0 the k likeliest tokens, as beam search is defined (OpenAI's
+        // Whisper, faster-whisper), unless whisper_steno_sample_beams(true) asked for upstream's
+        // draws from decoder.rng (random, and dependent on the state's history).
+        const auto id = sample ? dist(decoder.rng) : logits_id[i].second;
         //printf("XXX %d %d %f %f %f %f\n", id, tid, probs[id], logprobs[id], pt, ptsum);
 
         result.push_back({ id, tid, probs[id], logprobs[id], pt, ptsum, -1, -1, -1, 0.0f, });
@@ -7233,7 +7244,7 @@ int whisper_full_with_state(
                                     } break;
                                 case whisper_sampling_strategy::WHISPER_SAMPLING_BEAM_SEARCH:
                                     {
-                                        const auto tokens_new = whisper_sample_token_topk(*ctx, decoder, params.beam_search.beam_size);
+                                        const auto tokens_new = whisper_sample_token_topk(*ctx, decoder, params.beam_search.beam_size, t_cur >= 1e-6f || g_steno_sample_beams);
 
                                         for (const auto & token : tokens_new) {
                                             bc_per_dec[j].push_back({ j, decoder.seek_delta, decoder.has_ts, decoder.sequence, decoder.grammar, });
