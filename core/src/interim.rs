@@ -22,11 +22,14 @@
 //!
 //! **The stability contract.** Each partial carries its whole hypothesis (`text`) and a prefix
 //! of it that later partials of the utterance keep (`stable`): the longest common word prefix
-//! of the last two hypotheses (LocalAgreement-2), which never shrinks. A hypothesis that
-//! disagrees with the stable words is shown as the stable words followed by its own words
-//! past them, so `stable` is always a prefix of `text`. The final segment is what the run
-//! writes without interim results; how often it does not begin with the last stable prefix
-//! is reported (`stable_prefix_violations`), with the words revised on the way.
+//! of the last two hypotheses (LocalAgreement-2) without the punctuation after its last word,
+//! which never shrinks. That punctuation is Whisper's guess at what follows the audio heard so
+//! far ("his life." where the speaker goes on "his life had"), so it stays unstable. A
+//! hypothesis that does not begin with the stable text (followed by a space, punctuation or
+//! nothing: a whole word) is shown as the stable text followed by its own words past it, so
+//! `stable` is always a prefix of `text`. The final segment is what the run writes without
+//! interim results; how often it does not begin with the last stable prefix is reported
+//! (`stable_prefix_violations`), with the words revised on the way.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -102,6 +105,20 @@ fn common_prefix<S: AsRef<str>, T: AsRef<str>>(a: &[S], b: &[T]) -> usize {
         .count()
 }
 
+/// Punctuation that ends a word and that the words after it can change.
+const TRAILING_PUNCTUATION: &[char] = &['.', ',', '?', '!', ';', ':', '…'];
+
+/// Whether `text` begins with `stable` as whole words: what follows it is nothing, or
+/// punctuation up to a space or the end ("life" begins "life. Had", not "lifeless" or
+/// "10" "10,000").
+fn begins_with(text: &str, stable: &str) -> bool {
+    let Some(rest) = text.strip_prefix(stable) else {
+        return false;
+    };
+    let rest = rest.trim_start_matches(TRAILING_PUNCTUATION);
+    stable.is_empty() || rest.is_empty() || rest.starts_with(char::is_whitespace)
+}
+
 /// The stable prefix of each open utterance's hypotheses (LocalAgreement-2), and what was
 /// revised. Kept per utterance: in a packed run, partials of the next utterances come before
 /// the window that finishes an earlier one.
@@ -116,8 +133,11 @@ pub(crate) struct Stability {
 struct Hypotheses {
     /// The last hypothesis' words.
     previous: Vec<String>,
-    /// The stable words: never shrink.
-    stable: Vec<String>,
+    /// The stable text: whole words, without the punctuation after the last one; never
+    /// shrinks.
+    stable: String,
+    /// How many of a hypothesis' words `stable` covers.
+    stable_words: usize,
     /// The words last shown (a partial's text).
     shown: Vec<String>,
     /// Words shown and then changed, over the utterance.
@@ -145,23 +165,32 @@ impl Stability {
     pub(crate) fn partial(&mut self, utterance: usize, hypothesis: &str) -> (String, String) {
         let h = self.open.entry(utterance).or_default();
         let words = words(hypothesis);
+        let joined = words.join(" ");
+        let keeps_stable = begins_with(&joined, &h.stable);
         let agreed = common_prefix(&h.previous, &words);
-        let keeps_stable = common_prefix(&h.stable, &words) == h.stable.len();
-        if keeps_stable && agreed > h.stable.len() {
-            h.stable = words[..agreed].iter().map(|w| (*w).to_owned()).collect();
+        if keeps_stable && agreed > h.stable_words {
+            let candidate = words[..agreed].join(" ");
+            let candidate = candidate.trim_end_matches(TRAILING_PUNCTUATION);
+            if candidate.len() > h.stable.len() {
+                h.stable = candidate.to_owned();
+                h.stable_words = agreed;
+            }
         }
-        let tail = words.get(h.stable.len()..).unwrap_or_default();
-        let text: Vec<String> = h
-            .stable
-            .iter()
-            .cloned()
-            .chain(tail.iter().map(|w| (*w).to_owned()))
-            .collect();
-        h.revised += (h.shown.len() - common_prefix(&h.shown, &text)) as u64;
+        let text = if keeps_stable {
+            joined
+        } else {
+            let tail = words.get(h.stable_words..).unwrap_or_default();
+            [h.stable.as_str()]
+                .into_iter()
+                .chain(tail.iter().copied())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let shown: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+        h.revised += (h.shown.len() - common_prefix(&h.shown, &shown)) as u64;
         h.previous = words.iter().map(|w| (*w).to_owned()).collect();
-        let written = (text.join(" "), h.stable.join(" "));
-        h.shown = text;
-        written
+        h.shown = shown;
+        (text, h.stable.clone())
     }
 
     /// The final text of `utterance`: what its partials amounted to, or `None` when none of
@@ -173,7 +202,7 @@ impl Stability {
             .filter(|h| !h.shown.is_empty())?;
         let words = words(final_text);
         Some(Settled {
-            violated: common_prefix(&h.stable, &words) < h.stable.len(),
+            violated: !begins_with(&words.join(" "), &h.stable),
             revised: h.revised + (h.shown.len() - common_prefix(&h.shown, &words)) as u64,
         })
     }
@@ -338,6 +367,54 @@ mod tests {
         assert!(!settled.violated);
         // "brown." was revised once (to "brown"); nothing else shown was taken back.
         assert_eq!(settled.revised, 1);
+    }
+
+    #[test]
+    fn the_punctuation_after_the_last_agreed_word_stays_unstable() {
+        // Two decodes cut at the same pause both end the sentence there; the speaker goes on.
+        let mut s = Stability::default();
+        s.partial(0, "and who for many years of his life.");
+        assert_eq!(
+            s.partial(0, "and who for many years of his life."),
+            (
+                "and who for many years of his life.".into(),
+                "and who for many years of his life".into()
+            )
+        );
+        assert_eq!(
+            s.partial(0, "and who for many years of his life, had a"),
+            (
+                "and who for many years of his life, had a".into(),
+                "and who for many years of his life".into()
+            )
+        );
+        let settled = s
+            .settle(
+                0,
+                "and who for many years of his life had a constant companion.",
+            )
+            .unwrap();
+        assert!(!settled.violated);
+    }
+
+    #[test]
+    fn stable_text_is_kept_only_as_whole_words() {
+        assert!(begins_with("his life. Had", "his life"));
+        assert!(begins_with("his life", "his life"));
+        assert!(begins_with("his life...", "his life"));
+        assert!(begins_with("anything", ""));
+        assert!(!begins_with("his lifeless", "his life"));
+        assert!(!begins_with("paid 10,000 pounds", "paid 10"));
+        assert!(!begins_with("His life", "his life"));
+        // A hypothesis that changes a stable word keeps the stable text, then its own words.
+        let mut s = Stability::default();
+        s.partial(1, "paid 10,");
+        s.partial(1, "paid 10, then");
+        assert_eq!(
+            s.partial(1, "paid 10,000 pounds"),
+            ("paid 10 pounds".into(), "paid 10".into())
+        );
+        assert!(s.settle(1, "paid 10,000 pounds.").unwrap().violated);
     }
 
     #[test]

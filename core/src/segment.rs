@@ -114,7 +114,8 @@ pub struct Partial {
     pub end: f64,
     /// The whole hypothesis: the stable words, then the rest.
     pub text: String,
-    /// The words of `text` that later partials of the utterance keep.
+    /// The start of `text` that later partials of the utterance keep: whole words, without
+    /// the punctuation after the last of them (`"of his life"` of `"of his life. Had"`).
     pub stable: String,
     /// Wall-clock seconds from the start of the stream to writing this partial.
     pub emitted_at: f64,

@@ -38,28 +38,20 @@ fn stdout_width() -> Option<usize> {
         .filter(|&cols| cols > 0)
 }
 
-/// `stable` then `unstable`, cut from the front to fit in `width` columns (one left free for
-/// the cursor): the newest words are the ones worth seeing.
-fn fit(stable: &str, unstable: &str, width: Option<usize>) -> (String, String) {
+/// `stable` then `rest` (the text after it, with its own leading space or punctuation), cut
+/// from the front to fit in `width` columns (one left free for the cursor): the newest words
+/// are the ones worth seeing.
+fn fit(stable: &str, rest: &str, width: Option<usize>) -> (String, String) {
     let room = width.map_or(usize::MAX, |w| w.saturating_sub(1));
-    let gap = usize::from(!stable.is_empty() && !unstable.is_empty());
-    let total = stable.chars().count() + gap + unstable.chars().count();
-    if total <= room {
-        let gap = if gap == 1 { " " } else { "" };
-        return (format!("{stable}{gap}"), unstable.to_owned());
+    let (stable_len, rest_len) = (stable.chars().count(), rest.chars().count());
+    if stable_len + rest_len <= room {
+        return (stable.to_owned(), rest.to_owned());
     }
-    // Drop `total - room + 1` characters from the front and mark the cut with an ellipsis.
-    let mut skip = total - room + 1;
-    let stable_shown: String = if skip >= stable.chars().count() + gap {
-        skip -= stable.chars().count() + gap;
-        String::new()
-    } else {
-        let kept: String = stable.chars().skip(skip).collect();
-        skip = 0;
-        format!("{kept}{}", if gap == 1 { " " } else { "" })
-    };
-    let unstable_shown: String = unstable.chars().skip(skip).collect();
-    (format!("…{stable_shown}"), unstable_shown)
+    // Drop enough characters from the front to fit the ellipsis that marks the cut.
+    let skip = stable_len + rest_len - room + 1;
+    let stable_shown: String = stable.chars().skip(skip).collect();
+    let rest_shown: String = rest.chars().skip(skip.saturating_sub(stable_len)).collect();
+    (format!("…{stable_shown}"), rest_shown)
 }
 
 impl<W: Write + Send> LiveLine<W> {
@@ -77,7 +69,8 @@ impl<W: Write + Send> Sink for LiveLine<W> {
     }
 
     fn partial(&mut self, partial: &Partial) -> Result<()> {
-        let (stable, unstable) = fit(&partial.stable, partial.unstable(), (self.width)());
+        let rest = partial.text.get(partial.stable.len()..).unwrap_or_default();
+        let (stable, unstable) = fit(&partial.stable, rest, (self.width)());
         self.showing = true;
         self.io(|out| write!(out, "{CLEAR_LINE}{stable}{DIM}{unstable}{PLAIN}"))
     }
@@ -119,7 +112,7 @@ mod tests {
         assert_eq!(
             String::from_utf8(sink.out).unwrap(),
             "\r\x1b[2K\x1b[2mHello\x1b[0m\
-             \r\x1b[2KHello \x1b[2mthere my\x1b[0m\
+             \r\x1b[2KHello\x1b[2m there my\x1b[0m\
              \r\x1b[2KHello there, my friend.\n"
         );
     }
@@ -135,12 +128,17 @@ mod tests {
     #[test]
     fn a_long_partial_keeps_its_newest_words_within_the_width() {
         assert_eq!(
-            fit("one two three", "four five six", Some(20)),
-            ("…hree ".to_owned(), "four five six".to_owned())
+            fit("one two three", " four five six", Some(20)),
+            ("…hree".to_owned(), " four five six".to_owned())
         );
         assert_eq!(
-            fit("a", "very long unstable tail here", Some(20)),
+            fit("a", " very long unstable tail here", Some(20)),
             ("…".to_owned(), "unstable tail here".to_owned())
+        );
+        // Punctuation after the stable words is dimmed with the rest, and no space is added.
+        assert_eq!(
+            fit("of his life", ". Had", None),
+            ("of his life".to_owned(), ". Had".to_owned())
         );
         let mut sink = line(Some(20));
         sink.partial(&Partial::new(
