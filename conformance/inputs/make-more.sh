@@ -82,48 +82,14 @@ phrases=(
 )
 
 if want short-utterances.flac || want short-utterances.txt || want short-utterances.tsv; then
-  quiet "$work/lead.wav" 0.6
-  quiet "$work/gap.wav" 1.5
-  n=${#phrases[@]}
-  # The file is made in three parts of a third of the phrases each (the first holds the lead
-  # silence), each mixed with its own level of noise, then joined: about -53, -43 and -37 dBFS
-  # RMS, against speech at about -20 dBFS RMS.
-  vols=(0.004 0.012 0.025)
-  : > "$work/short.txt"
-  : > "$work/short.tsv"
-  pos=0 # samples written so far, to place each phrase in the final file
-  mixed=()
-  for k in 0 1 2; do
-    from=$((k * n / 3)) to=$(((k + 1) * n / 3))
-    pieces=()
-    if ((k == 0)); then
-      pieces+=("$work/lead.wav")
-      pos=$((pos + $(soxi -s "$work/lead.wav")))
-    fi
-    for ((i = from; i < to; i++)); do
-      IFS='|' read -r voice speed text <<< "${phrases[$i]}"
-      speak "$voice" "$speed" "$text" "$work/p$i.wav"
-      len=$(soxi -s "$work/p$i.wav")
-      if [[ $voice == festival ]]; then voice=festival/kal_diphone; fi
-      # Positions are counted in samples (soxi -s) and only turned into seconds here.
-      awk -v i="$((i + 1))" -v a="$pos" -v b="$((pos + len))" -v r="$rate" -v v="$voice" \
-        -v s="$speed" -v t="$text" \
-        'BEGIN { printf "%d\t%.3f\t%.3f\t%s\t%s\t%s\n", i, a / r, b / r, v, s, t }' \
-        >> "$work/short.tsv"
-      as_written "$text" >> "$work/short.txt"
-      pieces+=("$work/p$i.wav" "$work/gap.wav")
-      pos=$((pos + len + $(soxi -s "$work/gap.wav")))
-    done
-    sox -R -D "${pieces[@]}" "${fmt[@]}" "$work/part$k.wav"
-    with_noise "$work/part$k.wav" "${vols[$k]}" "$work/mixed$k.wav"
-    mixed+=("$work/mixed$k.wav")
-  done
-  sox -R -D "${mixed[@]}" "${fmt[@]}" "$work/short.wav"
-  # The noise is made to each part's exact length, so the parts join without shifting the .tsv.
-  if [[ $(soxi -s "$work/short.wav") != "$pos" ]]; then
-    echo "short-utterances: joined length differs from the .tsv's count" >&2
-    exit 1
-  fi
+  # The phrase of line I of `phrases`, for phrases_in_noise (synth.sh).
+  phrase() {
+    IFS='|' read -r voice speed text <<< "${phrases[$1]}"
+    label=$voice
+    if [[ $voice == festival ]]; then label=festival/kal_diphone; fi
+    written=$(as_written "$text")
+  }
+  phrases_in_noise "${#phrases[@]}" short-utterances
   if want short-utterances.flac; then to_flac "$work/short.wav" short-utterances.flac; fi
   if want short-utterances.txt; then cp "$work/short.txt" short-utterances.txt; fi
   if want short-utterances.tsv; then cp "$work/short.tsv" short-utterances.tsv; fi

@@ -232,49 +232,20 @@ Switch off the fan, please.
 The line was very long.
 EOF
 
-quiet "$work/lead.wav" 0.6
-quiet "$work/gap.wav" 1.5
-n=${#phrases[@]}
-vols=(0.004 0.012 0.025)
-: > "$work/short.txt"
-: > "$work/short.tsv"
-pos=0
-mixed=()
-for k in 0 1 2; do
-  from=$((k * n / 3)) to=$(((k + 1) * n / 3))
-  pieces=()
-  if ((k == 0)); then
-    pieces+=("$work/lead.wav")
-    pos=$((pos + $(soxi -s "$work/lead.wav")))
+# Phrase I in its voice and speed (the voices in turn, each voice's speeds in turn), for
+# phrases_in_noise (synth.sh).
+phrase() {
+  voice=${voices[$1 % ${#voices[@]}]}
+  local round=$(($1 / ${#voices[@]}))
+  if [[ $voice == festival/* ]]; then
+    speed=${festival_stretches[round % ${#festival_stretches[@]}]}
+  else
+    speed=${espeak_speeds[round % ${#espeak_speeds[@]}]}
   fi
-  for ((i = from; i < to; i++)); do
-    voice=${voices[i % ${#voices[@]}]}
-    round=$((i / ${#voices[@]}))
-    if [[ $voice == festival/* ]]; then
-      speed=${festival_stretches[round % ${#festival_stretches[@]}]}
-    else
-      speed=${espeak_speeds[round % ${#espeak_speeds[@]}]}
-    fi
-    text=${phrases[$i]}
-    speak "$voice" "$speed" "$text" "$work/p$i.wav"
-    len=$(soxi -s "$work/p$i.wav")
-    awk -v i="$((i + 1))" -v a="$pos" -v b="$((pos + len))" -v r="$rate" -v v="$voice" \
-      -v s="$speed" -v t="$text" \
-      'BEGIN { printf "%d\t%.3f\t%.3f\t%s\t%s\t%s\n", i, a / r, b / r, v, s, t }' \
-      >> "$work/short.tsv"
-    printf '%s\n' "$text" >> "$work/short.txt"
-    pieces+=("$work/p$i.wav" "$work/gap.wav")
-    pos=$((pos + len + $(soxi -s "$work/gap.wav")))
-  done
-  sox -R -D "${pieces[@]}" "${fmt[@]}" "$work/part$k.wav"
-  with_noise "$work/part$k.wav" "${vols[$k]}" "$work/mixed$k.wav"
-  mixed+=("$work/mixed$k.wav")
-done
-sox -R -D "${mixed[@]}" "${fmt[@]}" "$work/short.wav"
-if [[ $(soxi -s "$work/short.wav") != "$pos" ]]; then
-  echo "short-many: joined length differs from the .tsv's count" >&2
-  exit 1
-fi
+  text=${phrases[$1]} label=$voice written=${phrases[$1]}
+}
+n=${#phrases[@]}
+phrases_in_noise "$n" short-many
 to_flac "$work/short.wav" "$out/short-many.flac"
 cp "$work/short.txt" "$out/short-many.txt"
 cp "$work/short.tsv" "$out/short-many.tsv"

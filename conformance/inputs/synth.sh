@@ -43,3 +43,48 @@ with_noise() {
 
 # to_flac IN OUT: IN as FLAC, best compression.
 to_flac() { sox -R -D "$1" -r "$rate" -c 1 -b 16 -C 8 "$2"; }
+
+# phrases_in_noise N NAME: N short phrases, after 0.6 s of silence and each followed by 1.5 s,
+# in three parts of a third of them each, mixed with white noise at three levels (about -53,
+# -43 and -37 dBFS RMS, against speech at about -20 dBFS RMS) and joined into $work/short.wav,
+# with $work/short.txt (a line per phrase) and $work/short.tsv (number, start and end in
+# seconds, voice, speed, text). The caller defines `phrase I`, which sets `voice`, `speed` and
+# `text` for `speak`, `label` (the voice as the .tsv names it) and `written` (the line of the
+# .txt). NAME is for the error message.
+phrases_in_noise() {
+  local n=$1 name=$2 vols=(0.004 0.012 0.025) pos=0 mixed=() pieces k i from to len
+  quiet "$work/lead.wav" 0.6
+  quiet "$work/gap.wav" 1.5
+  : > "$work/short.txt"
+  : > "$work/short.tsv"
+  for k in 0 1 2; do
+    from=$((k * n / 3)) to=$(((k + 1) * n / 3))
+    pieces=()
+    if ((k == 0)); then
+      pieces+=("$work/lead.wav")
+      pos=$((pos + $(soxi -s "$work/lead.wav")))
+    fi
+    for ((i = from; i < to; i++)); do
+      phrase "$i"
+      speak "$voice" "$speed" "$text" "$work/p$i.wav"
+      len=$(soxi -s "$work/p$i.wav")
+      # Positions are counted in samples (soxi -s) and only turned into seconds here.
+      awk -v i="$((i + 1))" -v a="$pos" -v b="$((pos + len))" -v r="$rate" -v v="$label" \
+        -v s="$speed" -v t="$text" \
+        'BEGIN { printf "%d\t%.3f\t%.3f\t%s\t%s\t%s\n", i, a / r, b / r, v, s, t }' \
+        >> "$work/short.tsv"
+      printf '%s\n' "$written" >> "$work/short.txt"
+      pieces+=("$work/p$i.wav" "$work/gap.wav")
+      pos=$((pos + len + $(soxi -s "$work/gap.wav")))
+    done
+    sox -R -D "${pieces[@]}" "${fmt[@]}" "$work/part$k.wav"
+    with_noise "$work/part$k.wav" "${vols[$k]}" "$work/mixed$k.wav"
+    mixed+=("$work/mixed$k.wav")
+  done
+  sox -R -D "${mixed[@]}" "${fmt[@]}" "$work/short.wav"
+  # The noise is made to each part's exact length, so the parts join without shifting the .tsv.
+  if [[ $(soxi -s "$work/short.wav") != "$pos" ]]; then
+    echo "$name: joined length differs from the .tsv's count" >&2
+    exit 1
+  fi
+}
