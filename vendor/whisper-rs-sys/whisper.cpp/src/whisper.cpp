@@ -6558,12 +6558,16 @@ static std::vector<whisper_token_data> whisper_sample_token_topk(
         ptsum = sum_ts;
     }
 
-    std::discrete_distribution<> dist(probs.begin(), probs.end());
+    // steno: at temperature 0 the k likeliest tokens, as beam search is defined (OpenAI's
+    // Whisper, faster-whisper), unless whisper_steno_sample_beams(true) asked for upstream's
+    // draws from decoder.rng (random, and dependent on the state's history); the distribution
+    // is only built for those draws.
+    std::discrete_distribution<> dist;
+    if (sample) {
+        dist = std::discrete_distribution<>(probs.begin(), probs.end());
+    }
 
     for (int i = 0; i < k; ++i) {
-        // steno: at temperature 0 the k likeliest tokens, as beam search is defined (OpenAI's
-        // Whisper, faster-whisper), unless whisper_steno_sample_beams(true) asked for upstream's
-        // draws from decoder.rng (random, and dependent on the state's history).
         const auto id = sample ? dist(decoder.rng) : logits_id[i].second;
         //printf("XXX %d %d %f %f %f %f\n", id, tid, probs[id], logprobs[id], pt, ptsum);
 
