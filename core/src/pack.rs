@@ -8,12 +8,13 @@
 //! them included) and takes the next utterance while that still ends within 12 s of the
 //! window's start (see `MAX_WINDOW_SAMPLES` for why not 30). Window boundaries depend only on the utterances' boundaries, so every
 //! backend decodes the same windows. A window is decoded with segment timestamps; each piece
-//! of text goes to the utterance its middle falls in, and every utterance is written as a
-//! segment of its own, as without packing.
+//! of text goes to the utterance its middle falls in ([`window_spans`]; a piece Whisper ran
+//! on over the pause into the next utterance is cut there first), and every utterance is
+//! written as a segment of its own, as without packing.
+
+use std::ops::Range;
 
 use crate::{Chunk, Confidence, SAMPLE_RATE, TimedText, Utterance, Word};
-#[cfg(feature = "whisper")]
-use crate::{Result, Transcription};
 
 /// The longest window. Whisper takes 30 s, but its cost grows with the window it encodes
 /// (`crate::window`), so packing pays where it saves the floor of a trimmed window on short
@@ -87,6 +88,26 @@ impl Packer {
     }
 }
 
+/// Where each of a packed window's `utterances` lies in the window's samples, which start
+/// with the first one's: the clock Whisper's timestamps in the window run on.
+///
+/// ```
+/// use steno_core::Utterance;
+/// use steno_core::stage::window_spans;
+/// let utterance = |index, start, end| Utterance {
+///     index, start_sample: start, end_sample: end, speech_end_sample: end };
+/// // 1 s and 2 s of audio, 3 s apart.
+/// let utterances = [utterance(0, 16_000, 32_000), utterance(1, 80_000, 112_000)];
+/// let spans: Vec<_> = window_spans(&utterances).collect();
+/// assert_eq!(spans, [0..16_000, 64_000..96_000]);
+/// ```
+pub fn window_spans(utterances: &[Utterance]) -> impl Iterator<Item = Range<u64>> + '_ {
+    let window_start = utterances.first().map_or(0, |first| first.start_sample);
+    utterances
+        .iter()
+        .map(move |u| u.start_sample - window_start..u.end_sample - window_start)
+}
+
 /// An utterance's part of a packed window's transcription.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
@@ -96,7 +117,8 @@ pub struct WindowPart {
     /// How sure the transcriber is of that text: its pieces' confidences together
     /// ([`Confidence::both`]).
     pub confidence: Option<Confidence>,
-    /// Its words, timed from the window's start.
+    /// Its words, timed from the utterance's start (a word that began in the utterance
+    /// before starts at 0).
     pub words: Vec<Word>,
 }
 
@@ -111,11 +133,11 @@ impl WindowPart {
     }
 }
 
-/// Gives each utterance of a window starting at `window_start` its part of the window's
-/// transcription: each timed piece (text, confidence, words) goes to the utterance its middle
-/// falls in (or the nearest one); without timed pieces, `whole` (the window's untimed
-/// transcription) goes to the first utterance. An unpacked chunk is a window of one
-/// utterance and no pieces: its part is `whole`.
+/// Gives each utterance of a window its part of the window's transcription: each timed
+/// piece (text, confidence, words; times in the window, [`window_spans`]) goes to the
+/// utterance its middle falls in (or the nearest one); without timed pieces, `whole` (the
+/// window's untimed transcription) goes to the first utterance. An unpacked chunk is a
+/// window of one utterance and no pieces: its part is `whole`.
 ///
 /// ```
 /// use steno_core::stage::{WindowPart, window_parts};
@@ -128,13 +150,12 @@ impl WindowPart {
 /// // Times are from the window's start (sample 16 000).
 /// let timed = [piece(0, 20_000, "Hello there."), piece(50_000, 78_000, "Goodbye.")];
 /// let whole = WindowPart::whole("Hello there. Goodbye.".into(), None, Vec::new());
-/// let parts = window_parts(&utterances, 16_000, &timed, whole);
+/// let parts = window_parts(&utterances, &timed, whole);
 /// let texts: Vec<_> = parts.iter().map(|part| part.text.as_str()).collect();
 /// assert_eq!(texts, ["Hello there.", "Goodbye."]);
 /// ```
 pub fn window_parts(
     utterances: &[Utterance],
-    window_start: u64,
     timed: &[TimedText],
     whole: WindowPart,
 ) -> Vec<WindowPart> {
@@ -145,8 +166,9 @@ pub fn window_parts(
         }
         return parts;
     }
+    let spans: Vec<Range<u64>> = window_spans(utterances).collect();
     for piece in timed {
-        let Some(nearest) = utterance_of(utterances, window_start, piece) else {
+        let Some(nearest) = span_of(&spans, (piece.start + piece.end) / 2) else {
             break;
         };
         let part = &mut parts[nearest];
@@ -155,109 +177,30 @@ pub fn window_parts(
         }
         part.text.push_str(&piece.text);
         part.confidence = Confidence::both(part.confidence, piece.confidence);
-        part.words.extend_from_slice(&piece.words);
+        let from = spans[nearest].start;
+        part.words.extend(piece.words.iter().map(|word| Word {
+            start: word.start.saturating_sub(from),
+            end: word.end.saturating_sub(from),
+            ..word.clone()
+        }));
     }
     parts
 }
 
-/// The index of the utterance `piece`'s middle falls in, or the nearest one.
-fn utterance_of(utterances: &[Utterance], window_start: u64, piece: &TimedText) -> Option<usize> {
-    let middle = window_start + (piece.start + piece.end) / 2;
-    let distance = |u: &Utterance| {
-        if middle < u.start_sample {
-            u.start_sample - middle
+/// The index of the span `sample` falls in, or the nearest one.
+pub(crate) fn span_of(spans: &[Range<u64>], sample: u64) -> Option<usize> {
+    let distance = |span: &Range<u64>| {
+        if sample < span.start {
+            span.start - sample
         } else {
-            middle.saturating_sub(u.end_sample.saturating_sub(1))
+            sample.saturating_sub(span.end.saturating_sub(1))
         }
     };
-    utterances
+    spans
         .iter()
         .enumerate()
-        .min_by_key(|(_, u)| distance(u))
+        .min_by_key(|(_, span)| distance(span))
         .map(|(nearest, _)| nearest)
-}
-
-// The Whisper transcriber's guard for packed windows whose timed text leaves an utterance
-// without words: it lives beside the packing it corrects.
-
-/// Speech an utterance of a packed window must have for its missing words to be a failed
-/// decode rather than a cough or a breath.
-#[cfg(feature = "whisper")]
-const WORDLESS_SPEECH: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// The first utterance of a packed window that `done`, the window's decode, left without a
-/// word although it holds at least `WORDLESS_SPEECH` of speech.
-#[cfg(feature = "whisper")]
-pub(crate) fn wordless_utterance(window: &Chunk, done: &Transcription) -> Option<usize> {
-    if window.utterances.is_empty() {
-        return None;
-    }
-    let least = WORDLESS_SPEECH.as_millis() as u64 * u64::from(SAMPLE_RATE) / 1000;
-    let whole = WindowPart::whole(done.text.clone(), None, Vec::new());
-    let parts = window_parts(&window.utterances, window.start_sample, &done.timed, whole);
-    window.utterances.iter().zip(&parts).position(|(u, part)| {
-        part.text.is_empty() && u.speech_end_sample.saturating_sub(u.start_sample) >= least
-    })
-}
-
-/// A packed window's utterances decoded one by one with `decode`, each as a chunk of its
-/// own, the window's text timed so that each utterance gets exactly its own; `retries` are the
-/// window's own full-window retries, which the result keeps counting.
-#[cfg(feature = "whisper")]
-pub(crate) fn decode_alone(
-    window: &Chunk,
-    retries: u32,
-    mut decode: impl FnMut(&Chunk) -> Result<Transcription>,
-) -> Result<Transcription> {
-    let mut done = Transcription {
-        full_window_retries: retries,
-        ..Transcription::default()
-    };
-    let offset = |sample: u64| {
-        usize::try_from(sample.saturating_sub(window.start_sample))
-            .unwrap_or(usize::MAX)
-            .min(window.samples.len())
-    };
-    for utterance in &window.utterances {
-        let (from, to) = (offset(utterance.start_sample), offset(utterance.end_sample));
-        let to = to.max(from);
-        let mut alone = Chunk::new(
-            utterance.index,
-            utterance.start_sample,
-            window.samples[from..to].to_vec(),
-        );
-        alone.speech_end_sample = utterance.speech_end_sample;
-        let text = decode(&alone)?;
-        done.full_window_retries += text.full_window_retries;
-        // One language for the window's segments: the first one detected.
-        done.language = done.language.or(text.language);
-        done.confidence = Confidence::both(done.confidence, text.confidence);
-        done.temperature_fallbacks += text.temperature_fallbacks;
-        if !text.text.is_empty() {
-            if !done.text.is_empty() {
-                done.text.push(' ');
-            }
-            done.text.push_str(&text.text);
-        }
-        // The utterance's words, timed from the window's start.
-        let words = text
-            .words
-            .into_iter()
-            .map(|word| Word {
-                start: word.start + from as u64,
-                end: word.end + from as u64,
-                ..word
-            })
-            .collect();
-        done.timed.push(TimedText {
-            start: from as u64,
-            end: to as u64,
-            text: text.text,
-            confidence: text.confidence,
-            words,
-        });
-    }
-    Ok(done)
 }
 
 #[cfg(test)]
@@ -332,7 +275,19 @@ mod tests {
     }
 
     #[test]
-    fn pieces_between_utterances_go_to_the_nearest() {
+    fn spans_are_the_utterances_from_the_windows_start() {
+        let utterances = [
+            Utterance::of(&utterance(0, 1.0, 2.0)),
+            Utterance::of(&utterance(1, 5.0, 7.5)),
+            Utterance::of(&utterance(2, 7.5, 8.0)),
+        ];
+        let spans: Vec<_> = window_spans(&utterances).collect();
+        assert_eq!(spans, [0..16_000, 64_000..104_000, 104_000..112_000]);
+        assert_eq!(window_spans(&[]).count(), 0);
+    }
+
+    #[test]
+    fn pieces_go_to_the_utterance_they_fall_in_or_the_nearest() {
         let utterances = [
             Utterance::of(&utterance(0, 0.0, 2.0)),
             Utterance::of(&utterance(1, 5.0, 7.0)),
@@ -360,110 +315,29 @@ mod tests {
         let timed = [
             piece(0.0, 2.6, "one"),
             piece(3.9, 4.5, "two"),
-            piece(5.0, 7.0, "three"),
+            piece(5.5, 7.0, "three"),
         ];
-        let parts = window_parts(&utterances, 0, &timed, WindowPart::default());
+        let parts = window_parts(&utterances, &timed, WindowPart::default());
         let texts: Vec<_> = parts.iter().map(|part| part.text.as_str()).collect();
         assert_eq!(texts, ["one", "two three"]);
         // Each utterance's confidence is over its own pieces' tokens.
         assert_eq!(parts[0].confidence, Some(sure(0.0)));
         let second = parts[1].confidence.unwrap();
-        assert!((second.avg_logprob + 4.45).abs() < 1e-5, "{second:?}");
-        assert!((second.no_speech_prob - 0.5).abs() < 1e-6, "{second:?}");
+        assert!((second.avg_logprob + 4.7).abs() < 1e-5, "{second:?}");
+        assert!((second.no_speech_prob - 0.55).abs() < 1e-6, "{second:?}");
         assert_eq!(second.tokens, 4);
         // Each gets its pieces' words.
         let texts_of = |words: &[Word]| words.iter().map(|w| w.text.clone()).collect::<Vec<_>>();
         assert_eq!(texts_of(&parts[0].words), ["one"]);
         assert_eq!(texts_of(&parts[1].words), ["two", "three"]);
+        // Timed from their utterance's start (a word before it starts at 0).
+        let starts: Vec<u64> = parts[1].words.iter().map(|w| w.start).collect();
+        assert_eq!(starts, [0, 8_000]);
         // No pieces: the whole goes to the first utterance.
         let whole = WindowPart::whole("all".into(), Some(sure(-1.0)), Vec::new());
         assert_eq!(
-            window_parts(&utterances, 0, &[], whole.clone()),
+            window_parts(&utterances, &[], whole.clone()),
             [whole, WindowPart::default()]
         );
-    }
-
-    #[cfg(feature = "whisper")]
-    #[test]
-    fn a_packed_window_that_leaves_a_spoken_utterance_wordless_is_unpacked() {
-        let utterance = |index: usize, start: u64, speech_end: u64| Utterance {
-            index,
-            start_sample: start,
-            end_sample: speech_end + 1_600,
-            speech_end_sample: speech_end,
-        };
-        let mut window = Chunk::new(0, 16_000, vec![0.0; 160_000]);
-        // 2 s of speech, then 0.5 s (too short to judge), then 3 s.
-        window.utterances = vec![
-            utterance(0, 16_000, 48_000),
-            utterance(1, 64_000, 72_000),
-            utterance(2, 96_000, 144_000),
-        ];
-        let piece = |start, end, text: &str| TimedText {
-            start,
-            end,
-            text: text.into(),
-            confidence: None,
-            words: Vec::new(),
-        };
-        let mut done = Transcription {
-            text: "One. Three.".into(),
-            full_window_retries: 0,
-            timed: vec![piece(0, 32_000, "One."), piece(80_000, 128_000, "Three.")],
-            language: None,
-            confidence: None,
-            words: Vec::new(),
-            temperature_fallbacks: 0,
-        };
-        // The short one without words is not judged.
-        assert_eq!(wordless_utterance(&window, &done), None);
-        // Both pieces given to the first: the third is left wordless.
-        done.timed = vec![piece(0, 20_000, "One."), piece(20_000, 40_000, "Three.")];
-        assert_eq!(wordless_utterance(&window, &done), Some(2));
-        // An utterance is not a window.
-        assert_eq!(
-            wordless_utterance(&Chunk::new(0, 0, vec![0.0; 48_000]), &done),
-            None
-        );
-    }
-
-    #[cfg(feature = "whisper")]
-    #[test]
-    fn a_windows_utterances_are_decoded_alone_each_timed_over_itself() {
-        let mut window = Chunk::new(3, 16_000, (0..64_000).map(|i| i as f32).collect());
-        let utterance = |index, start_sample, end_sample| Utterance {
-            index,
-            start_sample,
-            end_sample,
-            speech_end_sample: end_sample - 1_600,
-        };
-        window.utterances = vec![utterance(3, 16_000, 32_000), utterance(4, 48_000, 80_000)];
-        let mut seen = Vec::new();
-        let done = decode_alone(&window, 1, |alone| {
-            seen.push((alone.index, alone.start_sample, alone.speech_end_sample));
-            // Each chunk holds its own samples: the first is where it starts in the window.
-            let first = alone.samples.first().copied().unwrap_or_default();
-            Ok(Transcription {
-                text: format!("from {first}"),
-                full_window_retries: 1,
-                timed: Vec::new(),
-                language: None,
-                confidence: None,
-                words: Vec::new(),
-                temperature_fallbacks: 0,
-            })
-        })
-        .unwrap();
-        assert_eq!(seen, [(3, 16_000, 30_400), (4, 48_000, 78_400)]);
-        assert_eq!(done.text, "from 0 from 32000");
-        assert_eq!(done.full_window_retries, 3);
-        let parts = window_parts(
-            &window.utterances,
-            window.start_sample,
-            &done.timed,
-            WindowPart::default(),
-        );
-        let texts: Vec<_> = parts.iter().map(|part| part.text.as_str()).collect();
-        assert_eq!(texts, ["from 0", "from 32000"]);
     }
 }

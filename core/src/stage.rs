@@ -26,7 +26,7 @@ mod emitter;
 mod input;
 mod run_ahead;
 
-pub use crate::pack::{WindowPart, window_parts};
+pub use crate::pack::{WindowPart, window_parts, window_spans};
 pub use crate::pipeline::PipelineParts;
 pub use crate::report::{RunStart, RunTally, SourceTally};
 pub use crate::transcriber::transcribers_fitting_cores;

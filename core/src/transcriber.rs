@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::stage::window_spans;
 use crate::{Chunk, Error, Result};
 
 /// What a [`Transcriber`] made of one chunk.
@@ -107,7 +108,7 @@ pub struct DetectedLanguage {
 }
 
 /// A piece of a packed window's text and when it was spoken, in samples from the window's
-/// first sample.
+/// first sample ([`window_spans`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimedText {
     /// Where the piece starts.
@@ -363,9 +364,10 @@ impl ScriptedTranscriber {
             let timed: Vec<TimedText> = chunk
                 .utterances
                 .iter()
-                .map(|u| TimedText {
-                    start: u.start_sample - chunk.start_sample,
-                    end: u.end_sample - chunk.start_sample,
+                .zip(window_spans(&chunk.utterances))
+                .map(|(u, span)| TimedText {
+                    start: span.start,
+                    end: span.end,
                     text: self.text_of(u.index, u.start_sample, u.end_sample),
                     confidence: None,
                     words: Vec::new(),

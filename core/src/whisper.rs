@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Once};
 
@@ -18,6 +19,7 @@ mod full;
 mod language;
 mod no_speech;
 mod options;
+mod packed;
 mod upstream_beams;
 mod words;
 
@@ -27,12 +29,13 @@ use full::{Decoded, run_full};
 pub use language::language_name;
 pub use options::DecodingOptions;
 
-use crate::pack::{decode_alone, wordless_utterance};
+use crate::stage::window_spans;
 use crate::window::{MIN_INPUT_SAMPLES, WindowPlan, degenerate};
 use crate::{
     Chunk, DetectedLanguage, Error, Overtaken, Result, Transcriber, TranscriberFactory,
     Transcription,
 };
+use packed::{decode_alone, wordless_utterance};
 
 /// The magic number at the start of every ggml Whisper model ("ggml" as a little-endian u32).
 const GGML_MAGIC: u32 = 0x6767_6d6c;
@@ -132,7 +135,7 @@ impl WhisperModel {
         params.set_print_timestamps(false);
         let eot = transcriber.settings.tokens.eot;
         let _upstream = upstream_beams::UpstreamBeamSearch::on();
-        Ok(run_full(&mut transcriber.state, params, samples, 0, false, eot, None)?.text)
+        Ok(run_full(&mut transcriber.state, params, samples, 0, None, eot, None)?.text)
     }
 
     /// A transcriber with its own state on this model.
@@ -283,7 +286,8 @@ impl Settings {
 
     /// One whole decode (not a partial) of chunk `index`'s `samples` on `state` by `search`
     /// (a strategy and its temperature) under `plan`, in the `detected` language (else the
-    /// one given), with segment timestamps when `timestamps`, and words when asked for; its
+    /// one given), with segment timestamps when `spans` (a packed window's utterances: its
+    /// pieces are cut where they meet, `run_full`), and words when asked for; its
     /// confidence carries the no-speech probability. The chunk's decode and each temperature
     /// fallback's are this.
     #[allow(
@@ -296,23 +300,16 @@ impl Settings {
         samples: &[f32],
         index: usize,
         plan: WindowPlan,
-        timestamps: bool,
+        spans: Option<&[Range<u64>]>,
         detected: Option<&DetectedLanguage>,
         (strategy, temperature): (SamplingStrategy, f32),
     ) -> Result<Decoded> {
         let words = self.words();
         let language = self.language(detected);
+        let timestamps = spans.is_some();
         let mut params = self.params(strategy, plan, timestamps, language, words.is_some());
         params.set_temperature(temperature);
-        let mut decoded = run_full(
-            state,
-            params,
-            samples,
-            index,
-            timestamps,
-            self.tokens.eot,
-            words,
-        )?;
+        let mut decoded = run_full(state, params, samples, index, spans, self.tokens.eot, words)?;
         decoded.language = detected.cloned();
         self.set_no_speech(state, index, &mut decoded)?;
         Ok(decoded)
@@ -340,7 +337,9 @@ impl Settings {
         // deterministically).
         params.set_language(Some(language));
         params.set_translate(self.options.translate);
-        params.set_token_timestamps(words);
+        // A packed window's words are timed even when not asked for: they say where to cut a
+        // segment that runs over two utterances.
+        params.set_token_timestamps(words || timestamps);
         // Each chunk stands alone: no text carried over from earlier chunks, so the order in
         // which workers see chunks cannot change the output.
         params.set_no_context(true);
@@ -388,7 +387,7 @@ impl WhisperTranscriber {
     /// [`Error::Transcribe`] naming the chunk when whisper.cpp fails.
     pub fn decode(&mut self, index: usize, samples: &[f32], plan: WindowPlan) -> Result<Decode> {
         let detected = self.detect_language(index, samples)?;
-        let decoded = self.decode_timed(index, samples, plan, false, detected)?;
+        let decoded = self.decode_timed(index, samples, plan, None, detected)?;
         Ok(Decode {
             text: decoded.text,
             tokens: decoded.tokens,
@@ -403,7 +402,7 @@ impl WhisperTranscriber {
         index: usize,
         samples: &[f32],
         plan: WindowPlan,
-        timestamps: bool,
+        spans: Option<&[Range<u64>]>,
         detected: Option<DetectedLanguage>,
     ) -> Result<Decoded> {
         let search = (self.settings.search(), 0.0);
@@ -412,7 +411,7 @@ impl WhisperTranscriber {
             samples,
             index,
             plan,
-            timestamps,
+            spans,
             detected.as_ref(),
             search,
         )
@@ -438,7 +437,7 @@ impl WhisperTranscriber {
             params,
             samples,
             index,
-            false,
+            None,
             settings.tokens.eot,
             None,
         );
@@ -470,11 +469,14 @@ impl WhisperTranscriber {
     /// looks degenerate.
     fn transcribe_window(&mut self, chunk: &Chunk) -> Result<Transcription> {
         let samples = &whisper_input(chunk);
-        let timestamps = chunk.utterances.len() > 1;
+        // A packed window is decoded with timestamps, and its pieces cut where its
+        // utterances meet.
+        let spans: Option<Vec<Range<u64>>> =
+            (chunk.utterances.len() > 1).then(|| window_spans(&chunk.utterances).collect());
+        let spans = spans.as_deref();
         let plan = WindowPlan::for_samples(samples.len());
         let detected = self.detect_language(chunk.index, samples)?;
-        let decoded =
-            self.decode_timed(chunk.index, samples, plan, timestamps, detected.clone())?;
+        let decoded = self.decode_timed(chunk.index, samples, plan, spans, detected.clone())?;
         let reason = if plan.is_full() {
             None
         } else {
@@ -488,7 +490,7 @@ impl WhisperTranscriber {
             "decoded"
         );
         let Some(reason) = reason else {
-            return self.fall_back_if_failed(chunk.index, samples, timestamps, decoded, 0);
+            return self.fall_back_if_failed(chunk.index, samples, spans, decoded, 0);
         };
         tracing::debug!(
             chunk = chunk.index,
@@ -498,9 +500,8 @@ impl WhisperTranscriber {
             text = %decoded.text,
             "trimmed window looks degenerate; decoding the full window"
         );
-        let decoded =
-            self.decode_timed(chunk.index, samples, WindowPlan::FULL, timestamps, detected)?;
-        self.fall_back_if_failed(chunk.index, samples, timestamps, decoded, 1)
+        let decoded = self.decode_timed(chunk.index, samples, WindowPlan::FULL, spans, detected)?;
+        self.fall_back_if_failed(chunk.index, samples, spans, decoded, 1)
     }
 }
 

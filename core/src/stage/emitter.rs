@@ -205,9 +205,9 @@ impl Emitter {
         self.tally.chunks += utterances.len();
         self.tally.packed_windows += u64::from(utterances.len() > 1);
         let whole = WindowPart::whole(next.text.clone(), next.confidence, next.words.clone());
-        let parts = window_parts(&utterances, next.start_sample, &next.timed, whole);
+        let parts = window_parts(&utterances, &next.timed, whole);
         for (utterance, part) in utterances.into_iter().zip(parts) {
-            let words = timed_words(next.start_sample, &part.words, utterance);
+            let words = timed_words(&part.words, utterance);
             self.write(next, utterance, part.text, part.confidence, words)?;
         }
         if let Some(progress) = &self.progress {
@@ -398,13 +398,14 @@ impl Emitter {
     }
 }
 
-/// `words`, timed in samples from `first_sample`, as the words of `utterance`'s segment in
+/// `words`, timed in samples from `utterance`'s start, as the words of its segment in
 /// seconds, kept inside it (an aligner's last word may run on into the silence after it);
 /// `None` when there are none (words were not asked for).
-fn timed_words(first_sample: u64, words: &[Word], utterance: Utterance) -> Option<Vec<TimedWord>> {
+fn timed_words(words: &[Word], utterance: Utterance) -> Option<Vec<TimedWord>> {
     let rate = f64::from(SAMPLE_RATE);
     let inside = |sample: u64| {
-        (first_sample + sample).clamp(utterance.start_sample, utterance.end_sample) as f64 / rate
+        (utterance.start_sample + sample).clamp(utterance.start_sample, utterance.end_sample) as f64
+            / rate
     };
     (!words.is_empty()).then(|| {
         words

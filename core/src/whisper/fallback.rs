@@ -10,6 +10,8 @@
 //! chunks that worker saw. Each fallback decode therefore runs on a fresh state, so its text
 //! depends only on the chunk and the options, on every backend.
 
+use std::ops::Range;
+
 use whisper_rs::SamplingStrategy;
 
 use super::WhisperTranscriber;
@@ -50,7 +52,7 @@ impl WhisperTranscriber {
         &self,
         index: usize,
         samples: &[f32],
-        timestamps: bool,
+        spans: Option<&[Range<u64>]>,
         decoded: Decoded,
         retries: u32,
     ) -> Result<Transcription> {
@@ -76,7 +78,7 @@ impl WhisperTranscriber {
                     samples,
                     index,
                     WindowPlan::FULL,
-                    timestamps,
+                    spans,
                     detected.as_ref(),
                     (sampling, temperature),
                 )?;

@@ -3,7 +3,10 @@
 
 use whisper_rs::{FullParams, WhisperState};
 
+use std::ops::Range;
+
 use super::clean_text;
+use super::packed::cut_at_utterances;
 use super::words::words_of;
 use crate::{Confidence, DetectedLanguage, Error, Result, SAMPLE_RATE, TimedText, Word};
 
@@ -23,7 +26,8 @@ pub(super) struct Decoded {
 }
 
 /// One `whisper_full` call on chunk `index`'s `samples` with `params`: the cleaned text, the
-/// tokens of its longest segment, with `timed` its segments as timed pieces, and with `words`
+/// tokens of its longest segment, with `spans` (a packed window's utterances) its segments as
+/// timed pieces, cut where they run over from one utterance into the next, and with `words`
 /// (`Some(aligned)`) its words timed.
 #[allow(
     clippy::too_many_arguments,
@@ -34,7 +38,7 @@ pub(super) fn run_full(
     params: FullParams<'_, '_>,
     samples: &[f32],
     index: usize,
-    timed: bool,
+    spans: Option<&[Range<u64>]>,
     eot: i32,
     words: Option<bool>,
 ) -> Result<Decoded> {
@@ -84,14 +88,21 @@ pub(super) fn run_full(
         }
         decoded.confidence = Confidence::both(decoded.confidence, Some(confidence));
         let segment_words = words.map_or_else(Vec::new, |aligned| words_of(&segment, eot, aligned));
-        if timed {
-            decoded.timed.push(TimedText {
+        if let Some(spans) = spans {
+            let piece = TimedText {
                 start: to_samples(segment.start_timestamp()),
                 end: to_samples(segment.end_timestamp()),
                 text: cleaned,
                 confidence: Some(confidence),
                 words: segment_words,
-            });
+            };
+            // Cut by token timestamps, asked for in every packed window, whether or not
+            // the words are written (and however they are timed), so that asking for
+            // words never changes the text.
+            let cut_words = words_of(&segment, eot, false);
+            decoded
+                .timed
+                .extend(cut_at_utterances(piece, &cut_words, spans));
         } else {
             decoded.words.extend(segment_words);
         }
