@@ -28,6 +28,7 @@ pub use clean::clean_text;
 use full::{Decoded, run_full};
 pub use language::language_name;
 pub use options::DecodingOptions;
+use packed::{decode_alone, wordless_utterance};
 
 use crate::stage::window_spans;
 use crate::window::{MIN_INPUT_SAMPLES, WindowPlan, degenerate};
@@ -35,7 +36,6 @@ use crate::{
     Chunk, DetectedLanguage, Error, Overtaken, Result, Transcriber, TranscriberFactory,
     Transcription,
 };
-use packed::{decode_alone, wordless_utterance};
 
 /// The magic number at the start of every ggml Whisper model ("ggml" as a little-endian u32).
 const GGML_MAGIC: u32 = 0x6767_6d6c;

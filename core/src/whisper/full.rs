@@ -1,9 +1,9 @@
 //! One `whisper_full` call and what it gave: the cleaned text, the longest segment's tokens,
 //! timed pieces, confidence and words.
 
-use whisper_rs::{FullParams, WhisperState};
-
 use std::ops::Range;
+
+use whisper_rs::{FullParams, WhisperState};
 
 use super::clean_text;
 use super::packed::cut_at_utterances;
