@@ -1134,16 +1134,8 @@ fn assert_interim_contract(
                         missing.map(|f| f.chunk)
                     );
                 }
-                // Whole words: after `stable` comes nothing, or the punctuation after its last
-                // word (unstable) up to a space.
-                let after = partial
-                    .text
-                    .strip_prefix(partial.stable.as_str())
-                    .map(|rest| rest.trim_start_matches(['.', ',', '?', '!', ';', ':', '…']));
                 assert!(
-                    after.is_some_and(|rest| partial.stable.is_empty()
-                        || rest.is_empty()
-                        || rest.starts_with(' ')),
+                    partial.stable_is_whole_words(),
                     "{context}: stable {:?} is not a word prefix of text {:?}",
                     partial.stable,
                     partial.text

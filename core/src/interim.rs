@@ -111,7 +111,7 @@ const TRAILING_PUNCTUATION: &[char] = &['.', ',', '?', '!', ';', ':', '…'];
 /// Whether `text` begins with `stable` as whole words: what follows it is nothing, or
 /// punctuation up to a space or the end ("life" begins "life. Had", not "lifeless" or
 /// "10" "10,000").
-fn begins_with(text: &str, stable: &str) -> bool {
+pub(crate) fn begins_with(text: &str, stable: &str) -> bool {
     let Some(rest) = text.strip_prefix(stable) else {
         return false;
     };

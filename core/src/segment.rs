@@ -147,10 +147,26 @@ impl Partial {
 
     /// The part of `text` after `stable`: the words that may still change.
     pub fn unstable(&self) -> &str {
-        self.text
-            .get(self.stable.len()..)
-            .unwrap_or_default()
-            .trim_start()
+        self.after_stable().trim_start()
+    }
+
+    /// The part of `text` after `stable` as it stands, with the space or the punctuation
+    /// that follows the stable words (`". Had"` of `"of his life. Had"`): what a display
+    /// writes after the stable text.
+    pub fn after_stable(&self) -> &str {
+        self.text.get(self.stable.len()..).unwrap_or_default()
+    }
+
+    /// Whether `stable` begins `text` in whole words, as the stability contract promises:
+    /// what follows it is nothing, or the punctuation after its last word up to a space.
+    ///
+    /// ```
+    /// use steno_core::Partial;
+    /// assert!(Partial::new(0, 0.0, 1.0, "of his life. Had", "of his life").stable_is_whole_words());
+    /// assert!(!Partial::new(0, 0.0, 1.0, "paid 10,000", "paid 10").stable_is_whole_words());
+    /// ```
+    pub fn stable_is_whole_words(&self) -> bool {
+        crate::interim::begins_with(&self.text, &self.stable)
     }
 }
 

@@ -69,8 +69,7 @@ impl<W: Write + Send> Sink for LiveLine<W> {
     }
 
     fn partial(&mut self, partial: &Partial) -> Result<()> {
-        let rest = partial.text.get(partial.stable.len()..).unwrap_or_default();
-        let (stable, unstable) = fit(&partial.stable, rest, (self.width)());
+        let (stable, unstable) = fit(&partial.stable, partial.after_stable(), (self.width)());
         self.showing = true;
         self.io(|out| write!(out, "{CLEAR_LINE}{stable}{DIM}{unstable}{PLAIN}"))
     }
