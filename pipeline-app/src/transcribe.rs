@@ -232,12 +232,12 @@ pub(crate) struct Sizing {
 
 impl Sizing {
     /// `--threads` if given, else `max(1, cores / N)` when `--workers N` or `--pool N` is
-    /// given, else 1 for an offline rayon run and 2 otherwise; and `N` if given, else
-    /// `max(1, cores / threads)`: so by default states x threads fills the cores without
-    /// oversubscribing them.
+    /// given, else 1 for an offline run (except on NATS, whose fleet has threads of its own)
+    /// and 2 otherwise; and `N` if given, else `max(1, cores / threads)`: so by default
+    /// states x threads fills the cores without oversubscribing them.
     ///
-    /// Rayon offline gets one 1-thread state per core: its windows are independent, and two
-    /// 1-thread states were 12 % faster than one 2-thread state on two cores (ggml's threads
+    /// Offline, one 1-thread state per core: a file's windows are independent, and two
+    /// 1-thread states were 11-14 % faster than one 2-thread state on two cores (ggml's threads
     /// spin while they wait for each other; BENCHMARKS.md). In real time one utterance at a
     /// time is decoded, and two threads finish it sooner.
     pub(crate) fn of(args: &TranscribeArgs) -> Self {
@@ -250,7 +250,7 @@ impl Sizing {
         let threads = match (args.pipeline.decoding.threads, asked) {
             (Some(threads), _) => usize::from(threads),
             (None, Some(n)) => (cores / n.max(1)).max(1),
-            (None, None) if args.pipeline.backend == BackendName::Rayon && !args.realtime => 1,
+            (None, None) if args.pipeline.backend != BackendName::Nats && !args.realtime => 1,
             (None, None) => DEFAULT_THREADS_PER_STATE,
         };
         Sizing {
@@ -511,16 +511,26 @@ mod tests {
     #[test]
     fn states_times_threads_fit_the_cores_by_default() {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let sizing = Sizing::of(&args(&["--backend", "process", "a.wav"]));
+        let sizing = Sizing::of(&args(&["--backend", "process", "--realtime", "a.wav"]));
         assert_eq!((sizing.threads, sizing.parallel), (2, (cores / 2).max(1)));
         let sizing = Sizing::of(&args(&["--backend", "process", "--workers", "2", "a.wav"]));
         assert_eq!((sizing.threads, sizing.parallel), ((cores / 2).max(1), 2));
         let sizing = Sizing::of(&args(&["--backend", "rayon", "--threads", "1", "a.wav"]));
         assert_eq!((sizing.threads, sizing.parallel), (1, cores));
-        // Offline rayon: one 1-thread state per core; in real time, 2-thread states.
-        let sizing = Sizing::of(&args(&["--backend", "rayon", "a.wav"]));
-        assert_eq!((sizing.threads, sizing.parallel), (1, cores));
-        let sizing = Sizing::of(&args(&["--backend", "rayon", "--realtime", "a.wav"]));
+        // Offline: one 1-thread state per core; in real time, 2-thread states.
+        for backend in ["threads", "tokio", "rayon", "process"] {
+            let sizing = Sizing::of(&args(&["--backend", backend, "a.wav"]));
+            assert_eq!((sizing.threads, sizing.parallel), (1, cores), "{backend}");
+            let sizing = Sizing::of(&args(&["--backend", backend, "--realtime", "a.wav"]));
+            assert_eq!(
+                (sizing.threads, sizing.parallel),
+                (2, (cores / 2).max(1)),
+                "{backend}"
+            );
+        }
+        // The NATS fleet's workers have their own threads: in flight as in real time.
+        let nats = "nats://127.0.0.1:4222";
+        let sizing = Sizing::of(&args(&["--backend", "nats", "--nats", nats, "a.wav"]));
         assert_eq!((sizing.threads, sizing.parallel), (2, (cores / 2).max(1)));
         let sizing = Sizing::of(&args(&[
             "--backend",

@@ -5,9 +5,17 @@
 //! compared with.
 //!
 //! Four stages, each on its own thread: the source (decoding, real-time pacing) feeds the
-//! lock-free ring; the chunker drains it and cuts utterances; one transcriber (one Whisper state)
-//! turns chunks into text; the calling thread writes segments to the sink. Bounded channels
-//! give backpressure, so memory stays bounded however slow the transcriber is.
+//! lock-free ring; the chunker drains it and cuts utterances; transcriber threads, each with
+//! its own Whisper state, turn chunks into text; the calling thread writes segments to the sink
+//! in chunk order. Bounded channels give backpressure, so memory stays bounded however slow the
+//! transcribers are.
+//!
+//! There are `max(1, cores / threads_per_transcriber)` transcriber threads, at most
+//! [`ThreadsBackend::with_max_inferences`]: on two cores with 2-thread Whisper states (real
+//! time's default) one, so one utterance at a time gets both cores; with 1-thread states (a
+//! file's default in the CLI) two, which decode two windows side by side. Each takes a
+//! run-ahead token before its chunk ([`RunAhead`]), so transcripts waiting behind a slow chunk
+//! stay bounded.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -91,17 +99,29 @@
 //! ```
 
 use crossbeam_channel::bounded;
-use steno_core::stage::{InputThreads, PreparedRun, TimedChunk, Transcript, transcribe};
+use steno_core::stage::{
+    InputThreads, PreparedRun, RunAhead, TimedChunk, Transcript, transcribe,
+    transcribers_fitting_cores,
+};
 use steno_core::{Backend, Pipeline, Result, RunReport};
 
 /// The std-threads backend. See the [crate docs](crate).
 #[derive(Debug, Clone, Default)]
-pub struct ThreadsBackend {}
+pub struct ThreadsBackend {
+    max_inferences: Option<usize>,
+}
 
 impl ThreadsBackend {
-    /// The backend with default settings.
+    /// The backend with default settings: as many transcriber threads as the cores allow.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Runs at most `max` inferences at once (at least one); the cores still bound it.
+    #[must_use]
+    pub fn with_max_inferences(mut self, max: usize) -> Self {
+        self.max_inferences = Some(max);
+        self
     }
 }
 
@@ -120,40 +140,57 @@ impl Backend for ThreadsBackend {
             mut emitter,
             options,
         } = pipeline.prepare()?;
-        let mut worker = transcriber.create()?;
+        let slots =
+            transcribers_fitting_cores(transcriber.threads_per_transcriber(), self.max_inferences);
+        let workers = (0..slots)
+            .map(|_| transcriber.create())
+            .collect::<Result<Vec<_>>>()?;
         let (chunk_tx, chunk_rx) = bounded::<TimedChunk>(options.queue_capacity);
         let (text_tx, text_rx) = bounded::<Transcript>(options.queue_capacity);
+        let tokens = RunAhead::new(options.run_ahead(slots));
 
         // A stage whose thread cannot start fails the run; its closure is dropped with the
         // channel ends it holds, so the stages on either side of it see the end and stop.
         let input = InputThreads::start(&control, source, chunker, move |chunk| {
             chunk_tx.send(chunk).is_ok()
         });
-        let transcriber_thread = control.spawn_stage("transcriber", {
-            let control = control.clone();
-            move || {
-                for chunk in chunk_rx {
-                    if control.is_stopped() {
-                        break;
+        let transcriber_threads: Vec<_> = workers
+            .into_iter()
+            .map(|mut worker| {
+                let (slot, tokens) = (control.clone(), tokens.clone());
+                let (chunk_rx, text_tx) = (chunk_rx.clone(), text_tx.clone());
+                // The token before the chunk: tokens go to chunks in their order, so the
+                // earliest chunk not yet written always has one.
+                control.spawn_stage("transcriber", move || {
+                    while tokens.take(&slot) {
+                        let Ok(chunk) = chunk_rx.recv() else {
+                            break;
+                        };
+                        if slot.is_stopped() {
+                            break;
+                        }
+                        let Some(text) = slot.check(transcribe(worker.as_mut(), &chunk)) else {
+                            break;
+                        };
+                        if text_tx.send(text).is_err() {
+                            break;
+                        }
                     }
-                    let Some(text) = control.check(transcribe(worker.as_mut(), &chunk)) else {
-                        break;
-                    };
-                    if text_tx.send(text).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
+                })
+            })
+            .collect();
+        // Only the transcriber threads hold these ends now, so each side sees the other end.
+        drop((chunk_rx, text_tx));
 
         for transcript in text_rx {
             if control.check(emitter.emit(transcript)).is_none() {
                 break;
             }
+            tokens.give_back(emitter.newly_written());
         }
         // If the sink failed, `control` has already told the other stages to stop.
         let counts = input.join(&control);
-        if let Some(handle) = transcriber_thread {
+        for handle in transcriber_threads.into_iter().flatten() {
             control.join_stage(handle, "transcriber");
         }
         control.outcome()?;
