@@ -41,7 +41,10 @@ use crate::{
 const GGML_MAGIC: u32 = 0x6767_6d6c;
 
 /// Threads each Whisper state uses by default. Two saturate the two cores steno is tuned on;
-/// backends running several states at once divide the cores between them.
+/// backends running several states at once divide the cores between them. For a whole file,
+/// states of one thread each decode faster together (independent windows side by side; the
+/// CLI's default offline): load the model with `threads_per_state` 1 and every backend runs
+/// one state per core.
 pub const DEFAULT_THREADS_PER_STATE: usize = 2;
 
 /// A Whisper model loaded once and shared by every worker (each gets its own state).
