@@ -411,7 +411,9 @@ fn a_saturated_live_pipeline_counts_its_drops_and_stays_bounded() {
     .build()
     .expect("a valid pipeline");
     let started = Instant::now();
+    // One transcriber: on more cores, more of them would keep up with the device.
     let report = steno_threads::ThreadsBackend::new()
+        .with_max_inferences(1)
         .run(pipeline)
         .expect("the run succeeds");
     device.join().expect("device thread");
