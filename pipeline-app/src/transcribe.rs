@@ -237,7 +237,7 @@ impl Sizing {
     /// states x threads fills the cores without oversubscribing them.
     ///
     /// Offline, one 1-thread state per core: a file's windows are independent, and two
-    /// 1-thread states were 11-14 % faster than one 2-thread state on two cores (ggml's threads
+    /// 1-thread states were 11-24 % faster than one 2-thread state on two cores (ggml's threads
     /// spin while they wait for each other; BENCHMARKS.md). In real time one utterance at a
     /// time is decoded, and two threads finish it sooner.
     pub(crate) fn of(args: &TranscribeArgs) -> Self {
