@@ -155,10 +155,11 @@ pub(crate) struct DecodingArgs {
     #[arg(long, value_enum, default_value_t = VadName::Earshot)]
     pub(crate) vad: VadName,
 
-    /// CPU threads per Whisper inference [default: 2 in real time; 1 for a file, whose windows
-    /// two 1-thread states decode side by side faster than one 2-thread state; with
-    /// `transcribe`'s --workers N or --pool N: max(1, cores / N)]. Whisper states run side by
-    /// side: cores / threads of them.
+    /// CPU threads per Whisper inference [default: 2; 1 for `transcribe` of a file without
+    /// --realtime (but not on nats), whose windows two 1-thread states decode side by side
+    /// faster than one 2-thread state; with `transcribe`'s --workers N or --pool N:
+    /// max(1, cores / N)].
+    /// Whisper states run side by side: cores / threads of them.
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) threads: Option<u16>,
