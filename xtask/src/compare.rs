@@ -27,8 +27,9 @@ pub(crate) const USAGE: &str =
 --models LIST: the models to run every backend with, by name (`steno model list`; installed
 if missing; default: tiny.en-q8_0), interleaved; with several, rows are BACKEND/MODEL.
 
---fleet N: the nats backend's workers, each with cores / N threads (default: cores / 2 workers
-of 2 threads, as every backend's default states x threads).
+--fleet N: the nats backend's workers, each with cores / N threads (default: as every other
+backend's states x threads, cores / 2 workers of 2 threads with --realtime, else one 1-thread
+worker per core).
 
 --interim: every round runs each backend without and with `steno transcribe --interim` and
 adds a table of their partials (judged against issue 14's targets with --realtime and the real
@@ -253,7 +254,13 @@ pub(crate) fn run(root: &Path, options: &Options) -> anyhow::Result<()> {
     // The NATS backend's broker and workers, started once and kept for every run.
     let fleet = if backends.iter().any(|backend| backend == NATS) {
         let cost = options.simulated.then_some(SIMULATED_COST_MS_PER_S);
-        Some(fleet::Fleet::start(&steno, &model, cost, options.fleet)?)
+        Some(fleet::Fleet::start(
+            &steno,
+            &model,
+            cost,
+            options.fleet,
+            options.realtime,
+        )?)
     } else {
         None
     };

@@ -23,12 +23,15 @@ pub(crate) struct Fleet {
 
 impl Fleet {
     /// Starts the broker and `workers` workers of `model` (or of the scripted transcriber,
-    /// for a `--simulated` comparison).
+    /// for a `--simulated` comparison). By default the fleet sizes itself as `steno
+    /// transcribe` sizes its states: in real time `cores / 2` workers of 2 threads, offline
+    /// one 1-thread worker per core.
     pub(crate) fn start(
         steno: &Path,
         model: &Path,
         simulated_cost_ms: Option<u64>,
         workers: Option<usize>,
+        realtime: bool,
     ) -> anyhow::Result<Self> {
         let server =
             LocalServer::start().context("cannot start nats-server (`cargo xtask deps`)")?;
@@ -39,7 +42,8 @@ impl Fleet {
         };
         let (count, threads) = match workers {
             Some(count) => (count, (cores / count).max(1)),
-            None => ((cores / DEFAULT_THREADS).max(1), DEFAULT_THREADS),
+            None if realtime => ((cores / DEFAULT_THREADS).max(1), DEFAULT_THREADS),
+            None => (cores, 1),
         };
         for _ in 0..count {
             let mut command = Command::new(steno);
