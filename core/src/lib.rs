@@ -113,8 +113,8 @@ pub use sink::{CallbackSink, ChannelSink, CollectingSink, Format, FormatSink, Si
 pub use source::{Source, VecSource};
 pub use subtitle::{Cue, LineLimits, subtitle_cues};
 pub use transcriber::{
-    Confidence, DetectedLanguage, ScriptedTranscriber, TimedText, Transcriber, TranscriberFactory,
-    Transcription, Word,
+    Confidence, CountingTranscriber, DetectedLanguage, ScriptedTranscriber, TimedText, Transcriber,
+    TranscriberFactory, Transcription, Word,
 };
 pub use vad::{EarshotVad, EnergyVad, FRAME_LEN, VadKind, VoiceDetector, level_db};
 pub use wer::{normalized_words, word_error_rate};

@@ -1,5 +1,7 @@
 //! The transcription stage: turning a chunk of speech into text.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::stage::window_spans;
@@ -401,6 +403,110 @@ impl TranscriberFactory for ScriptedTranscriber {
 
     fn create(&self) -> Result<Box<dyn Transcriber>> {
         Ok(Box::new(self.clone()))
+    }
+}
+
+/// Counts what a backend does with a transcriber factory: the states it creates and the most
+/// transcriptions running at once. For tests of a backend's scheduling; the text, cost and
+/// threads are `inner`'s.
+///
+/// ```
+/// use steno_core::{Chunk, CountingTranscriber, ScriptedTranscriber, TranscriberFactory};
+/// let counting = CountingTranscriber::new(ScriptedTranscriber::new());
+/// let mut state = counting.create()?;
+/// state.transcribe(&Chunk::new(0, 0, vec![0.0; 1_600]))?;
+/// assert_eq!((counting.created(), counting.most_at_once()), (1, 1));
+/// # Ok::<(), steno_core::Error>(())
+/// ```
+pub struct CountingTranscriber {
+    inner: Box<dyn TranscriberFactory>,
+    counts: Arc<Counts>,
+}
+
+/// What [`CountingTranscriber`] counts, shared with the states it made.
+#[derive(Debug, Default)]
+struct Counts {
+    created: AtomicUsize,
+    running: AtomicUsize,
+    most_running: AtomicUsize,
+}
+
+impl Counts {
+    /// Runs `work` counted as one transcription running.
+    fn running<T>(&self, work: impl FnOnce() -> T) -> T {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_running.fetch_max(now, Ordering::SeqCst);
+        let outcome = work();
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        outcome
+    }
+}
+
+impl CountingTranscriber {
+    /// Counts what is done with `inner`.
+    pub fn new(inner: impl TranscriberFactory + 'static) -> Self {
+        CountingTranscriber {
+            inner: Box::new(inner),
+            counts: Arc::default(),
+        }
+    }
+
+    /// The states created so far.
+    pub fn created(&self) -> usize {
+        self.counts.created.load(Ordering::SeqCst)
+    }
+
+    /// The most transcriptions (final or partial) that ran at the same time.
+    pub fn most_at_once(&self) -> usize {
+        self.counts.most_running.load(Ordering::SeqCst)
+    }
+}
+
+impl std::fmt::Debug for CountingTranscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountingTranscriber")
+            .field("inner", &self.inner.name())
+            .field("counts", &self.counts)
+            .finish()
+    }
+}
+
+impl TranscriberFactory for CountingTranscriber {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    fn threads_per_transcriber(&self) -> usize {
+        self.inner.threads_per_transcriber()
+    }
+
+    fn create(&self) -> Result<Box<dyn Transcriber>> {
+        self.counts.created.fetch_add(1, Ordering::SeqCst);
+        Ok(Box::new(CountingState {
+            inner: self.inner.create()?,
+            counts: Arc::clone(&self.counts),
+        }))
+    }
+}
+
+/// A state of a [`CountingTranscriber`].
+struct CountingState {
+    inner: Box<dyn Transcriber>,
+    counts: Arc<Counts>,
+}
+
+impl Transcriber for CountingState {
+    fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
+        self.counts.running(|| self.inner.transcribe(chunk))
+    }
+
+    fn transcribe_partial(
+        &mut self,
+        chunk: &Chunk,
+        overtaken: &crate::Overtaken,
+    ) -> Result<Option<Transcription>> {
+        self.counts
+            .running(|| self.inner.transcribe_partial(chunk, overtaken))
     }
 }
 

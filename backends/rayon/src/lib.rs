@@ -528,10 +528,9 @@ impl Dispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::thread;
     use steno_core::{
-        Chunk, ChunkerConfig, CollectingSink, ScriptedTranscriber, Segment, Sink, Transcription,
+        ChunkerConfig, CollectingSink, CountingTranscriber, ScriptedTranscriber, Segment, Sink,
         VadKind, VecSource,
     };
 
@@ -566,45 +565,6 @@ mod tests {
         segments.iter().map(|s| s.text.clone()).collect()
     }
 
-    /// Counts the states it creates and the most transcriptions running at once.
-    #[derive(Default)]
-    struct Counting {
-        inner: ScriptedTranscriber,
-        created: AtomicUsize,
-        running: Arc<AtomicUsize>,
-        most_running: Arc<AtomicUsize>,
-    }
-
-    struct CountingState {
-        inner: Box<dyn Transcriber>,
-        running: Arc<AtomicUsize>,
-        most_running: Arc<AtomicUsize>,
-    }
-
-    impl TranscriberFactory for Counting {
-        fn name(&self) -> String {
-            "counting".into()
-        }
-        fn create(&self) -> Result<Box<dyn Transcriber>> {
-            self.created.fetch_add(1, Ordering::SeqCst);
-            Ok(Box::new(CountingState {
-                inner: self.inner.create()?,
-                running: Arc::clone(&self.running),
-                most_running: Arc::clone(&self.most_running),
-            }))
-        }
-    }
-
-    impl Transcriber for CountingState {
-        fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
-            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
-            self.most_running.fetch_max(now, Ordering::SeqCst);
-            let text = self.inner.transcribe(chunk);
-            self.running.fetch_sub(1, Ordering::SeqCst);
-            text
-        }
-    }
-
     #[test]
     fn uneven_chunks_come_out_in_order_with_the_sequential_text() {
         // Long and short utterances alternate, so later chunks often finish first.
@@ -620,10 +580,7 @@ mod tests {
                 sequential.clone(),
             ))
             .unwrap();
-        let counting = Arc::new(Counting {
-            inner: scripted,
-            ..Counting::default()
-        });
+        let counting = Arc::new(CountingTranscriber::new(scripted));
         let sink = CollectingSink::new();
         let report = RayonBackend::new()
             .with_pool_size(3)
@@ -639,22 +596,18 @@ mod tests {
         assert!(sink.is_finished());
         assert_eq!((report.backend.as_str(), report.chunks), ("rayon", 12));
         assert_eq!(report.worker_restarts, 0);
+        assert!(counting.created() <= 3, "one state per pool thread");
         assert!(
-            counting.created.load(Ordering::SeqCst) <= 3,
-            "one state per pool thread"
-        );
-        assert!(
-            counting.most_running.load(Ordering::SeqCst) >= 2,
+            counting.most_at_once() >= 2,
             "chunks were transcribed in parallel"
         );
     }
 
     #[test]
     fn several_inputs_share_the_pool_and_keep_their_order() {
-        let counting = Arc::new(Counting {
-            inner: ScriptedTranscriber::new().with_cost_per_audio_second(Duration::from_millis(30)),
-            ..Counting::default()
-        });
+        let counting = Arc::new(CountingTranscriber::new(
+            ScriptedTranscriber::new().with_cost_per_audio_second(Duration::from_millis(30)),
+        ));
         let sinks: Vec<CollectingSink> = (0..5).map(|_| CollectingSink::new()).collect();
         let pipelines = sinks
             .iter()
@@ -681,10 +634,7 @@ mod tests {
             assert_eq!(chunks, (0..=i).collect::<Vec<_>>(), "input {i}");
             assert!(sink.is_finished());
         }
-        assert!(
-            counting.created.load(Ordering::SeqCst) <= 2,
-            "states are shared by inputs"
-        );
+        assert!(counting.created() <= 2, "states are shared by inputs");
     }
 
     #[test]

@@ -2,12 +2,11 @@
 //! transcripts in chunk order, with the text one transcriber gives.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use steno_core::{
-    Backend, Chunk, ChunkerConfig, CollectingSink, Pipeline, Result, ScriptedTranscriber, Segment,
-    Transcriber, TranscriberFactory, Transcription, VadKind, VecSource,
+    Backend, ChunkerConfig, CollectingSink, CountingTranscriber, Pipeline, ScriptedTranscriber,
+    Segment, VadKind, VecSource,
 };
 use steno_threads::ThreadsBackend;
 
@@ -22,49 +21,12 @@ fn session() -> Vec<f32> {
     audio
 }
 
-/// The scripted transcriber (one thread per state), counting the most decodes at once.
-#[derive(Default)]
-struct Counting {
-    inner: ScriptedTranscriber,
-    running: Arc<AtomicUsize>,
-    most_running: Arc<AtomicUsize>,
-}
-
-struct CountingState {
-    inner: Box<dyn Transcriber>,
-    running: Arc<AtomicUsize>,
-    most_running: Arc<AtomicUsize>,
-}
-
-impl TranscriberFactory for Counting {
-    fn name(&self) -> String {
-        "counting".into()
-    }
-    fn create(&self) -> Result<Box<dyn Transcriber>> {
-        Ok(Box::new(CountingState {
-            inner: self.inner.create()?,
-            running: Arc::clone(&self.running),
-            most_running: Arc::clone(&self.most_running),
-        }))
-    }
-}
-
-impl Transcriber for CountingState {
-    fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
-        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most_running.fetch_max(now, Ordering::SeqCst);
-        let text = self.inner.transcribe(chunk);
-        self.running.fetch_sub(1, Ordering::SeqCst);
-        text
-    }
-}
-
-/// Runs the session on `backend`; returns its segments and the most decodes at once.
+/// Runs the session on `backend` with the scripted transcriber (one thread per state);
+/// returns its segments and the most decodes at once.
 fn run(backend: &ThreadsBackend) -> (Vec<Segment>, usize) {
-    let counting = Arc::new(Counting {
-        inner: ScriptedTranscriber::new().with_cost_per_audio_second(Duration::from_millis(40)),
-        ..Counting::default()
-    });
+    let counting = Arc::new(CountingTranscriber::new(
+        ScriptedTranscriber::new().with_cost_per_audio_second(Duration::from_millis(40)),
+    ));
     let sink = CollectingSink::new();
     let pipeline = Pipeline::builder(VecSource::new(session()), counting.clone(), sink.clone())
         .chunker(ChunkerConfig::default().with_vad(VadKind::Energy))
@@ -73,10 +35,7 @@ fn run(backend: &ThreadsBackend) -> (Vec<Segment>, usize) {
     let report = backend.run(pipeline).expect("the run succeeds");
     assert_eq!(report.chunks, 12);
     assert!(sink.is_finished());
-    (
-        sink.segments(),
-        counting.most_running.load(Ordering::SeqCst),
-    )
+    (sink.segments(), counting.most_at_once())
 }
 
 #[test]
