@@ -403,10 +403,9 @@ impl Emitter {
 /// `None` when there are none (words were not asked for).
 fn timed_words(words: &[Word], utterance: Utterance) -> Option<Vec<TimedWord>> {
     let rate = f64::from(SAMPLE_RATE);
-    let inside = |sample: u64| {
-        (utterance.start_sample + sample).clamp(utterance.start_sample, utterance.end_sample) as f64
-            / rate
-    };
+    // Words are timed from the utterance's start, so only its end can be overrun.
+    let inside =
+        |sample: u64| (utterance.start_sample + sample).min(utterance.end_sample) as f64 / rate;
     (!words.is_empty()).then(|| {
         words
             .iter()
