@@ -10,9 +10,10 @@
 //!
 //! `--floors 384,512,768` adds a variant per floor (`floor384`, ...): the pinned recipe with
 //! that floor instead of 384, unguarded, to weigh speed against words. `--escalate -0.4,...`
-//! adds a variant per threshold (`esc-0.4`, ...): the guarded recipe that also decodes the
-//! full window when the trimmed decode's mean token log-probability is under the threshold
-//! (Whisper unsure of itself), to weigh words against time.
+//! adds a variant per threshold (`esc-0.4`, ...): the guarded recipe (every degenerate decode
+//! retried with the full window, none cut after its first copy) that also decodes the full
+//! window when the trimmed decode's mean token log-probability is under the threshold (Whisper
+//! unsure of itself), to weigh words against time.
 //!
 //! stdout: one TSV line per utterance and variant (chunk, seconds, variant, ms, tokens, mean
 //! token log-probability, verdict, text). stderr: per variant, the total decode time, the outputs the guard would
@@ -106,6 +107,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let done = transcriber.transcribe(chunk)?;
                     let verdict = if done.full_window_retries > 0 {
                         "retried"
+                    } else if done.restarts_cut > 0 {
+                        "cut"
                     } else {
                         "-"
                     };

@@ -99,6 +99,11 @@ pub struct RunReport {
     /// window sized to the chunk looked degenerate (see `steno_core::window`).
     #[serde(default)]
     pub full_window_retries: u64,
+    /// Chunks whose decode with the window sized to them wrote the transcript over again
+    /// and was cut after the first copy instead of decoded again
+    /// (`steno_core::window::first_copy`).
+    #[serde(default)]
+    pub restarts_cut: u64,
     /// Decodes at a raised temperature after a decode looked failed (with temperature
     /// fallback on; see `DecodingOptions::temperature_fallback`).
     #[serde(default)]
@@ -213,6 +218,8 @@ pub struct RunTally {
     pub redeliveries: u64,
     /// Full-window retries of the transcriber's loop guard.
     pub full_window_retries: u64,
+    /// Restarted transcripts the loop guard cut after the first copy.
+    pub restarts_cut: u64,
     /// Temperature-fallback decodes.
     pub temperature_fallbacks: u64,
     /// Final chunks whose text came from an early decode.
@@ -295,6 +302,7 @@ impl RunStart {
             worker_restarts: tally.worker_restarts,
             redeliveries: tally.redeliveries,
             full_window_retries: tally.full_window_retries,
+            restarts_cut: tally.restarts_cut,
             temperature_fallbacks: tally.temperature_fallbacks,
             early_starts_used: tally.early_starts_used,
             early_starts_discarded: tally.early_starts_discarded,
@@ -401,6 +409,7 @@ mod tests {
             "redeliveries",
             "speech_end_latency_ms",
             "full_window_retries",
+            "restarts_cut",
             "early_starts_used",
             "early_starts_discarded",
             "packed_windows",

@@ -753,6 +753,9 @@ pub struct Transcript {
     pub text: String,
     /// Full-window decodes the transcriber's loop guard needed for it.
     pub full_window_retries: u32,
+    /// Transcripts written over again that the loop guard cut after the first copy (see
+    /// [`Transcription::restarts_cut`]).
+    pub restarts_cut: u32,
     /// Decodes at a raised temperature its decode needed (see
     /// [`Transcription::temperature_fallbacks`]).
     pub temperature_fallbacks: u32,
@@ -802,6 +805,7 @@ impl Transcript {
             speech_end_at: timed.speech_end_at,
             text: done.text,
             full_window_retries: done.full_window_retries,
+            restarts_cut: done.restarts_cut,
             temperature_fallbacks: done.temperature_fallbacks,
             provisional: false,
             early_decoded: false,
@@ -884,6 +888,7 @@ pub fn transcribe_with(
         provisional = timed.provisional,
         early_decoded,
         full_window_retries = done.full_window_retries,
+        restarts_cut = done.restarts_cut,
         decode_ms = transcribe_time.as_secs_f64() * 1000.0,
         "transcribed"
     );

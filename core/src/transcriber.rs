@@ -21,6 +21,11 @@ pub struct Transcription {
     /// decode with the window sized to the chunk looked degenerate (a loop, the token budget
     /// used up, nothing at all). Counted in the run report.
     pub full_window_retries: u32,
+    /// Times the decode with the window sized to the chunk wrote its transcript over again
+    /// (Whisper finished the chunk and started it anew) and was cut after the first copy
+    /// instead of decoded again ([`window::first_copy`](crate::window::first_copy)). Counted
+    /// in the run report.
+    pub restarts_cut: u32,
     /// For a packed window ([`Chunk::utterances`]): the text in pieces with their times, so
     /// each piece can be given to the utterance it was spoken in. Empty otherwise.
     pub timed: Vec<TimedText>,
@@ -130,6 +135,7 @@ impl From<String> for Transcription {
         Transcription {
             text,
             full_window_retries: 0,
+            restarts_cut: 0,
             timed: Vec::new(),
             language: None,
             confidence: None,
@@ -383,6 +389,7 @@ impl ScriptedTranscriber {
             return Ok(Transcription {
                 text,
                 full_window_retries: 0,
+                restarts_cut: 0,
                 timed,
                 language: None,
                 confidence: None,

@@ -16,6 +16,7 @@ mod abort;
 mod clean;
 mod fallback;
 mod full;
+mod guard;
 mod language;
 mod no_speech;
 mod options;
@@ -467,55 +468,15 @@ fn whisper_input(chunk: &Chunk) -> Cow<'_, [f32]> {
     }
 }
 
-impl WhisperTranscriber {
-    /// One decode of `chunk` with the window sized to it, and the full-window retry when that
-    /// looks degenerate.
-    fn transcribe_window(&mut self, chunk: &Chunk) -> Result<Transcription> {
-        let samples = &whisper_input(chunk);
-        // A packed window is decoded with timestamps, and its pieces cut where its
-        // utterances meet.
-        let spans: Option<Vec<Range<u64>>> =
-            (chunk.utterances.len() > 1).then(|| window_spans(&chunk.utterances).collect());
-        let spans = spans.as_deref();
-        let plan = WindowPlan::for_samples(samples.len());
-        let detected = self.detect_language(chunk.index, samples)?;
-        let decoded = self.decode_timed(chunk.index, samples, plan, spans, detected.clone())?;
-        let reason = if plan.is_full() {
-            None
-        } else {
-            degenerate(&decoded.text, decoded.tokens, plan)
-        };
-        tracing::debug!(
-            chunk = chunk.index,
-            audio_ctx = plan.audio_ctx,
-            tokens = decoded.tokens,
-            avg_logprob = decoded.confidence.map(|c| c.avg_logprob),
-            "decoded"
-        );
-        let Some(reason) = reason else {
-            return self.fall_back_if_failed(chunk.index, samples, spans, decoded, 0);
-        };
-        tracing::debug!(
-            chunk = chunk.index,
-            ?reason,
-            audio_ctx = plan.audio_ctx,
-            tokens = decoded.tokens,
-            text = %decoded.text,
-            "trimmed window looks degenerate; decoding the full window"
-        );
-        let decoded = self.decode_timed(chunk.index, samples, WindowPlan::FULL, spans, detected)?;
-        self.fall_back_if_failed(chunk.index, samples, spans, decoded, 1)
-    }
-}
-
 impl Transcriber for WhisperTranscriber {
     /// Decodes with the window sized to the chunk; when that output looks degenerate (a
     /// loop, the token budget used up, no words), decodes again with the full 30 s window and
-    /// keeps that, counting the retry. A packed window ([`Chunk::utterances`]) is decoded
-    /// with segment timestamps, and its text comes with them; when its timed text leaves an
-    /// utterance of at least a second of speech without a word (Whisper sometimes
-    /// gives up early on a window that ends inside a word), its utterances are decoded alone.
-    /// With a no-speech threshold, a chunk Whisper judges to hold no speech gives no text
+    /// keeps that, counting the retry, unless the output is the transcript written over
+    /// again, which is cut after its first copy instead (counted too; `window::first_copy`).
+    /// A packed window ([`Chunk::utterances`]) is decoded with segment timestamps, and its
+    /// text comes with them; when its timed text leaves an utterance of at least a second of
+    /// speech without a word (Whisper sometimes gives up early on a window that ends inside a
+    /// word), its utterances are decoded alone. With a no-speech threshold, a chunk Whisper judges to hold no speech gives no text
     /// ([`DecodingOptions::is_no_speech`]).
     fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
         let mut done = self.transcribe_window(chunk)?;
@@ -535,8 +496,9 @@ impl Transcriber for WhisperTranscriber {
 
     /// Decodes with the window sized to the chunk and stops as soon as the chunk is
     /// overtaken, so the utterance's final decode waits for no stale partial. A degenerate
-    /// output gives no text rather than a full-window retry: a partial is not worth a whole
-    /// window's cost, and the final decode hears the utterance anyway.
+    /// output gives its first copy when it is the transcript written over again, and no text
+    /// otherwise rather than a full-window retry: a partial is not worth a whole window's
+    /// cost, and the final decode hears the utterance anyway.
     ///
     /// With `--language auto` there are no partials (`None`, counted as skipped): each would
     /// need a language detection of its own, a full-window encoder pass that cannot be stopped
@@ -558,13 +520,17 @@ impl Transcriber for WhisperTranscriber {
         let degenerate =
             !plan.is_full() && degenerate(&decoded.text, decoded.tokens, plan).is_some();
         let no_speech = self.settings.options.is_no_speech(decoded.confidence);
+        let text = if no_speech {
+            String::new()
+        } else if degenerate {
+            self.restart_to_cut(&decoded, None).unwrap_or_default()
+        } else {
+            decoded.text
+        };
         Ok(Some(Transcription {
-            text: if degenerate || no_speech {
-                String::new()
-            } else {
-                decoded.text
-            },
+            text,
             full_window_retries: 0,
+            restarts_cut: 0,
             timed: Vec::new(),
             language: decoded.language,
             confidence: decoded.confidence,

@@ -7,7 +7,9 @@
 //! until it runs out of tokens. Measured here (issue 11, `short-utterances.flac` and the 200
 //! phrases of `make-short-many.sh`): a floor of 384 positions, a margin of 128 after the chunk,
 //! a token budget of about 8 per second of audio, and a guard that decodes again with the full
-//! window when the output looks degenerate, keep the speed and lose no words.
+//! window when the output looks degenerate, keep the speed and lose no words. Most loops are
+//! the whole transcript written over again; the guard keeps its first copy
+//! ([`first_copy`]) instead of paying for the full window, which writes the same words.
 
 use crate::{SAMPLE_RATE, normalized_words};
 
@@ -34,6 +36,10 @@ const TOKENS_BASE: f64 = 8.0;
 
 /// Text that zlib compresses more than this is repetitive (OpenAI's own threshold).
 const MAX_COMPRESSION_RATIO: f64 = 2.4;
+
+/// The fewest words a transcript written over again must have to be cut after its first
+/// copy (`first_copy`): "Thank you. Thank you." can be what was said.
+const MIN_RESTARTED_WORDS: usize = 3;
 
 /// How much of Whisper's window one decode uses, and how many tokens it may write.
 ///
@@ -130,6 +136,51 @@ fn repeats(words: &[String]) -> bool {
     })
 }
 
+/// When a degenerate decode is one transcript written over and over (Whisper finished the
+/// chunk and, instead of ending, started it again), its first copy: the text up to the
+/// sentence end after which the same words begin again, each copy after it the same words
+/// (the last one cut short by the token budget, perhaps inside a word). `None` for any other
+/// text, which the guard decodes again with the full window.
+///
+/// The loops tiny.en writes on a trimmed window of one utterance are nearly all of this kind,
+/// and their first copy is as good a transcript as the full window's retry, which costs a
+/// whole 30 s encoder pass (issue 11; BENCHMARKS.md, "Whisper's window sized to the
+/// utterance").
+///
+/// ```
+/// use steno_core::window::first_copy;
+/// let looped = "Where are my keys? Where are my keys? Where are my ke";
+/// assert_eq!(first_copy(looped), Some("Where are my keys?"));
+/// // Without a sentence end to cut at, the first copy could be half of what was said.
+/// assert_eq!(first_copy("Turn left, turn left, turn left, turn left"), None);
+/// assert_eq!(first_copy("Go home. Go home."), None, "too short to tell from speech");
+/// ```
+pub fn first_copy(text: &str) -> Option<&str> {
+    // Each word as written (punctuation attached), its end in `text`, and its normalized form.
+    let mut words = Vec::new();
+    let mut end = 0;
+    for piece in text.split_inclusive(char::is_whitespace) {
+        end += piece.len();
+        let written = piece.trim_end();
+        if let Some(word) = normalized_words(written).pop() {
+            words.push((written, end - (piece.len() - written.len()), word));
+        }
+    }
+    // The shortest copy: a short phrase said again and again is a loop of it, not of a
+    // transcript that happens to hold it twice.
+    let n = (1..=words.len() / 2).find(|&n| {
+        let again = &words[n..];
+        let same = again.iter().zip(words[..n].iter().cycle()).enumerate().all(
+            |(i, ((_, _, word), (_, _, first)))| {
+                // The token budget can stop the decode inside the last word.
+                word == first || (i + 1 == again.len() && first.starts_with(word.as_str()))
+            },
+        );
+        same && words[n - 1].0.ends_with(['.', '?', '!'])
+    })?;
+    (n >= MIN_RESTARTED_WORDS).then(|| text[..words[n - 1].1].trim_start())
+}
+
 /// `text`'s length over its zlib-compressed length, as OpenAI's Whisper measures loops.
 fn compression_ratio(text: &str) -> f64 {
     let compressed = miniz_oxide::deflate::compress_to_vec_zlib(text.as_bytes(), 6);
@@ -210,6 +261,69 @@ mod tests {
             }
         }
         assert!(seen.0 >= 3 && seen.1 >= 3, "too few examples: {seen:?}");
+    }
+
+    #[test]
+    fn a_transcript_written_over_again_is_cut_after_its_first_copy() {
+        let cases = [
+            (
+                "Where are my keys? Where are my keys? Where are my keys?",
+                Some("Where are my keys?"),
+            ),
+            // The budget stopped the last copy inside a word.
+            (
+                "It cost $12.00. It cost $12.00. It cost $12.00. It cost $12.",
+                Some("It cost $12.00."),
+            ),
+            (
+                " Remember to feed the fish. Remember to feed the fish.",
+                Some("Remember to feed the fish."),
+            ),
+            // The first copy must end a sentence: here it could be half of the utterance.
+            (
+                "Thanks a lot, David, Thanks a lot, David, Thanks a lot, David",
+                None,
+            ),
+            (
+                "close all the windows close all the windows close all",
+                None,
+            ),
+            // A loop that is not the transcript again.
+            (
+                "Keep it quiet, please. Please, please, please, please, please",
+                None,
+            ),
+            ("Call me. Then go home. Call me. Then go out.", None),
+            ("Go home. Go home. Go home. Go home.", None),
+        ];
+        for (text, copy) in cases {
+            assert_eq!(first_copy(text), copy, "{text}");
+        }
+    }
+
+    #[test]
+    fn most_real_loops_are_restarts_and_no_real_transcript_is() {
+        let (mut loops, mut cut) = (0, 0);
+        for line in OUTPUTS
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let (kind, text) = line.split_once('\t').expect("kind<TAB>text");
+            let copy = first_copy(text);
+            if kind == "normal" {
+                assert_eq!(copy, None, "{text}");
+                continue;
+            }
+            loops += 1;
+            if let Some(copy) = copy {
+                cut += 1;
+                assert_eq!(degenerate(copy, 0, WindowPlan::FULL), None, "{copy}");
+                let (copy, looped) = (normalized_words(copy), normalized_words(text));
+                assert_eq!(copy[..], looped[..copy.len()], "{text}");
+            }
+        }
+        // 27 of the 42 kept loops are the transcript written over again.
+        assert!(cut * 2 > loops, "{cut} of {loops} loops cut");
     }
 
     #[test]

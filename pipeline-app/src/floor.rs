@@ -86,6 +86,7 @@ pub(crate) fn run(
         let done = worker.transcribe(chunk)?;
         tally.chunks += 1;
         tally.full_window_retries += u64::from(done.full_window_retries);
+        tally.restarts_cut += u64::from(done.restarts_cut);
         let text = done.text;
         if !text.is_empty() {
             tally.segments += 1;

@@ -10,7 +10,7 @@
 //! | 1    | [`Message::Hello`]      | parent → worker | magic `STNW`, `u16` version                              |
 //! | 2    | [`Message::Ready`]      | worker → parent | magic `STNW`, `u16` version, `u32` threads, model name   |
 //! | 3    | [`Message::Transcribe`] | parent → worker | `u64` chunk index, `u64` first sample, `u32` sample count `n`, `n` x `f32` (16 kHz mono), `u32` utterance count `m`, `m` x (`u64` index, `u64` first sample, `u64` end, `u64` end of speech) |
-//! | 4    | [`Message::Text`]       | worker → parent | `u64` chunk index, `u32` full-window retries, `u32` timed piece count `k`, `k` x (`u64` start, `u64` end, `u32` length `l`, `l` bytes of text, confidence, words), confidence, words, `u8` language code length `c` (0: none), `c` bytes of code and `f32` probability when `c` > 0, `u32` temperature fallbacks, text |
+//! | 4    | [`Message::Text`]       | worker → parent | `u64` chunk index, `u32` full-window retries, `u32` timed piece count `k`, `k` x (`u64` start, `u64` end, `u32` length `l`, `l` bytes of text, confidence, words), confidence, words, `u8` language code length `c` (0: none), `c` bytes of code and `f32` probability when `c` > 0, `u32` temperature fallbacks, `u32` restarts cut, text |
 //! | 5    | [`Message::Failed`]     | worker → parent | `u64` chunk index, what went wrong                       |
 //! | 6    | [`Message::TranscribePartial`] | parent → worker | as `Transcribe`                           |
 //! | 7    | [`Message::Stop`]       | parent → worker | `u64` chunk index                                        |
@@ -84,8 +84,8 @@ fn put_confidence(body: &mut Vec<u8>, confidence: Option<Confidence>) {
 /// Version 2 added the full-window retries to `Text`; version 3 the utterances of a packed
 /// window to `Transcribe` and its timed text to `Text`; version 4 the detected language,
 /// confidence, words and temperature fallbacks to `Text`; version 5 `TranscribePartial`,
-/// `Stop` and `Stopped`.
-pub const PROTOCOL_VERSION: u16 = 5;
+/// `Stop` and `Stopped`; version 6 the restarts cut to `Text`.
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// The most utterances one packed window, and timed pieces one answer, may hold: a 30 s
 /// window of the shortest utterances has a few hundred.
@@ -369,6 +369,7 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
                 Transcription {
                     text,
                     full_window_retries,
+                    restarts_cut,
                     timed,
                     language,
                     confidence,
@@ -410,6 +411,7 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
                 _ => body.push(0),
             }
             body.extend_from_slice(&temperature_fallbacks.to_le_bytes());
+            body.extend_from_slice(&restarts_cut.to_le_bytes());
             body.extend_from_slice(text.as_bytes());
         }
         Message::Failed { chunk, problem } => {
@@ -720,12 +722,14 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
                 Some(DetectedLanguage { code, probability })
             };
             let temperature_fallbacks = payload.u32("temperature fallbacks")?;
+            let restarts_cut = payload.u32("restarts cut")?;
             let text = payload.rest_as_text()?;
             Ok(Message::Text {
                 chunk,
                 transcription: Transcription {
                     text,
                     full_window_retries,
+                    restarts_cut,
                     timed,
                     language,
                     confidence,
@@ -823,6 +827,7 @@ mod tests {
                 }),
                 words: Vec::new(),
                 temperature_fallbacks: 3,
+                restarts_cut: 1,
             },
         });
         round_trip(Message::Text {
@@ -830,6 +835,7 @@ mod tests {
             transcription: Transcription {
                 text: String::new(),
                 full_window_retries: 0,
+                restarts_cut: 0,
                 timed: Vec::new(),
                 language: None,
                 confidence: None,
@@ -952,9 +958,16 @@ mod tests {
             (
                 &[
                     4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                    0, 0xff,
+                    0, 0, 0, 0, 0, 0xff,
                 ],
                 "not UTF-8",
+            ),
+            (
+                &[
+                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                    0, 0,
+                ],
+                "too short for its restarts cut",
             ),
             (
                 &[

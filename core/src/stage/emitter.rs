@@ -188,6 +188,7 @@ impl Emitter {
                 .push(next.merge_wait.as_secs_f64() * 1000.0);
         }
         self.tally.full_window_retries += u64::from(next.full_window_retries);
+        self.tally.restarts_cut += u64::from(next.restarts_cut);
         self.tally.temperature_fallbacks += u64::from(next.temperature_fallbacks);
         self.tally.early_starts_used += u64::from(next.early_decoded);
         // A packed window is written as one segment per utterance, each with its part of the

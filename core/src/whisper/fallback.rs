@@ -16,6 +16,7 @@ use whisper_rs::SamplingStrategy;
 
 use super::WhisperTranscriber;
 use super::full::Decoded;
+use super::guard::Guard;
 use crate::window::{Degenerate, WindowPlan, degenerate};
 use crate::{Confidence, Error, Result, Transcription};
 
@@ -44,7 +45,7 @@ fn logprob(decoded: &Decoded) -> f32 {
 }
 
 impl WhisperTranscriber {
-    /// `decoded` (after `retries` full-window retries) as the chunk's transcription; with
+    /// `decoded` (after the loop guard did `guard` to it) as the chunk's transcription; with
     /// temperature fallback on and `decoded` looking failed, the fallback's, which counts its
     /// decodes. A decode the no-speech rule judges silence is not failed: it is left to that
     /// rule, as OpenAI's Whisper leaves it.
@@ -54,7 +55,7 @@ impl WhisperTranscriber {
         samples: &[f32],
         spans: Option<&[Range<u64>]>,
         decoded: Decoded,
-        retries: u32,
+        guard: Guard,
     ) -> Result<Transcription> {
         let settings = &self.settings;
         let options = &settings.options;
@@ -94,7 +95,8 @@ impl WhisperTranscriber {
         }
         Ok(Transcription {
             text: best.text,
-            full_window_retries: retries,
+            full_window_retries: u32::from(guard == Guard::FullWindowRetry),
+            restarts_cut: u32::from(guard == Guard::RestartCut),
             timed: best.timed,
             language: best.language,
             confidence: best.confidence,

@@ -148,6 +148,7 @@ pub(crate) fn decode_alone(
         alone.speech_end_sample = utterance.speech_end_sample;
         let text = decode(&alone)?;
         done.full_window_retries += text.full_window_retries;
+        done.restarts_cut += text.restarts_cut;
         // One language for the window's segments: the first one detected.
         done.language = done.language.or(text.language);
         done.confidence = Confidence::both(done.confidence, text.confidence);
@@ -209,6 +210,7 @@ mod tests {
         let mut done = Transcription {
             text: "One. Three.".into(),
             full_window_retries: 0,
+            restarts_cut: 0,
             timed: vec![piece(0, 32_000, "One."), piece(80_000, 128_000, "Three.")],
             language: None,
             confidence: None,
@@ -245,6 +247,7 @@ mod tests {
             Ok(Transcription {
                 text: format!("from {first}"),
                 full_window_retries: 1,
+                restarts_cut: 1,
                 timed: Vec::new(),
                 language: None,
                 confidence: None,
@@ -256,6 +259,7 @@ mod tests {
         assert_eq!(seen, [(3, 16_000, 30_400), (4, 48_000, 78_400)]);
         assert_eq!(done.text, "from 0 from 32000");
         assert_eq!(done.full_window_retries, 3);
+        assert_eq!(done.restarts_cut, 2);
         let parts = window_parts(&window.utterances, &done.timed, WindowPart::default());
         let texts: Vec<_> = parts.iter().map(|part| part.text.as_str()).collect();
         assert_eq!(texts, ["from 0", "from 32000"]);

@@ -14,6 +14,7 @@ fn transcript(chunk: usize, text: &str) -> Transcript {
         speech_end_at: Instant::now(),
         text: text.into(),
         full_window_retries: 0,
+        restarts_cut: 0,
         temperature_fallbacks: 0,
         provisional: false,
         early_decoded: false,

@@ -1,0 +1,95 @@
+//! The loop guard around a chunk's decode with the window sized to it (`steno_core::window`):
+//! a degenerate output is cut after its first copy when it is the transcript written over
+//! again, and decoded again with Whisper's full window otherwise.
+
+use std::ops::Range;
+
+use super::full::Decoded;
+use super::{WhisperTranscriber, whisper_input, window_spans};
+use crate::window::{WindowPlan, degenerate, first_copy};
+use crate::{Chunk, Result, Transcription};
+
+/// What the loop guard did with a chunk's decode with the window sized to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Guard {
+    /// Nothing: it did not look degenerate.
+    Passed,
+    /// It wrote the transcript over again; the first copy is kept.
+    RestartCut,
+    /// It looked degenerate otherwise; this is the full window's decode.
+    FullWindowRetry,
+}
+
+impl WhisperTranscriber {
+    /// One decode of `chunk` with the window sized to it, guarded: a restart cut after its
+    /// first copy, any other degenerate output decoded again with the full window.
+    pub(super) fn transcribe_window(&mut self, chunk: &Chunk) -> Result<Transcription> {
+        let samples = &whisper_input(chunk);
+        // A packed window is decoded with timestamps, and its pieces cut where its
+        // utterances meet.
+        let spans: Option<Vec<Range<u64>>> =
+            (chunk.utterances.len() > 1).then(|| window_spans(&chunk.utterances).collect());
+        let spans = spans.as_deref();
+        let plan = WindowPlan::for_samples(samples.len());
+        let detected = self.detect_language(chunk.index, samples)?;
+        let decoded = self.decode_timed(chunk.index, samples, plan, spans, detected.clone())?;
+        let reason = if plan.is_full() {
+            None
+        } else {
+            degenerate(&decoded.text, decoded.tokens, plan)
+        };
+        tracing::debug!(
+            chunk = chunk.index,
+            audio_ctx = plan.audio_ctx,
+            tokens = decoded.tokens,
+            avg_logprob = decoded.confidence.map(|c| c.avg_logprob),
+            "decoded"
+        );
+        let Some(reason) = reason else {
+            return self.fall_back_if_failed(chunk.index, samples, spans, decoded, Guard::Passed);
+        };
+        let copy = self.restart_to_cut(&decoded, spans);
+        tracing::debug!(
+            chunk = chunk.index,
+            ?reason,
+            audio_ctx = plan.audio_ctx,
+            tokens = decoded.tokens,
+            text = %decoded.text,
+            remedy = if copy.is_some() { "first copy kept" } else { "full window" },
+            "trimmed window looks degenerate"
+        );
+        let (decoded, guard) = match copy {
+            Some(copy) => {
+                let decoded = Decoded {
+                    text: copy,
+                    ..decoded
+                };
+                (decoded, Guard::RestartCut)
+            }
+            None => {
+                let full = WindowPlan::FULL;
+                let decoded = self.decode_timed(chunk.index, samples, full, spans, detected)?;
+                (decoded, Guard::FullWindowRetry)
+            }
+        };
+        self.fall_back_if_failed(chunk.index, samples, spans, decoded, guard)
+    }
+
+    /// The first copy of a degenerate decode that wrote the chunk's transcript over again
+    /// ([`first_copy`]), when it can stand for the chunk: a lone utterance (a packed window's
+    /// text is cut by its timestamps, which a loop scrambles) whose words are not timed (their
+    /// alignment spreads every copy over the audio) and whose copy is not degenerate itself.
+    pub(super) fn restart_to_cut(
+        &self,
+        decoded: &Decoded,
+        spans: Option<&[Range<u64>]>,
+    ) -> Option<String> {
+        if spans.is_some() || self.settings.words().is_some() {
+            return None;
+        }
+        let copy = first_copy(&decoded.text)?;
+        degenerate(copy, 0, WindowPlan::FULL)
+            .is_none()
+            .then(|| copy.to_owned())
+    }
+}
