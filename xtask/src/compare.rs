@@ -181,6 +181,8 @@ struct Measurement {
     restarts: u64,
     /// Full-window retries of the transcriber's loop guard.
     retries: u64,
+    /// Restarted transcripts the loop guard cut after the first copy.
+    cuts: u64,
     latencies_ms: Vec<f64>,
     /// From the end of speech to the text (real time only: there audio time is wall time,
     /// so it is `emitted_at - speech_end` of each segment).
@@ -206,6 +208,7 @@ impl Measurement {
             dropped_samples: 0,
             restarts: 0,
             retries: 0,
+            cuts: 0,
             latencies_ms: Vec::new(),
             speech_end_latencies_ms: Vec::new(),
             overhead_p99_ms: None,
@@ -491,6 +494,7 @@ fn measure(
         measurement.restarts += report["worker_restarts"].as_u64().unwrap_or(0)
             + report["redeliveries"].as_u64().unwrap_or(0);
         measurement.retries += report["full_window_retries"].as_u64().unwrap_or(0);
+        measurement.cuts += report["restarts_cut"].as_u64().unwrap_or(0);
         if let Some(p99) = report["overhead_ms"]["p99"].as_f64() {
             let previous = measurement.overhead_p99_ms.unwrap_or(0.0);
             measurement.overhead_p99_ms = Some(previous.max(p99));
@@ -605,6 +609,7 @@ pub(crate) struct Row {
     pub(crate) dropped_samples: u64,
     pub(crate) worker_restarts: u64,
     pub(crate) full_window_retries: u64,
+    pub(crate) restarts_cut: u64,
     pub(crate) identical_to_threads: Option<bool>,
     pub(crate) wer: Option<f64>,
 }
@@ -678,6 +683,7 @@ fn summarise(
                 dropped_samples: runs.iter().map(|m| m.dropped_samples).max().unwrap_or(0),
                 worker_restarts: runs.iter().map(|m| m.restarts).sum(),
                 full_window_retries: runs.iter().map(|m| m.retries).max().unwrap_or(0),
+                restarts_cut: runs.iter().map(|m| m.cuts).max().unwrap_or(0),
                 identical_to_threads: match threads_output(name) {
                     Some(expected) if is_backend => Some(runs.iter().all(|m| m.output == expected)),
                     _ => None,
@@ -715,6 +721,7 @@ fn measurement_json(m: &Measurement) -> Value {
         "audio_seconds": m.audio_seconds, "cpu_seconds": m.cpu_seconds,
         "peak_rss_bytes": m.peak_rss_bytes, "dropped_samples": m.dropped_samples,
         "worker_restarts": m.restarts, "full_window_retries": m.retries,
+        "restarts_cut": m.cuts,
         "latencies_ms": m.latencies_ms, "speech_end_latencies_ms": m.speech_end_latencies_ms,
         "overhead_p99_ms": m.overhead_p99_ms, "interim": m.interim,
     })
@@ -868,7 +875,7 @@ fn render_table(rows: &[Row], options: &Options) -> String {
         "\n{mode}; {} run(s) each, interleaved{without}; medians (min-max)\n\n",
         options.runs
     );
-    out.push_str("| backend | wall s | RTF | x floor | latency p50 / p95 / max ms | speech end to text p50 / p95 / max ms | overhead p99 ms | CPU s | peak RSS MB | dropped | restarts | retries | same as threads | WER |\n");
+    out.push_str("| backend | wall s | RTF | x floor | latency p50 / p95 / max ms | speech end to text p50 / p95 / max ms | overhead p99 ms | CPU s | peak RSS MB | dropped | restarts | retries / cuts | same as threads | WER |\n");
     out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     let opt = |v: Option<f64>, digits: usize| v.map_or("-".to_owned(), |v| format!("{v:.digits$}"));
     for row in rows {
@@ -884,7 +891,7 @@ fn render_table(rows: &[Row], options: &Options) -> String {
         );
         let _ = writeln!(
             out,
-            "| {} | {:.2} ({:.2}-{:.2}) | {:.3} | {} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} | {} | {} |",
+            "| {} | {:.2} ({:.2}-{:.2}) | {:.3} | {} | {} | {} | {} | {:.2} | {:.0} | {} | {} | {} / {} | {} | {} |",
             row.backend,
             row.wall_seconds,
             row.wall_min,
@@ -899,6 +906,7 @@ fn render_table(rows: &[Row], options: &Options) -> String {
             row.dropped_samples,
             row.worker_restarts,
             row.full_window_retries,
+            row.restarts_cut,
             row.identical_to_threads
                 .map_or("-", |same| if same { "yes" } else { "NO" }),
             opt(row.wer, 3),
@@ -945,6 +953,7 @@ mod tests {
             dropped_samples: 0,
             restarts: 0,
             retries: 0,
+            cuts: 0,
             latencies_ms: vec![100.0, 200.0],
             speech_end_latencies_ms: vec![],
             overhead_p99_ms: None,
