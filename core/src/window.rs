@@ -322,7 +322,7 @@ mod tests {
                 assert_eq!(copy[..], looped[..copy.len()], "{text}");
             }
         }
-        // 27 of the 42 kept loops are the transcript written over again.
+        // 30 of the 45 kept loops are the transcript written over again.
         assert!(cut * 2 > loops, "{cut} of {loops} loops cut");
     }
 
