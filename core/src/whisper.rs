@@ -31,7 +31,6 @@ pub use language::language_name;
 pub use options::DecodingOptions;
 use packed::{decode_alone, wordless_utterance};
 
-use crate::stage::window_spans;
 use crate::window::{MIN_INPUT_SAMPLES, WindowPlan, degenerate};
 use crate::{
     Chunk, DetectedLanguage, Error, Overtaken, Result, Transcriber, TranscriberFactory,

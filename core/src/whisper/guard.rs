@@ -5,7 +5,8 @@
 use std::ops::Range;
 
 use super::full::Decoded;
-use super::{WhisperTranscriber, whisper_input, window_spans};
+use super::{WhisperTranscriber, whisper_input};
+use crate::stage::window_spans;
 use crate::window::{WindowPlan, degenerate, first_copy};
 use crate::{Chunk, Result, Transcription};
 
