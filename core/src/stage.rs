@@ -783,6 +783,8 @@ pub struct Transcript {
     pub confidence: Option<Confidence>,
     /// Its words, timed (see [`Transcription::words`]).
     pub words: Vec<Word>,
+    /// How likely each word of `text` is (see [`Transcription::word_probabilities`]).
+    pub word_probabilities: Vec<f32>,
     /// When the chunker cut the chunk.
     pub cut_at: Instant,
     /// How long transcribing it took.
@@ -818,6 +820,7 @@ impl Transcript {
             language: done.language,
             confidence: done.confidence,
             words: done.words,
+            word_probabilities: done.word_probabilities,
             cut_at: timed.cut_at,
             transcribe_time,
             source: timed.source,

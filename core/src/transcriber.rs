@@ -40,6 +40,11 @@ pub struct Transcription {
     /// Decodes at a temperature above 0 the chunk needed because its decode looked failed
     /// (Whisper with temperature fallback on). Counted in the run report.
     pub temperature_fallbacks: u32,
+    /// The transcriber's probability for each word of `text` (split at whitespace), the
+    /// lowest of its tokens', when it says (Whisper does for a chunk decoded alone); empty
+    /// otherwise. Interim results keep a word out of the stable prefix while Whisper thinks it
+    /// less likely than not ([`crate::interim`]).
+    pub word_probabilities: Vec<f32>,
 }
 
 /// A word of a transcription and when it was spoken, in samples from the chunk's (or, in a
@@ -141,6 +146,7 @@ impl From<String> for Transcription {
             confidence: None,
             words: Vec::new(),
             temperature_fallbacks: 0,
+            word_probabilities: Vec::new(),
         }
     }
 }
@@ -395,6 +401,7 @@ impl ScriptedTranscriber {
                 confidence: None,
                 words: Vec::new(),
                 temperature_fallbacks: 0,
+                word_probabilities: Vec::new(),
             });
         }
         Ok(self

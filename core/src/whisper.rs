@@ -527,6 +527,7 @@ impl Transcriber for WhisperTranscriber {
             decoded.text
         };
         Ok(Some(Transcription {
+            word_probabilities: words::word_probabilities(&text, &decoded.scored),
             text,
             full_window_retries: 0,
             restarts_cut: 0,

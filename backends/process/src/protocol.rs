@@ -10,7 +10,7 @@
 //! | 1    | [`Message::Hello`]      | parent → worker | magic `STNW`, `u16` version                              |
 //! | 2    | [`Message::Ready`]      | worker → parent | magic `STNW`, `u16` version, `u32` threads, model name   |
 //! | 3    | [`Message::Transcribe`] | parent → worker | `u64` chunk index, `u64` first sample, `u32` sample count `n`, `n` x `f32` (16 kHz mono), `u32` utterance count `m`, `m` x (`u64` index, `u64` first sample, `u64` end, `u64` end of speech) |
-//! | 4    | [`Message::Text`]       | worker → parent | `u64` chunk index, `u32` full-window retries, `u32` timed piece count `k`, `k` x (`u64` start, `u64` end, `u32` length `l`, `l` bytes of text, confidence, words), confidence, words, `u8` language code length `c` (0: none), `c` bytes of code and `f32` probability when `c` > 0, `u32` temperature fallbacks, `u32` restarts cut, text |
+//! | 4    | [`Message::Text`]       | worker → parent | `u64` chunk index, `u32` full-window retries, `u32` timed piece count `k`, `k` x (`u64` start, `u64` end, `u32` length `l`, `l` bytes of text, confidence, words), confidence, words, `u8` language code length `c` (0: none), `c` bytes of code and `f32` probability when `c` > 0, `u32` temperature fallbacks, `u32` restarts cut, `u32` word probability count `p`, `p` x `f32`, text |
 //! | 5    | [`Message::Failed`]     | worker → parent | `u64` chunk index, what went wrong                       |
 //! | 6    | [`Message::TranscribePartial`] | parent → worker | as `Transcribe`                           |
 //! | 7    | [`Message::Stop`]       | parent → worker | `u64` chunk index                                        |
@@ -84,8 +84,9 @@ fn put_confidence(body: &mut Vec<u8>, confidence: Option<Confidence>) {
 /// Version 2 added the full-window retries to `Text`; version 3 the utterances of a packed
 /// window to `Transcribe` and its timed text to `Text`; version 4 the detected language,
 /// confidence, words and temperature fallbacks to `Text`; version 5 `TranscribePartial`,
-/// `Stop` and `Stopped`; version 6 the restarts cut to `Text`.
-pub const PROTOCOL_VERSION: u16 = 6;
+/// `Stop` and `Stopped`; version 6 the restarts cut to `Text`; version 7 the word probabilities
+/// to `Text`.
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// The most utterances one packed window, and timed pieces one answer, may hold: a 30 s
 /// window of the shortest utterances has a few hundred.
@@ -375,8 +376,18 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
                     confidence,
                     words,
                     temperature_fallbacks,
+                    word_probabilities,
                 },
         } => {
+            if word_probabilities.len() > MAX_WORDS {
+                return Err(malformed(
+                    "Text",
+                    format!(
+                        "{} word probabilities, over the limit of {MAX_WORDS}",
+                        word_probabilities.len()
+                    ),
+                ));
+            }
             if timed.len() > MAX_PARTS {
                 return Err(malformed(
                     "Text",
@@ -412,6 +423,10 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
             }
             body.extend_from_slice(&temperature_fallbacks.to_le_bytes());
             body.extend_from_slice(&restarts_cut.to_le_bytes());
+            body.extend_from_slice(&(word_probabilities.len() as u32).to_le_bytes());
+            for probability in word_probabilities {
+                body.extend_from_slice(&probability.to_le_bytes());
+            }
             body.extend_from_slice(text.as_bytes());
         }
         Message::Failed { chunk, problem } => {
@@ -723,6 +738,16 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
             };
             let temperature_fallbacks = payload.u32("temperature fallbacks")?;
             let restarts_cut = payload.u32("restarts cut")?;
+            let count = payload.u32("word probability count")? as usize;
+            if count > MAX_WORDS {
+                return Err(malformed(
+                    message,
+                    format!("{count} word probabilities, over the limit of {MAX_WORDS}"),
+                ));
+            }
+            let word_probabilities = (0..count)
+                .map(|_| Ok(f32::from_le_bytes(payload.array("word probability")?)))
+                .collect::<Result<Vec<f32>, ProtocolError>>()?;
             let text = payload.rest_as_text()?;
             Ok(Message::Text {
                 chunk,
@@ -735,6 +760,7 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
                     confidence,
                     words,
                     temperature_fallbacks,
+                    word_probabilities,
                 },
             })
         }
@@ -828,6 +854,7 @@ mod tests {
                 words: Vec::new(),
                 temperature_fallbacks: 3,
                 restarts_cut: 1,
+                word_probabilities: vec![0.5, 0.875],
             },
         });
         round_trip(Message::Text {
@@ -846,6 +873,7 @@ mod tests {
                     probability: 0.5,
                 }],
                 temperature_fallbacks: 0,
+                word_probabilities: Vec::new(),
             },
         });
         round_trip(Message::Failed {
@@ -958,9 +986,30 @@ mod tests {
             (
                 &[
                     4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                    0, 0, 0, 0, 0, 0xff,
+                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
                 ],
                 "not UTF-8",
+            ),
+            (
+                &[
+                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                    0, 0, 0, 0, 0, 0,
+                ],
+                "too short for its word probability count",
+            ),
+            (
+                &[
+                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                    0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0,
+                ],
+                "too short for its word probability",
+            ),
+            (
+                &[
+                    4, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                    0, 0, 0, 0, 0, 0xff, 0xff, 0, 0,
+                ],
+                "65535 word probabilities, over the limit of 4096",
             ),
             (
                 &[

@@ -225,7 +225,11 @@ impl Emitter {
             return Ok(());
         }
         let first = !self.stability.has_shown(transcript.chunk);
-        let (text, stable) = self.stability.partial(transcript.chunk, &transcript.text);
+        let (text, stable) = self.stability.partial(
+            transcript.chunk,
+            &transcript.text,
+            &transcript.word_probabilities,
+        );
         let now = Instant::now();
         let rate = f64::from(SAMPLE_RATE);
         self.sink.partial(&Partial {

@@ -17,6 +17,7 @@ use whisper_rs::SamplingStrategy;
 use super::WhisperTranscriber;
 use super::full::Decoded;
 use super::guard::Guard;
+use super::words::word_probabilities;
 use crate::window::{Degenerate, WindowPlan, degenerate};
 use crate::{Confidence, Error, Result, Transcription};
 
@@ -94,6 +95,7 @@ impl WhisperTranscriber {
             }
         }
         Ok(Transcription {
+            word_probabilities: word_probabilities(&best.text, &best.scored),
             text: best.text,
             full_window_retries: u32::from(guard == Guard::FullWindowRetry),
             restarts_cut: u32::from(guard == Guard::RestartCut),

@@ -23,6 +23,10 @@ pub(super) struct Decoded {
     pub(super) language: Option<DetectedLanguage>,
     /// With word timestamps, a lone chunk's words (a packed window's are in `timed`).
     pub(super) words: Vec<Word>,
+    /// A lone chunk's words and their probabilities, whether or not word timestamps were
+    /// asked for (see [`word_probabilities`](super::words::word_probabilities)); empty for a
+    /// packed window.
+    pub(super) scored: Vec<(String, f32)>,
 }
 
 /// One `whisper_full` call on chunk `index`'s `samples` with `params`: the cleaned text, the
@@ -52,6 +56,7 @@ pub(super) fn run_full(
         confidence: None,
         language: None,
         words: Vec::new(),
+        scored: Vec::new(),
     };
     // Whisper's timestamps are in centiseconds.
     let to_samples = |t: i64| u64::try_from(t).unwrap_or(0) * u64::from(SAMPLE_RATE) / 100;
@@ -104,6 +109,10 @@ pub(super) fn run_full(
                 .timed
                 .extend(cut_at_utterances(piece, &cut_words, spans));
         } else {
+            let scored = words_of(&segment, eot, false);
+            decoded
+                .scored
+                .extend(scored.into_iter().map(|word| (word.text, word.probability)));
             decoded.words.extend(segment_words);
         }
     }

@@ -81,6 +81,7 @@ impl Settings {
             text: String::new(),
             timed: Vec::new(),
             words: Vec::new(),
+            word_probabilities: Vec::new(),
             ..done
         }
     }

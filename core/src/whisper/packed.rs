@@ -216,6 +216,7 @@ mod tests {
             confidence: None,
             words: Vec::new(),
             temperature_fallbacks: 0,
+            word_probabilities: Vec::new(),
         };
         // The short one without words is not judged.
         assert_eq!(wordless_utterance(&window, &done), None);
@@ -253,6 +254,7 @@ mod tests {
                 confidence: None,
                 words: Vec::new(),
                 temperature_fallbacks: 0,
+                word_probabilities: Vec::new(),
             })
         })
         .unwrap();

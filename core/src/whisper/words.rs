@@ -116,3 +116,48 @@ pub(super) fn words_of(segment: &WhisperSegment<'_>, eot: i32, aligned: bool) ->
         })
         .collect()
 }
+
+/// The probability of each word of `text` (split at whitespace) from `scored`, a decode's
+/// words with theirs, walked in step: `text` is that decode's text or the start of it (a
+/// restart cut after its first copy). A word that does not match its scored word, and every
+/// word after it, gets 0: unsure. Empty when nothing was scored (a packed window).
+pub(super) fn word_probabilities(text: &str, scored: &[(String, f32)]) -> Vec<f32> {
+    if scored.is_empty() {
+        return Vec::new();
+    }
+    let mut in_step = true;
+    text.split_whitespace()
+        .enumerate()
+        .map(|(i, word)| {
+            in_step = in_step && scored.get(i).is_some_and(|(text, _)| text == word);
+            if in_step { scored[i].1 } else { 0.0 }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::word_probabilities;
+
+    #[test]
+    fn each_word_of_the_text_gets_its_scored_words_probability_while_they_match() {
+        let scored: Vec<(String, f32)> =
+            [("Where", 0.9), ("are", 0.8), ("my", 0.7), ("keys?", 0.6)]
+                .into_iter()
+                .map(|(w, p)| (w.to_owned(), p))
+                .collect();
+        assert_eq!(
+            word_probabilities("Where are my keys?", &scored),
+            [0.9, 0.8, 0.7, 0.6]
+        );
+        // A restart cut after its first copy: the start of the decode's words.
+        assert_eq!(word_probabilities("Where are", &scored), [0.9, 0.8]);
+        // Words out of step with the scored ones are unsure from there on.
+        assert_eq!(
+            word_probabilities("Where were my keys? Here.", &scored),
+            [0.9, 0.0, 0.0, 0.0, 0.0]
+        );
+        // Nothing scored (a packed window): the transcriber does not say.
+        assert!(word_probabilities("Where are my keys?", &[]).is_empty());
+    }
+}

@@ -27,6 +27,7 @@ fn transcript(chunk: usize, text: &str) -> Transcript {
         language: None,
         confidence: None,
         words: Vec::new(),
+        word_probabilities: Vec::new(),
         cut_at: Instant::now(),
         transcribe_time: Duration::ZERO,
         source: 0,
