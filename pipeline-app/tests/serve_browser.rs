@@ -192,9 +192,14 @@ fn live(browser: &Browser, server: &Server, encoding: &'static str, finals: usiz
     assert_eq!(page.button, "Stop");
     let on = started.elapsed();
     browser.click("#start");
-    let after = browser.wait_for(server, Duration::from_secs(30), "report", |page| {
-        page.report.is_some() || page.error.is_some()
-    });
+    // The report comes before the server closes the stream, and the page offers Start again
+    // only once the socket has closed: wait for both.
+    let after = browser.wait_for(
+        server,
+        Duration::from_secs(30),
+        "report and close",
+        |page| (page.report.is_some() && page.button == "Start") || page.error.is_some(),
+    );
     LiveRun {
         encoding,
         finals: page.finals,
