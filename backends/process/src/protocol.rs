@@ -49,12 +49,7 @@ const MAX_WORDS: usize = 4096;
 
 /// Appends `words` as `Payload::words` reads them.
 fn put_words(body: &mut Vec<u8>, words: &[Word]) -> Result<(), ProtocolError> {
-    if words.len() > MAX_WORDS {
-        return Err(malformed(
-            "Text",
-            format!("{} words, over the limit of {MAX_WORDS}", words.len()),
-        ));
-    }
+    within_limit("Text", words.len(), "words", MAX_WORDS)?;
     body.extend_from_slice(&(words.len() as u32).to_le_bytes());
     for word in words {
         body.extend_from_slice(&word.start.to_le_bytes());
@@ -246,6 +241,22 @@ fn malformed(message: &'static str, problem: impl Into<String>) -> ProtocolError
     }
 }
 
+/// `count` `things` in a `message`, refused when over `limit`.
+fn within_limit(
+    message: &'static str,
+    count: usize,
+    things: &str,
+    limit: usize,
+) -> Result<(), ProtocolError> {
+    if count > limit {
+        return Err(malformed(
+            message,
+            format!("{count} {things}, over the limit of {limit}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Reads one frame and decodes its message.
 ///
 /// # Errors
@@ -379,24 +390,9 @@ fn encode(message: &Message) -> Result<Vec<u8>, ProtocolError> {
                     word_probabilities,
                 },
         } => {
-            if word_probabilities.len() > MAX_WORDS {
-                return Err(malformed(
-                    "Text",
-                    format!(
-                        "{} word probabilities, over the limit of {MAX_WORDS}",
-                        word_probabilities.len()
-                    ),
-                ));
-            }
-            if timed.len() > MAX_PARTS {
-                return Err(malformed(
-                    "Text",
-                    format!(
-                        "{} timed pieces, over the limit of {MAX_PARTS}",
-                        timed.len()
-                    ),
-                ));
-            }
+            within_limit("Text", timed.len(), "timed pieces", MAX_PARTS)?;
+            let probabilities = word_probabilities.len();
+            within_limit("Text", probabilities, "word probabilities", MAX_WORDS)?;
             body.push(TEXT);
             body.extend_from_slice(&(*chunk as u64).to_le_bytes());
             body.extend_from_slice(&full_window_retries.to_le_bytes());
@@ -541,12 +537,7 @@ impl<'a> Payload<'a> {
     /// (f32) and text (u32 length, UTF-8).
     fn words(&mut self) -> Result<Vec<Word>, ProtocolError> {
         let count = self.u32("word count")? as usize;
-        if count > MAX_WORDS {
-            return Err(malformed(
-                self.message,
-                format!("{count} words, over the limit of {MAX_WORDS}"),
-            ));
-        }
+        within_limit(self.message, count, "words", MAX_WORDS)?;
         let mut words = Vec::with_capacity(count);
         for _ in 0..count {
             let start = self.u64("word start")?;
@@ -704,12 +695,7 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
             let chunk = payload.index()?;
             let full_window_retries = payload.u32("full-window retries")?;
             let pieces = payload.u32("timed piece count")? as usize;
-            if pieces > MAX_PARTS {
-                return Err(malformed(
-                    message,
-                    format!("{pieces} timed pieces, over the limit of {MAX_PARTS}"),
-                ));
-            }
+            within_limit(message, pieces, "timed pieces", MAX_PARTS)?;
             let mut timed = Vec::with_capacity(pieces);
             for _ in 0..pieces {
                 let start = payload.u64("piece start")?;
@@ -739,12 +725,7 @@ fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
             let temperature_fallbacks = payload.u32("temperature fallbacks")?;
             let restarts_cut = payload.u32("restarts cut")?;
             let count = payload.u32("word probability count")? as usize;
-            if count > MAX_WORDS {
-                return Err(malformed(
-                    message,
-                    format!("{count} word probabilities, over the limit of {MAX_WORDS}"),
-                ));
-            }
+            within_limit(message, count, "word probabilities", MAX_WORDS)?;
             let word_probabilities = (0..count)
                 .map(|_| Ok(f32::from_le_bytes(payload.array("word probability")?)))
                 .collect::<Result<Vec<f32>, ProtocolError>>()?;
