@@ -93,6 +93,10 @@ pub(super) fn run_full(
         }
         decoded.confidence = Confidence::both(decoded.confidence, Some(confidence));
         let segment_words = words.map_or_else(Vec::new, |aligned| words_of(&segment, eot, aligned));
+        // The words as whisper.cpp's tokens give them, whether or not words are written: a
+        // packed window's pieces are cut by their token timestamps, and a lone chunk's words
+        // keep their probabilities.
+        let untimed = words_of(&segment, eot, false);
         if let Some(spans) = spans {
             let piece = TimedText {
                 start: to_samples(segment.start_timestamp()),
@@ -104,15 +108,15 @@ pub(super) fn run_full(
             // Cut by token timestamps, asked for in every packed window, whether or not
             // the words are written (and however they are timed), so that asking for
             // words never changes the text.
-            let cut_words = words_of(&segment, eot, false);
             decoded
                 .timed
-                .extend(cut_at_utterances(piece, &cut_words, spans));
+                .extend(cut_at_utterances(piece, &untimed, spans));
         } else {
-            let scored = words_of(&segment, eot, false);
-            decoded
-                .scored
-                .extend(scored.into_iter().map(|word| (word.text, word.probability)));
+            decoded.scored.extend(
+                untimed
+                    .into_iter()
+                    .map(|word| (word.text, word.probability)),
+            );
             decoded.words.extend(segment_words);
         }
     }
