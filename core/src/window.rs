@@ -88,7 +88,8 @@ impl WindowPlan {
 /// Why a decode's output was judged degenerate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Degenerate {
-    /// No words at all, from a chunk the voice detector heard as speech.
+    /// No words at all, from a chunk the voice detector heard as speech. (`WhisperTranscriber`
+    /// keeps it without a retry when Whisper hears no speech there either: a sound.)
     Empty,
     /// The decode wrote as many tokens as its budget allowed: it was stopped, not finished.
     TokenBudget,

@@ -1,14 +1,24 @@
 //! The loop guard around a chunk's decode with the window sized to it (`steno_core::window`):
 //! a degenerate output is cut after its first copy when it is the transcript written over
-//! again, and decoded again with Whisper's full window otherwise.
+//! again, kept when it is no words where Whisper hears no speech, and decoded again with
+//! Whisper's full window otherwise.
 
 use std::ops::Range;
 
 use super::full::Decoded;
 use super::{WhisperTranscriber, whisper_input};
 use crate::stage::window_spans;
-use crate::window::{WindowPlan, degenerate, first_copy};
+use crate::window::{Degenerate, WindowPlan, degenerate, first_copy};
 use crate::{Chunk, Result, Transcription};
+
+/// From this probability of no speech (OpenAI's no-speech threshold), a lone chunk whose
+/// decode with the window sized to it wrote no words is taken at its word: a sound the voice
+/// detector let through, not a decode gone wrong, so no full-window retry (about 1 s on 2
+/// cores, for nothing). Measured with tiny.en: the 8 such decodes of sounds (noise bursts,
+/// clicks, tones, a chord) scored 0.70-0.90, and their full-window retries wrote nothing or
+/// "You"; no spoken chunk of 7 fixtures and 200 one-word utterances, clean and under noise,
+/// gave an empty decode (BENCHMARKS.md, "Whisper's window sized to the utterance").
+const EMPTY_NO_SPEECH_PROBABILITY: f32 = 0.6;
 
 /// What the loop guard did with a chunk's decode with the window sized to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +59,26 @@ impl WhisperTranscriber {
         let Some(reason) = reason else {
             return self.fall_back_if_failed(chunk.index, samples, spans, decoded, Guard::Passed);
         };
+        if reason == Degenerate::Empty && spans.is_none() {
+            let no_speech = self
+                .settings
+                .no_speech_probability(&mut self.state, chunk.index)?;
+            if no_speech >= EMPTY_NO_SPEECH_PROBABILITY {
+                tracing::debug!(
+                    chunk = chunk.index,
+                    no_speech,
+                    audio_ctx = plan.audio_ctx,
+                    "no words and likely no speech: no full-window retry"
+                );
+                return self.fall_back_if_failed(
+                    chunk.index,
+                    samples,
+                    spans,
+                    decoded,
+                    Guard::Passed,
+                );
+            }
+        }
         let copy = self.restart_to_cut(&decoded, spans);
         tracing::debug!(
             chunk = chunk.index,

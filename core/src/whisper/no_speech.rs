@@ -17,7 +17,11 @@ use crate::{Error, Result, Transcription};
 impl Settings {
     /// The probability of the no-speech token right after start-of-transcript (after the
     /// prompt, when there is one, as in the decode) for the audio `state` has just decoded.
-    fn no_speech_probability(&self, state: &mut WhisperState, index: usize) -> Result<f32> {
+    pub(super) fn no_speech_probability(
+        &self,
+        state: &mut WhisperState,
+        index: usize,
+    ) -> Result<f32> {
         let failed = |e| Error::transcribe_caused_by(index, "the no-speech probability failed", e);
         let mut past = 0;
         if !self.prompt_tokens.is_empty() {
