@@ -14,10 +14,11 @@ use crate::{Chunk, Result, Transcription};
 /// From this probability of no speech (OpenAI's no-speech threshold), a lone chunk whose
 /// decode with the window sized to it wrote no words is taken at its word: a sound the voice
 /// detector let through, not a decode gone wrong, so no full-window retry (about 1 s on 2
-/// cores, for nothing). Measured with tiny.en: the 8 such decodes of sounds (noise bursts,
-/// clicks, tones, a chord) scored 0.70-0.90, and their full-window retries wrote nothing or
-/// "You"; no spoken chunk of 7 fixtures and 200 one-word utterances, clean and under noise,
-/// gave an empty decode (BENCHMARKS.md, "Whisper's window sized to the utterance").
+/// cores, for nothing). Measured with tiny.en: such decodes of sounds (noise bursts, clicks,
+/// tones, a chord) scored 0.70-0.93, and their full-window retries wrote nothing or a
+/// caption ("You", "I'm gonna go to the next one."); the one spoken chunk seen to decode to no
+/// words ("Go on." right after clicks) scored 0.23, and is still decoded again (BENCHMARKS.md,
+/// "Whisper's window sized to the utterance").
 const EMPTY_NO_SPEECH_PROBABILITY: f32 = 0.6;
 
 /// What the loop guard did with a chunk's decode with the window sized to it.
@@ -59,30 +60,28 @@ impl WhisperTranscriber {
         let Some(reason) = reason else {
             return self.fall_back_if_failed(chunk.index, samples, spans, decoded, Guard::Passed);
         };
-        if reason == Degenerate::Empty && spans.is_none() {
-            let no_speech = self
-                .settings
-                .no_speech_probability(&mut self.state, chunk.index)?;
-            if no_speech >= EMPTY_NO_SPEECH_PROBABILITY {
-                tracing::debug!(
-                    chunk = chunk.index,
-                    no_speech,
-                    audio_ctx = plan.audio_ctx,
-                    "no words and likely no speech: no full-window retry"
-                );
-                return self.fall_back_if_failed(
-                    chunk.index,
-                    samples,
-                    spans,
-                    decoded,
-                    Guard::Passed,
-                );
-            }
+        let no_speech = if reason == Degenerate::Empty && spans.is_none() {
+            Some(
+                self.settings
+                    .no_speech_probability(&mut self.state, chunk.index)?,
+            )
+        } else {
+            None
+        };
+        if no_speech.is_some_and(|p| p >= EMPTY_NO_SPEECH_PROBABILITY) {
+            tracing::debug!(
+                chunk = chunk.index,
+                no_speech,
+                audio_ctx = plan.audio_ctx,
+                "no words and likely no speech: no full-window retry"
+            );
+            return self.fall_back_if_failed(chunk.index, samples, spans, decoded, Guard::Passed);
         }
         let copy = self.restart_to_cut(&decoded, spans);
         tracing::debug!(
             chunk = chunk.index,
             ?reason,
+            no_speech,
             audio_ctx = plan.audio_ctx,
             tokens = decoded.tokens,
             text = %decoded.text,
