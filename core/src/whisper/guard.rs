@@ -34,7 +34,8 @@ pub(super) enum Guard {
 
 impl WhisperTranscriber {
     /// One decode of `chunk` with the window sized to it, guarded: a restart cut after its
-    /// first copy, any other degenerate output decoded again with the full window.
+    /// first copy, no words where Whisper hears no speech kept, any other degenerate output
+    /// decoded again with the full window.
     pub(super) fn transcribe_window(&mut self, chunk: &Chunk) -> Result<Transcription> {
         let samples = &whisper_input(chunk);
         // A packed window is decoded with timestamps, and its pieces cut where its
@@ -57,31 +58,19 @@ impl WhisperTranscriber {
             avg_logprob = decoded.confidence.map(|c| c.avg_logprob),
             "decoded"
         );
+        let reason = match reason {
+            Some(Degenerate::Empty) if spans.is_none() && self.hears_no_speech(chunk.index)? => {
+                None
+            }
+            reason => reason,
+        };
         let Some(reason) = reason else {
             return self.fall_back_if_failed(chunk.index, samples, spans, decoded, Guard::Passed);
         };
-        let no_speech = if reason == Degenerate::Empty && spans.is_none() {
-            Some(
-                self.settings
-                    .no_speech_probability(&mut self.state, chunk.index)?,
-            )
-        } else {
-            None
-        };
-        if no_speech.is_some_and(|p| p >= EMPTY_NO_SPEECH_PROBABILITY) {
-            tracing::debug!(
-                chunk = chunk.index,
-                no_speech,
-                audio_ctx = plan.audio_ctx,
-                "no words and likely no speech: no full-window retry"
-            );
-            return self.fall_back_if_failed(chunk.index, samples, spans, decoded, Guard::Passed);
-        }
         let copy = self.restart_to_cut(&decoded, spans);
         tracing::debug!(
             chunk = chunk.index,
             ?reason,
-            no_speech,
             audio_ctx = plan.audio_ctx,
             tokens = decoded.tokens,
             text = %decoded.text,
@@ -103,6 +92,16 @@ impl WhisperTranscriber {
             }
         };
         self.fall_back_if_failed(chunk.index, samples, spans, decoded, guard)
+    }
+
+    /// Whether Whisper hears no speech (at least [`EMPTY_NO_SPEECH_PROBABILITY`]) in the lone
+    /// chunk `index` that the state has just decoded to no words.
+    fn hears_no_speech(&mut self, index: usize) -> Result<bool> {
+        let no_speech = self
+            .settings
+            .no_speech_probability(&mut self.state, index)?;
+        tracing::debug!(chunk = index, no_speech, "no words from the trimmed window");
+        Ok(no_speech >= EMPTY_NO_SPEECH_PROBABILITY)
     }
 
     /// The first copy of a degenerate decode that wrote the chunk's transcript over again
