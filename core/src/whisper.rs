@@ -355,6 +355,13 @@ impl Settings {
         // opt-in fallback is steno's own, `whisper/fallback.rs`).
         params.set_temperature(0.0);
         params.set_temperature_inc(0.0);
+        // whisper.cpp's own no-speech rule off (a probability is never over 1): it drops a
+        // segment by a no-speech probability read from a row of logits the decode never
+        // wrote, which holds whatever the state's previous decode left there, so the text of
+        // a low-confidence chunk depended on which chunk the state had decoded before
+        // (upstream whisper.cpp #3945 and #4068). steno's rule, `--no-speech-threshold`,
+        // computes the probability itself (`whisper/no_speech.rs`).
+        params.set_no_speech_thold(1.0);
         params.set_suppress_blank(true);
         params.set_suppress_nst(true);
         // A lone utterance is one segment; a packed window's segments are timed, so that each
