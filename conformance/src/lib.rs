@@ -211,7 +211,7 @@ pub fn fast_case(name: &str) -> Option<&'static Case> {
 }
 
 /// Decoding options a model case runs with instead of the defaults (greedy, no prompt, no
-/// word timestamps, no temperature fallback, no no-speech rule).
+/// word timestamps, no temperature fallback, the no-speech rule at 0.6).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ModelOptions {
     /// Beams of the decode.
@@ -222,8 +222,8 @@ pub struct ModelOptions {
     pub word_timestamps: bool,
     /// Failed-looking decodes decoded again at raised temperatures.
     pub temperature_fallback: bool,
-    /// The no-speech rule's threshold: utterances Whisper judges to hold no speech are left
-    /// out.
+    /// The no-speech rule's threshold (utterances Whisper judges to hold no speech are left
+    /// out), or `None` for the rule off.
     pub no_speech_threshold: Option<f32>,
 }
 
@@ -319,14 +319,15 @@ pub const MODEL_INPUTS: &[ModelInput] = &[
         case: "model_session_options",
         file: "session.wav",
         summary: "the session decoded with beam search (2 beams), an initial prompt, word \
-                  timestamps, temperature fallback and the no-speech rule, options every \
+                  timestamps, temperature fallback and the no-speech rule off, options every \
                   backend's transcribers and workers must apply alike",
         options: Some(ModelOptions {
             beam_size: 2,
             prompt: "A reading: the quick brown fox, the window, the weather, the library.",
             word_timestamps: true,
             temperature_fallback: true,
-            no_speech_threshold: Some(0.6),
+            // Off: on by default, so off is what workers must be told.
+            no_speech_threshold: None,
         }),
     },
 ];

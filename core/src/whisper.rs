@@ -484,22 +484,26 @@ impl Transcriber for WhisperTranscriber {
     /// A packed window ([`Chunk::utterances`]) is decoded with segment timestamps, and its
     /// text comes with them; when its timed text leaves an utterance of at least a second of
     /// speech without a word (Whisper sometimes gives up early on a window that ends inside a
-    /// word), its utterances are decoded alone. With a no-speech threshold, a chunk Whisper judges to hold no speech gives no text
-    /// ([`DecodingOptions::is_no_speech`]).
+    /// word), its utterances are decoded alone. A chunk Whisper judges to hold no speech gives
+    /// no text ([`DecodingOptions::is_no_speech`]; on by default): a packed window judged as a
+    /// whole, or each of its utterances when they were decoded alone.
     fn transcribe(&mut self, chunk: &Chunk) -> Result<Transcription> {
-        let mut done = self.transcribe_window(chunk)?;
-        if let Some(wordless) = wordless_utterance(chunk, &done) {
-            tracing::debug!(
-                chunk = chunk.index,
-                utterance = chunk.utterances[wordless].index,
-                "a packed window left a spoken utterance without words; decoding its \
-                 utterances alone"
-            );
-            done = decode_alone(chunk, done.full_window_retries, |alone| {
-                self.transcribe_window(alone)
-            })?;
-        }
-        Ok(self.settings.drop_if_no_speech(chunk.index, done))
+        let done = self.transcribe_window(chunk)?;
+        let Some(wordless) = wordless_utterance(chunk, &done) else {
+            return Ok(self.settings.drop_if_no_speech(chunk.index, done));
+        };
+        tracing::debug!(
+            chunk = chunk.index,
+            utterance = chunk.utterances[wordless].index,
+            "a packed window left a spoken utterance without words; decoding its utterances \
+             alone"
+        );
+        // Each utterance decoded alone is judged alone, as with `--no-pack`: judged together,
+        // a sound's unsure caption took the window's spoken words out with it.
+        decode_alone(chunk, done.full_window_retries, |alone| {
+            let text = self.transcribe_window(alone)?;
+            Ok(self.settings.drop_if_no_speech(alone.index, text))
+        })
     }
 
     /// Decodes with the window sized to the chunk and stops as soon as the chunk is

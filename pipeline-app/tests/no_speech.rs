@@ -1,11 +1,16 @@
-//! The no-speech rule (`--no-speech-threshold`): sounds that are not speech, which the voice
-//! detector let through and Whisper captioned anyway, are left out, and the speech is kept.
+//! The no-speech rule (`--no-speech-threshold`, 0.6 by default): sounds that are not speech,
+//! which the voice detector let through and Whisper captioned anyway, are left out, and the
+//! speech is kept.
 //! `conformance/inputs/not-speech.flac` holds two sentences with noise bursts, a chord and
 //! plucked strings between them (`make-not-speech.sh`).
 
 mod common;
 
-use common::{Segment, content, fixture, jsonl_and_report, steno, whisper_turn};
+use std::process::Command;
+
+use common::{
+    Segment, content, fixture, jsonl_and_report, root, run_ok, steno, texts, whisper_turn,
+};
 
 /// The fixture's spoken sentences: (start, end) in seconds.
 fn speech_spans() -> Vec<(f64, f64)> {
@@ -34,25 +39,26 @@ fn sounds_whisper_captions_are_left_out_and_the_speech_is_kept() {
     assert_eq!(spans.len(), 2, "two sentences in not-speech.tsv");
     // Each packed window of a file is judged as a whole; with --no-pack, each utterance alone.
     for packing in [&[][..], &["--no-pack"][..]] {
-        let (all, report) = jsonl_and_report(packing, &input);
+        let off = [packing, &["--no-speech-threshold", "off"]].concat();
+        let (all, report) = jsonl_and_report(&off, &input);
         if !packing.is_empty() {
-            // Alone, two of the sounds decode to no words, which Whisper hears as no speech:
-            // taken as they are, not decoded again with the full window (1 s each, for a
-            // caption at best).
+            // Alone, one of the sounds decodes to no words, which Whisper hears as no speech:
+            // taken as it is, not decoded again with the full window (1 s, for a caption at
+            // best).
             assert_eq!(report["full_window_retries"], 0, "{report}");
         }
         let (speech, sounds): (Vec<Segment>, Vec<Segment>) =
             all.into_iter().partition(|s| is_speech(s, &spans));
         assert_eq!(speech.len(), 2, "{packing:?}: {speech:?}");
-        // What the fixture is for: Whisper writes words for a sound. They come with its
-        // judgement that there was likely no speech, and it is unsure of them.
+        // What the fixture is for: without the rule, Whisper writes words for a sound. They
+        // come with its judgement that there was likely no speech, and it is unsure of them.
         assert!(
             !sounds.is_empty(),
             "{packing:?}: Whisper captioned none of the sounds"
         );
         for sound in &sounds {
             let (no_speech, logprob) = (sound.no_speech_prob.unwrap(), sound.avg_logprob.unwrap());
-            assert!(no_speech > 0.4 && logprob < -1.0, "{packing:?}: {sound:?}");
+            assert!(no_speech > 0.6 && logprob < -1.0, "{packing:?}: {sound:?}");
         }
         for sentence in &speech {
             assert!(
@@ -60,10 +66,8 @@ fn sounds_whisper_captions_are_left_out_and_the_speech_is_kept() {
                 "{packing:?}: {sentence:?}"
             );
         }
-        let (kept, _) = jsonl_and_report(
-            &[packing, &["--no-speech-threshold", "0.4"]].concat(),
-            &input,
-        );
+        // By default (0.6) the captions are left out and the sentences kept.
+        let (kept, _) = jsonl_and_report(packing, &input);
         assert_eq!(content(&kept), content(&speech), "{packing:?}");
     }
 }
@@ -81,4 +85,23 @@ fn a_threshold_that_is_not_a_probability_is_refused() {
         stderr.contains("--no-speech-threshold") && stderr.contains("from 0 to 1"),
         "{stderr}"
     );
+}
+
+#[test]
+fn answers_after_sounds_are_kept_when_a_packed_window_is_decoded_utterance_by_utterance() {
+    let _turn = whisper_turn();
+    // Ten one-word answers, each 0.4 s after a sound (`make-sounds.sh`, deterministic).
+    run_ok(Command::new("bash").arg(fixture("make-sounds.sh")));
+    let input = root().join("target/bench-inputs/sounds-then-words.flac");
+    for packing in [&[][..], &["--no-pack"][..]] {
+        // Some packed windows here leave an answer without words and are decoded utterance
+        // by utterance; each is judged alone, so a sound's caption (left out) does not take
+        // the answers of its window with it.
+        let (kept, _) = jsonl_and_report(packing, &input);
+        assert_eq!(kept.len(), 10, "{packing:?}: {:?}", texts(&kept));
+        // Without the rule the captions are there: what the count above tells apart.
+        let off = [packing, &["--no-speech-threshold", "off"]].concat();
+        let (all, _) = jsonl_and_report(&off, &input);
+        assert!(all.len() > 10, "{packing:?}: {:?}", texts(&all));
+    }
 }

@@ -42,10 +42,10 @@ pub struct DecodingOptions {
     pub temperature_fallback: bool,
     /// Write no text for a decode Whisper judges to be no speech: its no-speech probability
     /// over this and its mean log-probability under
-    /// [`logprob_threshold`](Self::logprob_threshold) (OpenAI's rule; its CLI uses 0.6). Off
-    /// (`None`) by default: the voice detector has already left silence out, and this
-    /// catches what it let through (noise, music, a cough) that Whisper would caption
-    /// anyway. See [`is_no_speech`](Self::is_no_speech).
+    /// [`logprob_threshold`](Self::logprob_threshold) (OpenAI's rule). The voice detector has
+    /// already left silence out; this catches what it let through (noise, music, a cough)
+    /// that Whisper would caption anyway. [`NO_SPEECH_THRESHOLD`](Self::NO_SPEECH_THRESHOLD)
+    /// by default; `None` turns the rule off. See [`is_no_speech`](Self::is_no_speech).
     pub no_speech_threshold: Option<f32>,
     /// The mean log-probability under which a decode counts as failed (for temperature
     /// fallback) and as unsure (for the no-speech rule): OpenAI's `logprob_threshold`, -1 by
@@ -62,7 +62,7 @@ impl Default for DecodingOptions {
             translate: false,
             word_timestamps: false,
             temperature_fallback: false,
-            no_speech_threshold: None,
+            no_speech_threshold: Some(Self::NO_SPEECH_THRESHOLD),
             logprob_threshold: Self::LOGPROB_THRESHOLD,
         }
     }
@@ -72,8 +72,16 @@ impl DecodingOptions {
     /// The language code that means "detect it".
     pub const AUTO: &'static str = "auto";
 
+    /// The `--no-speech-threshold` value that turns the no-speech rule off.
+    pub const OFF: &'static str = "off";
+
     /// The default [`logprob_threshold`](Self::logprob_threshold): OpenAI's.
     pub const LOGPROB_THRESHOLD: f32 = -1.0;
+
+    /// The default [`no_speech_threshold`](Self::no_speech_threshold): the default of
+    /// OpenAI's Whisper, faster-whisper and whisper-cli. With tiny.en it left out every
+    /// caption of a sound and no spoken word on steno's fixtures (BENCHMARKS.md, "No speech").
+    pub const NO_SPEECH_THRESHOLD: f32 = 0.6;
 
     /// Whether a decode of this `confidence` is no speech under these options: with a
     /// [`no_speech_threshold`](Self::no_speech_threshold), Whisper's no-speech probability
@@ -85,11 +93,11 @@ impl DecodingOptions {
     /// use steno_core::{Confidence, DecodingOptions};
     /// let mut options = DecodingOptions::default();
     /// let unsure_noise = Confidence { avg_logprob: -1.4, no_speech_prob: 0.9, tokens: 3 };
-    /// assert!(!options.is_no_speech(Some(unsure_noise)), "off by default");
-    /// options.no_speech_threshold = Some(0.6);
     /// assert!(options.is_no_speech(Some(unsure_noise)));
     /// let sure = Confidence { avg_logprob: -0.3, ..unsure_noise };
     /// assert!(!options.is_no_speech(Some(sure)));
+    /// options.no_speech_threshold = None;
+    /// assert!(!options.is_no_speech(Some(unsure_noise)), "the rule off");
     /// ```
     pub fn is_no_speech(&self, confidence: Option<Confidence>) -> bool {
         match (self.no_speech_threshold, confidence) {
@@ -124,8 +132,11 @@ impl DecodingOptions {
         if self.temperature_fallback {
             args.push("--temperature-fallback".to_owned());
         }
-        if let Some(threshold) = self.no_speech_threshold {
-            args.extend(["--no-speech-threshold".to_owned(), threshold.to_string()]);
+        if self.no_speech_threshold != Self::default().no_speech_threshold {
+            let threshold = self
+                .no_speech_threshold
+                .map_or_else(|| Self::OFF.to_owned(), |p| p.to_string());
+            args.extend(["--no-speech-threshold".to_owned(), threshold]);
         }
         if self.logprob_threshold != Self::LOGPROB_THRESHOLD {
             args.extend([
@@ -145,8 +156,10 @@ impl DecodingOptions {
     /// let mut options = DecodingOptions::default();
     /// options.beam_size = 3;
     /// options.prompt = Some("-- Norland Park".into());
-    /// options.no_speech_threshold = Some(0.6);
+    /// options.no_speech_threshold = None;
     /// options.logprob_threshold = -0.8;
+    /// assert_eq!(DecodingOptions::from_worker_args(&options.worker_args())?, options);
+    /// options.no_speech_threshold = Some(0.4);
     /// assert_eq!(DecodingOptions::from_worker_args(&options.worker_args())?, options);
     /// assert!(DecodingOptions::from_worker_args(&["--beam-size".into()]).is_err());
     /// # Ok::<(), steno_core::Error>(())
@@ -185,7 +198,10 @@ impl DecodingOptions {
                 "--word-timestamps" => options.word_timestamps = true,
                 "--temperature-fallback" => options.temperature_fallback = true,
                 "--no-speech-threshold" => {
-                    options.no_speech_threshold = Some(number(flag, args.next())?);
+                    options.no_speech_threshold = match args.next() {
+                        Some(off) if off == Self::OFF => None,
+                        value => Some(number(flag, value)?),
+                    };
                 }
                 "--logprob-threshold" => options.logprob_threshold = number(flag, args.next())?,
                 other => {
@@ -222,8 +238,11 @@ impl DecodingOptions {
         if self.temperature_fallback {
             parts.push("temperature fallback".to_owned());
         }
-        if let Some(threshold) = self.no_speech_threshold {
-            parts.push(format!("no-speech threshold {threshold}"));
+        if self.no_speech_threshold != Self::default().no_speech_threshold {
+            parts.push(self.no_speech_threshold.map_or_else(
+                || "no-speech rule off".to_owned(),
+                |threshold| format!("no-speech threshold {threshold}"),
+            ));
         }
         if self.logprob_threshold != Self::LOGPROB_THRESHOLD {
             parts.push(format!(

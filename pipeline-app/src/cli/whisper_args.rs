@@ -44,10 +44,11 @@ pub(crate) struct WhisperArgs {
 
     /// Leave out the text of an utterance Whisper judges to hold no speech: its no-speech
     /// probability (`no_speech_prob` in JSON) over P and its mean log-probability under
-    /// --logprob-threshold, OpenAI's rule (its CLI uses 0.6). For noise, music or a cough
-    /// that the voice detector let through and Whisper would caption anyway. Off by default.
-    #[arg(long, value_name = "P", value_parser = probability)]
-    pub(crate) no_speech_threshold: Option<f32>,
+    /// --logprob-threshold, OpenAI's rule and default (also faster-whisper's and whisper-cli's).
+    /// For noise, music or a cough that the voice detector let through and Whisper would
+    /// caption anyway. `off` keeps every caption.
+    #[arg(long, value_name = "P|off", default_value = "0.6", value_parser = no_speech_threshold)]
+    pub(crate) no_speech_threshold: NoSpeechThreshold,
 
     /// The mean log-probability (`avg_logprob` in JSON) under which a decode counts as failed
     /// for --temperature-fallback and as unsure for --no-speech-threshold.
@@ -56,11 +57,18 @@ pub(crate) struct WhisperArgs {
     pub(crate) logprob_threshold: f32,
 }
 
-/// A probability: a number from 0 to 1.
-fn probability(value: &str) -> Result<f32, String> {
+/// `--no-speech-threshold`: the rule's threshold, or `None` when it is off.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NoSpeechThreshold(Option<f32>);
+
+/// A probability from 0 to 1, or `off`.
+fn no_speech_threshold(value: &str) -> Result<NoSpeechThreshold, String> {
+    if value == steno_core::DecodingOptions::OFF {
+        return Ok(NoSpeechThreshold(None));
+    }
     match value.parse::<f32>() {
-        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err("a probability, from 0 to 1".to_owned()),
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(NoSpeechThreshold(Some(p))),
+        _ => Err("a probability, from 0 to 1, or `off`".to_owned()),
     }
 }
 
@@ -82,7 +90,7 @@ impl WhisperArgs {
         options.translate = self.translate;
         options.word_timestamps = self.word_timestamps;
         options.temperature_fallback = self.temperature_fallback;
-        options.no_speech_threshold = self.no_speech_threshold;
+        options.no_speech_threshold = self.no_speech_threshold.0;
         options.logprob_threshold = self.logprob_threshold;
         options
     }
