@@ -479,8 +479,8 @@ impl Transcriber for WhisperTranscriber {
     /// loop, the token budget used up, no words), decodes again with the full 30 s window and
     /// keeps that, counting the retry, unless the output is the transcript written over
     /// again, which is cut after its first copy instead (counted too; `window::first_copy`),
-    /// or no words from a lone chunk Whisper hears as no speech (probability at least 0.6),
-    /// which is kept: a sound the voice detector let through.
+    /// or no words from a chunk Whisper hears as no speech (probability at least 0.6), which
+    /// is kept: a sound the voice detector let through.
     /// A packed window ([`Chunk::utterances`]) is decoded with segment timestamps, and its
     /// text comes with them; when its timed text leaves an utterance of at least a second of
     /// speech without a word (Whisper sometimes gives up early on a window that ends inside a

@@ -105,3 +105,18 @@ fn answers_after_sounds_are_kept_when_a_packed_window_is_decoded_utterance_by_ut
         assert!(all.len() > 10, "{packing:?}: {:?}", texts(&all));
     }
 }
+
+#[test]
+fn a_packed_window_of_sounds_that_decodes_to_no_words_is_not_decoded_again() {
+    let _turn = whisper_turn();
+    // 18 sounds, each between 1.5 s of silence (`make-sounds.sh`, deterministic).
+    run_ok(Command::new("bash").arg(fixture("make-sounds.sh")));
+    let input = root().join("target/bench-inputs/sounds.flac");
+    let (segments, report) = jsonl_and_report(&[], &input);
+    assert!(segments.is_empty(), "{:?}", texts(&segments));
+    // Two of its packed windows decode to no words, which Whisper hears as no speech: taken
+    // as they are (their utterances then decoded alone), not decoded again with the full
+    // window. What is left are captions that loop, decoded again and then left out.
+    let retries = report["full_window_retries"].as_u64().expect("retries");
+    assert!(retries <= 3, "{retries} full-window retries");
+}

@@ -11,10 +11,11 @@ use crate::stage::window_spans;
 use crate::window::{Degenerate, WindowPlan, degenerate, first_copy};
 use crate::{Chunk, Result, Transcription};
 
-/// From this probability of no speech (OpenAI's no-speech threshold), a lone chunk whose
-/// decode with the window sized to it wrote no words is taken at its word: a sound the voice
+/// From this probability of no speech (OpenAI's no-speech threshold), a chunk whose decode
+/// with the window sized to it wrote no words is taken at its word: a sound the voice
 /// detector let through, not a decode gone wrong, so no full-window retry (about 1 s on 2
-/// cores, for nothing). Measured with tiny.en: such decodes of sounds (noise bursts, clicks,
+/// cores, for nothing). A packed window taken so still has its utterances of a second or more
+/// decoded alone (`wordless_utterance`), each judged the same way. Measured with tiny.en: such decodes of sounds (noise bursts, clicks,
 /// tones, a chord) scored 0.70-0.93, and their full-window retries wrote nothing or a
 /// caption ("You", "I'm gonna go to the next one."); the one spoken chunk seen to decode to no
 /// words ("Go on." right after clicks) scored 0.23, and is still decoded again (BENCHMARKS.md,
@@ -59,9 +60,7 @@ impl WhisperTranscriber {
             "decoded"
         );
         let reason = match reason {
-            Some(Degenerate::Empty) if spans.is_none() && self.hears_no_speech(chunk.index)? => {
-                None
-            }
+            Some(Degenerate::Empty) if self.hears_no_speech(chunk.index)? => None,
             reason => reason,
         };
         let Some(reason) = reason else {
@@ -94,8 +93,8 @@ impl WhisperTranscriber {
         self.fall_back_if_failed(chunk.index, samples, spans, decoded, guard)
     }
 
-    /// Whether Whisper hears no speech (at least [`EMPTY_NO_SPEECH_PROBABILITY`]) in the lone
-    /// chunk `index` that the state has just decoded to no words.
+    /// Whether Whisper hears no speech (at least [`EMPTY_NO_SPEECH_PROBABILITY`]) in chunk
+    /// `index`, which the state has just decoded to no words.
     fn hears_no_speech(&mut self, index: usize) -> Result<bool> {
         let no_speech = self
             .settings
