@@ -15,11 +15,11 @@ use crate::{Chunk, Result, Transcription};
 /// with the window sized to it wrote no words is taken at its word: a sound the voice
 /// detector let through, not a decode gone wrong, so no full-window retry (about 1 s on 2
 /// cores, for nothing). A packed window taken so still has its utterances of a second or more
-/// decoded alone (`wordless_utterance`), each judged the same way. Measured with tiny.en: such decodes of sounds (noise bursts, clicks,
-/// tones, a chord) scored 0.70-0.93, and their full-window retries wrote nothing or a
-/// caption ("You", "I'm gonna go to the next one."); the one spoken chunk seen to decode to no
-/// words ("Go on." right after clicks) scored 0.23, and is still decoded again (BENCHMARKS.md,
-/// "Whisper's window sized to the utterance").
+/// decoded alone (`wordless_utterance`), each judged the same way. Measured with tiny.en:
+/// such decodes of sounds (noise bursts, clicks, tones, a chord) scored 0.70-0.93, and their
+/// full-window retries wrote nothing or a caption ("You", "I'm gonna go to the next one.");
+/// the one spoken chunk seen to decode to no words ("Go on." right after clicks) scored 0.23,
+/// and is still decoded again (BENCHMARKS.md, "Whisper's window sized to the utterance").
 const EMPTY_NO_SPEECH_PROBABILITY: f32 = 0.6;
 
 /// What the loop guard did with a chunk's decode with the window sized to it.

@@ -47,7 +47,8 @@ pub(crate) struct WhisperArgs {
     /// --logprob-threshold, OpenAI's rule and default (also faster-whisper's and whisper-cli's).
     /// For noise, music or a cough that the voice detector let through and Whisper would
     /// caption anyway. `off` keeps every caption.
-    #[arg(long, value_name = "P|off", default_value = "0.6", value_parser = no_speech_threshold)]
+    #[arg(long, value_name = "P|off", value_parser = no_speech_threshold,
+          default_value_t = NoSpeechThreshold(Some(steno_core::DecodingOptions::NO_SPEECH_THRESHOLD)))]
     pub(crate) no_speech_threshold: NoSpeechThreshold,
 
     /// The mean log-probability (`avg_logprob` in JSON) under which a decode counts as failed
@@ -60,6 +61,15 @@ pub(crate) struct WhisperArgs {
 /// `--no-speech-threshold`: the rule's threshold, or `None` when it is off.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct NoSpeechThreshold(Option<f32>);
+
+impl std::fmt::Display for NoSpeechThreshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(threshold) => write!(f, "{threshold}"),
+            None => f.write_str(steno_core::DecodingOptions::OFF),
+        }
+    }
+}
 
 /// A probability from 0 to 1, or `off`.
 fn no_speech_threshold(value: &str) -> Result<NoSpeechThreshold, String> {
