@@ -1,7 +1,7 @@
 //! The loop guard around a chunk's decode with the window sized to it (`steno_core::window`):
 //! a degenerate output is cut after its first copy when it is the transcript written over
-//! again, kept when it is no words where Whisper hears no speech, and decoded again with
-//! Whisper's full window otherwise.
+//! again, kept when it is no words where Whisper hears no speech or a lone chunk the no-speech
+//! rule leaves out, and decoded again with Whisper's full window otherwise.
 
 use std::ops::Range;
 
@@ -29,6 +29,8 @@ pub(super) enum Guard {
     Passed,
     /// It wrote the transcript over again; the first copy is kept.
     RestartCut,
+    /// It looked degenerate, but the no-speech rule leaves the chunk out anyway.
+    NoSpeech,
     /// It looked degenerate otherwise; this is the full window's decode.
     FullWindowRetry,
 }
@@ -67,13 +69,22 @@ impl WhisperTranscriber {
             return self.fall_back_if_failed(chunk.index, samples, spans, decoded, Guard::Passed);
         };
         let copy = self.restart_to_cut(&decoded, spans);
+        // A lone chunk the no-speech rule leaves out: its text goes, whatever a full window
+        // would write (as temperature fallback does not retry it either).
+        let no_speech = spans.is_none() && self.settings.options.is_no_speech(decoded.confidence);
         tracing::debug!(
             chunk = chunk.index,
             ?reason,
             audio_ctx = plan.audio_ctx,
             tokens = decoded.tokens,
             text = %decoded.text,
-            remedy = if copy.is_some() { "first copy kept" } else { "full window" },
+            remedy = if copy.is_some() {
+                "first copy kept"
+            } else if no_speech {
+                "none: no speech"
+            } else {
+                "full window"
+            },
             "trimmed window looks degenerate"
         );
         let (decoded, guard) = match copy {
@@ -84,6 +95,7 @@ impl WhisperTranscriber {
                 };
                 (decoded, Guard::RestartCut)
             }
+            None if no_speech => (decoded, Guard::NoSpeech),
             None => {
                 let full = WindowPlan::FULL;
                 let decoded = self.decode_timed(chunk.index, samples, full, spans, detected)?;
