@@ -6,7 +6,9 @@
 
 mod common;
 
+use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Once;
 
 use common::{
     Segment, content, fixture, jsonl_and_report, root, run_ok, steno, texts, whisper_turn,
@@ -23,6 +25,16 @@ fn speech_spans() -> Vec<(f64, f64)> {
             (fields.get(2) == Some(&"speech")).then(|| (seconds(fields[0]), seconds(fields[1])))
         })
         .collect()
+}
+
+/// `target/bench-inputs/NAME`, made by `make-sounds.sh` (deterministic; once per run, it
+/// makes both of its inputs).
+fn made_by_make_sounds(name: &str) -> PathBuf {
+    static MADE: Once = Once::new();
+    MADE.call_once(|| {
+        run_ok(Command::new("bash").arg(fixture("make-sounds.sh")));
+    });
+    root().join("target/bench-inputs").join(name)
 }
 
 fn is_speech(segment: &Segment, spans: &[(f64, f64)]) -> bool {
@@ -90,9 +102,8 @@ fn a_threshold_that_is_not_a_probability_is_refused() {
 #[test]
 fn answers_after_sounds_are_kept_when_a_packed_window_is_decoded_utterance_by_utterance() {
     let _turn = whisper_turn();
-    // Ten one-word answers, each 0.4 s after a sound (`make-sounds.sh`, deterministic).
-    run_ok(Command::new("bash").arg(fixture("make-sounds.sh")));
-    let input = root().join("target/bench-inputs/sounds-then-words.flac");
+    // Ten one-word answers, each 0.4 s after a sound.
+    let input = made_by_make_sounds("sounds-then-words.flac");
     for packing in [&[][..], &["--no-pack"][..]] {
         // Some packed windows here leave an answer without words and are decoded utterance
         // by utterance; each is judged alone, so a sound's caption (left out) does not take
@@ -109,9 +120,8 @@ fn answers_after_sounds_are_kept_when_a_packed_window_is_decoded_utterance_by_ut
 #[test]
 fn sounds_the_rule_leaves_out_are_not_decoded_again_with_the_full_window() {
     let _turn = whisper_turn();
-    // 18 sounds, each between 1.5 s of silence (`make-sounds.sh`, deterministic).
-    run_ok(Command::new("bash").arg(fixture("make-sounds.sh")));
-    let input = root().join("target/bench-inputs/sounds.flac");
+    // 18 sounds, each between 1.5 s of silence.
+    let input = made_by_make_sounds("sounds.flac");
     let retries = |report: &serde_json::Value| report["full_window_retries"].as_u64().unwrap();
     // Alone, some of the sounds' captions loop: without the rule, each is decoded again with
     // the full window (about 1 s). With it, a loop it leaves out anyway is not.

@@ -132,7 +132,7 @@ impl DecodingOptions {
         if self.temperature_fallback {
             args.push("--temperature-fallback".to_owned());
         }
-        if self.no_speech_threshold != Self::default().no_speech_threshold {
+        if self.no_speech_threshold != Some(Self::NO_SPEECH_THRESHOLD) {
             let threshold = self
                 .no_speech_threshold
                 .map_or_else(|| Self::OFF.to_owned(), |p| p.to_string());
@@ -238,7 +238,7 @@ impl DecodingOptions {
         if self.temperature_fallback {
             parts.push("temperature fallback".to_owned());
         }
-        if self.no_speech_threshold != Self::default().no_speech_threshold {
+        if self.no_speech_threshold != Some(Self::NO_SPEECH_THRESHOLD) {
             parts.push(self.no_speech_threshold.map_or_else(
                 || "no-speech rule off".to_owned(),
                 |threshold| format!("no-speech threshold {threshold}"),
