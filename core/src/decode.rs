@@ -3,7 +3,9 @@
 //! WAV goes through `hound` (8/16/24/32-bit integer and 32-bit float); FLAC, MP3, Ogg Vorbis and
 //! AAC (in M4A/MP4 or ADTS) through `symphonia`. Everything is downmixed and resampled by
 //! [`Conditioner`]. A container or codec steno recognises but cannot decode (Opus, WebM, ...)
-//! is an error that names both and gives the ffmpeg command that converts the file.
+//! is an error that names both and gives the ffmpeg command that converts the file. WAV and
+//! FLAC data that ends before the length the header declares is an error at its end, not a
+//! shorter recording.
 
 use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read};

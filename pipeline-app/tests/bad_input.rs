@@ -56,6 +56,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 fn broken_audio_files_are_rejected_with_their_name() {
     let dir = tempfile::tempdir().unwrap();
     let session = std::fs::read(fixture("session.wav")).unwrap();
+    let not_speech = std::fs::read(fixture("not-speech.flac")).unwrap();
     let mut random = Vec::with_capacity(4096);
     let mut state = 0x2545_f491_u32;
     for _ in 0..4096 {
@@ -74,6 +75,11 @@ fn broken_audio_files_are_rejected_with_their_name() {
         (
             write(dir.path(), "cut.wav", &session[..40_000]),
             "truncated WAV data",
+        ),
+        // Half of a FLAC file: its header (STREAMINFO) declares every sample.
+        (
+            write(dir.path(), "cut.flac", &not_speech[..not_speech.len() / 2]),
+            "truncated FLAC data",
         ),
         (
             write(dir.path(), "random.wav", &random),

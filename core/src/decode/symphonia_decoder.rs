@@ -27,6 +27,12 @@ pub(super) struct SymphoniaDecoder {
     rate: u32,
     channels: usize,
     frames: Option<u64>,
+    /// The frames a FLAC file's header (STREAMINFO) says it holds: an exact count, so data
+    /// that ends before it is a cut file, not a short one. Other formats' counts are
+    /// estimates (MP3 without a Xing header), or are read from the data's own end (Ogg).
+    declared_frames: Option<u64>,
+    /// Frames decoded so far.
+    decoded_frames: u64,
 }
 
 impl SymphoniaDecoder {
@@ -109,6 +115,8 @@ impl SymphoniaDecoder {
             rate,
             channels,
             frames,
+            declared_frames: frames.filter(|_| container == Some(Container::Flac)),
+            decoded_frames: 0,
         })
     }
 }
@@ -131,9 +139,9 @@ impl PcmDecoder for SymphoniaDecoder {
             let packet = match self.format.next_packet() {
                 Ok(packet) => packet,
                 Err(SymphoniaError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => {
-                    return Ok(None);
+                    return self.end();
                 }
-                Err(SymphoniaError::ResetRequired) => return Ok(None),
+                Err(SymphoniaError::ResetRequired) => return self.end(),
                 Err(e) => return Err(Failure::caused_by("cannot read audio", e)),
             };
             if packet.track_id() != self.track_id {
@@ -149,9 +157,30 @@ impl PcmDecoder for SymphoniaDecoder {
             if decoded.spec().channels.count() != self.channels {
                 return Err("the channel count changes mid-stream".into());
             }
+            self.decoded_frames += decoded.frames() as u64;
             let mut buffer = SampleBuffer::<f32>::new(decoded.capacity() as u64, *decoded.spec());
             buffer.copy_interleaved_ref(decoded);
             return Ok(Some(buffer.samples().to_vec()));
+        }
+    }
+}
+
+impl SymphoniaDecoder {
+    /// The end of the data: an error when the header declared more, so that a cut file's
+    /// transcript is never presented as the whole recording's.
+    fn end(&self) -> std::result::Result<Option<Vec<f32>>, Failure> {
+        match self.declared_frames {
+            Some(declared) if self.decoded_frames < declared => {
+                let seconds = |frames: u64| frames as f64 / f64::from(self.rate);
+                Err(format!(
+                    "truncated FLAC data: the file ends at {:.1} s of the {:.1} s its header \
+                     declares",
+                    seconds(self.decoded_frames),
+                    seconds(declared)
+                )
+                .into())
+            }
+            _ => Ok(None),
         }
     }
 }
@@ -189,6 +218,38 @@ mod tests {
             from_pipe.extend(block);
         }
         assert_eq!(from_pipe, from_file);
+    }
+
+    #[test]
+    fn truncated_flac_is_an_error_not_a_short_stream() {
+        let path = fixture("not-speech.flac");
+        let whole = read_file(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let cut = &bytes[..bytes.len() / 2];
+        let dir = tempfile::tempdir().unwrap();
+        let cut_path = dir.path().join("cut.flac");
+        std::fs::write(&cut_path, cut).unwrap();
+        let err = read_file(&cut_path).unwrap_err().to_string();
+        let declared = whole.len() as f64 / 16_000.0;
+        assert!(
+            err.starts_with(&format!(
+                "{}: truncated FLAC data: the file ends at ",
+                cut_path.display()
+            )) && err.ends_with(&format!(" of the {declared:.1} s its header declares")),
+            "{err}"
+        );
+        // From a pipe too, after the audio that is there.
+        let mut source = FileSource::from_stream("-", std::io::Cursor::new(cut.to_vec())).unwrap();
+        let mut samples = 0;
+        let err = loop {
+            match source.next_block() {
+                Ok(Some(block)) => samples += block.len(),
+                Ok(None) => panic!("a cut FLAC ended without an error after {samples} samples"),
+                Err(err) => break err.to_string(),
+            }
+        };
+        assert!(samples > 0 && samples < whole.len(), "{samples} samples");
+        assert!(err.starts_with("-: truncated FLAC data"), "{err}");
     }
 
     #[test]
