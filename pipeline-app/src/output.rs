@@ -6,7 +6,7 @@
 //! pipe with a plain file, for every program on the machine when steno runs as root.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -49,7 +49,6 @@ impl Output {
             (Output::InPlace, file)
         } else {
             let temp = temp_file_for(target)
-                .map_err(plain)
                 .with_context(|| format!("{}: cannot create the output file", target.display()))?;
             let file: File = temp
                 .reopen()
@@ -157,7 +156,7 @@ impl ReportFile {
         let destination = if is_in_place(target) {
             ReportDestination::InPlace(open_in_place(target).with_context(context)?)
         } else {
-            ReportDestination::Temp(temp_file_for(target).map_err(plain).with_context(context)?)
+            ReportDestination::Temp(temp_file_for(target).with_context(context)?)
         };
         Ok(ReportFile {
             destination,
@@ -254,7 +253,15 @@ fn temp_file_for(target: &Path) -> std::io::Result<tempfile::NamedTempFile> {
         .suffix(".partial")
         // Created like any new file: the kernel applies the umask to 0666.
         .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(dir)?;
+        .tempfile_in(dir)
+        .map_err(|e| match e.kind() {
+            // tempfile's error carries no OS code, so `plain` could only name its kind
+            // ("entity not found"): say what is missing.
+            ErrorKind::NotFound if !dir.is_dir() => {
+                std::io::Error::new(ErrorKind::NotFound, "no such directory")
+            }
+            _ => plain(e),
+        })?;
     pending().push(temp.path().to_path_buf());
     if let Some(mode) = existing {
         // Exactly the replaced file's mode, which the umask must not narrow.
