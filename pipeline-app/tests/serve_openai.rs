@@ -197,6 +197,12 @@ fn openai_sdk_raises_its_own_errors_for_refusals_and_a_wrong_token() {
         (&session, json!({"language": "de"}), "language"),
         (&session, json!({"temperature": 0.5}), "temperature"),
         (&session, json!({"prompt": "x"}), "prompt"),
+        // Words are timed only by a server started with --word-timestamps.
+        (
+            &session,
+            json!({"timestamp_granularities": ["word"]}),
+            "--word-timestamps",
+        ),
         (&notes, json!({}), "notes.txt"),
     ];
     for (file, fields, named) in refusals {
@@ -225,6 +231,70 @@ fn openai_sdk_raises_its_own_errors_for_refusals_and_a_wrong_token() {
         sdk_transcribe(&server, "SECRET", &fixture("word.wav"), "json", &json!({})).ok();
     let text = json["text"].as_str().expect("a text");
     assert_eq!(words(text), ["hello"], "{json}");
+}
+
+#[test]
+fn openai_sdk_gets_the_words_steno_transcribe_times() {
+    let _turn = whisper_turn();
+    let session = fixture("session.wav");
+    let reference = parse_jsonl(
+        &String::from_utf8(
+            run_ok(
+                steno()
+                    .args(["transcribe", "--word-timestamps", "--format", "jsonl"])
+                    .arg(&session),
+            )
+            .stdout,
+        )
+        .expect("UTF-8 output"),
+    );
+    let reference_words: Vec<&steno_core::TimedWord> = reference
+        .iter()
+        .flat_map(|segment| segment.words.iter().flatten())
+        .collect();
+    assert!(reference_words.len() > 30, "{reference:?}");
+
+    let server = Server::start(&["--word-timestamps"]);
+    let transcribe = |granularities: Value| {
+        let fields = json!({ "timestamp_granularities": granularities });
+        sdk_transcribe(&server, "unused", &session, "verbose_json", &fields)
+    };
+    let (verbose, kind) = transcribe(json!(["word"])).ok();
+    assert_eq!(kind, "TranscriptionVerbose");
+    assert!(
+        verbose.get("segments").is_none(),
+        "words only, as asked: {verbose}"
+    );
+    let served = verbose["words"].as_array().expect("words");
+    assert_eq!(served.len(), reference_words.len(), "{verbose}");
+    for (word, expected) in served.iter().zip(&reference_words) {
+        assert_eq!(word["word"], expected.word.as_str(), "{word}");
+        for (key, written) in [("start", expected.start), ("end", expected.end)] {
+            let served = word[key].as_f64().expect("a time");
+            assert!(
+                (served - written).abs() < 0.0015,
+                "{key}: {word} {expected:?}"
+            );
+        }
+    }
+    let (both, _) = transcribe(json!(["word", "segment"])).ok();
+    assert_eq!(both["words"], verbose["words"]);
+    assert_eq!(
+        both["segments"].as_array().map(Vec::len),
+        Some(reference.len()),
+        "{both}"
+    );
+
+    let refused = sdk_transcribe(
+        &server,
+        "unused",
+        &session,
+        "json",
+        &json!({"timestamp_granularities": ["word"]}),
+    )
+    .err();
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(refused.message.contains("verbose_json"), "{refused:?}");
 }
 
 #[test]

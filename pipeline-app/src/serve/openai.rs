@@ -5,7 +5,8 @@
 //! packed windows, the same text), on the shared pool. What steno cannot honour yet is
 //! refused with a 400 naming the field, never ignored: a `language` other than English, a
 //! `prompt` other than the server's own (`steno serve --prompt`), a `temperature` other than 0
-//! (steno decodes deterministically).
+//! (steno decodes deterministically), word times (`timestamp_granularities[]=word`) from a
+//! server started without `--word-timestamps`.
 
 use std::io::Cursor;
 use std::net::SocketAddr;
@@ -62,6 +63,15 @@ struct Request {
     file: Vec<u8>,
     file_name: String,
     format: ResponseFormat,
+    granularities: Granularities,
+}
+
+/// Which times a `verbose_json` response carries (`timestamp_granularities[]`): segments when
+/// none is named, as OpenAI does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Granularities {
+    segment: bool,
+    word: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +112,13 @@ pub(crate) async fn transcriptions(
         return server.busy();
     };
     match transcribe(&server, request.file, &request.file_name).await {
-        Ok((segments, duration)) => respond(&server, request.format, &segments, duration),
+        Ok((segments, duration)) => respond(
+            &server,
+            request.format,
+            request.granularities,
+            &segments,
+            duration,
+        ),
         Err(Failure::BadInput(problem)) => {
             refuse(StatusCode::BAD_REQUEST, &problem, "invalid_file")
         }
@@ -119,6 +135,7 @@ async fn read_request(server: &Server, mut multipart: Multipart) -> Result<Reque
     let mut file = None;
     let mut format = ResponseFormat::Json;
     let mut model = None;
+    let mut granularities = Granularities::default();
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
@@ -187,13 +204,23 @@ async fn read_request(server: &Server, mut multipart: Multipart) -> Result<Reque
                     )));
                 }
             },
-            // Segment times are always there; word times are not served yet.
-            "timestamp_granularities[]" | "timestamp_granularities" if value == "segment" => {}
-            "timestamp_granularities[]" | "timestamp_granularities" => {
-                return Err(bad(format!(
-                    "timestamp_granularities `{value}`: steno gives segment times only"
-                )));
-            }
+            "timestamp_granularities[]" | "timestamp_granularities" => match value.as_str() {
+                "segment" => granularities.segment = true,
+                // Words are timed (by DTW) only on a server that loaded its model for it.
+                "word" if server.options.word_timestamps => granularities.word = true,
+                "word" => {
+                    return Err(bad(
+                        "timestamp_granularities `word`: this server does not time \
+                         words; start it with `steno serve --word-timestamps`"
+                            .into(),
+                    ));
+                }
+                other => {
+                    return Err(bad(format!(
+                        "timestamp_granularities `{other}`: use segment or word"
+                    )));
+                }
+            },
             // Fields of newer API versions that change nothing here are let through.
             _ => {}
         }
@@ -207,6 +234,11 @@ async fn read_request(server: &Server, mut multipart: Multipart) -> Result<Reque
             server.model_id
         )));
     }
+    if granularities.word && format != ResponseFormat::VerboseJson {
+        return Err(bad(
+            "timestamp_granularities `word` needs response_format `verbose_json`".into(),
+        ));
+    }
     let Some((file, file_name)) = file else {
         return Err(bad(
             "the form has no `file` field: send the audio as `file`".into(),
@@ -216,6 +248,7 @@ async fn read_request(server: &Server, mut multipart: Multipart) -> Result<Reque
         file,
         file_name,
         format,
+        granularities,
     })
 }
 
@@ -254,6 +287,7 @@ async fn transcribe(
 fn respond(
     server: &Server,
     format: ResponseFormat,
+    granularities: Granularities,
     segments: &[Segment],
     duration: f64,
 ) -> Response {
@@ -271,21 +305,39 @@ fn respond(
         ResponseFormat::Vtt => {
             text_response("text/vtt; charset=utf-8", subtitles(Format::Vtt, segments))
         }
-        ResponseFormat::VerboseJson => Json(json!({
-            "task": server.task(),
-            "language": response_language(server, segments),
-            "duration": duration,
-            "text": text,
-            "segments": segments.iter().enumerate().map(|(id, segment)| json!({
-                "id": id,
-                "start": segment.start,
-                "end": segment.end,
-                "text": segment.text,
-                "avg_logprob": segment.avg_logprob,
-                "no_speech_prob": segment.no_speech_prob,
-            })).collect::<Vec<_>>(),
-        }))
-        .into_response(),
+        ResponseFormat::VerboseJson => {
+            let mut body = json!({
+                "task": server.task(),
+                "language": response_language(server, segments),
+                "duration": duration,
+                "text": text,
+            });
+            if granularities.segment || !granularities.word {
+                body["segments"] = segments
+                    .iter()
+                    .enumerate()
+                    .map(|(id, segment)| {
+                        json!({
+                            "id": id,
+                            "start": segment.start,
+                            "end": segment.end,
+                            "text": segment.text,
+                            "avg_logprob": segment.avg_logprob,
+                            "no_speech_prob": segment.no_speech_prob,
+                        })
+                    })
+                    .collect();
+            }
+            if granularities.word {
+                // Every segment has its words on a server that times them.
+                body["words"] = segments
+                    .iter()
+                    .flat_map(|segment| segment.words.iter().flatten())
+                    .map(|word| json!({"word": word.word, "start": word.start, "end": word.end}))
+                    .collect();
+            }
+            Json(body).into_response()
+        }
     }
 }
 
