@@ -307,6 +307,85 @@ fn every_bad_input_is_answered_in_one_clear_line_and_the_server_keeps_serving() 
     assert!(!log.contains("panicked"), "{log}");
 }
 
+/// Every JSON message until the server's close frame, and that frame's code; fails when the
+/// connection ends any other way (a reset, which can also destroy the messages before it).
+fn json_until_close(
+    socket: &mut Socket,
+) -> (Vec<Value>, tungstenite::protocol::frame::coding::CloseCode) {
+    let mut events = Vec::new();
+    loop {
+        match socket.read() {
+            Ok(Message::Text(text)) => {
+                events.push(serde_json::from_str(&text).expect("messages are JSON"));
+            }
+            Ok(Message::Close(frame)) => {
+                let frame =
+                    frame.unwrap_or_else(|| panic!("a close without a code after {events:?}"));
+                return (events, frame.code);
+            }
+            Ok(_) => {}
+            Err(e) => panic!("the connection ended without a close frame ({e}) after {events:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_refused_client_gets_its_error_and_a_close_even_with_its_audio_unread() {
+    let _turn = whisper_turn();
+    let server = Server::start(&[]);
+    // What a client streaming without reading has sent after its bad message: the server
+    // never reads it as audio, and must not drop the connection with it unread.
+    let send_more = |socket: &mut Socket| {
+        for _ in 0..4 {
+            socket
+                .send(Message::Binary(vec![0u8; 256 << 10].into()))
+                .expect("sent");
+        }
+        socket
+            .send(Message::Text("END_OF_AUDIO".into()))
+            .expect("sent");
+    };
+
+    let mut socket = connect(&server, "/v1/stream").expect("admitted");
+    socket
+        .send(Message::Binary(vec![0u8; 3].into()))
+        .expect("sent");
+    send_more(&mut socket);
+    let (events, code) = json_until_close(&mut socket);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("3 bytes")),
+        "{events:?}"
+    );
+    assert_eq!(
+        code,
+        tungstenite::protocol::frame::coding::CloseCode::Policy
+    );
+
+    let mut socket = connect(&server, "/").expect("admitted");
+    socket.send(whisperlive_options("u1", "en")).expect("sent");
+    let ready = next_json(&mut socket).expect("an answer");
+    assert_eq!(ready["message"], "SERVER_READY", "{ready}");
+    socket
+        .send(Message::Binary(vec![0u8; 4_099].into()))
+        .expect("sent");
+    send_more(&mut socket);
+    let (events, code) = json_until_close(&mut socket);
+    assert!(
+        events.iter().any(|e| e["status"] == "ERROR"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("4099 bytes"))),
+        "{events:?}"
+    );
+    assert_eq!(
+        code,
+        tungstenite::protocol::frame::coding::CloseCode::Normal
+    );
+}
+
 #[test]
 fn the_token_is_checked_before_any_upgrade_or_work() {
     let server = Server::start(&["--token", "s3cret"]);

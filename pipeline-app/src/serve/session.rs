@@ -7,7 +7,7 @@
 //! its output to be sent and a connection waiting for the pipeline to take audio would wait
 //! for each other forever.
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
@@ -41,7 +41,7 @@ pub(crate) enum AudioEnd {
 /// input was refused.
 pub(crate) async fn read_audio(
     server: &Server,
-    mut reader: SplitStream<WebSocket>,
+    reader: &mut Reader,
     feed: Feed,
     format: AudioFormat,
     binary_end: bool,
@@ -111,6 +111,34 @@ pub(crate) async fn until_all_sent(
 
 /// The writing half of a client's connection.
 pub(crate) type Writer = SplitSink<WebSocket, Message>;
+
+/// The reading half of a client's connection.
+pub(crate) type Reader = SplitStream<WebSocket>;
+
+/// Ends a connection with WebSocket's closing handshake: sends `frame`, then reads (and drops)
+/// what the client had already sent, until its own close, for at most `limit` in all. A
+/// connection dropped with the client's messages unread is reset by the kernel, and a reset
+/// can destroy the error event and the close that the client has not read yet.
+pub(crate) async fn close(
+    writer: &mut Writer,
+    reader: &mut Reader,
+    frame: CloseFrame,
+    limit: Duration,
+) {
+    let deadline = Instant::now() + limit;
+    let sent = timeout_at(deadline, writer.send(Message::Close(Some(frame)))).await;
+    if !matches!(sent, Ok(Ok(()))) {
+        return;
+    }
+    let _ = timeout_at(deadline, async {
+        while let Some(Ok(message)) = reader.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
 
 /// Sends one text message within `limit` (`--send-timeout-secs`); `Err` says why the client
 /// is given up.

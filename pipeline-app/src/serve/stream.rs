@@ -14,19 +14,20 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{CloseFrame, WebSocketUpgrade, close_code};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use futures_util::SinkExt;
-use futures_util::stream::{SplitStream, StreamExt};
+use futures_util::stream::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use steno_core::{Format, FormatSink};
 use tokio::sync::mpsc;
 
 use super::feed::{AudioFormat, Encoding, feed};
-use super::session::{AudioEnd, Ending, SendFailure, Writer, read_audio, send, until_all_sent};
+use super::session::{
+    AudioEnd, Ending, Reader, SendFailure, Writer, close, read_audio, send, until_all_sent,
+};
 use super::{MAX_MESSAGE_BYTES, Server, auth, openai};
 
 /// Event lines queued for a client before its pipeline waits for it.
@@ -76,11 +77,11 @@ pub(crate) async fn upgrade(
     upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
-            let (mut writer, reader) = socket.split();
+            let (mut writer, mut reader) = socket.split();
             let limit = server.limits.send_timeout;
-            let outcome = serve(&server, &mut writer, reader, format, query.interim).await;
+            let outcome = serve(&server, &mut writer, &mut reader, format, query.interim).await;
             drop(admission);
-            let close = match outcome {
+            let code = match outcome {
                 Ok(()) => close_code::NORMAL,
                 Err(Ending::Unreachable(failure)) => {
                     if matches!(failure, SendFailure::TooSlow(_)) {
@@ -96,10 +97,10 @@ pub(crate) async fn upgrade(
                 }
             };
             let frame = CloseFrame {
-                code: close,
+                code,
                 reason: "".into(),
             };
-            let _ = writer.send(Message::Close(Some(frame))).await;
+            close(&mut writer, &mut reader, frame, limit).await;
         })
 }
 
@@ -107,7 +108,7 @@ pub(crate) async fn upgrade(
 async fn serve(
     server: &Arc<Server>,
     writer: &mut Writer,
-    reader: SplitStream<WebSocket>,
+    reader: &mut Reader,
     format: AudioFormat,
     interim: bool,
 ) -> Result<(), Ending> {

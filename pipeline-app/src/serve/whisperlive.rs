@@ -19,19 +19,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade, close_code};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::SinkExt;
-use futures_util::stream::{SplitStream, StreamExt};
+use futures_util::stream::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use steno_core::{Segment, Update};
 use tokio::time::timeout;
 
 use super::feed::{AudioFormat, feed};
-use super::session::{AudioEnd, Ending, SendFailure, Writer, read_audio, send, until_all_sent};
+use super::session::{
+    AudioEnd, Ending, Reader, SendFailure, Writer, close, read_audio, send, until_all_sent,
+};
 use super::{MAX_MESSAGE_BYTES, Server, auth, page};
 
 /// The backend steno names in `SERVER_READY` (see the module docs for why).
@@ -61,14 +62,14 @@ pub(crate) async fn root(
     upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
-            let (writer, reader) = socket.split();
+            let (writer, mut reader) = socket.split();
             let mut client = Client {
                 writer,
                 peer,
                 uid: None,
                 send_timeout: server.limits.send_timeout,
             };
-            match serve(&server, &mut client, reader).await {
+            match serve(&server, &mut client, &mut reader).await {
                 Ok(()) => {}
                 // A client that left ends its own session: there is nobody to tell.
                 Err(Ending::Unreachable(failure)) => {
@@ -83,11 +84,11 @@ pub(crate) async fn root(
                 }
             }
             // A normal close: WhisperLive's client does not reconnect after one.
-            let close = CloseFrame {
+            let frame = CloseFrame {
                 code: close_code::NORMAL,
                 reason: "".into(),
             };
-            let _ = client.writer.send(Message::Close(Some(close))).await;
+            close(&mut client.writer, &mut reader, frame, client.send_timeout).await;
         })
 }
 
@@ -146,9 +147,9 @@ impl Client {
 async fn serve(
     server: &Arc<Server>,
     client: &mut Client,
-    mut reader: SplitStream<WebSocket>,
+    reader: &mut Reader,
 ) -> Result<(), Ending> {
-    let options = read_options(server, client, &mut reader).await?;
+    let options = read_options(server, client, reader).await?;
     let Some(_admission) = server.admit() else {
         let minutes = server.wait_estimate().as_secs_f64() / 60.0;
         return Ok(client.status("WAIT", json!(minutes)).await?);
@@ -202,7 +203,7 @@ async fn serve(
 async fn read_options(
     server: &Server,
     client: &mut Client,
-    reader: &mut SplitStream<WebSocket>,
+    reader: &mut Reader,
 ) -> Result<Options, String> {
     let first = timeout(server.limits.idle, reader.next())
         .await
