@@ -5,7 +5,7 @@
 //! [`Conditioner`]. A container or codec steno recognises but cannot decode (Opus, WebM, ...)
 //! is an error that names both and gives the ffmpeg command that converts the file. WAV and
 //! FLAC data that ends before the length the header declares is an error at its end, not a
-//! shorter recording.
+//! shorter recording; a WAV length that is a placeholder (`wav_length`) reads to the end.
 
 use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read};
@@ -17,6 +17,7 @@ use crate::{Cause, Conditioner, Error, Result, SAMPLE_RATE, Source};
 
 mod container;
 mod symphonia_decoder;
+mod wav_length;
 
 pub use container::is_audio_container;
 use container::{Container, ffmpeg_command};
@@ -293,10 +294,13 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> 
 struct WavDecoder {
     reader: hound::WavReader<Box<dyn Read + Send>>,
     spec: hound::WavSpec,
+    /// The header's data length was a placeholder: the audio ends where the input does.
+    unbounded: bool,
 }
 
 impl WavDecoder {
     fn new(input: Box<dyn Read + Send>) -> std::result::Result<Self, Failure> {
+        let (input, unbounded) = wav_length::with_known_length(input);
         let reader = hound::WavReader::new(input).map_err(|e| match e {
             hound::Error::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => {
                 "not a valid WAV file: truncated header".into()
@@ -313,7 +317,11 @@ impl WavDecoder {
         if spec.channels == 0 {
             return Err("not a valid WAV file: 0 channels".into());
         }
-        Ok(WavDecoder { reader, spec })
+        Ok(WavDecoder {
+            reader,
+            spec,
+            unbounded,
+        })
     }
 }
 
@@ -327,48 +335,67 @@ impl PcmDecoder for WavDecoder {
     }
 
     fn frames(&self) -> Option<u64> {
-        Some(u64::from(self.reader.duration()))
+        (!self.unbounded).then(|| u64::from(self.reader.duration()))
     }
 
     fn next_interleaved(&mut self) -> std::result::Result<Option<Vec<f32>>, Failure> {
         let wanted = FRAMES_PER_BLOCK * self.channels();
-        let truncated = |e: hound::Error| {
-            // hound reports a data chunk shorter than its header says as an I/O error whose
-            // kind varies; its message is stable.
-            let premature_end = matches!(&e, hound::Error::IoError(io)
-                if io.kind() == ErrorKind::UnexpectedEof)
-                || e.to_string().contains("enough bytes");
-            if premature_end {
-                "truncated WAV data: the file ends before the length its header declares".into()
-            } else {
-                Failure::caused_by("cannot decode WAV data", e)
+        let mut block = match self.spec.sample_format {
+            hound::SampleFormat::Float => {
+                read_samples(self.reader.samples::<f32>(), wanted, self.unbounded, |s| s)?
             }
-        };
-        let block: Vec<f32> = match self.spec.sample_format {
-            hound::SampleFormat::Float => self
-                .reader
-                .samples::<f32>()
-                .take(wanted)
-                .collect::<std::result::Result<_, _>>()
-                .map_err(truncated)?,
             hound::SampleFormat::Int => {
                 let scale = 1.0 / (1u64 << (self.spec.bits_per_sample - 1)) as f32;
-                self.reader
-                    .samples::<i32>()
-                    .take(wanted)
-                    .map(|s| s.map(|s| s as f32 * scale))
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(truncated)?
+                read_samples(self.reader.samples::<i32>(), wanted, self.unbounded, |s| {
+                    s as f32 * scale
+                })?
             }
         };
         if block.is_empty() {
             return Ok(None);
         }
-        if !block.len().is_multiple_of(self.channels()) {
-            return Err("truncated WAV data: the last frame is incomplete".into());
+        let incomplete = block.len() % self.channels();
+        if incomplete != 0 {
+            if !self.unbounded {
+                return Err("truncated WAV data: the last frame is incomplete".into());
+            }
+            // A stream of unknown length stopped mid-frame: its last whole frame ends it.
+            block.truncate(block.len() - incomplete);
         }
         Ok(Some(block))
     }
+}
+
+/// Up to `wanted` samples, scaled by `scale`. Data that ends early is an error, unless the
+/// length was `unbounded`: then it is the end of the audio.
+fn read_samples<S>(
+    samples: impl Iterator<Item = hound::Result<S>>,
+    wanted: usize,
+    unbounded: bool,
+    scale: impl Fn(S) -> f32,
+) -> std::result::Result<Vec<f32>, Failure> {
+    let mut block = Vec::with_capacity(wanted);
+    for sample in samples.take(wanted) {
+        match sample {
+            Ok(sample) => block.push(scale(sample)),
+            Err(e) if ends_early(&e) && unbounded => break,
+            Err(e) if ends_early(&e) => {
+                return Err(
+                    "truncated WAV data: the file ends before the length its header declares"
+                        .into(),
+                );
+            }
+            Err(e) => return Err(Failure::caused_by("cannot decode WAV data", e)),
+        }
+    }
+    Ok(block)
+}
+
+/// Whether hound's error is data that ends before its header's length: an I/O error whose kind
+/// varies, with a stable message.
+fn ends_early(error: &hound::Error) -> bool {
+    matches!(error, hound::Error::IoError(io) if io.kind() == ErrorKind::UnexpectedEof)
+        || error.to_string().contains("enough bytes")
 }
 
 /// Decodes a whole file into memory (16 kHz mono): convenient for tests and short clips.
