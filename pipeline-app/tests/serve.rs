@@ -398,8 +398,11 @@ fn the_token_is_checked_before_any_upgrade_or_work() {
     let (status, _, body) = get(&server, "/v1/models", "Authorization: Bearer s3cret\r\n");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("tiny.en"), "{body}");
-    // The page itself is public: it asks for the token.
+    // The page itself is public: it asks for the token. So is the health check, which a
+    // load balancer's probe makes without one.
     assert_eq!(get(&server, "/", "").0, 200);
+    let (status, _, body) = get(&server, "/health", "");
+    assert_eq!(status, 200, "{body}");
     // With the token, a stream runs: ended at once, it reports no audio.
     let mut socket = connect(&server, "/v1/stream?token=s3cret").expect("admitted");
     socket
@@ -414,7 +417,15 @@ fn the_token_is_checked_before_any_upgrade_or_work() {
 #[test]
 fn a_full_server_turns_clients_away_until_a_place_frees() {
     let server = Server::start(&["--max-streams", "1"]);
+    let health = || -> Value {
+        let (status, _, body) = get(&server, "/health", "");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("JSON")
+    };
+    let idle = json!({"status": "ok", "model": "tiny.en-q8_0", "streams": {"open": 0, "max": 1}});
+    assert_eq!(health(), idle);
     let mut first = connect(&server, "/v1/stream").expect("admitted");
+    assert_eq!(health()["streams"], json!({"open": 1, "max": 1}));
     // Full: WebSocket and upload alike get 503 with Retry-After; WhisperLive gets WAIT.
     assert_eq!(connect(&server, "/v1/stream").err(), Some(503));
     let (status, head, body) = upload(&server, &s16le("word.wav"), &[]);
@@ -442,6 +453,10 @@ fn a_full_server_turns_clients_away_until_a_place_frees() {
         }
     };
     drop(second);
+    while health() != idle {
+        assert!(Instant::now() < deadline, "{}", health());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

@@ -198,7 +198,23 @@ fn router(server: Arc<Server>) -> Router {
             post(openai::transcriptions).layer(DefaultBodyLimit::max(max_upload)),
         )
         .route("/v1/models", get(openai::models))
+        .route("/health", get(health))
         .with_state(server)
+}
+
+/// `GET /health`: for load balancers, container health checks and monitoring. Open without
+/// the token (a probe rarely carries one), so it says no more than that the server is up, its
+/// model, and how many of its places are taken.
+async fn health(axum::extract::State(server): axum::extract::State<Arc<Server>>) -> Response {
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "model": server.model_id,
+        "streams": {
+            "open": server.lock_streams().len(),
+            "max": server.limits.max_streams,
+        },
+    }))
+    .into_response()
 }
 
 /// SIGINT or SIGTERM.
