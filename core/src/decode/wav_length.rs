@@ -4,7 +4,8 @@
 
 use std::io::{Cursor, Read};
 
-/// Data lengths from here up stand for "unknown": arecord writes 0x80000000, ffmpeg 0xFFFFFFFF.
+/// Data lengths from here up stand for "unknown": sox writes this one into a pipe, arecord
+/// 0x80000000, ffmpeg 0xFFFFFFFF (older versions 0).
 /// Real audio this long (over 2 GiB in one chunk) is read to the end of the file all the same.
 const PLACEHOLDER_FROM: u32 = 0x7fff_f000;
 
