@@ -115,19 +115,23 @@ pub(crate) type Writer = SplitSink<WebSocket, Message>;
 /// The reading half of a client's connection.
 pub(crate) type Reader = SplitStream<WebSocket>;
 
-/// Ends a connection with WebSocket's closing handshake: sends `frame`, then reads (and drops)
-/// what the client had already sent, until its own close, for at most `limit` in all. A
-/// connection dropped with the client's messages unread is reset by the kernel, and a reset
-/// can destroy the error event and the close that the client has not read yet.
+/// Ends a connection: sends `frame` within `limit`; then, when the client may still be sending
+/// audio (`drain`), reads and drops what it sends until its own close, for at most `limit` in
+/// all. A connection dropped with the client's messages unread is reset by the kernel, and a
+/// reset can destroy the error event and the close that the client has not read yet. A client
+/// with nothing more to send (it ended its audio, or never began) is let go at once: WhisperLive's
+/// own client, told to wait, closes its socket from one thread while another waits on it, and
+/// only the server's end of the connection wakes that one (else it sleeps 10 s).
 pub(crate) async fn close(
     writer: &mut Writer,
     reader: &mut Reader,
     frame: CloseFrame,
+    drain: bool,
     limit: Duration,
 ) {
     let deadline = Instant::now() + limit;
     let sent = timeout_at(deadline, writer.send(Message::Close(Some(frame)))).await;
-    if !matches!(sent, Ok(Ok(()))) {
+    if !drain || !matches!(sent, Ok(Ok(()))) {
         return;
     }
     let _ = timeout_at(deadline, async {

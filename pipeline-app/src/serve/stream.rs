@@ -81,8 +81,9 @@ pub(crate) async fn upgrade(
             let limit = server.limits.send_timeout;
             let outcome = serve(&server, &mut writer, &mut reader, format, query.interim).await;
             drop(admission);
-            let code = match outcome {
-                Ok(()) => close_code::NORMAL,
+            // The audio is over unless the client was still sending it (see `close`).
+            let (code, drain) = match outcome {
+                Ok(end) => (close_code::NORMAL, end != AudioEnd::Sent),
                 Err(Ending::Unreachable(failure)) => {
                     if matches!(failure, SendFailure::TooSlow(_)) {
                         tracing::warn!("/v1/stream from {peer}: {failure}");
@@ -93,25 +94,25 @@ pub(crate) async fn upgrade(
                     tracing::warn!("/v1/stream from {peer}: {problem}");
                     let event = json!({"type": "error", "message": problem});
                     let _ = send(&mut writer, event.to_string(), limit).await;
-                    close_code::POLICY
+                    (close_code::POLICY, true)
                 }
             };
             let frame = CloseFrame {
                 code,
                 reason: "".into(),
             };
-            close(&mut writer, &mut reader, frame, limit).await;
+            close(&mut writer, &mut reader, frame, drain, limit).await;
         })
 }
 
-/// One stream: audio in, events out, until the run's report.
+/// One stream: audio in, events out, until the run's report; how its audio ended.
 async fn serve(
     server: &Arc<Server>,
     writer: &mut Writer,
     reader: &mut Reader,
     format: AudioFormat,
     interim: bool,
-) -> Result<(), Ending> {
+) -> Result<AudioEnd, Ending> {
     let (feed, source) = feed("/v1/stream".into(), format)?;
     let (lines, mut events) = mpsc::channel(EVENT_QUEUE);
     let sink = FormatSink::new(
@@ -132,13 +133,15 @@ async fn serve(
         }
         Ok(())
     };
-    if until_all_sent(reading, writing).await? == AudioEnd::Left {
-        return Ok(());
+    let end = until_all_sent(reading, writing).await?;
+    if end == AudioEnd::Left {
+        return Ok(end);
     }
     let report = running.finish().await.map_err(|e| format!("{e:#}"))?;
     let mut event = serde_json::to_value(&report).map_err(|e| e.to_string())?;
     event["type"] = json!("report");
-    Ok(send(writer, event.to_string(), server.limits.send_timeout).await?)
+    send(writer, event.to_string(), server.limits.send_timeout).await?;
+    Ok(end)
 }
 
 /// HTTP 400 with the problem, in the OpenAI error shape every endpoint uses.

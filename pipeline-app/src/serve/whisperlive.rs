@@ -68,6 +68,7 @@ pub(crate) async fn root(
                 peer,
                 uid: None,
                 send_timeout: server.limits.send_timeout,
+                sending: false,
             };
             match serve(&server, &mut client, &mut reader).await {
                 Ok(()) => {}
@@ -88,7 +89,8 @@ pub(crate) async fn root(
                 code: close_code::NORMAL,
                 reason: "".into(),
             };
-            close(&mut client.writer, &mut reader, frame, client.send_timeout).await;
+            let (drain, limit) = (client.sending, client.send_timeout);
+            close(&mut client.writer, &mut reader, frame, drain, limit).await;
         })
 }
 
@@ -119,6 +121,8 @@ struct Client {
     peer: SocketAddr,
     uid: Option<String>,
     send_timeout: std::time::Duration,
+    /// From `SERVER_READY` until the client ends its audio: it may be sending some.
+    sending: bool,
 }
 
 impl Client {
@@ -165,6 +169,7 @@ async fn serve(
     client
         .send(json!({"message": "SERVER_READY", "backend": BACKEND}))
         .await?;
+    client.sending = true;
     let last_n = options
         .send_last_n_segments
         .unwrap_or(DEFAULT_LAST_N)
@@ -183,6 +188,7 @@ async fn serve(
     if end == AudioEnd::Left {
         return Ok(());
     }
+    client.sending = end != AudioEnd::Sent;
     for segments in transcript.end() {
         client.send(json!({ "segments": segments })).await?;
     }
