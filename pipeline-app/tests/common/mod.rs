@@ -253,3 +253,4 @@ pub(crate) fn assert_none_left(arg: &Path, limit: std::time::Duration) {
 }
 pub(crate) mod clients;
 pub(crate) mod server;
+pub(crate) mod wire;
