@@ -52,6 +52,15 @@ fn every_bad_input_is_answered_in_one_clear_line_and_the_server_keeps_serving() 
     let problem = whisperlive_error(&mut socket);
     assert!(problem.contains("language `de`"), "{problem}");
 
+    // Words are timed only by a server started with --word-timestamps.
+    let mut socket = connect(&server, "/").expect("admitted");
+    let options = json!({"uid": "u0", "language": "en", "word_timestamps": true});
+    socket
+        .send(Message::Text(options.to_string().into()))
+        .expect("sent");
+    let problem = whisperlive_error(&mut socket);
+    assert!(problem.contains("--word-timestamps"), "{problem}");
+
     let mut socket = connect(&server, "/").expect("admitted");
     socket.send(whisperlive_options("u2", "en")).expect("sent");
     let ready = next_json(&mut socket).expect("an answer");

@@ -1,5 +1,6 @@
 //! WhisperLive's own Python client against `steno serve`: it streams speech in real time
-//! through WhisperLive's protocol, unchanged, while a second client is told to wait. The
+//! through WhisperLive's protocol, unchanged, with its words timed, while a second client is
+//! told to wait. The
 //! client is driven by `tests/serve_clients/whisperlive_stream.py` in the venv of `cargo xtask
 //! deps`; what it reports is checked against the reference text and the protocol's rules.
 
@@ -37,6 +38,17 @@ struct LiveSegment {
     end: String,
     text: String,
     completed: bool,
+    /// With `word_timestamps`.
+    words: Option<Vec<LiveWord>>,
+}
+
+/// A word of a WhisperLive segment.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct LiveWord {
+    word: String,
+    start: String,
+    end: String,
+    probability: f64,
 }
 
 impl LiveSegment {
@@ -64,11 +76,23 @@ struct Status {
 }
 
 /// WhisperLive's client plays `audio` to `server` in real time, writing its SRT file to
-/// `srt`, in `dir`.
-fn start_whisperlive(server: &Server, audio: &Path, srt: &Path, dir: &Path) -> Driver {
+/// `srt`, in `dir`; `options` are more of its arguments (`{"word_timestamps": true}`).
+fn start_whisperlive(
+    server: &Server,
+    audio: &Path,
+    srt: &Path,
+    dir: &Path,
+    options: &Value,
+) -> Driver {
+    let options = options.to_string();
     Driver::start(
         "whisperlive_stream.py",
-        [OsStr::new(port(server)), audio.as_os_str(), srt.as_os_str()],
+        [
+            OsStr::new(port(server)),
+            audio.as_os_str(),
+            srt.as_os_str(),
+            OsStr::new(&options),
+        ],
         dir,
     )
 }
@@ -151,11 +175,17 @@ fn finished_segments(streamed: &Streamed, audio_seconds: f64) -> Vec<LiveSegment
 
 #[test]
 fn whisperlive_client_streams_speech_while_a_second_client_is_told_to_wait() {
-    let server = Server::start(&["--max-streams", "1"]);
+    let server = Server::start(&["--max-streams", "1", "--word-timestamps"]);
     let scratch = tempfile::tempdir().expect("a temporary directory");
     let session = fixture("session.wav");
     let srt = scratch.path().join("session.srt");
-    let mut streaming = start_whisperlive(&server, &session, &srt, &subdir(scratch.path(), "a"));
+    let mut streaming = start_whisperlive(
+        &server,
+        &session,
+        &srt,
+        &subdir(scratch.path(), "a"),
+        &json!({"word_timestamps": true}),
+    );
     assert_eq!(
         streaming.next(Duration::from_secs(60)),
         json!({"event": "ready"})
@@ -169,6 +199,7 @@ fn whisperlive_client_streams_speech_while_a_second_client_is_told_to_wait() {
         &session,
         &waiting_srt,
         &subdir(scratch.path(), "b"),
+        &json!({}),
     );
     let waiting = streamed(waiting.finish(Duration::from_secs(30)));
     assert!(!waiting.admitted, "{waiting:?}");
@@ -192,6 +223,24 @@ fn whisperlive_client_streams_speech_while_a_second_client_is_told_to_wait() {
     assert_eq!(finished.len(), 5, "{texts:?}");
     let srt = std::fs::read_to_string(&srt).expect("the client wrote its SRT");
     let cues = cues(&srt, false);
+    // The first client asked for words: each finished segment has its text's, in order and
+    // within its time.
+    for segment in &finished {
+        let timed = segment.words.as_ref();
+        let timed = timed.unwrap_or_else(|| panic!("no words: {segment:?}"));
+        let said: Vec<&str> = timed.iter().map(|w| w.word.as_str()).collect();
+        assert_eq!(words(&said.join(" ")), words(&segment.text), "{segment:?}");
+        let mut previous_end = segment.start();
+        for word in timed {
+            let (start, end) = (live_seconds(&word.start), live_seconds(&word.end));
+            assert!(
+                previous_end - 0.001 <= start && start <= end && end <= segment.end() + 0.001,
+                "{word:?} in {segment:?}"
+            );
+            assert!((0.0..=1.0).contains(&word.probability), "{word:?}");
+            previous_end = end;
+        }
+    }
 
     // The place is given back when the client leaves: a new client is admitted (once the
     // server has sent the stream's last text) and transcribed.
@@ -200,8 +249,14 @@ fn whisperlive_client_streams_speech_while_a_second_client_is_told_to_wait() {
     let next = loop {
         let dir = tempfile::tempdir_in(scratch.path()).expect("a scratch directory");
         let next = streamed(
-            start_whisperlive(&server, &word, &dir.path().join("word.srt"), dir.path())
-                .finish(Duration::from_secs(60)),
+            start_whisperlive(
+                &server,
+                &word,
+                &dir.path().join("word.srt"),
+                dir.path(),
+                &json!({}),
+            )
+            .finish(Duration::from_secs(60)),
         );
         if next.admitted {
             break next;
@@ -220,6 +275,10 @@ fn whisperlive_client_streams_speech_while_a_second_client_is_told_to_wait() {
         .map(|s| s.text.as_str())
         .collect();
     assert_eq!(words(&heard.join(" ")), ["hello"], "{next:?}");
+    assert!(
+        next.updates.iter().flatten().all(|s| s.words.is_none()),
+        "words nobody asked for: {next:?}"
+    );
 
     let log = server.log();
     assert!(!log.contains("WARN"), "the server warned: {log}");

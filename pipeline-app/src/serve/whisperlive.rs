@@ -8,7 +8,9 @@
 //! `send_last_n_segments` finished segments (`completed: true`) and the utterance being
 //! spoken (`completed: false`), times as strings of seconds. `END_OF_AUDIO` (a binary
 //! message) ends the audio; `DISCONNECT` tells the client its time is up. Every message
-//! carries the client's `uid`: the client ignores any other.
+//! carries the client's `uid`: the client ignores any other. A client that asks for
+//! `word_timestamps` gets each finished segment's `words` (`word`, `start`, `end` as strings,
+//! `probability`), from a server started with `--word-timestamps`.
 //!
 //! steno reports its backend as `faster_whisper`: WhisperLive's client keeps the finished
 //! segments (its transcript, its SRT file) only from a server that says so, and steno's
@@ -113,6 +115,8 @@ struct Options {
     send_last_n_segments: Option<usize>,
     #[serde(default)]
     initial_prompt: Option<String>,
+    #[serde(default)]
+    word_timestamps: Option<bool>,
 }
 
 /// A connected client's writing half and the uid it gave.
@@ -174,7 +178,7 @@ async fn serve(
         .send_last_n_segments
         .unwrap_or(DEFAULT_LAST_N)
         .clamp(1, 100);
-    let mut transcript = Transcript::new(last_n);
+    let mut transcript = Transcript::new(last_n, options.word_timestamps == Some(true));
     let reading = read_audio(server, reader, feed, AudioFormat::WHISPERLIVE, true);
     let writing = async {
         while let Some(update) = updates.next().await {
@@ -237,6 +241,13 @@ async fn read_options(
     {
         return Err(server.other_prompt());
     }
+    if options.word_timestamps == Some(true) && !server.options.word_timestamps {
+        return Err(
+            "word_timestamps: this server does not time words; start it with `steno \
+                    serve --word-timestamps`"
+                .into(),
+        );
+    }
     // The server's task is its own (`--translate`); a client's default `transcribe` is let
     // through either way, a `translate` only where the server translates.
     if let Some(task) = options.task.as_deref()
@@ -266,14 +277,17 @@ struct Transcript {
     last_n: usize,
     /// A partial is shown, and no final has come after it.
     partial_shown: bool,
+    /// The client asked for finals' words.
+    words: bool,
 }
 
 impl Transcript {
-    fn new(last_n: usize) -> Self {
+    fn new(last_n: usize, words: bool) -> Self {
         Transcript {
             finished: VecDeque::new(),
             last_n,
             partial_shown: false,
+            words,
         }
     }
 
@@ -285,9 +299,7 @@ impl Transcript {
     fn end(&mut self) -> Vec<Vec<Value>> {
         let stale = std::mem::take(&mut self.partial_shown);
         match self.finished.back() {
-            Some(last) if stale => {
-                vec![self.finished_and(segment(last.start, last.end, &last.text, false))]
-            }
+            Some(last) if stale => vec![self.finished_and(self.final_segment(last, false))],
             _ => Vec::new(),
         }
     }
@@ -302,7 +314,7 @@ impl Transcript {
             }
             Update::Final(last) => {
                 self.partial_shown = false;
-                let speaking = self.finished_and(segment(last.start, last.end, &last.text, false));
+                let speaking = self.finished_and(self.final_segment(&last, false));
                 if self.finished.len() == self.last_n {
                     self.finished.pop_front();
                 }
@@ -318,9 +330,29 @@ impl Transcript {
     fn finished_and(&self, speaking: impl Into<Option<Value>>) -> Vec<Value> {
         self.finished
             .iter()
-            .map(|s| segment(s.start, s.end, &s.text, true))
+            .map(|s| self.final_segment(s, true))
             .chain(speaking.into())
             .collect()
+    }
+
+    /// A final's segment, with its words when the client asked for them, as WhisperLive
+    /// writes them: times as strings with three decimals, probabilities to four.
+    fn final_segment(&self, last: &Segment, completed: bool) -> Value {
+        let mut value = segment(last.start, last.end, &last.text, completed);
+        if let Some(words) = last.words.as_ref().filter(|_| self.words) {
+            value["words"] = words
+                .iter()
+                .map(|word| {
+                    json!({
+                        "word": word.word,
+                        "start": format!("{:.3}", word.start),
+                        "end": format!("{:.3}", word.end),
+                        "probability": (f64::from(word.p) * 1e4).round() / 1e4,
+                    })
+                })
+                .collect();
+        }
+        value
     }
 }
 
@@ -341,7 +373,7 @@ mod tests {
 
     #[test]
     fn a_final_is_sent_incomplete_then_finished() {
-        let mut transcript = Transcript::new(2);
+        let mut transcript = Transcript::new(2, false);
         let partial = |chunk: usize, text: &str| {
             Update::Partial(Partial::new(
                 chunk,
@@ -398,8 +430,43 @@ mod tests {
 
     #[test]
     fn a_stale_partial_before_any_final_has_nothing_to_replace_it() {
-        let mut transcript = Transcript::new(2);
+        let mut transcript = Transcript::new(2, false);
         transcript.show(Update::Partial(Partial::new(0, 0.0, 0.25, "Hm", "")));
         assert!(transcript.end().is_empty());
+    }
+
+    #[test]
+    fn finals_carry_their_words_when_the_client_asked() {
+        let mut last = Segment::new(0, 1.0, 2.0, "Hi there.");
+        last.words = Some(vec![
+            steno_core::TimedWord {
+                word: "Hi".into(),
+                start: 1.0,
+                end: 1.25,
+                p: 0.987_66,
+            },
+            steno_core::TimedWord {
+                word: "there.".into(),
+                start: 1.25,
+                end: 1.9,
+                p: 0.5,
+            },
+        ]);
+        let words = json!([
+            {"word": "Hi", "start": "1.000", "end": "1.250", "probability": 0.9877},
+            {"word": "there.", "start": "1.250", "end": "1.900", "probability": 0.5},
+        ]);
+        let mut asked = Transcript::new(2, true);
+        let shown = asked.show(Update::Final(last.clone()));
+        for (message, completed) in shown.iter().zip([false, true]) {
+            assert_eq!(message[0]["words"], words, "{message:?}");
+            assert_eq!(message[0]["completed"], completed);
+        }
+        let mut not_asked = Transcript::new(2, false);
+        let shown = not_asked.show(Update::Final(last));
+        assert!(
+            shown.iter().all(|m| m[0].get("words").is_none()),
+            "{shown:?}"
+        );
     }
 }

@@ -1,10 +1,11 @@
 """Drives WhisperLive's own client (whisper_live.client.TranscriptionClient) through one WAV.
 
-Usage: whisperlive_stream.py PORT WAV SRT
+Usage: whisperlive_stream.py PORT WAV SRT [OPTIONS]
 
 The client plays WAV to the server at 127.0.0.1:PORT in real time (muted: it sleeps for each
-chunk's duration) and writes its SRT file to SRT. Run it in a scratch directory: the client
-writes a resampled copy of WAV into the current directory.
+chunk's duration) and writes its SRT file to SRT; OPTIONS, a JSON object, are further
+arguments of TranscriptionClient (such as {"word_timestamps": true}). Run it in a scratch
+directory: the client writes a resampled copy of WAV into the current directory.
 
 Prints JSON lines on stdout: {"event": "ready"} as soon as the server admits the stream, then
 one result: {"transcript": what the client returned, "updates": the `segments` of every
@@ -30,6 +31,7 @@ def emit(value):
 
 
 port, wav, srt = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+options = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
 statuses = []
 updates = []
 
@@ -59,6 +61,7 @@ transcription = whisperlive.TranscriptionClient(
     output_transcription_path=srt,
     log_transcription=False,
     transcription_callback=lambda text, segments: updates.append(segments),
+    **options,
 )
 # After the file, the client waits until nothing new came for this long before it ends the
 # audio and writes its SRT: 15 s by default; 5 s is ample for the last final.
