@@ -90,21 +90,23 @@ fn sdk_models(server: &Server, key: &str) -> Outcome {
     serde_json::from_value(result.clone()).unwrap_or_else(|e| panic!("{result}: {e}"))
 }
 
+/// What `steno transcribe --format jsonl` with `args` writes for `input`: what the server
+/// must give.
+fn transcribed(args: &[&str], input: &Path) -> Vec<common::Segment> {
+    let output = run_ok(
+        steno()
+            .args(["transcribe", "--format", "jsonl"])
+            .args(args)
+            .arg(input),
+    );
+    parse_jsonl(&String::from_utf8(output.stdout).expect("UTF-8 output"))
+}
+
 #[test]
 fn openai_sdk_gets_what_steno_transcribe_writes_in_every_response_format() {
     let _turn = whisper_turn();
     let session = fixture("session.wav");
-    let reference = parse_jsonl(
-        &String::from_utf8(
-            run_ok(
-                steno()
-                    .args(["transcribe", "--format", "jsonl"])
-                    .arg(&session),
-            )
-            .stdout,
-        )
-        .expect("UTF-8 output"),
-    );
+    let reference = transcribed(&[], &session);
     let reference_texts: Vec<&str> = reference.iter().map(|s| s.text.as_str()).collect();
     let reference_text = reference_texts.join(" ");
     assert_eq!(reference.len(), 5, "{reference_texts:?}");
@@ -237,17 +239,7 @@ fn openai_sdk_raises_its_own_errors_for_refusals_and_a_wrong_token() {
 fn openai_sdk_gets_the_words_steno_transcribe_times() {
     let _turn = whisper_turn();
     let session = fixture("session.wav");
-    let reference = parse_jsonl(
-        &String::from_utf8(
-            run_ok(
-                steno()
-                    .args(["transcribe", "--word-timestamps", "--format", "jsonl"])
-                    .arg(&session),
-            )
-            .stdout,
-        )
-        .expect("UTF-8 output"),
-    );
+    let reference = transcribed(&["--word-timestamps"], &session);
     let reference_words: Vec<&steno_core::TimedWord> = reference
         .iter()
         .flat_map(|segment| segment.words.iter().flatten())

@@ -73,8 +73,9 @@ Endpoints (README: \"Serving over the network\"):
   POST /v1/audio/transcriptions   OpenAI-compatible upload (json, text, srt, vtt, verbose_json)
   GET  /v1/models                 the model served
   GET  /                          live captions in the browser, and a file upload form
+  GET  /health                    up, the model, open and most streams: for health checks
 
 With --token, HTTP requests carry `Authorization: Bearer SECRET` and WebSocket URLs
 `?token=SECRET` (browsers cannot set headers on a WebSocket); the captions page itself is
-public and asks for the token. SIGINT or SIGTERM stops accepting, ends every open stream with
-its final text, then exits.";
+public and asks for the token, and /health is public for probes. SIGINT or SIGTERM stops
+accepting, ends every open stream with its final text, then exits.";
