@@ -61,6 +61,22 @@ fn every_bad_input_is_answered_in_one_clear_line_and_the_server_keeps_serving() 
     let problem = whisperlive_error(&mut socket);
     assert!(problem.contains("--word-timestamps"), "{problem}");
 
+    // What steno cannot do is refused by name, not ignored.
+    for (option, value) in [
+        ("enable_translation", json!(true)),
+        ("enable_diarization", json!(true)),
+        ("hotwords", json!("Dashwood")),
+    ] {
+        let mut socket = connect(&server, "/").expect("admitted");
+        let mut options = json!({"uid": "u0", "language": "en"});
+        options[option] = value;
+        socket
+            .send(Message::Text(options.to_string().into()))
+            .expect("sent");
+        let problem = whisperlive_error(&mut socket);
+        assert!(problem.starts_with(option), "{problem}");
+    }
+
     let mut socket = connect(&server, "/").expect("admitted");
     socket.send(whisperlive_options("u2", "en")).expect("sent");
     let ready = next_json(&mut socket).expect("an answer");

@@ -103,7 +103,8 @@ pub(crate) struct TokenQuery {
 }
 
 /// The options message WhisperLive's client sends first (the fields steno reads; the rest,
-/// such as `model` or `use_vad`, steno decides itself).
+/// such as `model` or `use_vad`, steno decides itself). What steno cannot do (translation
+/// into another language, speaker labels, hotwords) is refused when asked for, not ignored.
 #[derive(Debug, Deserialize)]
 struct Options {
     uid: String,
@@ -117,6 +118,12 @@ struct Options {
     initial_prompt: Option<String>,
     #[serde(default)]
     word_timestamps: Option<bool>,
+    #[serde(default)]
+    enable_translation: Option<bool>,
+    #[serde(default)]
+    enable_diarization: Option<bool>,
+    #[serde(default)]
+    hotwords: Option<String>,
 }
 
 /// A connected client's writing half and the uid it gave.
@@ -240,6 +247,27 @@ async fn read_options(
         && server.options.prompt.as_deref() != Some(prompt)
     {
         return Err(server.other_prompt());
+    }
+    if options.enable_translation == Some(true) {
+        return Err(
+            "enable_translation: steno translates only into English, as Whisper does: \
+                    send the task `translate` to a `steno serve --translate` server"
+                .into(),
+        );
+    }
+    if options.enable_diarization == Some(true) {
+        return Err("enable_diarization: steno does not tell speakers apart".into());
+    }
+    if options
+        .hotwords
+        .as_deref()
+        .is_some_and(|words| !words.is_empty())
+    {
+        return Err(
+            "hotwords: this server decodes every stream with one prompt (`steno \
+                    serve --prompt`), which can name the words to prefer"
+                .into(),
+        );
     }
     if options.word_timestamps == Some(true) && !server.options.word_timestamps {
         return Err(
