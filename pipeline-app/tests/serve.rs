@@ -52,20 +52,13 @@ fn every_bad_input_is_answered_in_one_clear_line_and_the_server_keeps_serving() 
     let problem = whisperlive_error(&mut socket);
     assert!(problem.contains("language `de`"), "{problem}");
 
-    // Words are timed only by a server started with --word-timestamps.
-    let mut socket = connect(&server, "/").expect("admitted");
-    let options = json!({"uid": "u0", "language": "en", "word_timestamps": true});
-    socket
-        .send(Message::Text(options.to_string().into()))
-        .expect("sent");
-    let problem = whisperlive_error(&mut socket);
-    assert!(problem.contains("--word-timestamps"), "{problem}");
-
-    // What steno cannot do is refused by name, not ignored.
-    for (option, value) in [
-        ("enable_translation", json!(true)),
-        ("enable_diarization", json!(true)),
-        ("hotwords", json!("Dashwood")),
+    // What this server cannot do is refused by name, not ignored: word times (it was started
+    // without --word-timestamps), translation into other languages, speakers, hotwords.
+    for (option, value, named) in [
+        ("word_timestamps", json!(true), "--word-timestamps"),
+        ("enable_translation", json!(true), "enable_translation"),
+        ("enable_diarization", json!(true), "enable_diarization"),
+        ("hotwords", json!("Dashwood"), "hotwords"),
     ] {
         let mut socket = connect(&server, "/").expect("admitted");
         let mut options = json!({"uid": "u0", "language": "en"});
@@ -74,7 +67,10 @@ fn every_bad_input_is_answered_in_one_clear_line_and_the_server_keeps_serving() 
             .send(Message::Text(options.to_string().into()))
             .expect("sent");
         let problem = whisperlive_error(&mut socket);
-        assert!(problem.starts_with(option), "{problem}");
+        assert!(
+            problem.starts_with(option) && problem.contains(named),
+            "{problem}"
+        );
     }
 
     let mut socket = connect(&server, "/").expect("admitted");

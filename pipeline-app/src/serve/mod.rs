@@ -305,6 +305,17 @@ impl Server {
         })
     }
 
+    /// Why a request for word times (its field `asked`) is refused, if it is: words are timed
+    /// (by DTW) only on a server that loaded its model for it.
+    fn untimed_words(&self, asked: &str) -> Option<String> {
+        (!self.options.word_timestamps).then(|| {
+            format!(
+                "{asked}: this server does not time words; start it with `steno serve \
+                 --word-timestamps`"
+            )
+        })
+    }
+
     /// Why a request's own prompt is refused: the pool's Whisper states decode with one.
     fn other_prompt(&self) -> String {
         let served = match &self.options.prompt {

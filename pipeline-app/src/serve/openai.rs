@@ -206,15 +206,10 @@ async fn read_request(server: &Server, mut multipart: Multipart) -> Result<Reque
             },
             "timestamp_granularities[]" | "timestamp_granularities" => match value.as_str() {
                 "segment" => granularities.segment = true,
-                // Words are timed (by DTW) only on a server that loaded its model for it.
-                "word" if server.options.word_timestamps => granularities.word = true,
-                "word" => {
-                    return Err(bad(
-                        "timestamp_granularities `word`: this server does not time \
-                         words; start it with `steno serve --word-timestamps`"
-                            .into(),
-                    ));
-                }
+                "word" => match server.untimed_words("timestamp_granularities `word`") {
+                    Some(refusal) => return Err(bad(refusal)),
+                    None => granularities.word = true,
+                },
                 other => {
                     return Err(bad(format!(
                         "timestamp_granularities `{other}`: use segment or word"

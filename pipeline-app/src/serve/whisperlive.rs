@@ -269,12 +269,10 @@ async fn read_options(
                 .into(),
         );
     }
-    if options.word_timestamps == Some(true) && !server.options.word_timestamps {
-        return Err(
-            "word_timestamps: this server does not time words; start it with `steno \
-                    serve --word-timestamps`"
-                .into(),
-        );
+    if options.word_timestamps == Some(true)
+        && let Some(refusal) = server.untimed_words("word_timestamps")
+    {
+        return Err(refusal);
     }
     // The server's task is its own (`--translate`); a client's default `transcribe` is let
     // through either way, a `translate` only where the server translates.
