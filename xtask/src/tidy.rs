@@ -7,7 +7,8 @@
 //! - the fast conformance suite and core without its default features need no C/C++ build
 //!   (no whisper-rs, no cmake);
 //! - every Rust file opens with a `//!` line saying what it is for;
-//! - no Rust file is over [`LONG_FILE_LINES`] lines unless ARCHITECTURE.md says why.
+//! - no Rust file is over [`LONG_FILE_LINES`] lines unless ARCHITECTURE.md says why;
+//! - the README shows what `cargo xtask demo` prints: the `session` snapshot's text.
 
 #![cfg(test)]
 
@@ -245,5 +246,41 @@ fn long_files_have_a_reason_in_architecture_md() {
     assert!(
         stale.is_empty(),
         "ARCHITECTURE.md's \"Long files\" names files that do not exist: {stale:?}"
+    );
+}
+
+/// The sample output the README shows for `cargo xtask demo`: the first `text` block after it
+/// says what the demo transcribes.
+fn readme_demo_output() -> Vec<String> {
+    let readme = read(Path::new("README.md"));
+    let (_, after) = readme
+        .split_once("transcribes `conformance/inputs/session.wav`")
+        .expect("README.md no longer says what `cargo xtask demo` transcribes");
+    let (_, block) = after
+        .split_once("```text\n")
+        .expect("README.md shows no output after `cargo xtask demo`");
+    let (block, _) = block.split_once("```").expect("unclosed block");
+    block.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn the_readme_shows_what_the_demo_prints() {
+    // The demo transcribes session.wav with the defaults, as the conformance suite's `session`
+    // case does on every backend; its snapshot changes whenever that text does.
+    let snapshot = read(Path::new("conformance/tests/snapshots/session.snap"));
+    let texts: Vec<String> = snapshot
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| {
+            let segment: Value = serde_json::from_str(line).expect("a JSON segment");
+            segment["text"].as_str().expect("a text").to_owned()
+        })
+        .collect();
+    assert!(!texts.is_empty(), "session.snap holds no segments");
+    assert_eq!(
+        readme_demo_output(),
+        texts,
+        "README.md's output of `cargo xtask demo` is not what it prints (the text of \
+         conformance/tests/snapshots/session.snap)"
     );
 }
