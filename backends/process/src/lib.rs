@@ -13,7 +13,7 @@
 //! - [`WorkerCommand`] is how a worker is started: any program serving the worker protocol on
 //!   its stdin and stdout, normally `steno worker --model PATH --threads N` (the hidden
 //!   subcommand of the `steno` binary).
-//! - [`serve`] is that protocol's worker side, so a worker is a few lines around it.
+//! - [`serve()`] is that protocol's worker side, so a worker is a few lines around it.
 //! - [`protocol`] is the wire format: versioned, length-prefixed binary frames with a size
 //!   limit, checked before anything is allocated.
 //! - [`WorkerModel`] names the workers' model in the pipeline without loading it here.

@@ -24,7 +24,7 @@ const EXIT_GRACE: Duration = Duration::from_millis(500);
 const STOP_POLL: Duration = Duration::from_millis(2);
 
 /// The command that starts one worker process: a program and its arguments. The program must
-/// serve the worker protocol on its stdin and stdout (see [`serve`](crate::serve)), such as
+/// serve the worker protocol on its stdin and stdout (see [`serve`](crate::serve())), such as
 /// `steno worker`.
 ///
 /// ```

@@ -82,7 +82,7 @@ impl RunAhead {
 /// processes, a broker's fleet), run on a thread of its own until the chunks end or the run
 /// stops. For each chunk: a [`RunAhead`] token first (so tokens go to chunks in their order
 /// and the earliest chunk not yet written always has one), then the chunk from `next`, then
-/// [`transcribe_with`](super::transcribe_with) around `decode`, then the outcome to
+/// [`transcribe_with`] around `decode`, then the outcome to
 /// `deliver`.
 ///
 /// - `decode` is given the chunk and, for a partial chunk in real time, what tells whether
