@@ -101,6 +101,10 @@ fn main() {
     }
 
     println!("cargo:rerun-if-changed=wrapper.h");
+    // steno: the instruction sets ggml is built for (see the workspace's .cargo/config.toml).
+    for key in ["GGML_NATIVE", "GGML_SSE42", "GGML_AVX", "GGML_AVX2", "GGML_BMI2", "GGML_FMA", "GGML_F16C"] {
+        println!("cargo:rerun-if-env-changed={key}");
+    }
 
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     let whisper_root = out.join("whisper.cpp");
