@@ -49,7 +49,10 @@ fn serve_nats(
     url: &str,
     factory: &dyn TranscriberFactory,
 ) -> anyhow::Result<()> {
-    let worker = steno_nats::NatsWorker::new(steno_nats::NatsTarget::from_env(url)?)
+    let target = steno_nats::NatsTarget::from_env(url)?;
+    // Its user and password, if the URL has them, are not shown.
+    let shown = target.to_string();
+    let worker = steno_nats::NatsWorker::new(target)
         .with_stream(&args.stream)?
         .with_ack_wait(Duration::from_secs(args.ack_wait_secs))
         .with_max_deliveries(args.max_deliveries);
@@ -60,11 +63,14 @@ fn serve_nats(
         on_signal.cancel();
     })
     .context("cannot install the Ctrl-C handler")?;
-    eprintln!(
-        "steno worker: serving {} on NATS stream {} (Ctrl-C to stop)",
-        factory.name(),
-        args.stream
-    );
-    worker.serve(factory, &stop)?;
+    // Said once the broker has taken the worker, not before: a worker that cannot reach it
+    // ends with that error alone.
+    worker.serve_when_ready(factory, &stop, || {
+        eprintln!(
+            "steno worker: serving {} on NATS stream {} at {shown} (Ctrl-C to stop)",
+            factory.name(),
+            args.stream
+        );
+    })?;
     Ok(())
 }

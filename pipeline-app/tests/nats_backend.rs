@@ -146,7 +146,10 @@ fn two_workers_give_the_threads_backends_jsonl() {
         let (status, stderr) = worker.terminate();
         assert!(status.success(), "{status}: {stderr}");
         assert!(
-            stderr.contains("stopping after the chunk in hand"),
+            stderr.contains(&format!(
+                "serving {named} on NATS stream {stream} at {}",
+                server().url()
+            )) && stderr.contains("stopping after the chunk in hand"),
             "{stderr}"
         );
         assert!(!stderr.contains(PASSWORD), "{stderr}");
@@ -171,6 +174,21 @@ fn a_wrong_password_is_refused_without_showing_it() {
     assert!(stderr.to_lowercase().contains("authorization"), "{stderr}");
     assert!(!stderr.contains(wrong), "{stderr}");
     assert!(output.stdout.is_empty());
+    // A worker refused so ends with that error, and never says it is serving.
+    let output = steno()
+        .env("STENO_NATS_USER", USER)
+        .env("STENO_NATS_PASSWORD", wrong)
+        .args(["worker", "--scripted", "--nats", &server().url()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = failed(&output);
+    assert!(
+        stderr.contains(&format!("cannot connect to NATS at {}", server().url())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("serving"), "{stderr}");
+    assert!(!stderr.contains(wrong), "{stderr}");
 }
 
 #[test]

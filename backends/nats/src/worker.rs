@@ -112,6 +112,22 @@ impl NatsWorker {
     /// exists but is not a steno work queue; [`Error::Model`](steno_core::Error::Model) when
     /// the transcriber cannot be created.
     pub fn serve(&self, factory: &dyn TranscriberFactory, stop: &CancelToken) -> Result<()> {
+        self.serve_when_ready(factory, stop, || {})
+    }
+
+    /// [`serve`](Self::serve), calling `ready` once the worker can take chunks: connected,
+    /// its consumer and stop subscription made and its transcriber created. What a launcher
+    /// announces the worker with, so that it never says "serving" about a worker that then
+    /// fails to reach the broker.
+    ///
+    /// # Errors
+    /// As [`serve`](Self::serve); `ready` is not called then.
+    pub fn serve_when_ready(
+        &self,
+        factory: &dyn TranscriberFactory,
+        stop: &CancelToken,
+        ready: impl FnOnce(),
+    ) -> Result<()> {
         let runtime = NatsTarget::client_runtime("steno-nats-worker")?;
         let identity = worker_identity();
         let client = runtime.block_on(self.target.connect(&format!("steno worker {identity}")))?;
@@ -135,6 +151,7 @@ impl NatsWorker {
             self.stream,
             self.target
         );
+        ready();
         let mut serving = Serving {
             client: &client,
             ack_wait: delivery.ack_wait,
