@@ -159,36 +159,31 @@ fn two_workers_give_the_threads_backends_jsonl() {
 #[test]
 fn a_wrong_password_is_refused_without_showing_it() {
     let wrong = "not-the-pw-8c21";
-    let output = steno()
-        .env("STENO_NATS_USER", USER)
-        .env("STENO_NATS_PASSWORD", wrong)
-        .args(["transcribe", "--backend", "nats", "--nats", &server().url()])
-        .arg(fixture("session.wav"))
-        .output()
-        .unwrap();
-    let stderr = failed(&output);
-    assert!(
-        stderr.contains(&format!("cannot connect to NATS at {}", server().url())),
-        "{stderr}"
-    );
-    assert!(stderr.to_lowercase().contains("authorization"), "{stderr}");
-    assert!(!stderr.contains(wrong), "{stderr}");
-    assert!(output.stdout.is_empty());
+    let url = server().url();
+    let refused = |args: &[&str]| {
+        let output = steno()
+            .env("STENO_NATS_USER", USER)
+            .env("STENO_NATS_PASSWORD", wrong)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = failed(&output);
+        assert!(
+            stderr.contains(&format!("cannot connect to NATS at {url}")),
+            "{stderr}"
+        );
+        assert!(stderr.to_lowercase().contains("authorization"), "{stderr}");
+        assert!(!stderr.contains(wrong), "{stderr}");
+        assert!(output.stdout.is_empty());
+        stderr
+    };
+    let session = fixture("session.wav");
+    let session = session.to_str().unwrap();
+    refused(&["transcribe", "--backend", "nats", "--nats", &url, session]);
     // A worker refused so ends with that error, and never says it is serving.
-    let output = steno()
-        .env("STENO_NATS_USER", USER)
-        .env("STENO_NATS_PASSWORD", wrong)
-        .args(["worker", "--scripted", "--nats", &server().url()])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = failed(&output);
-    assert!(
-        stderr.contains(&format!("cannot connect to NATS at {}", server().url())),
-        "{stderr}"
-    );
+    let stderr = refused(&["worker", "--scripted", "--nats", &url]);
     assert!(!stderr.contains("serving"), "{stderr}");
-    assert!(!stderr.contains(wrong), "{stderr}");
 }
 
 #[test]
