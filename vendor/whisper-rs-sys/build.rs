@@ -101,10 +101,6 @@ fn main() {
     }
 
     println!("cargo:rerun-if-changed=wrapper.h");
-    // steno: the instruction sets ggml is built for (see the workspace's .cargo/config.toml).
-    for key in ["GGML_NATIVE", "GGML_SSE42", "GGML_AVX", "GGML_AVX2", "GGML_BMI2", "GGML_FMA", "GGML_F16C"] {
-        println!("cargo:rerun-if-env-changed={key}");
-    }
 
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     let whisper_root = out.join("whisper.cpp");
@@ -287,6 +283,11 @@ fn main() {
         let is_cmake_flag = key.starts_with("CMAKE_");
         if is_whisper_flag || is_ggml_flag || is_cmake_flag {
             config.define(&key, &value);
+        }
+        // steno: ggml's options, such as the instruction sets the workspace's
+        // .cargo/config.toml names, rebuild it when they change or go.
+        if is_ggml_flag {
+            println!("cargo:rerun-if-env-changed={key}");
         }
     }
 
