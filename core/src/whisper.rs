@@ -15,6 +15,7 @@ use whisper_rs::{
 mod abort;
 mod clean;
 mod fallback;
+mod first_timestamp;
 mod full;
 mod guard;
 mod language;
@@ -367,6 +368,9 @@ impl Settings {
         // A lone utterance is one segment; a packed window's segments are timed, so that each
         // piece of text can go back to the utterance it was spoken in.
         params.set_no_timestamps(!timestamps);
+        if timestamps {
+            first_timestamp::open_with_a_timestamp(&mut params);
+        }
         params.set_print_special(false);
         params.set_print_progress(false);
         params.set_print_realtime(false);

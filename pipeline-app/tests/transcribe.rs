@@ -44,6 +44,32 @@ fn wer_counts_substitutions_insertions_and_deletions() {
 #[test]
 fn the_session_comes_back_as_its_words_one_chunk_per_utterance() {
     let (segments, _) = session_jsonl();
+    each_utterance_has_its_own_words(segments);
+}
+
+/// Whisper with a prompt tends to write a packed window as one segment without timestamps,
+/// which whisper.cpp timed as if it ran on for 30 s: the words were cut from their utterances
+/// by those times and landed one utterance late, their times clamped to the wrong chunk's
+/// start (vendor change 6 and `whisper/first_timestamp.rs`).
+#[test]
+fn a_prompt_keeps_each_utterances_words_in_its_own_segment() {
+    let prompt = "A reading: the quick brown fox, the window, the weather, the library.";
+    let (segments, _) = jsonl_and_report(
+        &["--prompt", prompt, "--word-timestamps"],
+        &fixture("session.wav"),
+    );
+    each_utterance_has_its_own_words(&segments);
+    // Words timed outside their segment are clamped to its edge and lose their length; the
+    // last word may be (DTW times it after the trailing padding), a run of words may not.
+    for segment in &segments {
+        let words = segment.words.as_ref().expect("words were asked for");
+        let clamped = words.iter().filter(|word| word.end <= word.start).count();
+        assert!(clamped <= 1, "{clamped} words without length: {segment:?}");
+    }
+}
+
+/// One segment per utterance of the session, each close to the sentence spoken in it.
+fn each_utterance_has_its_own_words(segments: &[Segment]) {
     let sentences = session_sentences();
     assert_eq!(
         segments.len(),

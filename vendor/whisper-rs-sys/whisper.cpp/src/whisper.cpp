@@ -7696,7 +7696,11 @@ int whisper_full_with_state(
                 }
 
                 if (!text.empty()) {
-                    const auto t1 = seek + seek_delta;
+                    // steno: text without a closing timestamp ends by the end of the audio
+                    // window. Upstream ends it at seek + seek_delta: 30 s after seek when no
+                    // timestamp was decoded (so token timestamps were spread over 30 s of a
+                    // shorter window), or its own start when the text follows the last one.
+                    const auto t1 = std::max<int64_t>(t0, std::min(seek + 100*WHISPER_CHUNK_SIZE, seek_end));
 
                     const auto tt0 = t0;
                     const auto tt1 = t1;
