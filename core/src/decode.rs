@@ -5,7 +5,8 @@
 //! [`Conditioner`]. A container or codec steno recognises but cannot decode (Opus, WebM, ...)
 //! is an error that names both and gives the ffmpeg command that converts the file. WAV and
 //! FLAC data that ends before the length the header declares is an error at its end, not a
-//! shorter recording; a WAV length that is a placeholder (`wav_length`) reads to the end.
+//! shorter recording; a WAV length that is a placeholder (`wav_length`) reads to the end, and a
+//! WAV chunk of odd length before the audio may be followed by its pad byte.
 
 use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read};
@@ -429,6 +430,13 @@ mod tests {
         writer.finalize().unwrap();
     }
 
+    const MONO_16_BIT: hound::WavSpec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+
     fn ramp() -> Vec<f32> {
         (0..1600).map(|i| (i as f32 / 1600.0) - 0.5).collect()
     }
@@ -462,6 +470,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_wav_with_a_chunk_of_odd_length_before_its_audio_decodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tagged.wav");
+        write_wav(&path, MONO_16_BIT, &ramp());
+        let plain = read_file(&path).unwrap();
+        // A tag of odd length (a stub of an ID3 tag), and RIFF's pad byte after it.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let data = bytes.windows(4).position(|id| id == b"data").unwrap();
+        bytes.splice(data..data, *b"id3 \x03\0\0\0ID3\0");
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(read_file(&path).unwrap(), plain);
     }
 
     #[test]
@@ -509,13 +531,7 @@ mod tests {
     fn truncated_wav_data_is_an_error_not_a_short_stream() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cut.wav");
-        let spec = hound::WavSpec {
-            channels: 1,
-            sample_rate: 16_000,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        write_wav(&path, spec, &vec![0.1; 16_000]);
+        write_wav(&path, MONO_16_BIT, &vec![0.1; 16_000]);
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
         let err = read_file(&path).unwrap_err().to_string();

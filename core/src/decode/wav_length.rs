@@ -1,6 +1,9 @@
-//! A WAV header's data length, read before `hound` sees it: a writer that cannot go back to
-//! fill it in (arecord, ffmpeg or sox into a pipe, a recorder stopped before it finished) leaves
-//! a placeholder there, and its audio ends where the stream does.
+//! A WAV header read before `hound` sees it, for two things `hound` does not handle: a data
+//! length that is a placeholder (a writer that cannot go back to fill it in, such as arecord,
+//! ffmpeg or sox into a pipe, or a recorder stopped before it finished, leaves one there, and
+//! its audio ends where the stream does), and the pad byte RIFF puts after a chunk of odd
+//! length (an editor's `LIST` chunk of metadata, say), which `hound` reads as the next chunk's
+//! first byte.
 
 use std::io::{Cursor, Read};
 
@@ -15,16 +18,17 @@ const MAX_HEADER_BYTES: u64 = 1 << 20;
 
 /// `input` with its header read ahead. When the data length is a placeholder (0 or from
 /// [`PLACEHOLDER_FROM`] up), it is replaced by the most whole frames a length can hold, and
-/// `true` says that the audio ends where the stream does, not where the header says.
-/// Anything that is not a well-formed header goes to `hound` as it came, for its own message.
+/// `true` says that the audio ends where the stream does, not where the header says. The pad
+/// bytes after the chunks of odd length before the audio are left out. Anything that is not a
+/// well-formed header goes to `hound` as it came, for its own message.
 pub(super) fn with_known_length(mut input: Box<dyn Read + Send>) -> (Box<dyn Read + Send>, bool) {
     let mut header = Vec::new();
     let unbounded = read_ahead(&mut input, &mut header).unwrap_or(false);
     (Box::new(Cursor::new(header).chain(input)), unbounded)
 }
 
-/// Reads the header into `header` up to the data chunk's length and patches a placeholder
-/// length there; `Ok(false)` when it is left as it is.
+/// Reads the header into `header` up to the data chunk's length, leaving out pad bytes, and
+/// patches a placeholder length there; `Ok(false)` when the length is left as it is.
 fn read_ahead(input: &mut impl Read, header: &mut Vec<u8>) -> std::io::Result<bool> {
     // Appends exactly `n` bytes, or says there were fewer (what was read stays for hound).
     let mut take = |n: u64, header: &mut Vec<u8>| -> std::io::Result<bool> {
@@ -57,6 +61,17 @@ fn read_ahead(input: &mut impl Read, header: &mut Vec<u8>) -> std::io::Result<bo
         if header.len() as u64 + u64::from(len) > MAX_HEADER_BYTES || !take(u64::from(len), header)?
         {
             return Ok(false);
+        }
+        // A chunk of odd length is followed by a pad byte, a zero, which no chunk's id
+        // begins with; some writers leave it out, and then the byte is the next id's first.
+        if len % 2 == 1 {
+            let pad = header.len();
+            if !take(1, header)? {
+                return Ok(false);
+            }
+            if header[pad] == 0 {
+                header.truncate(pad);
+            }
         }
         if &id == b"fmt " && len >= 16 {
             let body = at + 8;
@@ -103,6 +118,19 @@ mod tests {
             assert!(unbounded, "{placeholder:#x}");
             assert_eq!(out, wav(0xffff_fffe, 3), "{placeholder:#x}");
         }
+    }
+
+    #[test]
+    fn a_chunk_of_odd_length_loses_its_pad_byte_and_only_that() {
+        let header =
+            b"RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x80\x3e\0\0\0\x7d\0\0\x02\0\x10\0";
+        let odd_list = b"LIST\x05\0\0\0INFOx";
+        let data = b"data\x02\0\0\0\x01\x02";
+        let padded = [&header[..], odd_list, b"\0", data].concat();
+        let unpadded = [&header[..], odd_list, data].concat();
+        assert_eq!(read(padded), (unpadded.clone(), false));
+        // A writer that left the pad byte out: the next chunk's id is kept whole.
+        assert_eq!(read(unpadded.clone()), (unpadded, false));
     }
 
     #[test]
