@@ -65,7 +65,8 @@ pub struct WhisperModel {
     path: PathBuf,
     threads_per_state: usize,
     options: DecodingOptions,
-    /// The prompt's tokens (empty without one), made once: every decode is given them.
+    /// The prompt's tokens between two timestamps (empty without one), made once: every
+    /// decode is given them ([`Settings::prompt`]).
     prompt_tokens: Arc<[i32]>,
     /// The context was loaded with DTW alignment: words are timed by it.
     aligned: bool,
@@ -245,7 +246,7 @@ impl std::fmt::Debug for WhisperTranscriber {
 struct Settings {
     threads: usize,
     options: DecodingOptions,
-    /// The prompt's tokens (empty without one).
+    /// The prompt's tokens between two timestamps (empty without one): see [`Settings::prompt`].
     prompt_tokens: Arc<[i32]>,
     /// Words are timed by DTW alignment (else by whisper.cpp's token timestamps).
     aligned: bool,
@@ -266,6 +267,15 @@ struct SpecialTokens {
 }
 
 impl Settings {
+    /// The prompt as a decode is given it: between its two timestamps when the decode is
+    /// `timed` (a packed window's), as plain text otherwise (empty without a prompt).
+    fn prompt(&self, timed: bool) -> &[i32] {
+        match &*self.prompt_tokens {
+            [_, text @ .., _] if !timed => text,
+            all => all,
+        }
+    }
+
     /// With word timestamps: whether the words are aligned by DTW; `None` without them.
     fn words(&self) -> Option<bool> {
         self.options.word_timestamps.then_some(self.aligned)
@@ -349,8 +359,9 @@ impl Settings {
         params.set_no_context(true);
         // The initial prompt, the same for every chunk. Given as tokens (made once per
         // model): whisper-rs leaks the string it is given as text on every call.
-        if !self.prompt_tokens.is_empty() {
-            params.set_tokens(&self.prompt_tokens);
+        let prompt = self.prompt(timestamps);
+        if !prompt.is_empty() {
+            params.set_tokens(prompt);
         }
         // Temperature 0 and no fallback inside whisper.cpp: decoding is deterministic (the
         // opt-in fallback is steno's own, `whisper/fallback.rs`).

@@ -68,6 +68,29 @@ fn a_prompt_keeps_each_utterances_words_in_its_own_segment() {
     }
 }
 
+/// Short phrases between pauses, packed and decoded with a prompt: no word is written in a
+/// neighbour's segment. Given as plain text, the prompt made tiny.en write some windows with
+/// no timestamp, and the times whisper.cpp then estimated gave "Is Maria coming" to the phrase
+/// before it and "David." to the one after it; between two timestamps it writes them timed.
+#[test]
+fn a_prompt_keeps_short_phrases_apart_in_packed_windows() {
+    let prompt = "Short phrases, spoken one at a time.";
+    let (segments, report) =
+        jsonl_and_report(&["--prompt", prompt], &fixture("short-utterances.flac"));
+    assert!(report["packed_windows"].as_u64() > Some(0), "{report}");
+    let reference = reference_lines("short-utterances.txt");
+    assert_eq!(segments.len(), reference.len(), "one segment per phrase");
+    let errors = |said: &str, written: &str| wer(said, written) * words(said).len() as f64;
+    let per_phrase: f64 = segments
+        .iter()
+        .zip(&reference)
+        .map(|(segment, said)| errors(said, &segment.text))
+        .sum();
+    let whole = errors(&reference.join(" "), &joined(&segments));
+    // A word in the wrong phrase's segment is an error in both phrases, once in the whole.
+    assert_eq!(per_phrase.round(), whole.round(), "{:#?}", texts(&segments));
+}
+
 /// One segment per utterance of the session, each close to the sentence spoken in it.
 fn each_utterance_has_its_own_words(segments: &[Segment]) {
     let sentences = session_sentences();

@@ -24,10 +24,11 @@ impl Settings {
     ) -> Result<f32> {
         let failed = |e| Error::transcribe_caused_by(index, "the no-speech probability failed", e);
         let mut past = 0;
-        if !self.prompt_tokens.is_empty() {
-            let mut said_before = Vec::with_capacity(self.prompt_tokens.len() + 1);
+        let prompt = self.prompt(false);
+        if !prompt.is_empty() {
+            let mut said_before = Vec::with_capacity(prompt.len() + 1);
             said_before.push(self.tokens.prev);
-            said_before.extend_from_slice(&self.prompt_tokens);
+            said_before.extend_from_slice(prompt);
             state
                 .decode(&said_before, 0, self.threads)
                 .map_err(failed)?;

@@ -8,6 +8,10 @@ use std::sync::Arc;
 use super::WhisperModel;
 use crate::{Confidence, Error, Result};
 
+/// The timestamp after a packed window's prompt, in Whisper's 20 ms steps: `<|2.00|>`. Any
+/// end from 1 s to 10 s measured alike (BENCHMARKS.md, "A prompt with packed windows").
+const PROMPT_END_TIMESTAMP: i32 = 100;
+
 /// Every decoding option that changes the text, pinned once per run and the same for every
 /// chunk, so every backend, worker and run writes the same text for the same options. A
 /// model is built with them ([`WhisperModel::with_options`]); its
@@ -360,7 +364,14 @@ impl WhisperModel {
     ///
     /// # Errors
     /// [`Error::Config`] when the prompt is empty, holds a NUL character, or is longer than
-    /// Whisper takes (half its text context: 223 tokens for every released model).
+    /// Whisper takes (half its text context less the two timestamps around it, below: 221
+    /// tokens for every released model).
+    ///
+    /// A packed window is decoded with timestamps, and the prompt is then given between two
+    /// (`<|0.00|>` and `<|2.00|>`), as Whisper's own earlier segments would be: given as plain
+    /// text, tiny.en often wrote the window with no timestamp at all, as one segment whose
+    /// times say too little to give each utterance its own words (BENCHMARKS.md, "A prompt
+    /// with packed windows").
     pub fn with_prompt(mut self, prompt: &str) -> Result<Self> {
         let invalid = |problem: &str| Error::Config(format!("the prompt: {problem}"));
         if prompt.trim().is_empty() {
@@ -369,7 +380,9 @@ impl WhisperModel {
         if prompt.contains('\0') {
             return Err(invalid("it holds a NUL character"));
         }
-        let most = usize::try_from(self.context.n_text_ctx() / 2 - 1).unwrap_or(0);
+        // Whisper's prompt context is half its text context, the start-of-previous token
+        // and the two timestamps included.
+        let most = usize::try_from(self.context.n_text_ctx() / 2 - 3).unwrap_or(0);
         // No token is longer than 64 bytes: a longer text has too many tokens, whatever they
         // are. (Asking whisper-rs for fewer tokens than a text has is unsound: the text's
         // length in bytes, which no token count exceeds, is the room given.)
@@ -388,8 +401,13 @@ impl WhisperModel {
                 tokens.len()
             )));
         }
+        let first_timestamp = self.context.token_beg();
+        let timed: Vec<i32> = std::iter::once(first_timestamp)
+            .chain(tokens)
+            .chain([first_timestamp + PROMPT_END_TIMESTAMP])
+            .collect();
         self.options.prompt = Some(prompt.to_owned());
-        self.prompt_tokens = Arc::from(tokens);
+        self.prompt_tokens = Arc::from(timed);
         Ok(self)
     }
 

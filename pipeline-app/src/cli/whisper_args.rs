@@ -14,7 +14,7 @@ pub(crate) struct WhisperArgs {
 
     /// Text Whisper hears as said before every utterance: names, jargon and spellings to
     /// prefer ("Minutes of the Dashwood family meeting at Norland Park."). The same for every
-    /// utterance, so the text is still the same on every backend. At most 223 tokens.
+    /// utterance, so the text is still the same on every backend. At most 221 tokens.
     #[arg(long, value_name = "TEXT")]
     pub(crate) prompt: Option<String>,
 
