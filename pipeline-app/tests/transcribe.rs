@@ -47,10 +47,11 @@ fn the_session_comes_back_as_its_words_one_chunk_per_utterance() {
     each_utterance_has_its_own_words(segments);
 }
 
-/// Whisper with a prompt tends to write a packed window as one segment without timestamps,
-/// which whisper.cpp timed as if it ran on for 30 s: the words were cut from their utterances
-/// by those times and landed one utterance late, their times clamped to the wrong chunk's
-/// start (vendor change 6 and `whisper/first_timestamp.rs`).
+/// Whisper given a prompt as plain text tended to write a packed window as one segment
+/// without timestamps, which whisper.cpp timed as if it ran on for 30 s: the words were cut
+/// from their utterances by those times and landed one utterance late, their times clamped
+/// to the wrong chunk's start (vendor change 6, `whisper/first_timestamp.rs`, and the prompt
+/// between two timestamps).
 #[test]
 fn a_prompt_keeps_each_utterances_words_in_its_own_segment() {
     let prompt = "A reading: the quick brown fox, the window, the weather, the library.";

@@ -4,13 +4,14 @@
 //! decode with timestamps, so that the text begins with `<|0.00|>` or a later timestamp.
 //! whisper.cpp keeps only the rule's second half (the first timestamp at most
 //! `max_initial_ts`), so the model may begin with a word instead, and then writes no
-//! timestamp at all. A prompt makes this likely: tiny.en went on with the prompt's sentence,
-//! and `session.wav`'s first packed window came out as ", the quick brown fox, jump, over the
-//! lazy dog." in one untimed segment. With the rule it opens "The quick brown fox jump over
-//! the lazy dog.", as without a prompt (it may still write the window as one segment, which
-//! vendor change 6 times over the window's own audio). Without a prompt, no fixture's
-//! transcript changed. steno applies the rule through whisper.cpp's logits filter, so the
-//! whisper.cpp anchor still decodes as upstream does.
+//! timestamp at all. A prompt given as plain text made this likely: tiny.en went on with the
+//! prompt's sentence, and `session.wav`'s first packed window came out as ", the quick brown
+//! fox, jump, over the lazy dog." in one untimed segment. With the rule it opens "The quick
+//! brown fox jump over the lazy dog.", as without a prompt, though it could still write the
+//! rest untimed; a packed window's prompt is now given between two timestamps as well
+//! ([`WhisperModel::with_prompt`](super::WhisperModel::with_prompt)). Without a prompt, no
+//! fixture's transcript changed. steno applies the rule through whisper.cpp's logits filter,
+//! so the whisper.cpp anchor still decodes as upstream does.
 
 use std::ffi::{c_int, c_void};
 
