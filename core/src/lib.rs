@@ -117,7 +117,7 @@ pub use transcriber::{
     TranscriberFactory, Transcription, Word,
 };
 pub use vad::{EarshotVad, EnergyVad, FRAME_LEN, VadKind, VoiceDetector, level_db};
-pub use wer::{normalized_words, word_error_rate};
+pub use wer::{normalized_words, word_error_rate, word_errors};
 #[cfg(feature = "whisper")]
 pub use whisper::{
     DEFAULT_THREADS_PER_STATE, Decode, DecodingOptions, WhisperModel, WhisperTranscriber,

@@ -18,8 +18,8 @@ pub fn normalized_words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Word error rate of `hypothesis` against `reference`: the word-level edit distance
-/// (substitutions, insertions, deletions) over the reference's length.
+/// Word error rate of `hypothesis` against `reference`: [`word_errors`] over the
+/// reference's length.
 ///
 /// ```
 /// use steno_core::word_error_rate;
@@ -27,6 +27,19 @@ pub fn normalized_words(text: &str) -> Vec<String> {
 /// assert_eq!(word_error_rate("a b", "a b c d"), 1.0);
 /// ```
 pub fn word_error_rate(reference: &str, hypothesis: &str) -> f64 {
+    let length = normalized_words(reference).len();
+    word_errors(reference, hypothesis) as f64 / length.max(1) as f64
+}
+
+/// Word errors of `hypothesis` against `reference`: the word-level edit distance
+/// (substitutions, insertions, deletions) between their [`normalized_words`].
+///
+/// ```
+/// use steno_core::word_errors;
+/// assert_eq!(word_errors("the quick brown fox", "The quick fox."), 1);
+/// assert_eq!(word_errors("a b", "a b c d"), 2);
+/// ```
+pub fn word_errors(reference: &str, hypothesis: &str) -> usize {
     let (r, h) = (normalized_words(reference), normalized_words(hypothesis));
     let mut previous: Vec<usize> = (0..=h.len()).collect();
     for (i, rw) in r.iter().enumerate() {
@@ -37,5 +50,5 @@ pub fn word_error_rate(reference: &str, hypothesis: &str) -> f64 {
         }
         previous = current;
     }
-    previous[h.len()] as f64 / r.len().max(1) as f64
+    previous[h.len()]
 }

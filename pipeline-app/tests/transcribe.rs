@@ -81,15 +81,14 @@ fn a_prompt_keeps_short_phrases_apart_in_packed_windows() {
     assert!(report["packed_windows"].as_u64() > Some(0), "{report}");
     let reference = reference_lines("short-utterances.txt");
     assert_eq!(segments.len(), reference.len(), "one segment per phrase");
-    let errors = |said: &str, written: &str| wer(said, written) * words(said).len() as f64;
-    let per_phrase: f64 = segments
+    let per_phrase: usize = segments
         .iter()
         .zip(&reference)
-        .map(|(segment, said)| errors(said, &segment.text))
+        .map(|(segment, said)| word_errors(said, &segment.text))
         .sum();
-    let whole = errors(&reference.join(" "), &joined(&segments));
+    let whole = word_errors(&reference.join(" "), &joined(&segments));
     // A word in the wrong phrase's segment is an error in both phrases, once in the whole.
-    assert_eq!(per_phrase.round(), whole.round(), "{:#?}", texts(&segments));
+    assert_eq!(per_phrase, whole, "{:#?}", texts(&segments));
 }
 
 /// One segment per utterance of the session, each close to the sentence spoken in it.

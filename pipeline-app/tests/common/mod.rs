@@ -60,7 +60,7 @@ pub(crate) fn run_ok(command: &mut Command) -> Output {
 }
 
 #[allow(unused_imports, reason = "each test file uses a different subset")]
-pub(crate) use steno_core::{normalized_words as words, word_error_rate as wer};
+pub(crate) use steno_core::{normalized_words as words, word_error_rate as wer, word_errors};
 
 /// The sentences spoken in the session fixture, one per utterance.
 pub(crate) fn session_sentences() -> Vec<String> {
