@@ -3,9 +3,10 @@
 //! WAV goes through `hound` (8/16/24/32-bit integer and 32-bit float); FLAC, MP3, Ogg Vorbis and
 //! AAC (in M4A/MP4 or ADTS) through `symphonia`. Everything is downmixed and resampled by
 //! [`Conditioner`]. A container or codec steno recognises but cannot decode (Opus, WebM, ...)
-//! is an error that names both and gives the ffmpeg command that converts the file. WAV and
-//! FLAC data that ends before the length the header declares is an error at its end, not a
-//! shorter recording; a WAV length that is a placeholder (`wav_length`) reads to the end, and a
+//! is an error that names both and gives the ffmpeg command that converts the file. Data cut
+//! short is an error at its end, not a shorter recording: WAV, FLAC or MP3 (with a Xing/Info
+//! frame) that ends before the length its header declares, and Ogg that ends inside a page or
+//! without the page that closes its stream (`ogg_end`); a WAV length that is a placeholder (`wav_length`) reads to the end, and a
 //! WAV chunk of odd length before the audio may be followed by its pad byte.
 
 use std::fs::File;
@@ -17,6 +18,7 @@ use symphonia::core::probe::Hint;
 use crate::{Cause, Conditioner, Error, Result, SAMPLE_RATE, Source};
 
 mod container;
+mod ogg_end;
 mod symphonia_decoder;
 mod wav_length;
 

@@ -57,6 +57,8 @@ fn broken_audio_files_are_rejected_with_their_name() {
     let dir = tempfile::tempdir().unwrap();
     let session = std::fs::read(fixture("session.wav")).unwrap();
     let not_speech = std::fs::read(fixture("not-speech.flac")).unwrap();
+    let mp3 = std::fs::read(fixture("session-opening.mp3")).unwrap();
+    let ogg = std::fs::read(fixture("session-opening.ogg")).unwrap();
     let mut random = Vec::with_capacity(4096);
     let mut state = 0x2545_f491_u32;
     for _ in 0..4096 {
@@ -80,6 +82,16 @@ fn broken_audio_files_are_rejected_with_their_name() {
         (
             write(dir.path(), "cut.flac", &not_speech[..not_speech.len() / 2]),
             "truncated FLAC data",
+        ),
+        // Half of an MP3 file whose Xing/Info frame counts its frames.
+        (
+            write(dir.path(), "cut.mp3", &mp3[..mp3.len() / 2]),
+            "truncated MP3 data",
+        ),
+        // Half of an Ogg file: it stops inside a page.
+        (
+            write(dir.path(), "cut.ogg", &ogg[..ogg.len() / 2]),
+            "truncated Ogg data",
         ),
         (
             write(dir.path(), "random.wav", &random),

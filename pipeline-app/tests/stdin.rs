@@ -66,12 +66,14 @@ fn s16le(samples: &[f32]) -> Vec<u8> {
 }
 
 #[test]
-fn wav_flac_and_m4a_on_stdin_are_decoded_as_their_files_are() {
+fn wav_flac_mp3_ogg_and_m4a_on_stdin_are_decoded_as_their_files_are() {
     // With the fewest utterances each must give. The M4A keeps its index after its audio, as
     // ffmpeg writes it, so a pipe cannot be read in one pass.
     let inputs = [
         ("session.wav", 5),
         ("short-utterances.flac", 5),
+        ("session-opening.mp3", 2),
+        ("session-opening.ogg", 2),
         ("session-opening.m4a", 2),
     ];
     for (name, utterances) in inputs {

@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::ErrorKind;
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{CODEC_TYPE_NULL, Decoder, DecoderOptions};
@@ -17,7 +18,11 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
 use super::container::{Container, codec_name};
+use super::ogg_end::{Tail, TailRecorder};
 use super::{Failure, PcmDecoder, SUPPORTED, describe_io};
+
+/// Samples per channel in an MPEG-1 Layer III frame, the most any MP3 frame holds.
+const MPEG_FRAME: u64 = 1152;
 
 /// FLAC, MP3, Ogg Vorbis, AAC and other formats through `symphonia`.
 pub(super) struct SymphoniaDecoder {
@@ -27,12 +32,27 @@ pub(super) struct SymphoniaDecoder {
     rate: u32,
     channels: usize,
     frames: Option<u64>,
-    /// The frames a FLAC file's header (STREAMINFO) says it holds: an exact count, so data
-    /// that ends before it is a cut file, not a short one. Other formats' counts are
-    /// estimates (MP3 without a Xing header), or are read from the data's own end (Ogg).
-    declared_frames: Option<u64>,
+    /// How the end of the data is told from a cut.
+    ending: Ending,
     /// Frames decoded so far.
     decoded_frames: u64,
+}
+
+/// What tells a whole file from one cut short, so that a cut file's transcript is never
+/// presented as the whole recording's.
+enum Ending {
+    /// A count of frames in a header: FLAC's STREAMINFO (exact), or an MP3 file's Xing/Info
+    /// frame, which encoders count with or without itself, so one MPEG frame of slack.
+    Declared {
+        frames: u64,
+        slack: u64,
+        container: &'static str,
+    },
+    /// An Ogg stream ends with a page that says so.
+    Ogg(Arc<Mutex<Tail>>),
+    /// Nothing to check: an MP3 file without a frame count (its length is estimated from its
+    /// size, so a cut one looks whole) or an M4A/AAC file.
+    Unchecked,
 }
 
 impl SymphoniaDecoder {
@@ -55,6 +75,14 @@ impl SymphoniaDecoder {
         hint: &Hint,
         container: Option<Container>,
     ) -> std::result::Result<Self, Failure> {
+        let mut ogg_tail = None;
+        let source = if container == Some(Container::Ogg) {
+            let (recorder, tail) = TailRecorder::new(source);
+            ogg_tail = Some(tail);
+            Box::new(recorder)
+        } else {
+            source
+        };
         let stream = MediaSourceStream::new(source, Default::default());
         let probed = symphonia::default::get_probe()
             .format(
@@ -97,6 +125,23 @@ impl SymphoniaDecoder {
             .ok_or("the audio track has no sample rate")?;
         let channels = params.channels.map_or(1, |c| c.count());
         let frames = params.n_frames;
+        let ending = match (container, frames, ogg_tail) {
+            (_, _, Some(tail)) => Ending::Ogg(tail),
+            (Some(Container::Flac), Some(frames), _) => Ending::Declared {
+                frames,
+                slack: 0,
+                container: "FLAC",
+            },
+            // symphonia reads an MP3 file's frame count from its Xing/Info frame, whose LAME
+            // extension (written by LAME and ffmpeg) is where the encoder's delay comes from;
+            // without one the count is an estimate from the file's size.
+            (Some(Container::Mp3), Some(frames), _) if params.delay.is_some() => Ending::Declared {
+                frames,
+                slack: MPEG_FRAME,
+                container: "MP3",
+            },
+            _ => Ending::Unchecked,
+        };
         let track_id = track.id;
         let decoder = registry
             .make(params, &DecoderOptions::default())
@@ -115,7 +160,7 @@ impl SymphoniaDecoder {
             rate,
             channels,
             frames,
-            declared_frames: frames.filter(|_| container == Some(Container::Flac)),
+            ending,
             decoded_frames: 0,
         })
     }
@@ -169,16 +214,29 @@ impl SymphoniaDecoder {
     /// The end of the data: an error when the header declared more, so that a cut file's
     /// transcript is never presented as the whole recording's.
     fn end(&self) -> std::result::Result<Option<Vec<f32>>, Failure> {
-        match self.declared_frames {
-            Some(declared) if self.decoded_frames < declared => {
-                let seconds = |frames: u64| frames as f64 / f64::from(self.rate);
-                Err(format!(
-                    "truncated FLAC data: the file ends at {:.1} s of the {:.1} s its header \
-                     declares",
-                    seconds(self.decoded_frames),
-                    seconds(declared)
-                )
-                .into())
+        let seconds = |frames: u64| frames as f64 / f64::from(self.rate);
+        let ends_at = seconds(self.decoded_frames);
+        match &self.ending {
+            Ending::Declared {
+                frames,
+                slack,
+                container,
+            } if self.decoded_frames + slack < *frames => Err(format!(
+                "truncated {container} data: the file ends at {ends_at:.1} s of the {:.1} s its \
+                 header declares",
+                seconds(*frames)
+            )
+            .into()),
+            Ending::Ogg(tail) => {
+                let cut = tail.lock().unwrap_or_else(PoisonError::into_inner).cut();
+                match cut {
+                    Some(cut) => Err(format!(
+                        "truncated Ogg data: the file ends at {ends_at:.1} s, {}",
+                        cut.describe()
+                    )
+                    .into()),
+                    None => Ok(None),
+                }
             }
             _ => Ok(None),
         }
@@ -198,58 +256,123 @@ mod tests {
             .join(name)
     }
 
-    #[test]
-    fn m4a_aac_decodes_from_a_file_and_from_a_pipe() {
-        let path = fixture("session-opening.m4a");
-        let from_file = read_file(&path).unwrap();
-        // 8.5 s at 16 kHz, give or take the encoder's priming and padding (a frame or two).
-        assert!(
-            from_file.len().abs_diff(136_000) <= 2_048,
-            "{} samples",
-            from_file.len()
-        );
-        let rms = (from_file.iter().map(|s| s * s).sum::<f32>() / from_file.len() as f32).sqrt();
-        assert!(rms > 0.01, "speech, not silence: RMS {rms}");
-        // A pipe cannot seek, and ffmpeg writes the index after the audio.
-        let bytes = std::fs::read(&path).unwrap();
-        let mut source = FileSource::from_stream("-", std::io::Cursor::new(bytes)).unwrap();
-        let mut from_pipe = Vec::new();
-        while let Some(block) = source.next_block().unwrap() {
-            from_pipe.extend(block);
+    /// Every block of `source`, or the error it ends with and how many samples came first.
+    fn drain(mut source: FileSource) -> Result<Vec<f32>, (String, usize)> {
+        let mut samples = Vec::new();
+        loop {
+            match source.next_block() {
+                Ok(Some(block)) => samples.extend(block),
+                Ok(None) => return Ok(samples),
+                Err(err) => return Err((err.to_string(), samples.len())),
+            }
         }
-        assert_eq!(from_pipe, from_file);
+    }
+
+    fn from_pipe(bytes: &[u8]) -> Result<Vec<f32>, (String, usize)> {
+        drain(FileSource::from_stream("-", std::io::Cursor::new(bytes.to_vec())).unwrap())
     }
 
     #[test]
-    fn truncated_flac_is_an_error_not_a_short_stream() {
-        let path = fixture("not-speech.flac");
-        let whole = read_file(&path).unwrap();
-        let bytes = std::fs::read(&path).unwrap();
-        let cut = &bytes[..bytes.len() / 2];
+    fn compressed_files_decode_from_a_file_and_from_a_pipe() {
+        // AAC in M4A (whose index ffmpeg writes after the audio, so a pipe is read whole
+        // first), MP3 and Ogg Vorbis: the session's first 8.5 s.
+        for name in [
+            "session-opening.m4a",
+            "session-opening.mp3",
+            "session-opening.ogg",
+        ] {
+            let path = fixture(name);
+            let from_file = read_file(&path).unwrap();
+            // 8.5 s at 16 kHz, give or take the encoder's priming and padding.
+            assert!(
+                from_file.len().abs_diff(136_000) <= 2_048,
+                "{name}: {} samples",
+                from_file.len()
+            );
+            let rms =
+                (from_file.iter().map(|s| s * s).sum::<f32>() / from_file.len() as f32).sqrt();
+            assert!(rms > 0.01, "{name}: speech, not silence: RMS {rms}");
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                from_pipe(&bytes).unwrap() == from_file,
+                "{name} from a pipe"
+            );
+        }
+    }
+
+    #[test]
+    fn cut_files_are_an_error_after_their_audio_not_a_short_stream() {
+        let ogg = std::fs::read(fixture("session-opening.ogg")).unwrap();
+        let last_page = ogg.windows(4).rposition(|w| w == b"OggS").unwrap();
+        // (fixture, bytes kept, the error's start, its end)
+        let cases = [
+            // The header (STREAMINFO, or the Xing/Info frame) counts every sample.
+            (
+                "not-speech.flac",
+                None,
+                "truncated FLAC data: the file ends at ",
+                " its header declares",
+            ),
+            (
+                "session-opening.mp3",
+                None,
+                "truncated MP3 data: the file ends at ",
+                " its header declares",
+            ),
+            // Ogg declares no length: cut inside a page, or after a whole page that does not
+            // close the stream.
+            (
+                "session-opening.ogg",
+                None,
+                "truncated Ogg data: the file ends at ",
+                ", inside a page",
+            ),
+            (
+                "session-opening.ogg",
+                Some(last_page),
+                "truncated Ogg data: the file ends at ",
+                ", without the page that closes its stream",
+            ),
+        ];
         let dir = tempfile::tempdir().unwrap();
-        let cut_path = dir.path().join("cut.flac");
-        std::fs::write(&cut_path, cut).unwrap();
-        let err = read_file(&cut_path).unwrap_err().to_string();
-        let declared = whole.len() as f64 / 16_000.0;
-        assert!(
-            err.starts_with(&format!(
-                "{}: truncated FLAC data: the file ends at ",
-                cut_path.display()
-            )) && err.ends_with(&format!(" of the {declared:.1} s its header declares")),
-            "{err}"
-        );
-        // From a pipe too, after the audio that is there.
-        let mut source = FileSource::from_stream("-", std::io::Cursor::new(cut.to_vec())).unwrap();
-        let mut samples = 0;
-        let err = loop {
-            match source.next_block() {
-                Ok(Some(block)) => samples += block.len(),
-                Ok(None) => panic!("a cut FLAC ended without an error after {samples} samples"),
-                Err(err) => break err.to_string(),
-            }
-        };
-        assert!(samples > 0 && samples < whole.len(), "{samples} samples");
-        assert!(err.starts_with("-: truncated FLAC data"), "{err}");
+        for (name, keep, start, end) in cases {
+            let path = fixture(name);
+            let whole = read_file(&path).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            let cut = &bytes[..keep.unwrap_or(bytes.len() / 2)];
+            let cut_path = dir.path().join(format!("cut-{name}"));
+            std::fs::write(&cut_path, cut).unwrap();
+            let err = read_file(&cut_path).unwrap_err().to_string();
+            let named = format!("{}: {start}", cut_path.display());
+            assert!(
+                err.starts_with(&named) && err.ends_with(end),
+                "{name}: {err}"
+            );
+            // From a pipe too, after the audio that is there.
+            let (err, samples) = from_pipe(cut).unwrap_err();
+            assert!(
+                samples > 0 && samples < whole.len(),
+                "{name}: {samples} samples"
+            );
+            assert!(
+                err.starts_with(&format!("-: {start}")) && err.ends_with(end),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ogg_file_with_a_tag_after_its_last_page_is_whole() {
+        // Some tools append an ID3v1-like tag to any file; it does not start a page.
+        let mut ogg = std::fs::read(fixture("session-opening.ogg")).unwrap();
+        ogg.extend(b"TAG");
+        ogg.extend([0u8; 125]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tagged.ogg");
+        std::fs::write(&path, &ogg).unwrap();
+        let whole = read_file(fixture("session-opening.ogg")).unwrap();
+        assert!(read_file(&path).unwrap() == whole);
+        assert!(from_pipe(&ogg).unwrap() == whole);
     }
 
     #[test]
