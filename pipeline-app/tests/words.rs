@@ -57,6 +57,34 @@ fn every_word_is_timed_inside_its_segment_and_the_text_does_not_change() {
     }
 }
 
+#[test]
+fn a_sentences_last_word_is_timed_over_its_speech_not_squeezed_at_the_end() {
+    let _turn = whisper_turn();
+    // whisper.cpp's DTW time for a token is where the alignment moves on to the next one: the
+    // token's end. Read as its start, every word came one word late, and a sentence's last
+    // word was squeezed into the last few milliseconds ("in." 8.56-8.56 in the session).
+    for extra in [&[][..], &["--no-pack"][..]] {
+        let mut args = vec!["--word-timestamps"];
+        args.extend(extra);
+        let (segments, _) = jsonl_and_report(&args, &fixture("session.wav"));
+        assert_eq!(segments.len(), 5, "{segments:#?}");
+        for segment in &segments {
+            // "dog", "in", "sunny", "afternoon" and "listening": each a quarter of a second
+            // or more of speech, ending where the voice detector heard the speech end.
+            let last = segment.words.as_ref().unwrap().last().unwrap();
+            assert!(
+                last.end - last.start >= 0.25,
+                "{extra:?}: {last:?} in {segment:?}"
+            );
+            assert!(
+                (last.end - segment.speech_end).abs() <= 0.25,
+                "{extra:?}: {last:?} against speech ending at {}",
+                segment.speech_end
+            );
+        }
+    }
+}
+
 /// `subtitles` read by the Python parser of `format`: each cue's start, end and lines.
 fn parsed(format: &str, subtitles: &str) -> Vec<(f64, f64, Vec<String>)> {
     let dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,7 @@ use whisper_rs::{FullParams, WhisperState};
 
 use super::clean_text;
 use super::packed::cut_at_utterances;
-use super::words::words_of;
+use super::words::{spoken_end, words_of};
 use crate::{Confidence, DetectedLanguage, Error, Result, SAMPLE_RATE, TimedText, Word};
 
 /// What one whisper.cpp call gave.
@@ -60,10 +60,16 @@ pub(super) fn run_full(
     };
     // Whisper's timestamps are in centiseconds.
     let to_samples = |t: i64| u64::try_from(t).unwrap_or(0) * u64::from(SAMPLE_RATE) / 100;
+    // Where the DTW alignment of the speech so far ended (one alignment covers every segment).
+    let mut aligned_after = 0;
     for segment in state.as_iter() {
         let piece = segment
             .to_str_lossy()
             .map_err(|e| Error::transcribe_caused_by(index, "cannot read segment text", e))?;
+        let segment_after = aligned_after;
+        if words == Some(true) {
+            aligned_after = spoken_end(&segment, eot, aligned_after);
+        }
         decoded.text.push_str(&piece);
         decoded.text.push(' ');
         decoded.tokens = decoded
@@ -92,11 +98,13 @@ pub(super) fn run_full(
             continue;
         }
         decoded.confidence = Confidence::both(decoded.confidence, Some(confidence));
-        let segment_words = words.map_or_else(Vec::new, |aligned| words_of(&segment, eot, aligned));
+        let segment_words = words.map_or_else(Vec::new, |aligned| {
+            words_of(&segment, eot, aligned, segment_after)
+        });
         // The words as whisper.cpp's tokens give them, whether or not words are written: a
         // packed window's pieces are cut by their token timestamps, and a lone chunk's words
         // keep their probabilities.
-        let untimed = words_of(&segment, eot, false);
+        let untimed = words_of(&segment, eot, false, 0);
         if let Some(spans) = spans {
             let piece = TimedText {
                 start: to_samples(segment.start_timestamp()),

@@ -61,52 +61,137 @@ pub(super) fn aligning_context(
 }
 
 /// The words of `segment` (times in centiseconds from the start of the audio decoded) as
-/// [`Word`]s timed in samples: a word starts at a token that begins with a space. With DTW
-/// (`aligned`) each token has one aligned time, and a word lasts until the next word's;
-/// otherwise each token has a start and an end. Non-speech markers (`[BLANK_AUDIO]`) are left
-/// out, as they are of the text.
-pub(super) fn words_of(segment: &WhisperSegment<'_>, eot: i32, aligned: bool) -> Vec<Word> {
+/// [`Word`]s timed in samples: a word starts at a token that begins with a space. Without DTW
+/// each token has a start and an end. With DTW (`aligned`) each token has one time: where the
+/// alignment moves on to the next token, so the token's end (whisper.cpp gives the time the
+/// path enters a token's row of cross-attention to the token before it, since each row is
+/// the decoder predicting the token after its own). A word then ends at the time of its last
+/// spoken token, leaving out punctuation, which Whisper may write after a pause; and it
+/// starts where the word before it ended, punctuation and all. The first word starts where
+/// the segment does, or where the last spoken word of the decode's segment before it ended,
+/// `aligned_after`, if that is later (Whisper's segment times and DTW's disagree).
+/// Non-speech markers (`[BLANK_AUDIO]`) are left out, as they are of the text.
+pub(super) fn words_of(
+    segment: &WhisperSegment<'_>,
+    eot: i32,
+    aligned: bool,
+    aligned_after: i64,
+) -> Vec<Word> {
+    words_of_tokens(
+        text_tokens(segment, eot),
+        segment.start_timestamp().max(aligned_after),
+        aligned,
+    )
+}
+
+/// Where DTW's alignment of `segment`'s speech ends: its last spoken token's time
+/// (centiseconds; punctuation after it may have taken a pause), or `after` if that is later.
+/// Only meaningful in a decode aligned by DTW.
+pub(super) fn spoken_end(segment: &WhisperSegment<'_>, eot: i32, after: i64) -> i64 {
+    text_tokens(segment, eot)
+        .filter(TimedToken::is_spoken)
+        .map(|token| token.aligned_end)
+        .fold(after, i64::max)
+}
+
+/// `segment`'s text tokens: not markers or timestamps, nor empty.
+fn text_tokens<'a>(
+    segment: &'a WhisperSegment<'_>,
+    eot: i32,
+) -> impl Iterator<Item = TimedToken> + 'a {
+    (0..segment.n_tokens())
+        .filter_map(|i| segment.get_token(i))
+        .filter_map(move |token| {
+            let data = token.token_data();
+            let bytes = token.to_bytes().ok()?;
+            (data.id < eot && !bytes.is_empty()).then(|| TimedToken {
+                bytes: bytes.to_vec(),
+                start: data.t0,
+                end: data.t1,
+                aligned_end: data.t_dtw,
+                probability: data.p,
+            })
+        })
+}
+
+/// One text token of a decode, times in centiseconds.
+#[derive(Debug, Clone, PartialEq)]
+struct TimedToken {
+    bytes: Vec<u8>,
+    /// whisper.cpp's token timestamps.
+    start: i64,
+    end: i64,
+    /// DTW's time for the token: its end.
+    aligned_end: i64,
+    probability: f32,
+}
+
+impl TimedToken {
+    /// Whether the token is spoken, not only punctuation (".", "?", " -").
+    fn is_spoken(&self) -> bool {
+        String::from_utf8_lossy(&self.bytes)
+            .chars()
+            .any(char::is_alphanumeric)
+    }
+}
+
+/// [`words_of`] on a segment's text tokens, the segment starting at `segment_start`.
+fn words_of_tokens(
+    tokens: impl Iterator<Item = TimedToken>,
+    segment_start: i64,
+    aligned: bool,
+) -> Vec<Word> {
     let to_samples = |t: i64| u64::try_from(t).unwrap_or(0) * u64::from(SAMPLE_RATE) / 100;
-    let segment_end = segment.end_timestamp();
-    // (bytes, start, end, lowest probability) of each word so far.
-    let mut pieces: Vec<(Vec<u8>, i64, i64, f32)> = Vec::new();
-    for token in (0..segment.n_tokens()).filter_map(|i| segment.get_token(i)) {
-        let data = token.token_data();
-        let Ok(bytes) = token.to_bytes() else {
-            continue;
-        };
-        if data.id >= eot || bytes.is_empty() {
-            continue;
-        }
-        let (start, end) = if aligned {
-            (data.t_dtw, data.t_dtw)
-        } else {
-            (data.t0, data.t1)
-        };
-        match pieces.last_mut() {
-            Some(word) if !bytes.starts_with(b" ") => {
-                word.0.extend_from_slice(bytes);
-                word.2 = word.2.max(end);
-                word.3 = word.3.min(data.p);
-            }
-            _ => pieces.push((bytes.to_vec(), start, end, data.p)),
+    // Each word's tokens.
+    let mut words: Vec<Vec<TimedToken>> = Vec::new();
+    for token in tokens {
+        match words.last_mut() {
+            Some(word) if !token.bytes.starts_with(b" ") => word.push(token),
+            _ => words.push(vec![token]),
         }
     }
-    if aligned {
-        // An aligned word ends where the next one starts (the last where the segment does).
-        let starts: Vec<i64> = pieces.iter().map(|word| word.1).collect();
-        for (i, word) in pieces.iter_mut().enumerate() {
-            word.2 = starts
-                .get(i + 1)
-                .copied()
-                .unwrap_or(segment_end)
-                .max(word.1);
-        }
-    }
-    pieces
+    // Where the word before ended: with its punctuation, and without.
+    let (mut previous_end, mut previous_spoken_end) = (segment_start, segment_start);
+    words
         .into_iter()
-        .filter_map(|(bytes, start, end, probability)| {
+        .filter_map(|tokens| {
+            let (start, end) = if aligned {
+                let last = tokens
+                    .last()
+                    .map_or(previous_end, |token| token.aligned_end);
+                let spoken_end = tokens
+                    .iter()
+                    .rev()
+                    .find(|token| token.is_spoken())
+                    .map_or(last, |token| token.aligned_end);
+                // A word the alignment left no time of its own takes the time of the
+                // punctuation before it ("Mrs. Henry": the "." took Henry's), or else of its
+                // own ("fortune,": the "," took fortune's).
+                let start = if spoken_end > previous_end {
+                    previous_end
+                } else {
+                    previous_spoken_end.min(previous_end)
+                };
+                let end = if spoken_end > start { spoken_end } else { last };
+                previous_end = last.max(previous_end);
+                previous_spoken_end = end.max(start);
+                (start, end)
+            } else {
+                let start = tokens.first().map_or(0, |token| token.start);
+                (
+                    start,
+                    tokens.iter().map(|token| token.end).max().unwrap_or(start),
+                )
+            };
+            let bytes: Vec<u8> = tokens
+                .iter()
+                .flat_map(|token| token.bytes.clone())
+                .collect();
             let text = clean_text(&String::from_utf8_lossy(&bytes));
+            let probability = tokens
+                .iter()
+                .map(|token| token.probability)
+                .fold(f32::INFINITY, f32::min);
             (!text.is_empty()).then(|| Word {
                 text,
                 start: to_samples(start),
@@ -137,7 +222,95 @@ pub(super) fn word_probabilities(text: &str, scored: &[(String, f32)]) -> Vec<f3
 
 #[cfg(test)]
 mod tests {
-    use super::word_probabilities;
+    use super::{TimedToken, word_probabilities, words_of_tokens};
+
+    /// Tokens with DTW times (centiseconds), as whisper.cpp gives them: each token's end.
+    fn aligned(tokens: &[(&str, i64)]) -> Vec<TimedToken> {
+        tokens
+            .iter()
+            .map(|&(text, aligned_end)| TimedToken {
+                bytes: text.as_bytes().to_vec(),
+                start: 0,
+                end: 0,
+                aligned_end,
+                probability: 0.9,
+            })
+            .collect()
+    }
+
+    /// Each word's text and its times in centiseconds.
+    fn timed(tokens: Vec<TimedToken>, segment_start: i64) -> Vec<(String, u64, u64)> {
+        words_of_tokens(tokens.into_iter(), segment_start, true)
+            .into_iter()
+            .map(|word| (word.text, word.start / 160, word.end / 160))
+            .collect()
+    }
+
+    fn expected(words: &[(&str, u64, u64)]) -> Vec<(String, u64, u64)> {
+        words
+            .iter()
+            .map(|&(w, a, b)| (w.to_owned(), a, b))
+            .collect()
+    }
+
+    #[test]
+    fn a_dtw_time_ends_its_token_and_a_word_starts_where_the_one_before_ended() {
+        // "The lazy dog." from 40: "lazy" ends at 327, "dog" at 389, and the "." after a pause.
+        let tokens = aligned(&[(" The", 91), (" lazy", 327), (" dog", 389), (".", 393)]);
+        assert_eq!(
+            timed(tokens, 40),
+            expected(&[("The", 40, 91), ("lazy", 91, 327), ("dog.", 327, 389)])
+        );
+        // Words of several tokens end at their last spoken one.
+        let tokens = aligned(&[(" Dash", 120), ("wood", 150), ("'s", 170), ("?", 240)]);
+        assert_eq!(timed(tokens, 100), expected(&[("Dashwood's?", 100, 170)]));
+    }
+
+    #[test]
+    fn a_word_left_without_time_takes_its_punctuations() {
+        // The "." after "Mrs" took Henry's time; the "," after "fortune" took fortune's.
+        let tokens = aligned(&[
+            (" Mrs", 6349),
+            (".", 6399),
+            (" Henry", 6399),
+            (" her", 6420),
+            (" fortune", 6420),
+            (",", 6455),
+        ]);
+        assert_eq!(
+            timed(tokens, 6300),
+            expected(&[
+                ("Mrs.", 6300, 6349),
+                ("Henry", 6349, 6399),
+                ("her", 6399, 6420),
+                ("fortune,", 6420, 6455),
+            ])
+        );
+    }
+
+    #[test]
+    fn token_timestamps_without_dtw_keep_their_own_start_and_end() {
+        let tokens = vec![
+            TimedToken {
+                bytes: b" Hello".to_vec(),
+                start: 10,
+                end: 40,
+                aligned_end: -1,
+                probability: 0.8,
+            },
+            TimedToken {
+                bytes: b".".to_vec(),
+                start: 40,
+                end: 45,
+                aligned_end: -1,
+                probability: 0.6,
+            },
+        ];
+        let words = words_of_tokens(tokens.into_iter(), 0, false);
+        assert_eq!(words.len(), 1);
+        assert_eq!((words[0].start, words[0].end), (1_600, 7_200));
+        assert_eq!(words[0].probability, 0.6);
+    }
 
     #[test]
     fn each_word_of_the_text_gets_its_scored_words_probability_while_they_match() {
