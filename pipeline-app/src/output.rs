@@ -256,10 +256,15 @@ fn temp_file_for(target: &Path) -> std::io::Result<tempfile::NamedTempFile> {
         .tempfile_in(dir)
         .map_err(|e| match e.kind() {
             // tempfile's error carries no OS code, so `plain` could only name its kind
-            // ("entity not found"): say what is missing.
+            // ("entity not found"): say what is missing, or, in a directory that is there
+            // (/proc, /sys), that it refuses new files.
             ErrorKind::NotFound if !dir.is_dir() => {
                 std::io::Error::new(ErrorKind::NotFound, "no such directory")
             }
+            ErrorKind::NotFound => std::io::Error::new(
+                ErrorKind::NotFound,
+                format!("{} takes no new files", dir.display()),
+            ),
             _ => plain(e),
         })?;
     pending().push(temp.path().to_path_buf());

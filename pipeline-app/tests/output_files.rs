@@ -6,7 +6,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -197,6 +197,8 @@ fn an_unwritable_report_fails_before_the_run_and_names_the_users_path() {
     let cases = [
         (not_a_dir.join("run.json"), "not a directory"),
         (dir.path().join("missing/run.json"), "no such directory"),
+        // A directory that is there but refuses new files (ENOENT, as for a missing one).
+        (PathBuf::from("/proc/run.json"), "/proc takes no new files"),
     ];
     for (report, problem) in cases {
         // At this cost the session would take over a minute to transcribe.
