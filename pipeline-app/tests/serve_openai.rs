@@ -194,6 +194,10 @@ fn openai_sdk_raises_its_own_errors_for_refusals_and_a_wrong_token() {
     let scratch = tempfile::tempdir().expect("a temporary directory");
     let notes = scratch.path().join("notes.txt");
     std::fs::write(&notes, "Meeting notes: not audio.\n").expect("a text file");
+    // Half of an MP3 file: refused after its audio was decoded, not answered as a whole one.
+    let mp3 = std::fs::read(fixture("session-opening.mp3")).expect("the fixture");
+    let cut = scratch.path().join("cut.mp3");
+    std::fs::write(&cut, &mp3[..mp3.len() / 2]).expect("a cut copy");
 
     let refusals = [
         (&session, json!({"language": "de"}), "language"),
@@ -206,6 +210,7 @@ fn openai_sdk_raises_its_own_errors_for_refusals_and_a_wrong_token() {
             "--word-timestamps",
         ),
         (&notes, json!({}), "notes.txt"),
+        (&cut, json!({}), "cut.mp3: truncated MP3 data"),
     ];
     for (file, fields, named) in refusals {
         let error = sdk_transcribe(&server, "SECRET", file, "json", &fields).err();
