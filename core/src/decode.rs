@@ -6,8 +6,9 @@
 //! is an error that names both and gives the ffmpeg command that converts the file. Data cut
 //! short is an error at its end, not a shorter recording: WAV, FLAC or MP3 (with a Xing/Info
 //! frame) that ends before the length its header declares, and Ogg that ends inside a page or
-//! without the page that closes its stream (`ogg_end`); a WAV length that is a placeholder (`wav_length`) reads to the end, and a
-//! WAV chunk of odd length before the audio may be followed by its pad byte.
+//! without the page that closes its stream (`ogg_end`). A WAV length that is a placeholder
+//! (`wav_length`) reads to the end, and a WAV chunk of odd length before the audio may be
+//! followed by its pad byte.
 
 use std::fs::File;
 use std::io::{BufReader, ErrorKind, Read};

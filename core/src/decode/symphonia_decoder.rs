@@ -13,7 +13,7 @@ use symphonia::core::audio::SampleBuffer;
 use symphonia::core::codecs::{CODEC_TYPE_NULL, Decoder, DecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatOptions, FormatReader};
-use symphonia::core::io::MediaSourceStream;
+use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
@@ -71,17 +71,15 @@ impl SymphoniaDecoder {
     /// `container` is what the first bytes looked like, to name it when symphonia cannot read
     /// it or its codec.
     pub(super) fn probe(
-        source: Box<dyn symphonia::core::io::MediaSource>,
+        source: Box<dyn MediaSource>,
         hint: &Hint,
         container: Option<Container>,
     ) -> std::result::Result<Self, Failure> {
-        let mut ogg_tail = None;
-        let source = if container == Some(Container::Ogg) {
+        let (source, ogg_tail): (Box<dyn MediaSource>, _) = if container == Some(Container::Ogg) {
             let (recorder, tail) = TailRecorder::new(source);
-            ogg_tail = Some(tail);
-            Box::new(recorder)
+            (Box::new(recorder), Some(tail))
         } else {
-            source
+            (source, None)
         };
         let stream = MediaSourceStream::new(source, Default::default());
         let probed = symphonia::default::get_probe()

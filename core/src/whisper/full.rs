@@ -7,7 +7,7 @@ use whisper_rs::{FullParams, WhisperState};
 
 use super::clean_text;
 use super::packed::cut_at_utterances;
-use super::words::{spoken_end, words_of};
+use super::words::{spoken_end, text_tokens, words_of};
 use crate::{Confidence, DetectedLanguage, Error, Result, SAMPLE_RATE, TimedText, Word};
 
 /// What one whisper.cpp call gave.
@@ -66,9 +66,10 @@ pub(super) fn run_full(
         let piece = segment
             .to_str_lossy()
             .map_err(|e| Error::transcribe_caused_by(index, "cannot read segment text", e))?;
+        let tokens = text_tokens(&segment, eot);
         let segment_after = aligned_after;
         if words == Some(true) {
-            aligned_after = spoken_end(&segment, eot, aligned_after);
+            aligned_after = spoken_end(&tokens, aligned_after);
         }
         decoded.text.push_str(&piece);
         decoded.text.push(' ');
@@ -98,13 +99,14 @@ pub(super) fn run_full(
             continue;
         }
         decoded.confidence = Confidence::both(decoded.confidence, Some(confidence));
+        let segment_start = segment.start_timestamp().max(segment_after);
         let segment_words = words.map_or_else(Vec::new, |aligned| {
-            words_of(&segment, eot, aligned, segment_after)
+            words_of(&tokens, segment_start, aligned)
         });
         // The words as whisper.cpp's tokens give them, whether or not words are written: a
         // packed window's pieces are cut by their token timestamps, and a lone chunk's words
         // keep their probabilities.
-        let untimed = words_of(&segment, eot, false, 0);
+        let untimed = words_of(&tokens, 0, false);
         if let Some(spans) = spans {
             let piece = TimedText {
                 start: to_samples(segment.start_timestamp()),

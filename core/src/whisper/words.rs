@@ -60,48 +60,12 @@ pub(super) fn aligning_context(
         })
 }
 
-/// The words of `segment` (times in centiseconds from the start of the audio decoded) as
-/// [`Word`]s timed in samples: a word starts at a token that begins with a space. Without DTW
-/// each token has a start and an end. With DTW (`aligned`) each token has one time: where the
-/// alignment moves on to the next token, so the token's end (whisper.cpp gives the time the
-/// path enters a token's row of cross-attention to the token before it, since each row is
-/// the decoder predicting the token after its own). A word then ends at the time of its last
-/// spoken token, leaving out punctuation, which Whisper may write after a pause; and it
-/// starts where the word before it ended, punctuation and all. The first word starts where
-/// the segment does, or where the last spoken word of the decode's segment before it ended,
-/// `aligned_after`, if that is later (Whisper's segment times and DTW's disagree).
-/// Non-speech markers (`[BLANK_AUDIO]`) are left out, as they are of the text.
-pub(super) fn words_of(
-    segment: &WhisperSegment<'_>,
-    eot: i32,
-    aligned: bool,
-    aligned_after: i64,
-) -> Vec<Word> {
-    words_of_tokens(
-        text_tokens(segment, eot),
-        segment.start_timestamp().max(aligned_after),
-        aligned,
-    )
-}
-
-/// Where DTW's alignment of `segment`'s speech ends: its last spoken token's time
-/// (centiseconds; punctuation after it may have taken a pause), or `after` if that is later.
-/// Only meaningful in a decode aligned by DTW.
-pub(super) fn spoken_end(segment: &WhisperSegment<'_>, eot: i32, after: i64) -> i64 {
-    text_tokens(segment, eot)
-        .filter(TimedToken::is_spoken)
-        .map(|token| token.aligned_end)
-        .fold(after, i64::max)
-}
-
-/// `segment`'s text tokens: not markers or timestamps, nor empty.
-fn text_tokens<'a>(
-    segment: &'a WhisperSegment<'_>,
-    eot: i32,
-) -> impl Iterator<Item = TimedToken> + 'a {
+/// `segment`'s text tokens (not markers or timestamps, nor empty), read from whisper.cpp once
+/// for [`words_of`] and [`spoken_end`].
+pub(super) fn text_tokens(segment: &WhisperSegment<'_>, eot: i32) -> Vec<TimedToken> {
     (0..segment.n_tokens())
         .filter_map(|i| segment.get_token(i))
-        .filter_map(move |token| {
+        .filter_map(|token| {
             let data = token.token_data();
             let bytes = token.to_bytes().ok()?;
             (data.id < eot && !bytes.is_empty()).then(|| TimedToken {
@@ -112,11 +76,12 @@ fn text_tokens<'a>(
                 probability: data.p,
             })
         })
+        .collect()
 }
 
 /// One text token of a decode, times in centiseconds.
 #[derive(Debug, Clone, PartialEq)]
-struct TimedToken {
+pub(super) struct TimedToken {
     bytes: Vec<u8>,
     /// whisper.cpp's token timestamps.
     start: i64,
@@ -135,25 +100,34 @@ impl TimedToken {
     }
 }
 
-/// [`words_of`] on a segment's text tokens, the segment starting at `segment_start`.
-fn words_of_tokens(
-    tokens: impl Iterator<Item = TimedToken>,
-    segment_start: i64,
-    aligned: bool,
-) -> Vec<Word> {
+/// Where DTW's alignment of a segment's speech (its `tokens`) ends: its last spoken token's
+/// time (centiseconds; punctuation after it may have taken a pause), or `after` if that is
+/// later. Only meaningful in a decode aligned by DTW.
+pub(super) fn spoken_end(tokens: &[TimedToken], after: i64) -> i64 {
+    tokens
+        .iter()
+        .filter(|token| token.is_spoken())
+        .map(|token| token.aligned_end)
+        .fold(after, i64::max)
+}
+
+/// The words of a segment's `tokens` (times in centiseconds from the start of the audio
+/// decoded) as [`Word`]s timed in samples: a word starts at a token that begins with a space.
+/// Without DTW each token has a start and an end. With DTW (`aligned`) each token has one
+/// time: where the alignment moves on to the next token, so the token's end (whisper.cpp gives
+/// the time the path enters a token's row of cross-attention to the token before it, since
+/// each row is the decoder predicting the token after its own). A word then ends at the time
+/// of its last spoken token, leaving out punctuation, which Whisper may write after a pause;
+/// and it starts where the word before it ended, punctuation and all. The first word starts at
+/// `segment_start`: where the segment does, or where the last spoken word of the decode's
+/// segment before it ended ([`spoken_end`]), if that is later (Whisper's segment times and
+/// DTW's disagree). Non-speech markers (`[BLANK_AUDIO]`) are left out, as they are of the text.
+pub(super) fn words_of(tokens: &[TimedToken], segment_start: i64, aligned: bool) -> Vec<Word> {
     let to_samples = |t: i64| u64::try_from(t).unwrap_or(0) * u64::from(SAMPLE_RATE) / 100;
-    // Each word's tokens.
-    let mut words: Vec<Vec<TimedToken>> = Vec::new();
-    for token in tokens {
-        match words.last_mut() {
-            Some(word) if !token.bytes.starts_with(b" ") => word.push(token),
-            _ => words.push(vec![token]),
-        }
-    }
     // Where the word before ended: with its punctuation, and without.
     let (mut previous_end, mut previous_spoken_end) = (segment_start, segment_start);
-    words
-        .into_iter()
+    tokens
+        .chunk_by(|_, next| !next.bytes.starts_with(b" "))
         .filter_map(|tokens| {
             let (start, end) = if aligned {
                 let last = tokens
@@ -185,7 +159,7 @@ fn words_of_tokens(
             };
             let bytes: Vec<u8> = tokens
                 .iter()
-                .flat_map(|token| token.bytes.clone())
+                .flat_map(|token| token.bytes.iter().copied())
                 .collect();
             let text = clean_text(&String::from_utf8_lossy(&bytes));
             let probability = tokens
@@ -222,7 +196,7 @@ pub(super) fn word_probabilities(text: &str, scored: &[(String, f32)]) -> Vec<f3
 
 #[cfg(test)]
 mod tests {
-    use super::{TimedToken, word_probabilities, words_of_tokens};
+    use super::{TimedToken, word_probabilities, words_of};
 
     /// Tokens with DTW times (centiseconds), as whisper.cpp gives them: each token's end.
     fn aligned(tokens: &[(&str, i64)]) -> Vec<TimedToken> {
@@ -240,7 +214,7 @@ mod tests {
 
     /// Each word's text and its times in centiseconds.
     fn timed(tokens: Vec<TimedToken>, segment_start: i64) -> Vec<(String, u64, u64)> {
-        words_of_tokens(tokens.into_iter(), segment_start, true)
+        words_of(&tokens, segment_start, true)
             .into_iter()
             .map(|word| (word.text, word.start / 160, word.end / 160))
             .collect()
@@ -306,7 +280,7 @@ mod tests {
                 probability: 0.6,
             },
         ];
-        let words = words_of_tokens(tokens.into_iter(), 0, false);
+        let words = words_of(&tokens, 0, false);
         assert_eq!(words.len(), 1);
         assert_eq!((words[0].start, words[0].end), (1_600, 7_200));
         assert_eq!(words[0].probability, 0.6);
